@@ -1,0 +1,124 @@
+//! The command line: `serve`, `decide`, `replay`, `audit verify`, `bench`, and the hidden PDF reader.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use crate::config::{LimitsConfig, RulesConfig, ServeConfig};
+use crate::pipeline::{Decider, InputFile};
+use crate::reading::Reader;
+use crate::rules::RuleSet;
+
+#[derive(Debug, Parser)]
+#[command(name = "onewindow", version, about = "一窗 onewindow: AI-assisted permit approval")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API and the background decision workers.
+    Serve(ServeConfig),
+    /// Decide one application from local files and print the decision JSON.
+    Decide(DecideArgs),
+    /// Time the decision of every fixture package and print latency percentiles.
+    Bench(BenchArgs),
+    /// Read one PDF from stdin under resource limits (used by the service itself).
+    #[command(name = "__read-pdf", hide = true)]
+    ReadPdf {
+        #[arg(long)]
+        memory_bytes: u64,
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct DecideArgs {
+    /// Service id, e.g. `drainage-permit`.
+    #[arg(long)]
+    service: String,
+    /// The application form, a JSON file.
+    #[arg(long)]
+    form: PathBuf,
+    /// Submission date (YYYY-MM-DD); default today.
+    #[arg(long)]
+    at: Option<NaiveDate>,
+    /// The uploaded materials.
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    rules: RulesConfig,
+    #[command(flatten)]
+    limits: LimitsConfig,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Directory of fixture packages (one sub-directory per case, with form.json and expected.json).
+    #[arg(long, default_value = "fixtures/drainage-permit")]
+    fixtures: PathBuf,
+    /// How many times to decide the whole set.
+    #[arg(long, default_value_t = 5)]
+    iterations: usize,
+    #[command(flatten)]
+    rules: RulesConfig,
+    #[command(flatten)]
+    limits: LimitsConfig,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::ReadPdf { memory_bytes, cpu_seconds } = cli.command {
+        return match crate::reading::pdf::run_child(memory_bytes, cpu_seconds) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    init_tracing();
+    let result = match cli.command {
+        Command::Serve(config) => crate::app::serve(config),
+        Command::Decide(args) => decide(args),
+        Command::Bench(args) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
+        Command::ReadPdf { .. } => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("onewindow: {}", format!("{error:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ONEWINDOW_LOG").unwrap_or_else(|_| "onewindow=info,warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// The rule set and the reader, for commands that decide without a server.
+pub fn build_decider(rules: &RulesConfig, limits: &LimitsConfig) -> anyhow::Result<Decider> {
+    let ruleset = RuleSet::load_dir(&rules.rules_dir).with_context(|| format!("loading rules from {}", rules.rules_dir.display()))?;
+    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
+    Ok(Decider::new(Arc::new(ruleset), Reader::new(limits.read_limits(), exe)))
+}
+
+fn decide(args: DecideArgs) -> anyhow::Result<()> {
+    let decider = build_decider(&args.rules, &args.limits)?;
+    let form_text = std::fs::read_to_string(&args.form).with_context(|| format!("reading form {}", args.form.display()))?;
+    let form: serde_json::Value = serde_json::from_str(&form_text).with_context(|| format!("form {} is not valid JSON", args.form.display()))?;
+    let mut files = Vec::new();
+    for path in &args.files {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
+        files.push(InputFile::new(name, bytes));
+    }
+    let at = args.at.unwrap_or_else(|| chrono::Local::now().date_naive());
+    let decision = decider.decide(&args.service, &form, &files, at)?;
+    println!("{}", serde_json::to_string_pretty(&decision)?);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! The decision policy: deliberately asymmetric. The machine may issue; only a person refuses.
+
+use crate::domain::decision::{Finding, Outcome};
+
+/// What the policy looks at, already worked out by the pipeline.
+#[derive(Debug)]
+pub struct PolicyInput<'a> {
+    pub any_unreadable: bool,
+    pub missing_materials: &'a [String],
+    /// Every rule that failed or could not be decided, every weak field, every unsure document kind.
+    pub findings: &'a [Finding],
+    /// The service allows automatic issuance at all.
+    pub auto_issue: bool,
+    /// The rules' spot-check condition held (issue on a pledge).
+    pub pledge_based: bool,
+}
+
+/// Returns the outcome and whether an issued permit must be spot-checked after issue.
+///
+/// - `needs_materials` when something required is missing or a file could not be read: the applicant
+///   can fix that alone, and is told everything in one notice.
+/// - `issued` only when there is no finding at all and the service allows it.
+/// - `needs_review` otherwise: a person looks at the named findings.
+pub fn decide(input: &PolicyInput<'_>) -> (Outcome, bool) {
+    if input.any_unreadable || !input.missing_materials.is_empty() {
+        return (Outcome::NeedsMaterials, false);
+    }
+    if !input.findings.is_empty() || !input.auto_issue {
+        return (Outcome::NeedsReview, false);
+    }
+    (Outcome::Issued, input.pledge_based)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decision::RuleResult;
+
+    fn finding() -> Finding {
+        Finding { rule: "water.cod_limit".into(), result: RuleResult::Fail, message: "m".into(), basis: "b".into(), evidence: vec![] }
+    }
+
+    fn input<'a>(missing: &'a [String], findings: &'a [Finding]) -> PolicyInput<'a> {
+        PolicyInput { any_unreadable: false, missing_materials: missing, findings, auto_issue: true, pledge_based: false }
+    }
+
+    #[test]
+    fn issues_only_when_nothing_is_wrong() {
+        assert_eq!(decide(&input(&[], &[])), (Outcome::Issued, false));
+        assert_eq!(decide(&PolicyInput { pledge_based: true, ..input(&[], &[]) }), (Outcome::Issued, true));
+        assert_eq!(decide(&input(&[], &[finding()])).0, Outcome::NeedsReview);
+        assert_eq!(decide(&PolicyInput { auto_issue: false, ..input(&[], &[]) }).0, Outcome::NeedsReview);
+    }
+
+    #[test]
+    fn missing_or_unreadable_materials_go_back_to_the_applicant_never_refused() {
+        let missing = vec!["pledge".to_string()];
+        assert_eq!(decide(&input(&missing, &[finding()])), (Outcome::NeedsMaterials, false));
+        assert_eq!(decide(&PolicyInput { any_unreadable: true, ..input(&[], &[]) }).0, Outcome::NeedsMaterials);
+    }
+}

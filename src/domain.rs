@@ -1,0 +1,6 @@
+//! Domain types: codes, the application lifecycle and the decision. No I/O here.
+
+pub mod application;
+pub mod credit_code;
+pub mod decision;
+pub mod phone;

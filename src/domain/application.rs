@@ -1,0 +1,106 @@
+//! The application lifecycle as a state machine; transitions are the only way to change state.
+
+use serde::{Deserialize, Serialize};
+
+use super::decision::Outcome;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationState {
+    /// Created; the applicant is still adding documents.
+    Draft,
+    /// Submitted; a decision job is queued or running.
+    Submitted,
+    Issued,
+    NeedsReview,
+    /// The applicant was told what is missing and may add documents to the same application.
+    NeedsMaterials,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("documents cannot be added to an application in state {0}")]
+    NotOpenForDocuments(&'static str),
+    #[error("an application in state {0} cannot be submitted")]
+    NotSubmittable(&'static str),
+    #[error("an application in state {0} is not awaiting a decision")]
+    NotAwaitingDecision(&'static str),
+}
+
+impl ApplicationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationState::Draft => "draft",
+            ApplicationState::Submitted => "submitted",
+            ApplicationState::Issued => "issued",
+            ApplicationState::NeedsReview => "needs_review",
+            ApplicationState::NeedsMaterials => "needs_materials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => Self::Draft,
+            "submitted" => Self::Submitted,
+            "issued" => Self::Issued,
+            "needs_review" => Self::NeedsReview,
+            "needs_materials" => Self::NeedsMaterials,
+            _ => return None,
+        })
+    }
+
+    /// Documents may be added while drafting and after a request for materials (补正).
+    pub fn add_document(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Draft | Self::NeedsMaterials => Ok(self),
+            other => Err(TransitionError::NotOpenForDocuments(other.as_str())),
+        }
+    }
+
+    pub fn submit(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Draft | Self::NeedsMaterials => Ok(Self::Submitted),
+            other => Err(TransitionError::NotSubmittable(other.as_str())),
+        }
+    }
+
+    pub fn decide(self, outcome: Outcome) -> Result<Self, TransitionError> {
+        match self {
+            Self::Submitted => Ok(match outcome {
+                Outcome::Issued => Self::Issued,
+                Outcome::NeedsReview => Self::NeedsReview,
+                Outcome::NeedsMaterials => Self::NeedsMaterials,
+            }),
+            other => Err(TransitionError::NotAwaitingDecision(other.as_str())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_materials_reopens_the_same_application() {
+        let state = ApplicationState::Draft.submit().unwrap();
+        let state = state.decide(Outcome::NeedsMaterials).unwrap();
+        assert_eq!(state.add_document(), Ok(ApplicationState::NeedsMaterials));
+        assert_eq!(state.submit(), Ok(ApplicationState::Submitted));
+    }
+
+    #[test]
+    fn decided_cases_are_closed_to_the_applicant() {
+        let issued = ApplicationState::Submitted.decide(Outcome::Issued).unwrap();
+        assert!(issued.add_document().is_err());
+        assert!(issued.submit().is_err());
+        assert!(ApplicationState::Submitted.submit().is_err());
+        assert!(ApplicationState::Draft.decide(Outcome::Issued).is_err());
+    }
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in [ApplicationState::Draft, ApplicationState::Submitted, ApplicationState::Issued, ApplicationState::NeedsReview, ApplicationState::NeedsMaterials] {
+            assert_eq!(ApplicationState::parse(s.as_str()), Some(s));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! onewindow (一窗): AI-assisted permit approval. Everything a test needs lives in this library;
+//! `main.rs` only parses the command line.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod decision;
+pub mod domain;
+pub mod pipeline;
+pub mod reading;
+pub mod rules;
+pub mod understanding;

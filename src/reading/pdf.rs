@@ -1,0 +1,201 @@
+//! PDF text reading, isolated in a child process with address-space and time limits.
+//!
+//! pdf-extract panics on many malformed files and on CJK fonts with predefined CMaps, and a small file
+//! whose stream inflates to a gigabyte takes gigabytes of memory, so `catch_unwind` alone is not enough.
+//! The parent runs this same binary as `onewindow __read-pdf`, feeds the bytes on stdin, and reads one
+//! result record from stdout; a child that dies, overruns its memory or its time marks only that
+//! document unreadable.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{pdf_fallback, Format, ReadOutcome, TextLine};
+
+/// Separates the result record from anything a library may have printed to stdout.
+const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
+/// The child's output is bounded so a runaway text layer cannot exhaust the parent.
+const MAX_CHILD_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
+/// Fewer visible characters than this per page means pdf-extract found no usable text layer.
+const MIN_CHARS_PER_PAGE: usize = 4;
+
+/// Confidence of a line taken from a text layer: the characters are exact, but the reading order
+/// and line breaks of a layout are reconstructed, so not quite 1.0.
+const TEXT_LAYER_CONFIDENCE: f64 = 0.99;
+
+#[derive(Debug, Clone)]
+pub struct IsolatedPdfReader {
+    helper_exe: PathBuf,
+    timeout: Duration,
+    memory_bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ChildResult {
+    method: String,
+    pages: Vec<Vec<String>>,
+    unreadable: Option<String>,
+}
+
+impl IsolatedPdfReader {
+    pub fn new(helper_exe: PathBuf, timeout: Duration, memory_bytes: u64) -> Self {
+        Self { helper_exe, timeout, memory_bytes }
+    }
+
+    pub fn read(&self, bytes: &[u8]) -> ReadOutcome {
+        match self.run_child(bytes) {
+            Ok(result) => to_outcome(result),
+            Err(reason) => {
+                tracing::warn!(reason = %reason, "pdf reader child failed");
+                ReadOutcome::unreadable(Format::Pdf, reason)
+            }
+        }
+    }
+
+    fn run_child(&self, bytes: &[u8]) -> Result<ChildResult, String> {
+        let mut child = Command::new(&self.helper_exe)
+            .arg("__read-pdf")
+            .arg("--memory-bytes")
+            .arg(self.memory_bytes.to_string())
+            .arg("--cpu-seconds")
+            .arg((self.timeout.as_secs() + 1).to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("无法启动PDF读取进程：{e}"))?;
+
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        let input = bytes.to_vec();
+        // The child may die before reading everything; a broken pipe here is reported by the result.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let mut stdout = child.stdout.take().expect("stdout was piped");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut output = Vec::new();
+            let read = (&mut stdout).take(MAX_CHILD_OUTPUT_BYTES).read_to_end(&mut output);
+            let _ = sender.send(read.map(|_| output));
+        });
+
+        let output = match receiver.recv_timeout(self.timeout) {
+            Ok(output) => output,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = writer.join();
+                return Err(format!("读取超时（超过{}秒），文件可能已损坏或结构异常", self.timeout.as_secs()));
+            }
+        };
+        let status = child.wait().map_err(|e| format!("PDF读取进程异常：{e}"))?;
+        let _ = writer.join();
+        let output = output.map_err(|e| format!("PDF读取进程输出异常：{e}"))?;
+        let text = String::from_utf8_lossy(&output);
+        let Some(at) = text.rfind(RESULT_MARKER) else {
+            return Err(if status.success() {
+                "PDF读取进程未给出结果".to_string()
+            } else {
+                // Killed by the address-space or CPU limit, or crashed.
+                "文件无法解析（读取时超出资源限制或异常终止）".to_string()
+            });
+        };
+        serde_json::from_str(text[at + RESULT_MARKER.len()..].trim()).map_err(|e| format!("PDF读取结果无法解析：{e}"))
+    }
+}
+
+fn to_outcome(result: ChildResult) -> ReadOutcome {
+    if let Some(reason) = result.unreadable {
+        return ReadOutcome::unreadable(Format::Pdf, reason);
+    }
+    let lines = result
+        .pages
+        .into_iter()
+        .enumerate()
+        .flat_map(|(page_idx, lines)| {
+            lines.into_iter().map(move |text| TextLine { page: page_idx as u32 + 1, text, confidence: TEXT_LAYER_CONFIDENCE })
+        })
+        .collect();
+    ReadOutcome { format: Format::Pdf, method: result.method, lines, unreadable: None }
+}
+
+/// The child side: limits itself, reads stdin, extracts, prints the result record. Runs in its own
+/// process; whatever happens here cannot reach the parent except as "unreadable".
+pub fn run_child(memory_bytes: u64, cpu_seconds: u64) -> std::io::Result<()> {
+    // Limits first, before the hostile bytes are even read.
+    rlimit::setrlimit(rlimit::Resource::AS, memory_bytes, memory_bytes)?;
+    rlimit::setrlimit(rlimit::Resource::CPU, cpu_seconds, cpu_seconds)?;
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes)?;
+    let result = extract(&bytes);
+    let mut stdout = std::io::stdout().lock();
+    write!(stdout, "{RESULT_MARKER}{}", serde_json::to_string(&result).expect("serialisable"))?;
+    stdout.flush()
+}
+
+fn split_lines(page: &str) -> Vec<String> {
+    page.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+fn visible_chars(pages: &[Vec<String>]) -> usize {
+    pages.iter().flatten().map(|l| l.chars().filter(|c| !c.is_whitespace()).count()).sum()
+}
+
+/// Extracts text in-process: pdf-extract first, then the project's fallback for the fonts pdf-extract
+/// cannot read. Only ever called inside the limited child.
+fn extract(bytes: &[u8]) -> ChildResult {
+    if is_encrypted(bytes) {
+        return ChildResult { method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()) };
+    }
+    let primary = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
+    if let Ok(Ok(pages)) = primary {
+        let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
+        if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
+            return ChildResult { method: "pdf-extract".into(), pages, unreadable: None };
+        }
+    }
+    match std::panic::catch_unwind(|| pdf_fallback::extract_pages(bytes)) {
+        Ok(Ok(pages)) => {
+            let pages: Vec<Vec<String>> = pages.into_iter().map(|p| p.lines).collect();
+            if visible_chars(&pages) > 0 {
+                ChildResult { method: "pdf-fallback".into(), pages, unreadable: None }
+            } else if has_images(bytes) {
+                ChildResult { method: "none".into(), pages: vec![], unreadable: Some("扫描件无文字层，需文字识别（OCR），本版本尚未启用".into()) }
+            } else {
+                ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF中没有可读取的文字".into()) }
+            }
+        }
+        Ok(Err(pdf_fallback::FallbackError::Encrypted)) => {
+            ChildResult { method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()) }
+        }
+        Ok(Err(e)) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")) },
+        Err(_) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()) },
+    }
+}
+
+/// An encryption dictionary in the trailer: the text streams cannot be read without the password.
+fn is_encrypted(bytes: &[u8]) -> bool {
+    bytes.windows(8).any(|w| w == b"/Encrypt")
+}
+
+fn has_images(bytes: &[u8]) -> bool {
+    bytes.windows(13).any(|w| w == b"/Subtype/Image" || w == b"/Subtype /Ima")
+}
+
+/// pdf-extract sometimes "succeeds" with replacement characters or private-use code points when a
+/// font lacks a usable ToUnicode map; such text must not be taken for the document's words.
+fn looks_garbled(pages: &[Vec<String>]) -> bool {
+    let (mut bad, mut total) = (0usize, 0usize);
+    for ch in pages.iter().flatten().flat_map(|l| l.chars()).filter(|c| !c.is_whitespace()) {
+        total += 1;
+        if ch == '\u{FFFD}' || ('\u{E000}'..='\u{F8FF}').contains(&ch) || (ch.is_control()) {
+            bad += 1;
+        }
+    }
+    total > 0 && bad * 10 > total
+}

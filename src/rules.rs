@@ -1,0 +1,247 @@
+//! Rules as data: loading, validating and hashing the files under `rules/`, and evaluating them.
+//!
+//! Expressions are CEL (the `cel` crate). A rule set that does not parse, or that names a field the
+//! service does not have, is refused at load time so the service never starts with a broken rule.
+
+pub mod catalog;
+pub mod engine;
+pub mod schema;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+use catalog::{CategoriesFile, DocumentsFile, FormField, FormFieldKind, ServiceFile, TestItemsFile, WaterStandard};
+
+pub use engine::{CompiledService, Evaluation, Facts, RuleOutcome, RuleStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleSetError {
+    #[error("cannot read rule files in {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("rule file {file} is missing")]
+    Missing { file: String },
+    #[error("rule file {file} does not parse: {error}")]
+    Toml { file: String, error: String },
+    #[error("rule file {file}, {item}: expression does not compile: {error}")]
+    Compile { file: String, item: String, error: String },
+    #[error("rule file {file}, {item}: unknown field `{path}`")]
+    UnknownField { file: String, item: String, path: String },
+    #[error("rule file {file}, {item}: {error}")]
+    Invalid { file: String, item: String, error: String },
+}
+
+/// Every file of a rule set, by path relative to the rules directory. Kept so a decision can be
+/// replayed under exactly the rule set it was made under, even after the files changed.
+pub type RuleFiles = BTreeMap<String, String>;
+
+/// A loaded, validated rule set.
+pub struct RuleSet {
+    hash: String,
+    files: RuleFiles,
+    pub services: BTreeMap<String, CompiledService>,
+    pub documents: DocumentsFile,
+    pub water: WaterStandard,
+    pub test_items: TestItemsFile,
+    pub categories: CategoriesFile,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet").field("hash", &self.hash).field("services", &self.services.keys()).finish()
+    }
+}
+
+const DOCUMENTS_FILE: &str = "documents.toml";
+const WATER_FILE: &str = "tables/gbt31962-2015.toml";
+const TEST_ITEMS_FILE: &str = "tables/test-items.toml";
+const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
+
+impl RuleSet {
+    /// Reads every `.toml` file under `dir` (recursively) and loads them.
+    pub fn load_dir(dir: &Path) -> Result<Self, RuleSetError> {
+        let mut files = RuleFiles::new();
+        collect_files(dir, dir, &mut files)?;
+        Self::from_files(files)
+    }
+
+    pub fn from_files(files: RuleFiles) -> Result<Self, RuleSetError> {
+        let hash = hash_files(&files);
+        let documents: DocumentsFile = parse_file(&files, DOCUMENTS_FILE)?;
+        let water: WaterStandard = parse_file(&files, WATER_FILE)?;
+        let test_items: TestItemsFile = parse_file(&files, TEST_ITEMS_FILE)?;
+        let categories: CategoriesFile = parse_file(&files, CATEGORIES_FILE)?;
+        for (category, items) in &test_items.required {
+            for item in items {
+                if !water.items.contains_key(item) {
+                    return Err(RuleSetError::UnknownField {
+                        file: TEST_ITEMS_FILE.into(),
+                        item: category.clone(),
+                        path: item.clone(),
+                    });
+                }
+            }
+        }
+        let mut services = BTreeMap::new();
+        for name in files.keys().filter(|f| !f.contains('/') && f.as_str() != DOCUMENTS_FILE) {
+            let service: ServiceFile = parse_file(&files, name)?;
+            let known = KnownPaths::build(&service, &documents, &water);
+            let compiled = CompiledService::compile(name, service, &known, &documents, &water)?;
+            services.insert(compiled.info().id.clone(), compiled);
+        }
+        Ok(Self { hash, files, services, documents, water, test_items, categories })
+    }
+
+    /// `sha256:` over every file's path and bytes, in path order.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn files(&self) -> &RuleFiles {
+        &self.files
+    }
+
+    pub fn service(&self, id: &str) -> Option<&CompiledService> {
+        self.services.get(id)
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut RuleFiles) -> Result<(), RuleSetError> {
+    let io = |source| RuleSetError::Io { path: dir.display().to_string(), source };
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, files)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(&path).map_err(|source| RuleSetError::Io { path: path.display().to_string(), source })?;
+            files.insert(relative, text);
+        }
+    }
+    Ok(())
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(files: &RuleFiles, name: &str) -> Result<T, RuleSetError> {
+    let text = files.get(name).ok_or_else(|| RuleSetError::Missing { file: name.into() })?;
+    toml::from_str(text).map_err(|e| RuleSetError::Toml { file: name.into(), error: e.to_string() })
+}
+
+fn hash_files(files: &RuleFiles) -> String {
+    let mut hasher = Sha256::new();
+    for (path, text) in files {
+        hasher.update((path.len() as u64).to_le_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The dotted paths a service's expressions may name, for the load-time check.
+pub(crate) struct KnownPaths {
+    paths: BTreeSet<String>,
+    /// Variables whose members are checked; members of others (macro variables) are not.
+    checked_roots: BTreeSet<String>,
+}
+
+impl KnownPaths {
+    fn build(service: &ServiceFile, documents: &DocumentsFile, water: &WaterStandard) -> Self {
+        let mut paths = BTreeSet::new();
+        fn add_form(prefix: &str, fields: &BTreeMap<String, FormField>, paths: &mut BTreeSet<String>) {
+            for (name, field) in fields {
+                let path = format!("{prefix}.{name}");
+                if field.kind == FormFieldKind::Object {
+                    add_form(&path, &field.fields, paths);
+                }
+                paths.insert(path);
+            }
+        }
+        add_form("form", &service.form, &mut paths);
+        let mut checked_roots: BTreeSet<String> = ["form", "limits", "params"].map(String::from).into();
+        for kind in documents.kinds.values() {
+            if let Some(variable) = &kind.variable {
+                checked_roots.insert(variable.clone());
+                for field in kind.fields.keys() {
+                    paths.insert(format!("{variable}.{field}"));
+                }
+            }
+        }
+        if let Some(report) = documents.kinds.get("water_quality_report").and_then(|k| k.variable.clone()) {
+            paths.insert(format!("{report}.pollutants"));
+            for item in water.items.keys() {
+                paths.insert(format!("{report}.pollutants.{item}"));
+            }
+        }
+        for (key, spec) in &water.items {
+            if spec.min.is_empty() {
+                paths.insert(format!("limits.{key}"));
+            } else {
+                paths.insert(format!("limits.{key}_min"));
+                paths.insert(format!("limits.{key}_max"));
+            }
+        }
+        for key in service.params.keys() {
+            paths.insert(format!("params.{key}"));
+        }
+        Self { paths, checked_roots }
+    }
+
+    /// The first dotted path in `expr` that names a member the service does not have.
+    pub(crate) fn first_unknown(&self, expr: &str) -> Option<String> {
+        referenced_paths(expr).into_iter().find(|p| {
+            let root = p.split('.').next().unwrap_or_default();
+            self.checked_roots.contains(root) && p.contains('.') && !self.paths.contains(p)
+        })
+    }
+}
+
+static STRING_LITERAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*""#).unwrap());
+static DOTTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*").unwrap());
+
+/// Every dotted path an expression names, without string literals and with method names dropped:
+/// `form.outlets.exists(o, o.kind == 'foul')` names `form.outlets` and `o.kind`.
+pub(crate) fn referenced_paths(expr: &str) -> Vec<String> {
+    let stripped = STRING_LITERAL.replace_all(expr, "''");
+    let mut out = Vec::new();
+    for m in DOTTED.find_iter(&stripped) {
+        let before = stripped[..m.start()].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_digit() || c == '.') {
+            continue;
+        }
+        let mut path = m.as_str().to_string();
+        if stripped[m.end()..].trim_start().starts_with('(') {
+            // A call: a bare function (`valid_uscc(`) names nothing; a method drops its last segment.
+            match path.rfind('.') {
+                Some(dot) => path.truncate(dot),
+                None => continue,
+            }
+        }
+        if matches!(path.as_str(), "in" | "true" | "false" | "null") {
+            continue;
+        }
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn referenced_paths_drop_methods_and_literals() {
+        assert_eq!(referenced_paths("form.outlets.exists(o, o.kind == 'foul.x')"), vec!["form.outlets", "o", "o.kind"]);
+        assert_eq!(
+            referenced_paths("valid_uscc(licence.credit_code) && 'cod' in report.pollutants"),
+            vec!["licence.credit_code", "report.pollutants"]
+        );
+        assert_eq!(referenced_paths("report.pollutants.ph >= 6.5"), vec!["report.pollutants.ph"]);
+    }
+}

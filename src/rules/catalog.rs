@@ -1,0 +1,164 @@
+//! The data files under `rules/`, as typed values: services, document kinds, shared tables.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    pub service: ServiceInfo,
+    #[serde(default)]
+    pub params: BTreeMap<String, toml::Value>,
+    pub form: BTreeMap<String, FormField>,
+    #[serde(default)]
+    pub materials: Vec<MaterialSpec>,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceInfo {
+    pub id: String,
+    pub name: String,
+    pub legal_days: u32,
+    pub promise_days: u32,
+    /// Whether the machine may issue at all for this service.
+    pub auto_issue: bool,
+    #[serde(default)]
+    pub validity_years: Option<u32>,
+    pub basis: String,
+    /// CEL: when an issued decision must be spot-checked after issue (承诺制).
+    #[serde(default)]
+    pub spot_check: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormField {
+    #[serde(rename = "type")]
+    pub kind: FormFieldKind,
+    pub label: String,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Fields of an `object`.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FormField>,
+    /// Fields of each element of a `list` of objects.
+    #[serde(default)]
+    pub item: BTreeMap<String, FormField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FormFieldKind {
+    String,
+    Bool,
+    Number,
+    Enum,
+    Date,
+    Object,
+    List,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    pub id: String,
+    /// CEL condition; absent means always required.
+    #[serde(default)]
+    pub required: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    pub basis: String,
+    #[serde(default)]
+    pub when: Option<String>,
+    pub expr: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentsFile {
+    /// Labels of fields no reader takes; they end the value of the field before them.
+    #[serde(default)]
+    pub other_labels: Vec<String>,
+    pub kinds: BTreeMap<String, KindSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindSpec {
+    pub name: String,
+    /// The rule variable this kind's fields appear under (`licence`, `report`), if rules read them.
+    #[serde(default)]
+    pub variable: Option<String>,
+    pub titles: Vec<String>,
+    pub cues: Vec<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub labels: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    #[serde(default)]
+    pub multiline: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    Date,
+    CreditCode,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaterStandard {
+    pub standard: StandardInfo,
+    pub items: BTreeMap<String, PollutantSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandardInfo {
+    pub id: String,
+    pub basis: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollutantSpec {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub unit: String,
+    #[serde(default)]
+    pub min: BTreeMap<String, f64>,
+    pub max: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestItemsFile {
+    pub required: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoriesFile {
+    pub categories: BTreeMap<String, Vec<String>>,
+}

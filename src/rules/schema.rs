@@ -1,0 +1,100 @@
+//! Validation of a submitted form against the service's field schema, naming every bad field.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::catalog::{FormField, FormFieldKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// Dotted path of the field, with list indexes: `outlets[1].kind`.
+    pub field: String,
+    pub error: String,
+}
+
+/// Checks `form` against `schema`. Unknown fields are rejected too: a misspelt optional field would
+/// otherwise be silently ignored and change the decision.
+pub fn validate_form(schema: &BTreeMap<String, FormField>, form: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    match form {
+        Value::Object(map) => validate_object(schema, map, "", &mut errors),
+        _ => errors.push(FieldError { field: "".into(), error: "表单应为JSON对象".into() }),
+    }
+    errors
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+fn validate_object(
+    schema: &BTreeMap<String, FormField>,
+    map: &serde_json::Map<String, Value>,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    for (name, spec) in schema {
+        let path = join(prefix, name);
+        match map.get(name) {
+            None | Some(Value::Null) if spec.optional => {}
+            None | Some(Value::Null) => errors.push(FieldError { field: path, error: format!("缺少必填项：{}", spec.label) }),
+            Some(value) => validate_value(spec, value, &path, errors),
+        }
+    }
+    for name in map.keys() {
+        if !schema.contains_key(name) {
+            errors.push(FieldError { field: join(prefix, name), error: "未知字段".into() });
+        }
+    }
+}
+
+fn validate_value(spec: &FormField, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
+    let mut bad = |error: String| errors.push(FieldError { field: path.to_string(), error });
+    match spec.kind {
+        FormFieldKind::String => match value.as_str() {
+            Some(s) if s.trim().is_empty() => bad(format!("{}不能为空", spec.label)),
+            Some(_) => {}
+            None => bad(format!("{}应为字符串", spec.label)),
+        },
+        FormFieldKind::Bool => {
+            if !value.is_boolean() {
+                bad(format!("{}应为 true 或 false", spec.label));
+            }
+        }
+        FormFieldKind::Number => match value.as_f64() {
+            Some(n) if spec.min.is_some_and(|min| n < min) => bad(format!("{}不能小于{}", spec.label, spec.min.unwrap_or_default())),
+            Some(_) => {}
+            None => bad(format!("{}应为数字", spec.label)),
+        },
+        FormFieldKind::Enum => match value.as_str() {
+            Some(s) if spec.values.iter().any(|v| v == s) => {}
+            _ => bad(format!("{}应为以下之一：{}", spec.label, spec.values.join(", "))),
+        },
+        FormFieldKind::Date => match value.as_str().map(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")) {
+            Some(Ok(_)) => {}
+            _ => bad(format!("{}应为日期 YYYY-MM-DD", spec.label)),
+        },
+        FormFieldKind::Object => match value.as_object() {
+            Some(map) => validate_object(&spec.fields, map, path, errors),
+            None => bad(format!("{}应为对象", spec.label)),
+        },
+        FormFieldKind::List => match value.as_array() {
+            Some(items) => {
+                for (idx, item) in items.iter().enumerate() {
+                    let item_path = format!("{path}[{idx}]");
+                    match item.as_object() {
+                        Some(map) => validate_object(&spec.item, map, &item_path, errors),
+                        None => errors.push(FieldError { field: item_path, error: "应为对象".into() }),
+                    }
+                }
+            }
+            None => bad(format!("{}应为列表", spec.label)),
+        },
+    }
+}

@@ -1,0 +1,116 @@
+//! Which material a document is: a transparent keyword classifier over titles and cue words.
+//!
+//! The confidence is honest by construction: it grows with the margin between the best and the
+//! second-best kind and is capped low when the document never names itself. The encoder-based
+//! classifier of the models issue plugs in behind the same `DocumentClassifier` trait.
+
+use crate::reading::TextLine;
+use crate::rules::catalog::DocumentsFile;
+
+use super::normalize::{compact, halfwidth};
+
+/// What a classifier concluded about one document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classification {
+    /// A material id, or `unknown`.
+    pub kind: String,
+    pub confidence: f64,
+}
+
+pub trait DocumentClassifier: Send + Sync {
+    fn classify(&self, lines: &[TextLine]) -> Classification;
+}
+
+/// Lines near the top of the first page where a document names itself.
+const TITLE_ZONE_LINES: usize = 8;
+/// A title line may carry a little more than the title (副本, a year, a lab's name).
+const TITLE_LINE_SLACK_CHARS: usize = 10;
+const TITLE_WEIGHT: f64 = 4.0;
+const CUE_WEIGHT: f64 = 1.0;
+const MAX_CUES_COUNTED: usize = 6;
+/// Margin scale: a margin of this many points gives confidence 1 − 1/e ≈ 0.63 of the way up.
+const MARGIN_SCALE: f64 = 2.0;
+/// Without a title, cues alone never make the machine sure.
+const NO_TITLE_CAP: f64 = 0.65;
+/// A short heading that names the kind's typical subject (隔油池设施说明) is nearly a title.
+const CUE_TITLE_WEIGHT: f64 = 2.0;
+const CUE_TITLE_CAP: f64 = 0.9;
+const CUE_TITLE_LINES: usize = 3;
+const CUE_TITLE_MAX_CHARS: usize = 16;
+const TITLE_CAP: f64 = 0.98;
+
+pub struct KeywordClassifier {
+    kinds: Vec<(String, Vec<String>, Vec<String>)>,
+}
+
+impl KeywordClassifier {
+    pub fn new(documents: &DocumentsFile) -> Self {
+        let kinds = documents
+            .kinds
+            .iter()
+            .map(|(id, spec)| {
+                let mut titles: Vec<String> = spec.titles.iter().map(|t| compact(&halfwidth(t))).collect();
+                titles.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
+                let cues = spec.cues.iter().map(|c| compact(&halfwidth(c))).collect();
+                (id.clone(), titles, cues)
+            })
+            .collect();
+        Self { kinds }
+    }
+
+    /// The length of the longest title of a kind that a title-zone line presents as its title.
+    fn title_match(titles: &[String], title_lines: &[String]) -> Option<usize> {
+        titles
+            .iter()
+            .filter(|title| {
+                let title_len = title.chars().count();
+                title_lines.iter().any(|line| {
+                    line.starts_with(title.as_str())
+                        || (line.contains(title.as_str()) && line.chars().count() <= title_len + TITLE_LINE_SLACK_CHARS)
+                })
+            })
+            .map(|t| t.chars().count())
+            .max()
+    }
+}
+
+impl DocumentClassifier for KeywordClassifier {
+    fn classify(&self, lines: &[TextLine]) -> Classification {
+        let title_lines: Vec<String> = lines.iter().take(TITLE_ZONE_LINES).map(|l| compact(&halfwidth(&l.text))).collect();
+        let body = compact(&halfwidth(&lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")));
+        // A longer matching title is more specific: 排水许可告知承诺书 beats 承诺书 elsewhere.
+        let title_lengths: Vec<Option<usize>> = self.kinds.iter().map(|(_, titles, _)| Self::title_match(titles, &title_lines)).collect();
+        let longest_title = title_lengths.iter().flatten().max().copied();
+        let headings: Vec<&String> = title_lines.iter().take(CUE_TITLE_LINES).filter(|l| l.chars().count() <= CUE_TITLE_MAX_CHARS).collect();
+        let mut scored: Vec<(f64, f64, &str)> = self
+            .kinds
+            .iter()
+            .zip(&title_lengths)
+            .map(|((id, _, cues), title_len)| {
+                let is_best_title = title_len.is_some() && *title_len == longest_title;
+                // Only when no kind's title is present: a heading is then the best evidence left.
+                let cue_heading = longest_title.is_none() && headings.iter().any(|h| cues.iter().any(|c| h.contains(c.as_str())));
+                let (title, cap) = if is_best_title {
+                    (TITLE_WEIGHT, TITLE_CAP)
+                } else if title_len.is_some() {
+                    (TITLE_WEIGHT / 2.0, CUE_TITLE_CAP)
+                } else if cue_heading {
+                    (CUE_TITLE_WEIGHT, CUE_TITLE_CAP)
+                } else {
+                    (0.0, NO_TITLE_CAP)
+                };
+                let n_cues = cues.iter().filter(|c| body.contains(c.as_str())).count().min(MAX_CUES_COUNTED);
+                (title + CUE_WEIGHT * n_cues as f64, cap, id.as_str())
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
+        let (best, cap, kind) = scored[0];
+        let second = scored.get(1).map(|s| s.0).unwrap_or(0.0);
+        if best <= 0.0 {
+            return Classification { kind: "unknown".into(), confidence: 0.0 };
+        }
+        let margin = best - second;
+        let confidence = (cap * (1.0 - (-margin / MARGIN_SCALE).exp())).clamp(0.0, cap);
+        Classification { kind: kind.to_string(), confidence: (confidence * 1000.0).round() / 1000.0 }
+    }
+}

@@ -1,0 +1,477 @@
+//! Field readers: typed values with provenance and confidence, read from a document's text lines.
+//!
+//! Built for variation, not for one template: label synonyms from `rules/documents.toml`, letter-spaced
+//! labels (名　　称), full- and half-width punctuation, values on the label's line or the next,
+//! key-value lines, flattened tables and prose. A value that is ambiguous is returned with a low
+//! confidence so the decision goes to a person; it is never guessed.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{json, Value};
+
+use crate::domain::credit_code::CreditCode;
+use crate::reading::TextLine;
+use crate::rules::catalog::{FieldKind, KindSpec, WaterStandard};
+
+use super::normalize::{find_dates, find_unit, halfwidth, measured_values, Unit};
+
+/// A field read from a document. `path` is relative to the document's rule variable
+/// (`name`, `pollutants.cod`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtractedField {
+    pub path: String,
+    pub value: Value,
+    pub confidence: f64,
+    pub page: u32,
+    pub line: String,
+}
+
+/// The label was followed by ：or :, the plainest key-value layout.
+const CONF_LABEL_COLON: f64 = 0.97;
+/// Label and value separated by spaces only (table cells flattened into a line).
+const CONF_LABEL_SPACE: f64 = 0.94;
+/// The value stood on the line after its label (label row / value row tables).
+const CONF_NEXT_LINE: f64 = 0.90;
+/// The same field read with different values in one document.
+const CONF_CONFLICT: f64 = 0.5;
+/// A credit code found without its label, unique and with a valid check character.
+const CONF_UNLABELLED_CODE: f64 = 0.90;
+/// A result row where the column holding the result is clear (a header, or a single number).
+const CONF_RESULT_CLEAR: f64 = 0.95;
+/// A result row with several numbers and no header saying which is the result.
+const CONF_RESULT_AMBIGUOUS: f64 = 0.6;
+const MAX_TEXT_CHARS: usize = 300;
+const MAX_MULTILINE_LINES: usize = 8;
+
+/// Characters after which a label may start a new key-value segment.
+fn is_segment_boundary(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '|' | ':' | ';' | ',' | '.' | ')' | ']' | '、' | '，' | '；' | '。')
+}
+
+fn label_regex(label: &str) -> Regex {
+    let pattern: Vec<String> = halfwidth(label).chars().map(|c| regex::escape(&c.to_string())).collect();
+    Regex::new(&pattern.join(r"\s*")).expect("escaped label is a valid pattern")
+}
+
+struct Label {
+    field: String,
+    regex: Regex,
+    n_chars: usize,
+}
+
+/// A label occurrence in one line: which field, and the byte span.
+#[derive(Debug, Clone)]
+struct LabelHit {
+    field: String,
+    start: usize,
+    end: usize,
+}
+
+pub struct KindReader {
+    labels: Vec<Label>,
+    fields: BTreeMap<String, (FieldKind, bool)>,
+}
+
+impl KindReader {
+    /// `other_labels` only end values; they are never read.
+    pub fn new(spec: &KindSpec, other_labels: &[String]) -> Self {
+        let mut labels: Vec<Label> = spec
+            .fields
+            .iter()
+            .flat_map(|(field, f)| {
+                f.labels.iter().map(move |l| Label { field: field.clone(), regex: label_regex(l), n_chars: l.chars().count() })
+            })
+            .collect();
+        let own: Vec<String> = spec.fields.values().flat_map(|f| f.labels.iter().cloned()).collect();
+        labels.extend(
+            other_labels
+                .iter()
+                .filter(|l| !own.contains(l))
+                .map(|l| Label { field: String::new(), regex: label_regex(l), n_chars: l.chars().count() }),
+        );
+        // Longest first, so 市场主体名称 claims its characters before 名称 can.
+        labels.sort_by_key(|l| std::cmp::Reverse(l.n_chars));
+        let fields = spec.fields.iter().map(|(k, f)| (k.clone(), (f.kind, f.multiline))).collect();
+        Self { labels, fields }
+    }
+
+    /// Label occurrences that start a segment, in order, without overlaps.
+    fn hits(&self, line: &str) -> Vec<LabelHit> {
+        let mut hits: Vec<LabelHit> = Vec::new();
+        for label in &self.labels {
+            for m in label.regex.find_iter(line) {
+                let starts_segment = line[..m.start()].chars().next_back().is_none_or(is_segment_boundary);
+                let overlaps = hits.iter().any(|h| h.start < m.end() && m.start() < h.end);
+                if starts_segment && !overlaps {
+                    hits.push(LabelHit { field: label.field.clone(), start: m.start(), end: m.end() });
+                }
+            }
+        }
+        hits.sort_by_key(|h| h.start);
+        hits
+    }
+
+    pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
+        let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        let all_hits: Vec<Vec<LabelHit>> = normalized.iter().map(|l| self.hits(l)).collect();
+        let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
+        for (line_idx, hits) in all_hits.iter().enumerate() {
+            let text = &normalized[line_idx];
+            for (hit_idx, hit) in hits.iter().enumerate() {
+                let Some(&(kind, multiline)) = self.fields.get(&hit.field) else { continue };
+                let next_label = hits.get(hit_idx + 1).map(|h| h.start).unwrap_or(text.len());
+                // Any other "标签：" after a space ends the value too, named in documents.toml or not.
+                let segment_end = GENERIC_LABEL.find(&text[hit.end..next_label]).map(|m| hit.end + m.start()).unwrap_or(next_label);
+                let raw = &text[hit.end..segment_end];
+                let has_colon = raw.trim_start().starts_with(':');
+                let mut value = raw.trim_start().trim_start_matches(':').trim().to_string();
+                let mut confidence = if has_colon { CONF_LABEL_COLON } else { CONF_LABEL_SPACE };
+                let mut next = line_idx + 1;
+                if value.is_empty() && hit_idx + 1 == hits.len() {
+                    // Label row, value row: take the next line unless it is itself a label line.
+                    if let Some(next_line) = normalized.get(next).filter(|_| all_hits[next].first().is_none_or(|h| h.start > 0)) {
+                        value = next_line.trim().to_string();
+                        confidence = CONF_NEXT_LINE;
+                        next += 1;
+                    }
+                }
+                if multiline && hit_idx + 1 == hits.len() {
+                    // A long value (经营范围) wraps onto following lines until the next label.
+                    for extra in normalized.iter().skip(next).take(MAX_MULTILINE_LINES) {
+                        if self.hits(extra).first().is_some_and(|h| h.start == 0) {
+                            break;
+                        }
+                        value.push_str(extra.trim());
+                    }
+                }
+                let Some(typed) = typed_value(kind, &value) else { continue };
+                let line = &lines[line_idx];
+                let candidate = ExtractedField {
+                    path: hit.field.clone(),
+                    value: typed,
+                    confidence: confidence * line.confidence,
+                    page: line.page,
+                    line: line.text.clone(),
+                };
+                merge(&mut found, candidate);
+            }
+        }
+        if self.fields.get("credit_code").is_some_and(|(k, _)| *k == FieldKind::CreditCode) && !found.contains_key("credit_code") {
+            if let Some(field) = unlabelled_credit_code(lines) {
+                found.insert(field.path.clone(), field);
+            }
+        }
+        found.into_values().collect()
+    }
+}
+
+/// Keeps the first reading of a field; a different second reading makes it a conflict.
+fn merge(found: &mut BTreeMap<String, ExtractedField>, candidate: ExtractedField) {
+    match found.get_mut(&candidate.path) {
+        None => {
+            found.insert(candidate.path.clone(), candidate);
+        }
+        Some(existing) if existing.value == candidate.value => {
+            existing.confidence = existing.confidence.max(candidate.confidence);
+        }
+        Some(existing) => existing.confidence = existing.confidence.min(CONF_CONFLICT),
+    }
+}
+
+static GENERIC_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s\p{Han}{2,6}\s*:").unwrap());
+
+static CODE_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[^0-9A-Z])([0-9A-Z]{18})(?:[^0-9A-Z]|$)").unwrap());
+
+fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
+    let value = value.trim().trim_end_matches(['。', ',', ';', '，', '；']).trim();
+    if value.is_empty() {
+        return None;
+    }
+    match kind {
+        FieldKind::Text => {
+            let text: String = value.chars().take(MAX_TEXT_CHARS * 4).collect();
+            Some(json!(text))
+        }
+        FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
+        FieldKind::CreditCode => {
+            let upper = value.to_ascii_uppercase().replace(' ', "");
+            CODE_TOKEN.captures(&upper).map(|c| json!(c[1].to_string()))
+        }
+    }
+}
+
+fn unlabelled_credit_code(lines: &[TextLine]) -> Option<ExtractedField> {
+    let mut candidates: Vec<(String, &TextLine)> = Vec::new();
+    for line in lines {
+        let upper = halfwidth(&line.text).to_ascii_uppercase();
+        for caps in CODE_TOKEN.captures_iter(&upper) {
+            if CreditCode::parse(&caps[1]).is_ok() && !candidates.iter().any(|(c, _)| c == &caps[1]) {
+                candidates.push((caps[1].to_string(), line));
+            }
+        }
+    }
+    match candidates.as_slice() {
+        [(code, line)] => Some(ExtractedField {
+            path: "credit_code".into(),
+            value: json!(code),
+            confidence: CONF_UNLABELLED_CODE * line.confidence,
+            page: line.page,
+            line: line.text.clone(),
+        }),
+        _ => None,
+    }
+}
+
+// ---- water-quality results ----
+
+static RESULT_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"检测结果|监测结果|测定结果|分析结果|实测值|检测值|测定值|监测值|结果").unwrap());
+static LIMIT_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"标准限值|排放限值|限值|标准值|最高允许|允许排放浓度").unwrap());
+static DETECTION_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"检出限").unwrap());
+static OTHER_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"项目|单位|序号|判定|评价|方法").unwrap());
+/// Method and standard numbers carry digits that are not results: HJ 828-2017, GB/T 11914-1989.
+static STANDARD_NUMBER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(?:GB|HJ|CJ|DB\d*)\s*/?\s*T?\s*\d+(?:\.\d+)*\s*-\s*\d{4}|\(以[A-Za-z0-9]+计\)|以[A-Za-z0-9]+计").unwrap());
+/// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
+static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
+
+#[derive(Debug, Clone, Copy)]
+struct ResultsHeader {
+    /// Index of the result among the header's numeric columns (detection limit, result, limit).
+    result_rank: usize,
+    n_numeric: usize,
+    unit: Option<Unit>,
+}
+
+fn parse_header(line: &str) -> Option<ResultsHeader> {
+    let result = RESULT_HEADER.find(line)?;
+    if !(LIMIT_HEADER.is_match(line) || DETECTION_HEADER.is_match(line) || OTHER_HEADER.is_match(line)) {
+        return None;
+    }
+    let mut columns = vec![result.start()];
+    columns.extend(LIMIT_HEADER.find(line).map(|m| m.start()));
+    columns.extend(DETECTION_HEADER.find(line).map(|m| m.start()));
+    columns.sort_unstable();
+    let result_rank = columns.iter().position(|&c| c == result.start()).unwrap_or(0);
+    Some(ResultsHeader { result_rank, n_numeric: columns.len(), unit: find_unit(line).map(|(u, _)| u) })
+}
+
+struct Alias {
+    item: String,
+    regex: Regex,
+    ascii: bool,
+    n_chars: usize,
+}
+
+pub struct PollutantReader {
+    aliases: Vec<Alias>,
+    units: BTreeMap<String, String>,
+}
+
+impl PollutantReader {
+    pub fn new(water: &WaterStandard) -> Self {
+        let mut aliases: Vec<Alias> = water
+            .items
+            .iter()
+            .flat_map(|(item, spec)| {
+                spec.aliases.iter().map(move |a| {
+                    let ascii = a.is_ascii();
+                    let pattern = if ascii { format!("(?i){}", regex::escape(a)) } else { regex::escape(a) };
+                    Alias { item: item.clone(), regex: Regex::new(&pattern).expect("escaped"), ascii, n_chars: a.chars().count() }
+                })
+            })
+            .collect();
+        aliases.sort_by_key(|a| std::cmp::Reverse(a.n_chars));
+        let units = water.items.iter().map(|(k, v)| (k.clone(), v.unit.clone())).collect();
+        Self { aliases, units }
+    }
+
+    /// Item mentions in a line, in order: (item, alias start, alias end).
+    fn mentions(&self, line: &str) -> Vec<(String, usize, usize)> {
+        let mut out: Vec<(String, usize, usize)> = Vec::new();
+        for alias in &self.aliases {
+            for m in alias.regex.find_iter(line) {
+                if alias.ascii {
+                    // COD must not match inside CODMn or a word such as CODE.
+                    let before = line[..m.start()].chars().next_back();
+                    let after = line[m.end()..].chars().next();
+                    if before.is_some_and(|c| c.is_ascii_alphanumeric()) || after.is_some_and(|c| c.is_ascii_alphabetic()) {
+                        continue;
+                    }
+                }
+                if !out.iter().any(|(_, s, e)| *s < m.end() && m.start() < *e) {
+                    out.push((alias.item.clone(), m.start(), m.end()));
+                }
+            }
+        }
+        out.sort_by_key(|(_, s, _)| *s);
+        // An item named twice in a row (化学需氧量(COD)) is one mention.
+        out.dedup_by(|b, a| a.0 == b.0);
+        out
+    }
+
+    pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
+        let mut header: Option<ResultsHeader> = None;
+        let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
+        let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        for (line_idx, line) in lines.iter().enumerate() {
+            let text = &normalized[line_idx];
+            let mentions = self.mentions(text);
+            if mentions.is_empty() || mentions.len() > 3 {
+                // A header row, or a list of items ("pH、COD、氨氮……均达标") rather than results.
+                if let Some(h) = parse_header(text) {
+                    header = Some(h);
+                }
+                continue;
+            }
+            for (idx, (item, _, alias_end)) in mentions.iter().enumerate() {
+                let segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
+                let segment = &text[*alias_end..segment_end];
+                let mut reading = self.read_segment(item, segment, header, mentions.len() > 1);
+                if reading.is_none() && mentions.len() == 1 {
+                    // A wrapped cell (a long method name) pushes the numbers onto the next line.
+                    if let Some(next) = normalized.get(line_idx + 1).filter(|n| self.mentions(n).is_empty() && parse_header(n).is_none()) {
+                        reading = self.read_segment(item, &format!("{segment} {next}"), header, false);
+                    }
+                }
+                let Some((value, confidence)) = reading else { continue };
+                let path = format!("pollutants.{item}");
+                let candidate = ExtractedField { path: path.clone(), value: json!(value), confidence: confidence * line.confidence, page: line.page, line: line.text.clone() };
+                match found.get_mut(&path) {
+                    None => {
+                        found.insert(path, candidate);
+                    }
+                    Some(existing) if existing.value == candidate.value => {}
+                    // Several samples: the worst one must meet the limit. For pH both ends matter, so
+                    // two different readings go to a person.
+                    Some(existing) if item == "ph" => existing.confidence = existing.confidence.min(CONF_CONFLICT),
+                    Some(existing) => {
+                        if candidate.value.as_f64() > existing.value.as_f64() {
+                            let confidence = existing.confidence.min(candidate.confidence);
+                            *existing = ExtractedField { confidence, ..candidate };
+                        }
+                    }
+                }
+            }
+        }
+        found.into_values().collect()
+    }
+
+    fn read_segment(&self, item: &str, segment: &str, header: Option<ResultsHeader>, shared_line: bool) -> Option<(f64, f64)> {
+        let mut segment = STANDARD_NUMBER.replace_all(segment, " ").to_string();
+        // Other aliases of the same item (化学需氧量(CODcr)) carry no result.
+        for alias in self.aliases.iter().filter(|a| a.item == item) {
+            segment = alias.regex.replace_all(&segment, " ").to_string();
+        }
+        let unit = find_unit(&segment).map(|(u, r)| {
+            segment.replace_range(r, " ");
+            u
+        });
+        let inline_limit = INLINE_LIMIT.find(&segment).map(|m| m.start());
+        let prose = inline_limit.is_some() || header.is_none();
+        let cut = inline_limit.unwrap_or(segment.len());
+        let tokens = measured_values(&segment[..cut]);
+        if tokens.is_empty() {
+            return None;
+        }
+        let results: Vec<_> = tokens.iter().filter(|t| !t.range).copied().collect();
+        let (token, confidence) = match header {
+            Some(h) if tokens.len() == h.n_numeric && inline_limit.is_none() => (tokens[h.result_rank], CONF_RESULT_CLEAR),
+            _ if results.len() == 1 && !shared_line => (results[0], if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR }),
+            _ => (*results.first()?, CONF_RESULT_AMBIGUOUS),
+        };
+        let expected_unit = self.units.get(item).map(String::as_str).unwrap_or("mg/L");
+        let unit = unit.or(header.and_then(|h| h.unit));
+        let factor = match (expected_unit, unit) {
+            ("mg/L", Some(u)) => u.to_canonical(),
+            _ => 1.0,
+        };
+        let value = (token.value * factor * 1e6).round() / 1e6;
+        Some((value, confidence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn lines(texts: &[&str]) -> Vec<TextLine> {
+        texts.iter().map(|t| TextLine { page: 1, text: t.to_string(), confidence: 1.0 }).collect()
+    }
+
+    fn ruleset() -> RuleSet {
+        RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
+    }
+
+    fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
+        fields.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not read from {fields:?}"))
+    }
+
+    #[test]
+    fn licence_labels_in_many_layouts() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&[
+            "营 业 执 照",
+            "统一社会信用代码 92320214MA1NB3C47B",
+            "名　　称：无锡市新吴区张记餐饮店 类 型 个体工商户",
+            "经营者",
+            "张三",
+            "经营范围：餐饮服务；食品销售（仅销售预包装食品）；",
+            "饮品制售。",
+            "经营场所：无锡市新吴区长江路21号",
+            "注册日期 二〇二四年三月五日",
+        ]));
+        assert_eq!(field(&read, "credit_code").value, json!("92320214MA1NB3C47B"));
+        assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
+        assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
+        assert_eq!(field(&read, "legal_representative").value, json!("张三"));
+        assert_eq!(field(&read, "legal_representative").confidence, CONF_NEXT_LINE);
+        assert!(field(&read, "business_scope").value.as_str().unwrap().contains("饮品制售"));
+        assert_eq!(field(&read, "established").value, json!("2024-03-05"));
+        assert_eq!(field(&read, "name").confidence, CONF_LABEL_COLON);
+    }
+
+    #[test]
+    fn conflicting_readings_lower_the_confidence() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["名称：甲公司", "名称：乙公司"]));
+        assert_eq!(field(&read, "name").confidence, CONF_CONFLICT);
+    }
+
+    #[test]
+    fn results_tables_with_either_column_order_and_units() {
+        let rules = ruleset();
+        let reader = PollutantReader::new(&rules.water);
+        let read = reader.read(&lines(&[
+            "序号 检测项目 单位 标准限值 检测结果 单项判定",
+            "1 pH值 无量纲 6.5~9.5 7.4 达标",
+            "2 化学需氧量(CODcr) 毫克/升 500 236 达标",
+            "3 氨氮(以N计) mg/l 45 12.5 达标",
+            "4 五日生化需氧量 mg/L 350 98 达标 HJ 505-2009",
+            "5 总磷 μg/L 8 2100 达标",
+            "6 动植物油 mg/L 100 ND 达标",
+        ]));
+        assert_eq!(field(&read, "pollutants.ph").value, json!(7.4));
+        assert_eq!(field(&read, "pollutants.cod").value, json!(236.0));
+        assert_eq!(field(&read, "pollutants.nh3n").value, json!(12.5));
+        assert_eq!(field(&read, "pollutants.bod5").value, json!(98.0));
+        assert_eq!(field(&read, "pollutants.tp").value, json!(2.1));
+        assert_eq!(field(&read, "pollutants.oil").value, json!(0.0));
+        assert!(read.iter().all(|f| f.confidence >= 0.9), "{read:?}");
+    }
+
+    #[test]
+    fn prose_results_and_ambiguous_rows() {
+        let rules = ruleset();
+        let reader = PollutantReader::new(&rules.water);
+        let read = reader.read(&lines(&["化学需氧量：236 mg/L，标准限值500 mg/L", "悬浮物 120 400", "CODMn 3.1"]));
+        assert_eq!(field(&read, "pollutants.cod").value, json!(236.0));
+        assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+        assert_eq!(field(&read, "pollutants.ss").confidence, CONF_RESULT_AMBIGUOUS);
+        assert_eq!(read.len(), 2, "CODMn is not COD: {read:?}");
+    }
+}

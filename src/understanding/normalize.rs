@@ -1,0 +1,286 @@
+//! Text normalisation and typed value parsing shared by all field readers: width, dates, numbers, units.
+
+use std::sync::LazyLock;
+
+use chrono::NaiveDate;
+use regex::Regex;
+
+/// Folds full-width ASCII (Ａ-ｚ, ０-９, ：（）…) and the ideographic space to their half-width forms,
+/// and the dash and subscript variants documents use, so one pattern matches every way of typing.
+pub fn halfwidth(input: &str) -> String {
+    input
+        .chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' | '\u{00A0}' => ' ',
+            '—' | '–' | '−' | '‐' => '-',
+            '〜' => '~',
+            '₀'..='₉' => char::from_u32(c as u32 - '₀' as u32 + '0' as u32).unwrap_or(c),
+            '【' => '[',
+            '】' => ']',
+            _ => c,
+        })
+        .collect()
+}
+
+/// The key used to compare names across documents: half-width, no whitespace, ASCII upper case.
+pub fn name_key(input: &str) -> String {
+    halfwidth(input).chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect()
+}
+
+/// Removes every whitespace character (for matching titles printed with letter spacing: 营 业 执 照).
+pub fn compact(input: &str) -> String {
+    input.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+static DATE_YMD_CJK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?").unwrap());
+static DATE_YMD_SEP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d{4})\s*([-./])\s*(\d{1,2})\s*([-./])\s*(\d{1,2})").unwrap());
+static DATE_COMPACT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[^\d])(20\d{2})(\d{2})(\d{2})(?:[^\d]|$)").unwrap());
+static DATE_HANZI: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([〇零○一二三四五六七八九]{4})\s*年\s*([一二三四五六七八九十]{1,3})\s*月\s*([一二三四五六七八九十]{1,3})\s*日").unwrap()
+});
+
+fn hanzi_digit(c: char) -> Option<u32> {
+    Some(match c {
+        '〇' | '零' | '○' => 0,
+        '一' => 1,
+        '二' => 2,
+        '三' => 3,
+        '四' => 4,
+        '五' => 5,
+        '六' => 6,
+        '七' => 7,
+        '八' => 8,
+        '九' => 9,
+        _ => return None,
+    })
+}
+
+/// 十 → 10, 十二 → 12, 二十 → 20, 二十八 → 28, 三十一 → 31, 九 → 9.
+fn hanzi_small_number(s: &str) -> Option<u32> {
+    let chars: Vec<char> = s.chars().collect();
+    match chars.as_slice() {
+        [d] if *d != '十' => hanzi_digit(*d),
+        ['十'] => Some(10),
+        ['十', d] => Some(10 + hanzi_digit(*d)?),
+        [t, '十'] => Some(hanzi_digit(*t)? * 10),
+        [t, '十', d] => Some(hanzi_digit(*t)? * 10 + hanzi_digit(*d)?),
+        _ => None,
+    }
+}
+
+/// Every date in `text`, in order of appearance, in any of the ways documents write them:
+/// 2026年10月8日, 2026-10-08, 2026.10.08, 2026/10/8, 20261008, 二〇二六年十月八日.
+pub fn find_dates(text: &str) -> Vec<NaiveDate> {
+    let text = halfwidth(text);
+    let mut found: Vec<(usize, NaiveDate)> = Vec::new();
+    let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
+    let overlaps = |taken: &Vec<std::ops::Range<usize>>, r: &std::ops::Range<usize>| {
+        taken.iter().any(|t| t.start < r.end && r.start < t.end)
+    };
+    for caps in DATE_YMD_CJK.captures_iter(&text) {
+        let m = caps.get(0).unwrap();
+        if let Some(date) = ymd(&caps[1], &caps[2], &caps[3]) {
+            found.push((m.start(), date));
+            taken.push(m.range());
+        }
+    }
+    for caps in DATE_YMD_SEP.captures_iter(&text) {
+        let m = caps.get(0).unwrap();
+        // The same separator twice: 2026-10-08, not 2026-10/08.
+        if caps[2] != caps[4] || overlaps(&taken, &m.range()) {
+            continue;
+        }
+        if let Some(date) = ymd(&caps[1], &caps[3], &caps[5]) {
+            found.push((m.start(), date));
+            taken.push(m.range());
+        }
+    }
+    for caps in DATE_HANZI.captures_iter(&text) {
+        let m = caps.get(0).unwrap();
+        let year: Option<u32> = caps[1].chars().map(hanzi_digit).try_fold(0, |acc, d| Some(acc * 10 + d?));
+        let (Some(year), Some(month), Some(day)) = (year, hanzi_small_number(&caps[2]), hanzi_small_number(&caps[3])) else {
+            continue;
+        };
+        if let Some(date) = NaiveDate::from_ymd_opt(year as i32, month, day) {
+            found.push((m.start(), date));
+            taken.push(m.range());
+        }
+    }
+    for caps in DATE_COMPACT.captures_iter(&text) {
+        let m = caps.get(1).unwrap();
+        let range = m.start()..caps.get(3).unwrap().end();
+        if overlaps(&taken, &range) {
+            continue;
+        }
+        if let Some(date) = ymd(&caps[1], &caps[2], &caps[3]) {
+            found.push((range.start, date));
+        }
+    }
+    found.sort_by_key(|(at, _)| *at);
+    found.into_iter().map(|(_, d)| d).collect()
+}
+
+fn ymd(y: &str, m: &str, d: &str) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// Concentration units, folded to what the limits are written in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unit {
+    MilligramPerLitre,
+    MicrogramPerLitre,
+    GramPerLitre,
+    Celsius,
+    Dimensionless,
+}
+
+impl Unit {
+    /// Factor that turns a value in this unit into the canonical unit (mg/L for concentrations).
+    pub fn to_canonical(self) -> f64 {
+        match self {
+            Unit::MicrogramPerLitre => 0.001,
+            Unit::GramPerLitre => 1000.0,
+            _ => 1.0,
+        }
+    }
+}
+
+static UNIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(mg\s*/\s*l|毫克\s*/\s*升|毫克每升|[μµu]g\s*/\s*l|微克\s*/\s*升|(?:^|[^mµμu])g\s*/\s*l|克\s*/\s*升|℃|°\s*c|摄氏度|无量纲)").unwrap()
+});
+
+/// The first unit written in `text`, with its byte range.
+pub fn find_unit(text: &str) -> Option<(Unit, std::ops::Range<usize>)> {
+    let m = UNIT.find(text)?;
+    let s = m.as_str().to_lowercase();
+    let unit = if s.contains("mg") || s.contains("毫克") {
+        Unit::MilligramPerLitre
+    } else if s.contains("μg") || s.contains("µg") || s.contains("ug") || s.contains("微克") {
+        Unit::MicrogramPerLitre
+    } else if s.contains('g') || s.contains('克') {
+        Unit::GramPerLitre
+    } else if s.contains('℃') || s.contains('°') || s.contains("摄氏") {
+        Unit::Celsius
+    } else {
+        Unit::Dimensionless
+    };
+    Some((unit, m.range()))
+}
+
+/// A number in a results table cell, including the ways laboratories write non-detects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    pub value: f64,
+    /// A range such as `6.5~9.5`: a limit column, never a result (`value` is its lower end).
+    pub range: bool,
+    /// Written as below the detection limit (`ND`, `未检出`, `<0.05`, `0.05L`): `value` is the limit or 0.
+    pub below_detection: bool,
+    pub start: usize,
+}
+
+static MEASURED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?P<range>\d+(?:\.\d+)?\s*[~～至-]\s*\d+(?:\.\d+)?)|(?P<le>≤\s*)(?P<limit>\d+(?:\.\d+)?)|(?P<lt>[<＜]\s*)?(?P<num>\d+(?:\.\d+)?)(?P<l>L)?|(?P<nd>\bND\b|未检出)|(?P<empty>(?:^|\s)[-/—](?:\s|$))").unwrap()
+});
+
+/// A number stands alone in its cell: not part of a chemical name (1,4-苯二胺) or a code (HJ828).
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().next_back();
+    let after = text[end..].chars().next();
+    let before_ok = before.is_none_or(|c| c.is_whitespace() || matches!(c, ':' | '(' | '[' | '=' | '|' | '：' | '（'));
+    let after_ok = after.is_none_or(|c| c.is_whitespace() || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）') || (c == ',' && text[end + 1..].starts_with(' ')) || (!c.is_ascii() && !matches!(c, '-' | '·')));
+    before_ok && after_ok
+}
+
+/// Numeric tokens of a table row in order: results, non-detects, limits (ranges such as `6.5~9.5`
+/// and `≤500`) and empty cells (`—`, `/`), so that a token's position matches the header's columns.
+pub fn measured_values(text: &str) -> Vec<Measured> {
+    let mut out = Vec::new();
+    for caps in MEASURED.captures_iter(text) {
+        let whole = caps.get(0).unwrap();
+        let start = whole.start();
+        if caps.name("empty").is_some() {
+            out.push(Measured { value: f64::NAN, range: true, below_detection: false, start });
+            continue;
+        }
+        if !stands_alone(text, whole.start(), whole.end()) {
+            continue;
+        }
+        if let Some(range) = caps.name("range") {
+            let low = range.as_str().split(['~', '～', '至', '-']).next().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
+            out.push(Measured { value: low, range: true, below_detection: false, start });
+            continue;
+        }
+        if let Some(limit) = caps.name("limit") {
+            let value = limit.as_str().parse().unwrap_or(f64::NAN);
+            out.push(Measured { value, range: true, below_detection: false, start });
+            continue;
+        }
+        if caps.name("nd").is_some() {
+            out.push(Measured { value: 0.0, range: false, below_detection: true, start });
+            continue;
+        }
+        let Some(num) = caps.name("num") else { continue };
+        let Ok(value) = num.as_str().parse::<f64>() else { continue };
+        let below = caps.name("lt").is_some() || caps.name("l").is_some();
+        out.push(Measured { value, range: false, below_detection: below, start });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn halfwidth_folds_punctuation_digits_and_subscripts() {
+        assert_eq!(halfwidth("名称：张记（个体）ＣＯＤ１２３"), "名称:张记(个体)COD123");
+        assert_eq!(halfwidth("NH₃－N"), "NH3-N");
+        assert_eq!(name_key(" 无锡市 新吴区张记餐饮店（个体） "), "无锡市新吴区张记餐饮店(个体)");
+    }
+
+    #[test]
+    fn dates_in_every_common_writing() {
+        assert_eq!(find_dates("采样日期：2026年10月8日"), vec![d(2026, 10, 8)]);
+        assert_eq!(find_dates("2026-10-08"), vec![d(2026, 10, 8)]);
+        assert_eq!(find_dates("2026.10.08 至 2026/10/9"), vec![d(2026, 10, 8), d(2026, 10, 9)]);
+        assert_eq!(find_dates("二〇二六年十月二十八日"), vec![d(2026, 10, 28)]);
+        assert_eq!(find_dates("报告日期 20261008 "), vec![d(2026, 10, 8)]);
+        assert_eq!(find_dates("２０２６年１１月３日"), vec![d(2026, 11, 3)]);
+        assert!(find_dates("2026-02-30").is_empty(), "not a real date");
+        assert!(find_dates("2026-10/08").is_empty(), "mixed separators");
+    }
+
+    #[test]
+    fn units_in_every_common_writing() {
+        for (text, unit) in [
+            ("mg/L", Unit::MilligramPerLitre),
+            ("mg/l", Unit::MilligramPerLitre),
+            ("毫克/升", Unit::MilligramPerLitre),
+            ("μg/L", Unit::MicrogramPerLitre),
+            ("ug/l", Unit::MicrogramPerLitre),
+            (" g/L", Unit::GramPerLitre),
+            ("℃", Unit::Celsius),
+            ("无量纲", Unit::Dimensionless),
+        ] {
+            assert_eq!(find_unit(text).map(|(u, _)| u), Some(unit), "{text}");
+        }
+    }
+
+    #[test]
+    fn measured_values_flag_ranges_and_read_non_detects() {
+        let values = measured_values(" 6.5~9.5 7.2 ");
+        assert_eq!(values.iter().map(|m| (m.value, m.range)).collect::<Vec<_>>(), vec![(6.5, true), (7.2, false)]);
+        let values = measured_values("ND 0.05L <0.1 12");
+        assert_eq!(values.iter().map(|m| (m.value, m.below_detection)).collect::<Vec<_>>(), vec![(0.0, true), (0.05, true), (0.1, true), (12.0, false)]);
+        let values = measured_values("N,N-二乙基-1,4-苯二胺 — 3.6 ≤8 6.5-9.5");
+        assert_eq!(values.iter().map(|m| m.range).collect::<Vec<_>>(), vec![true, false, true, true], "{values:?}");
+        assert_eq!(values[1].value, 3.6);
+    }
+}
