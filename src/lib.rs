@@ -2,12 +2,17 @@
 //! `main.rs` only parses the command line.
 
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod domain;
+pub mod http;
 pub mod pipeline;
 pub mod reading;
 pub mod rules;
+pub mod storage;
 pub mod understanding;
+pub mod worker;

@@ -149,9 +149,8 @@ fn visible_chars(pages: &[Vec<String>]) -> usize {
 /// Extracts text in-process: pdf-extract first, then the project's fallback for the fonts pdf-extract
 /// cannot read. Only ever called inside the limited child.
 fn extract(bytes: &[u8]) -> ChildResult {
-    if is_encrypted(bytes) {
-        return ChildResult { method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()) };
-    }
+    // Encryption is judged by the fallback, which opens files that need no user password (permissions
+    // only, common on official PDFs) and refuses only those that do.
     let primary = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
     if let Ok(Ok(pages)) = primary {
         let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
@@ -176,11 +175,6 @@ fn extract(bytes: &[u8]) -> ChildResult {
         Ok(Err(e)) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")) },
         Err(_) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()) },
     }
-}
-
-/// An encryption dictionary in the trailer: the text streams cannot be read without the password.
-fn is_encrypted(bytes: &[u8]) -> bool {
-    bytes.windows(8).any(|w| w == b"/Encrypt")
 }
 
 fn has_images(bytes: &[u8]) -> bool {

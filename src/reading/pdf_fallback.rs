@@ -34,6 +34,9 @@
 //! decrypted by lopdf itself while loading, loses its `/Encrypt` entry and is
 //! read normally, as viewers and `pdftotext` do.)
 
+// Nested `if let`s instead of let-chains keep this file building on edition 2021 too.
+#![allow(clippy::collapsible_if)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;

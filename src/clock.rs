@@ -1,0 +1,37 @@
+//! Time as the service sees it: a trait so tests can fix the date that date rules depend on.
+
+use chrono::{FixedOffset, NaiveDate, Utc};
+
+pub trait Clock: Send + Sync + 'static {
+    /// Today's date where the service centre is (China Standard Time, UTC+8).
+    fn today(&self) -> NaiveDate;
+    fn now_ms(&self) -> i64;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn today(&self) -> NaiveDate {
+        let china = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+        Utc::now().with_timezone(&china).date_naive()
+    }
+
+    fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis()
+    }
+}
+
+/// A clock whose date is fixed; time still runs, so job leases behave.
+#[derive(Debug)]
+pub struct FixedDateClock(pub NaiveDate);
+
+impl Clock for FixedDateClock {
+    fn today(&self) -> NaiveDate {
+        self.0
+    }
+
+    fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis()
+    }
+}

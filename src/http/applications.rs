@@ -1,0 +1,174 @@
+//! `/api/v1/applications`: create, upload documents, submit (idempotent), read status and decisions.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, AppJson};
+use crate::app::AppState;
+use crate::domain::decision::Decision;
+use crate::reading::Format;
+use crate::storage::{DocumentLimits, NewDocument};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/applications", post(create_application))
+        .route("/applications/{id}", get(get_application))
+        .route("/applications/{id}/documents", post(upload_documents))
+        .route("/applications/{id}/submit", post(submit_application))
+        .route("/applications/{id}/decision", get(get_decision))
+        .route("/applications/{id}/decisions", get(list_decisions))
+}
+
+/// Until accounts arrive (reviewers issue), every request acts as the anonymous applicant.
+const ACTOR: &str = "applicant:anonymous";
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApplication {
+    service: String,
+    form: Value,
+}
+
+async fn create_application(State(state): State<AppState>, AppJson(body): AppJson<CreateApplication>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.decider().check_form(&body.service, &body.form)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let record = state.store().create_application(&id, &body.service, &body.form.to_string(), ACTOR).await?;
+    tracing::info!(application.id = %id, service = %body.service, "application created");
+    Ok((StatusCode::CREATED, Json(json!({"id": record.id, "service": record.service, "state": record.state, "created_at": record.created_at}))))
+}
+
+async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let store = state.store();
+    let application = store.application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    let documents = store.documents(&id).await?;
+    let decisions = store.decisions(&id).await?;
+    let latest: Option<Value> = decisions.last().map(|d| serde_json::from_str(&d.decision)).transpose().map_err(|e| ApiError::Internal(e.into()))?;
+    let form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(json!({
+        "id": application.id,
+        "service": application.service,
+        "state": application.state,
+        "form": form,
+        "submissions": application.submissions,
+        "created_at": application.created_at,
+        "updated_at": application.updated_at,
+        "documents": documents,
+        "decision": latest,
+        "decisions": decisions,
+    })))
+}
+
+async fn get_decision(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Decision>, ApiError> {
+    ensure_exists(&state, &id).await?;
+    let decisions = state.store().decisions(&id).await?;
+    let latest = decisions.last().ok_or_else(|| ApiError::NotFound(format!("application {id} has no decision yet")))?;
+    Ok(Json(serde_json::from_str(&latest.decision).map_err(|e| ApiError::Internal(e.into()))?))
+}
+
+async fn list_decisions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    ensure_exists(&state, &id).await?;
+    let decisions = state.store().decisions(&id).await?;
+    let history: Vec<Value> = decisions
+        .iter()
+        .map(|d| Ok(json!({"submission": d.submission_seq, "created_at": d.created_at, "decision": serde_json::from_str::<Value>(&d.decision)?})))
+        .collect::<Result<_, serde_json::Error>>()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(json!({"decisions": history})))
+}
+
+async fn ensure_exists(state: &AppState, id: &str) -> Result<(), ApiError> {
+    state.store().application(id).await?.map(|_| ()).ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))
+}
+
+/// Accepts one or many files (`multipart/form-data`, any field name). All are checked first (size
+/// limits, type by content); then all are stored, or none is.
+async fn upload_documents(State(state): State<AppState>, Path(id): Path<String>, mut multipart: Multipart) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    application.state()?.add_document().map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let limits = state.limits().clone();
+    let mut files: Vec<(String, Vec<u8>, Format)> = Vec::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))? {
+        let name = field.file_name().or(field.name()).unwrap_or("document").to_string();
+        let name = sanitize_file_name(&name);
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!("upload exceeds {} bytes per application", limits.max_application_bytes))
+            } else {
+                ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
+            }
+        })? {
+            if (bytes.len() + chunk.len()) as u64 > limits.max_file_bytes {
+                return Err(ApiError::PayloadTooLarge(format!("file “{name}” exceeds the limit of {} bytes per file", limits.max_file_bytes)));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if bytes.is_empty() {
+            return Err(ApiError::UnsupportedMediaType(format!("file “{name}” is empty")));
+        }
+        let format = Format::sniff(&bytes);
+        if !format.is_accepted() {
+            return Err(ApiError::UnsupportedMediaType(format!("file “{name}” is not a PDF, JPEG or PNG (judged by its content)")));
+        }
+        files.push((name, bytes, format));
+    }
+    if files.is_empty() {
+        return Err(ApiError::BadRequest("no file in the upload".into()));
+    }
+    let blobs = state.blobs().clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        files
+            .into_iter()
+            .map(|(name, bytes, format)| {
+                let sha256 = blobs.put(&bytes)?;
+                Ok(NewDocument { file_name: name, sha256, size_bytes: bytes.len() as u64, format: format.as_str().to_string() })
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| ApiError::Internal(anyhow::Error::from(e).context("storing uploaded blobs")))?;
+    let document_limits = DocumentLimits { max_files: limits.max_files, max_application_bytes: limits.max_application_bytes };
+    let records = state.store().add_documents(&id, &stored, document_limits, ACTOR).await?;
+    tracing::info!(application.id = %id, n_documents = records.len(), "documents stored");
+    Ok((StatusCode::CREATED, Json(json!({"documents": records}))))
+}
+
+/// Keeps the last path component and drops control characters: a name is shown, never used as a path.
+fn sanitize_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() {
+        "document".into()
+    } else {
+        clean
+    }
+}
+
+/// Submits for a decision. The `Idempotency-Key` header is required: repeating a submit with the
+/// same key answers with the same submission and never creates a second case or job.
+async fn submit_application(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS)
+        .ok_or_else(|| ApiError::BadRequest(format!("an Idempotency-Key header (1–{MAX_IDEMPOTENCY_KEY_CHARS} characters) is required")))?
+        .to_string();
+    let today = state.clock().today().format("%Y-%m-%d").to_string();
+    let submitted = state.store().submit(&id, &key, &today, ACTOR).await?;
+    if !submitted.repeated {
+        state.notify_jobs();
+        tracing::info!(application.id = %id, submission = submitted.submission.seq, "submitted");
+    }
+    let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "submission": submitted.submission.seq, "submitted_on": submitted.submission.submitted_on, "repeated": submitted.repeated, "state": application.state})),
+    ))
+}

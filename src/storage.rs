@@ -1,0 +1,149 @@
+//! Storage behind a trait: applications, documents, submissions, the job queue, decisions, rule-set
+//! snapshots and the audit log. SQLite now; Postgres implements the same trait later.
+//!
+//! Every state change and its audit event are written in one transaction by the method that makes
+//! the change, so the log can never disagree with the state.
+
+pub mod blobs;
+pub mod sqlite;
+
+use serde::Serialize;
+
+use crate::audit::AuditEntry;
+use crate::domain::application::{ApplicationState, TransitionError};
+use crate::domain::decision::Decision;
+
+pub use blobs::BlobStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("application {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("application already holds {0} files, the most allowed")]
+    TooManyFiles(usize),
+    #[error("application would hold {total} bytes, more than the {limit} allowed")]
+    TooLarge { total: u64, limit: u64 },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ApplicationRecord {
+    pub id: String,
+    pub service: String,
+    #[serde(skip)]
+    pub form: String,
+    pub state: String,
+    pub submissions: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ApplicationRecord {
+    pub fn state(&self) -> Result<ApplicationState, StoreError> {
+        ApplicationState::parse(&self.state).ok_or_else(|| StoreError::Corrupt(format!("unknown state {}", self.state)))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DocumentRecord {
+    pub id: i64,
+    #[serde(skip)]
+    pub application_id: String,
+    pub file_name: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub format: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub file_name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SubmissionRecord {
+    #[serde(skip)]
+    pub application_id: String,
+    pub seq: i64,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub submitted_on: String,
+    #[serde(skip)]
+    pub document_ids: String,
+    pub created_at: String,
+}
+
+impl SubmissionRecord {
+    pub fn document_ids(&self) -> Vec<i64> {
+        serde_json::from_str(&self.document_ids).unwrap_or_default()
+    }
+}
+
+/// The answer to a submit: the submission, and whether this was a repeat of an earlier request.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub submission: SubmissionRecord,
+    pub repeated: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub application_id: String,
+    pub submission_seq: i64,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DecisionRecord {
+    #[serde(skip)]
+    pub application_id: String,
+    pub submission_seq: i64,
+    pub outcome: String,
+    pub ruleset: String,
+    #[serde(skip)]
+    pub decision: String,
+    pub created_at: String,
+}
+
+/// Limits the store enforces inside the transaction that adds documents.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentLimits {
+    pub max_files: usize,
+    pub max_application_bytes: u64,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn create_application(&self, id: &str, service: &str, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError>;
+    async fn application(&self, id: &str) -> Result<Option<ApplicationRecord>, StoreError>;
+    /// Adds all documents or none.
+    async fn add_documents(&self, application_id: &str, documents: &[NewDocument], limits: DocumentLimits, actor: &str) -> Result<Vec<DocumentRecord>, StoreError>;
+    async fn documents(&self, application_id: &str) -> Result<Vec<DocumentRecord>, StoreError>;
+    /// Submits the application once per idempotency key and queues its decision job.
+    async fn submit(&self, application_id: &str, idempotency_key: &str, submitted_on: &str, actor: &str) -> Result<Submitted, StoreError>;
+    async fn submission(&self, application_id: &str, seq: i64) -> Result<Option<SubmissionRecord>, StoreError>;
+    /// Claims the oldest queued job, or a running one whose lease expired.
+    async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError>;
+    /// Records the decision, moves the application on, and closes the job, in one transaction.
+    async fn complete_job(&self, job: &Job, decision: &Decision) -> Result<(), StoreError>;
+    /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`.
+    async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError>;
+    /// Puts jobs left running by a crashed process back in the queue.
+    async fn requeue_running_jobs(&self) -> Result<u64, StoreError>;
+    async fn decisions(&self, application_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
+    async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
+    async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// A cheap query, for `/health`.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,88 @@
+//! The background decision worker: claims queued jobs from the database and decides them off the
+//! async runtime. A crash loses nothing: an unfinished job is claimed again.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::pipeline::InputFile;
+use crate::storage::Job;
+
+/// How long a claimed job is ours before another worker may take it over.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+/// A job that fails this often is given up and left for an operator, with its errors in the log.
+const MAX_ATTEMPTS: i64 = 3;
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+pub async fn run(state: AppState, worker_idx: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    tracing::info!(worker = worker_idx, "decision worker started");
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        match state.store().claim_job(state.clock().now_ms(), LEASE_MS).await {
+            Ok(Some(job)) => {
+                let span = tracing::info_span!("decide_job", job.id = job.id, application.id = %job.application_id, submission = job.submission_seq);
+                process(&state, job).instrument(span).await;
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.jobs_notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "claiming a job failed");
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+    }
+    tracing::info!(worker = worker_idx, "decision worker stopped");
+}
+
+async fn process(state: &AppState, job: Job) {
+    let started = std::time::Instant::now();
+    match decide_job(state, &job).await {
+        Ok(decision) => match state.store().complete_job(&job, &decision).await {
+            Ok(()) => tracing::info!(outcome = decision.outcome.as_str(), duration_ms = started.elapsed().as_millis() as u64, "decided"),
+            Err(error) => {
+                tracing::error!(error = %error, "recording the decision failed");
+                let _ = state.store().fail_job(&job, &error.to_string(), MAX_ATTEMPTS).await;
+            }
+        },
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), attempt = job.attempts, "deciding failed");
+            if let Err(e) = state.store().fail_job(&job, &format!("{error:#}"), MAX_ATTEMPTS).await {
+                tracing::error!(error = %e, "recording the failure failed; the lease will expire and the job run again");
+            }
+        }
+    }
+}
+
+async fn decide_job(state: &AppState, job: &Job) -> anyhow::Result<crate::domain::decision::Decision> {
+    let store = state.store();
+    let application = store.application(&job.application_id).await?.context("application vanished")?;
+    let submission = store.submission(&job.application_id, job.submission_seq).await?.context("submission vanished")?;
+    let included = submission.document_ids();
+    let documents: Vec<_> = store.documents(&job.application_id).await?.into_iter().filter(|d| included.contains(&d.id)).collect();
+    let blobs = state.blobs().clone();
+    let form: serde_json::Value = serde_json::from_str(&application.form).context("stored form is not JSON")?;
+    let submitted_on = NaiveDate::parse_from_str(&submission.submitted_on, "%Y-%m-%d").context("stored submission date")?;
+    let decider = state.decider().clone();
+    let service = application.service.clone();
+    let decision = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let mut files = Vec::new();
+        for document in &documents {
+            let bytes = blobs.get(&document.sha256).with_context(|| format!("reading stored document {}", document.sha256))?;
+            files.push(InputFile::new(document.file_name.clone(), bytes));
+        }
+        Ok(decider.decide(&service, &form, &files, submitted_on)?)
+    })
+    .await
+    .context("the decision task panicked")??;
+    Ok(decision)
+}
