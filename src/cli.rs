@@ -26,6 +26,13 @@ enum Command {
     Serve(ServeConfig),
     /// Decide one application from local files and print the decision JSON.
     Decide(DecideArgs),
+    /// Re-run the recorded decisions of an application and check they reproduce byte for byte.
+    Replay(ReplayArgs),
+    /// Audit-log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Time the decision of every fixture package and print latency percentiles.
     Bench(BenchArgs),
     /// Read one PDF from stdin under resource limits (used by the service itself).
@@ -57,6 +64,33 @@ struct DecideArgs {
     limits: LimitsConfig,
 }
 
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the audit log's hash chain; fails naming the first entry that was changed.
+    Verify(StorageArgs),
+}
+
+/// Where the data lives (as for `serve`).
+#[derive(Debug, clap::Args)]
+struct StorageArgs {
+    /// Data directory: the SQLite database and the stored documents.
+    #[arg(long, env = "ONEWINDOW_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Database URL; default: the SQLite file in the data directory.
+    #[arg(long, env = "ONEWINDOW_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The application whose decisions to replay.
+    application_id: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    limits: LimitsConfig,
+}
+
 #[derive(Debug, clap::Args)]
 struct BenchArgs {
     /// Directory of fixture packages (one sub-directory per case, with form.json and expected.json).
@@ -83,6 +117,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => crate::app::serve(config),
         Command::Decide(args) => decide(args),
+        Command::Replay(args) => replay(args),
+        Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
         Command::Bench(args) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
         Command::ReadPdf { .. } => unreachable!("handled above"),
     };
@@ -121,4 +157,45 @@ fn decide(args: DecideArgs) -> anyhow::Result<()> {
     let decision = decider.decide(&args.service, &form, &files, at)?;
     println!("{}", serde_json::to_string_pretty(&decision)?);
     Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
+        let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
+        let reader = Reader::new(args.limits.read_limits(), exe);
+        let reports = crate::replay::replay(store.as_ref(), &blobs, reader, &args.application_id).await?;
+        let mut all = true;
+        for report in &reports {
+            if report.reproduced {
+                println!("submission {}: reproduced byte for byte (sha256 {})", report.submission, report.recorded_sha256);
+            } else {
+                all = false;
+                println!(
+                    "submission {}: NOT reproduced: recorded sha256 {}, replayed sha256 {}, first difference in `{}`",
+                    report.submission,
+                    report.recorded_sha256,
+                    report.replayed_sha256,
+                    report.first_difference.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        anyhow::ensure!(all, "replay did not reproduce every recorded decision");
+        Ok(())
+    })
+}
+
+fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let entries = store.audit_entries().await?;
+        let n = crate::audit::verify_chain(&entries)?;
+        let head = entries.last().map(|e| e.hash.as_str()).unwrap_or(crate::audit::GENESIS_HASH);
+        println!("audit log verified: {n} entries, head {head}");
+        Ok(())
+    })
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod pipeline;
 pub mod reading;
+pub mod replay;
 pub mod rules;
 pub mod storage;
 pub mod understanding;
