@@ -88,7 +88,8 @@ pub async fn open_storage(data_dir: &std::path::Path, database_url: Option<&str>
 
 impl Application {
     pub async fn build(config: ServeConfig, options: BuildOptions) -> anyhow::Result<Self> {
-        let rules = RuleSet::load_dir(&config.rules.rules_dir).with_context(|| format!("loading rules from {}", config.rules.rules_dir.display()))?;
+        let rules = RuleSet::load_dir(&config.rules.rules_dir)
+            .with_context(|| format!("loading rules from {}", config.rules.rules_dir.display()))?;
         let (store, blobs) = open_storage(&config.data_dir, config.database_url.as_deref()).await?;
         store
             .save_ruleset(rules.hash(), &serde_json::to_string(rules.files()).context("serialising the rule set")?)

@@ -54,21 +54,20 @@ pub enum ChainError {
 /// Verifies entries in order; returns the number verified or the first bad entry.
 pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<u64, ChainError> {
     let mut prev = GENESIS_HASH.to_string();
-    let mut expected_seq = 1;
     let mut n = 0;
-    for entry in entries {
+    for (expected_seq, entry) in (1..).zip(entries) {
         if entry.seq != expected_seq {
             return Err(ChainError::Gap { seq: entry.seq, expected: expected_seq });
         }
         if entry.prev_hash != prev {
             return Err(ChainError::BrokenLink { seq: entry.seq });
         }
-        let hash = entry_hash(entry.seq, &entry.at, &entry.actor, &entry.kind, entry.application_id.as_deref(), &entry.payload, &entry.prev_hash);
+        let hash =
+            entry_hash(entry.seq, &entry.at, &entry.actor, &entry.kind, entry.application_id.as_deref(), &entry.payload, &entry.prev_hash);
         if hash != entry.hash {
             return Err(ChainError::Tampered { seq: entry.seq });
         }
         prev = entry.hash.clone();
-        expected_seq += 1;
         n += 1;
     }
     Ok(n)
@@ -84,7 +83,16 @@ mod tests {
             .map(|seq| {
                 let payload = format!("{{\"n\":{seq}}}");
                 let hash = entry_hash(seq, "2026-11-28T00:00:00Z", "system", "test", Some("app"), &payload, &prev);
-                let entry = AuditEntry { seq, at: "2026-11-28T00:00:00Z".into(), actor: "system".into(), kind: "test".into(), application_id: Some("app".into()), payload, prev_hash: prev.clone(), hash: hash.clone() };
+                let entry = AuditEntry {
+                    seq,
+                    at: "2026-11-28T00:00:00Z".into(),
+                    actor: "system".into(),
+                    kind: "test".into(),
+                    application_id: Some("app".into()),
+                    payload,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 entry
             })

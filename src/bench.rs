@@ -18,7 +18,8 @@ struct Package {
 
 fn load(dir: &PathBuf) -> anyhow::Result<Vec<Package>> {
     let mut packages = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(Result::ok).collect();
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.path());
     for entry in entries.into_iter().filter(|e| e.path().is_dir()) {
         let path = entry.path();
@@ -64,8 +65,18 @@ pub fn run(fixtures: PathBuf, iterations: usize, decider: anyhow::Result<Decider
     all_ms.sort_by(f64::total_cmp);
     five_doc_ms.sort_by(f64::total_cmp);
     println!("packages: {} x {} iterations = {} decisions", packages.len(), iterations.max(1), all_ms.len());
-    println!("all applications:   p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms", percentile(&all_ms, 0.5), percentile(&all_ms, 0.95), all_ms.last().copied().unwrap_or(0.0));
-    println!("five-document apps: p50 {:.1} ms  p95 {:.1} ms  (n = {})", percentile(&five_doc_ms, 0.5), percentile(&five_doc_ms, 0.95), five_doc_ms.len());
+    println!(
+        "all applications:   p50 {:.1} ms  p95 {:.1} ms  max {:.1} ms",
+        percentile(&all_ms, 0.5),
+        percentile(&all_ms, 0.95),
+        all_ms.last().copied().unwrap_or(0.0)
+    );
+    println!(
+        "five-document apps: p50 {:.1} ms  p95 {:.1} ms  (n = {})",
+        percentile(&five_doc_ms, 0.5),
+        percentile(&five_doc_ms, 0.95),
+        five_doc_ms.len()
+    );
     println!("throughput: {:.1} applications/s", all_ms.len() as f64 / total_s);
     Ok(())
 }

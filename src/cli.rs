@@ -146,7 +146,8 @@ pub fn build_decider(rules: &RulesConfig, limits: &LimitsConfig) -> anyhow::Resu
 fn decide(args: DecideArgs) -> anyhow::Result<()> {
     let decider = build_decider(&args.rules, &args.limits)?;
     let form_text = std::fs::read_to_string(&args.form).with_context(|| format!("reading form {}", args.form.display()))?;
-    let form: serde_json::Value = serde_json::from_str(&form_text).with_context(|| format!("form {} is not valid JSON", args.form.display()))?;
+    let form: serde_json::Value =
+        serde_json::from_str(&form_text).with_context(|| format!("form {} is not valid JSON", args.form.display()))?;
     let mut files = Vec::new();
     for path in &args.files {
         let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;

@@ -31,7 +31,13 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_file_bytes: 20 * 1024 * 1024, max_application_bytes: 100 * 1024 * 1024, max_files: 40, pdf_timeout_secs: 10, pdf_memory_mib: 1024 }
+        Self {
+            max_file_bytes: 20 * 1024 * 1024,
+            max_application_bytes: 100 * 1024 * 1024,
+            max_files: 40,
+            pdf_timeout_secs: 10,
+            pdf_memory_mib: 1024,
+        }
     }
 }
 

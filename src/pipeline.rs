@@ -148,7 +148,10 @@ impl Decider {
                 findings.push(Finding {
                     rule: "documents.kind_confidence".into(),
                     result: RuleResult::Unknown,
-                    message: format!("无法确定文件“{}”是何种材料（最接近：{}，置信度{:.2}），需人工确认", doc.file.name, kind_name, confidence),
+                    message: format!(
+                        "无法确定文件“{}”是何种材料（最接近：{}，置信度{:.2}），需人工确认",
+                        doc.file.name, kind_name, confidence
+                    ),
                     basis: basis.clone(),
                     evidence: vec![Evidence { document: Some(doc.file.name.clone()), field: "kind".into(), value: json!(kind) }],
                 });
@@ -170,7 +173,17 @@ impl Decider {
         let mut fields: BTreeMap<String, FieldReport> = BTreeMap::new();
         if let Some(map) = form.as_object() {
             for (key, value) in map {
-                fields.insert(key.clone(), FieldReport { value: value.clone(), source: FieldSource::Form, confidence: 1.0, document: None, page: None, line: None });
+                fields.insert(
+                    key.clone(),
+                    FieldReport {
+                        value: value.clone(),
+                        source: FieldSource::Form,
+                        confidence: 1.0,
+                        document: None,
+                        page: None,
+                        line: None,
+                    },
+                );
             }
         }
         let mut doc_values: BTreeMap<String, Value> = BTreeMap::new();
@@ -253,7 +266,13 @@ impl Decider {
                 .iter()
                 .map(|k| Evidence { document: fields[k].document.clone(), field: k.clone(), value: fields[k].value.clone() })
                 .collect();
-            findings.push(Finding { rule: outcome.id.clone(), result, message: outcome.message.clone(), basis: outcome.basis.clone(), evidence });
+            findings.push(Finding {
+                rule: outcome.id.clone(),
+                result,
+                message: outcome.message.clone(),
+                basis: outcome.basis.clone(),
+                evidence,
+            });
         }
         for key in &rested_on {
             let field = &fields[key];
@@ -262,7 +281,12 @@ impl Decider {
                 findings.push(Finding {
                     rule: "fields.low_confidence".into(),
                     result: RuleResult::Unknown,
-                    message: format!("“{}”的识别置信度{}低于阈值{}，需人工核对", key, format_number(field.confidence), format_number(threshold)),
+                    message: format!(
+                        "“{}”的识别置信度{}低于阈值{}，需人工核对",
+                        key,
+                        format_number(field.confidence),
+                        format_number(threshold)
+                    ),
                     basis: basis.clone(),
                     evidence: vec![Evidence { document: field.document.clone(), field: key.clone(), value: field.value.clone() }],
                 });
@@ -329,9 +353,17 @@ impl Decider {
                     findings.push(Finding {
                         rule: "fields.discharge_category".into(),
                         result: RuleResult::Unknown,
-                        message: format!("根据营业执照推断排水类别为“{}”，但把握不足（置信度{}），需人工确认", inferred.category, format_number(confidence)),
+                        message: format!(
+                            "根据营业执照推断排水类别为“{}”，但把握不足（置信度{}），需人工确认",
+                            inferred.category,
+                            format_number(confidence)
+                        ),
                         basis: basis.to_string(),
-                        evidence: vec![Evidence { document: scope_field.and_then(|f| f.document), field: "licence.business_scope".into(), value: json!(scope) }],
+                        evidence: vec![Evidence {
+                            document: scope_field.and_then(|f| f.document),
+                            field: "licence.business_scope".into(),
+                            value: json!(scope),
+                        }],
                     });
                 }
                 inferred.category

@@ -128,9 +128,7 @@ impl Reader {
         }
         match format {
             Format::Pdf => self.pdf.read(bytes),
-            Format::Jpeg | Format::Png => {
-                ReadOutcome::unreadable(format, "图片材料需文字识别（OCR），本版本尚未启用，请上传带文字层的PDF")
-            }
+            Format::Jpeg | Format::Png => ReadOutcome::unreadable(format, "图片材料需文字识别（OCR），本版本尚未启用，请上传带文字层的PDF"),
             Format::Unknown => ReadOutcome::unreadable(format, "不支持的文件类型（仅接受PDF、JPEG、PNG）"),
         }
     }

@@ -29,7 +29,8 @@ pub async fn replay(store: &dyn Store, blobs: &BlobStore, reader: Reader, applic
     let documents = store.documents(application_id).await?;
     let mut reports = Vec::new();
     for recorded in decisions {
-        let files_json = store.ruleset(&recorded.ruleset).await?.with_context(|| format!("rule set {} is not on record", recorded.ruleset))?;
+        let files_json =
+            store.ruleset(&recorded.ruleset).await?.with_context(|| format!("rule set {} is not on record", recorded.ruleset))?;
         let files: RuleFiles = serde_json::from_str(&files_json).context("stored rule set")?;
         let rules = RuleSet::from_files(files).context("loading the recorded rule set")?;
         anyhow::ensure!(rules.hash() == recorded.ruleset, "recorded rule set does not hash to {}", recorded.ruleset);
@@ -37,7 +38,10 @@ pub async fn replay(store: &dyn Store, blobs: &BlobStore, reader: Reader, applic
         let included = submission.document_ids();
         let mut inputs = Vec::new();
         for document in documents.iter().filter(|d| included.contains(&d.id)) {
-            inputs.push(InputFile::new(document.file_name.clone(), blobs.get(&document.sha256).with_context(|| format!("document {}", document.sha256))?));
+            inputs.push(InputFile::new(
+                document.file_name.clone(),
+                blobs.get(&document.sha256).with_context(|| format!("document {}", document.sha256))?,
+            ));
         }
         let submitted_on = NaiveDate::parse_from_str(&submission.submitted_on, "%Y-%m-%d")?;
         let decider = Decider::new(Arc::new(rules), reader.clone());

@@ -77,11 +77,7 @@ impl RuleSet {
         for (category, items) in &test_items.required {
             for item in items {
                 if !water.items.contains_key(item) {
-                    return Err(RuleSetError::UnknownField {
-                        file: TEST_ITEMS_FILE.into(),
-                        item: category.clone(),
-                        path: item.clone(),
-                    });
+                    return Err(RuleSetError::UnknownField { file: TEST_ITEMS_FILE.into(), item: category.clone(), path: item.clone() });
                 }
             }
         }

@@ -127,7 +127,13 @@ pub trait Store: Send + Sync + 'static {
     async fn create_application(&self, id: &str, service: &str, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError>;
     async fn application(&self, id: &str) -> Result<Option<ApplicationRecord>, StoreError>;
     /// Adds all documents or none.
-    async fn add_documents(&self, application_id: &str, documents: &[NewDocument], limits: DocumentLimits, actor: &str) -> Result<Vec<DocumentRecord>, StoreError>;
+    async fn add_documents(
+        &self,
+        application_id: &str,
+        documents: &[NewDocument],
+        limits: DocumentLimits,
+        actor: &str,
+    ) -> Result<Vec<DocumentRecord>, StoreError>;
     async fn documents(&self, application_id: &str) -> Result<Vec<DocumentRecord>, StoreError>;
     /// Submits the application once per idempotency key and queues its decision job.
     async fn submit(&self, application_id: &str, idempotency_key: &str, submitted_on: &str, actor: &str) -> Result<Submitted, StoreError>;

@@ -37,7 +37,8 @@ impl Understander {
     }
 
     pub fn with_classifier(rules: &RuleSet, classifier: Box<dyn DocumentClassifier>) -> Self {
-        let readers = rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents.other_labels))).collect();
+        let readers =
+            rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents.other_labels))).collect();
         Self { classifier, readers, pollutants: PollutantReader::new(&rules.water) }
     }
 

@@ -99,7 +99,13 @@ mod tests {
 
     #[test]
     fn state_names_round_trip() {
-        for s in [ApplicationState::Draft, ApplicationState::Submitted, ApplicationState::Issued, ApplicationState::NeedsReview, ApplicationState::NeedsMaterials] {
+        for s in [
+            ApplicationState::Draft,
+            ApplicationState::Submitted,
+            ApplicationState::Issued,
+            ApplicationState::NeedsReview,
+            ApplicationState::NeedsMaterials,
+        ] {
             assert_eq!(ApplicationState::parse(s.as_str()), Some(s));
         }
     }

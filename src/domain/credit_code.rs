@@ -93,15 +93,9 @@ mod tests {
 
     #[test]
     fn rejects_wrong_check_character_length_and_symbols() {
-        assert_eq!(
-            CreditCode::parse("92320214MA1NB3C47C"),
-            Err(CreditCodeError::CheckCharacter { expected: 'B', found: 'C' })
-        );
+        assert_eq!(CreditCode::parse("92320214MA1NB3C47C"), Err(CreditCodeError::CheckCharacter { expected: 'B', found: 'C' }));
         assert_eq!(CreditCode::parse("9232021"), Err(CreditCodeError::Length(7)));
-        assert!(matches!(
-            CreditCode::parse("92320214MA1NB3C4IB"),
-            Err(CreditCodeError::Symbol { position: 17, found: 'I' })
-        ));
+        assert!(matches!(CreditCode::parse("92320214MA1NB3C4IB"), Err(CreditCodeError::Symbol { position: 17, found: 'I' })));
         assert!(matches!(CreditCode::parse("92320214MA1NB3C4７B"), Err(CreditCodeError::Symbol { .. })));
     }
 }

@@ -7,8 +7,7 @@ use regex::Regex;
 /// `^1[3-9]\d{9}$` after an optional +86/0086 prefix (domain.md §3.3); landlines as 0AA(A)-NNNNNNN(N),
 /// optionally with an extension. Operator prefixes are deliberately not hard-coded.
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:\+86|0086)?1[3-9]\d{9}$").unwrap());
-static LANDLINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^0\d{2,3}-?[2-9]\d{6,7}(?:-\d{1,6})?$").unwrap());
+static LANDLINE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^0\d{2,3}-?[2-9]\d{6,7}(?:-\d{1,6})?$").unwrap());
 
 /// True when `input` is a plausible mainland mobile or landline number.
 pub fn is_valid_phone(input: &str) -> bool {

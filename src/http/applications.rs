@@ -34,12 +34,18 @@ struct CreateApplication {
     form: Value,
 }
 
-async fn create_application(State(state): State<AppState>, AppJson(body): AppJson<CreateApplication>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn create_application(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<CreateApplication>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.decider().check_form(&body.service, &body.form)?;
     let id = uuid::Uuid::new_v4().to_string();
     let record = state.store().create_application(&id, &body.service, &body.form.to_string(), ACTOR).await?;
     tracing::info!(application.id = %id, service = %body.service, "application created");
-    Ok((StatusCode::CREATED, Json(json!({"id": record.id, "service": record.service, "state": record.state, "created_at": record.created_at}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": record.id, "service": record.service, "state": record.state, "created_at": record.created_at})),
+    ))
 }
 
 async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -47,7 +53,8 @@ async fn get_application(State(state): State<AppState>, Path(id): Path<String>) 
     let application = store.application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
     let documents = store.documents(&id).await?;
     let decisions = store.decisions(&id).await?;
-    let latest: Option<Value> = decisions.last().map(|d| serde_json::from_str(&d.decision)).transpose().map_err(|e| ApiError::Internal(e.into()))?;
+    let latest: Option<Value> =
+        decisions.last().map(|d| serde_json::from_str(&d.decision)).transpose().map_err(|e| ApiError::Internal(e.into()))?;
     let form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(json!({
         "id": application.id,
@@ -75,7 +82,9 @@ async fn list_decisions(State(state): State<AppState>, Path(id): Path<String>) -
     let decisions = state.store().decisions(&id).await?;
     let history: Vec<Value> = decisions
         .iter()
-        .map(|d| Ok(json!({"submission": d.submission_seq, "created_at": d.created_at, "decision": serde_json::from_str::<Value>(&d.decision)?})))
+        .map(|d| {
+            Ok(json!({"submission": d.submission_seq, "created_at": d.created_at, "decision": serde_json::from_str::<Value>(&d.decision)?}))
+        })
         .collect::<Result<_, serde_json::Error>>()
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(Json(json!({"decisions": history})))
@@ -87,12 +96,18 @@ async fn ensure_exists(state: &AppState, id: &str) -> Result<(), ApiError> {
 
 /// Accepts one or many files (`multipart/form-data`, any field name). All are checked first (size
 /// limits, type by content); then all are stored, or none is.
-async fn upload_documents(State(state): State<AppState>, Path(id): Path<String>, mut multipart: Multipart) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn upload_documents(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
     application.state()?.add_document().map_err(|e| ApiError::Conflict(e.to_string()))?;
     let limits = state.limits().clone();
     let mut files: Vec<(String, Vec<u8>, Format)> = Vec::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))? {
+    while let Some(mut field) =
+        multipart.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?
+    {
         let name = field.file_name().or(field.name()).unwrap_or("document").to_string();
         let name = sanitize_file_name(&name);
         let mut bytes = Vec::new();
@@ -104,7 +119,10 @@ async fn upload_documents(State(state): State<AppState>, Path(id): Path<String>,
             }
         })? {
             if (bytes.len() + chunk.len()) as u64 > limits.max_file_bytes {
-                return Err(ApiError::PayloadTooLarge(format!("file “{name}” exceeds the limit of {} bytes per file", limits.max_file_bytes)));
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "file “{name}” exceeds the limit of {} bytes per file",
+                    limits.max_file_bytes
+                )));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -152,7 +170,11 @@ fn sanitize_file_name(name: &str) -> String {
 
 /// Submits for a decision. The `Idempotency-Key` header is required: repeating a submit with the
 /// same key answers with the same submission and never creates a second case or job.
-async fn submit_application(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn submit_application(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -169,6 +191,8 @@ async fn submit_application(State(state): State<AppState>, Path(id): Path<String
     let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "submission": submitted.submission.seq, "submitted_on": submitted.submission.submitted_on, "repeated": submitted.repeated, "state": application.state})),
+        Json(
+            json!({"id": id, "submission": submitted.submission.seq, "submitted_on": submitted.submission.submitted_on, "repeated": submitted.repeated, "state": application.state}),
+        ),
     ))
 }

@@ -164,7 +164,11 @@ fn extract(bytes: &[u8]) -> ChildResult {
             if visible_chars(&pages) > 0 {
                 ChildResult { method: "pdf-fallback".into(), pages, unreadable: None }
             } else if has_images(bytes) {
-                ChildResult { method: "none".into(), pages: vec![], unreadable: Some("扫描件无文字层，需文字识别（OCR），本版本尚未启用".into()) }
+                ChildResult {
+                    method: "none".into(),
+                    pages: vec![],
+                    unreadable: Some("扫描件无文字层，需文字识别（OCR），本版本尚未启用".into()),
+                }
             } else {
                 ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF中没有可读取的文字".into()) }
             }
@@ -172,7 +176,9 @@ fn extract(bytes: &[u8]) -> ChildResult {
         Ok(Err(pdf_fallback::FallbackError::Encrypted)) => {
             ChildResult { method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()) }
         }
-        Ok(Err(e)) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")) },
+        Ok(Err(e)) => {
+            ChildResult { method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")) }
+        }
         Err(_) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()) },
     }
 }

@@ -238,8 +238,15 @@ enum ToUni {
 
 #[derive(Debug)]
 enum Widths {
-    Simple { first: i64, widths: Vec<f32>, missing: f32 },
-    Cid { map: HashMap<u32, f32>, default: f32 },
+    Simple {
+        first: i64,
+        widths: Vec<f32>,
+        missing: f32,
+    },
+    Cid {
+        map: HashMap<u32, f32>,
+        default: f32,
+    },
     /// No width information: estimate from the decoded text.
     Guess,
 }
@@ -340,10 +347,7 @@ impl Font {
             Direct::None => None,
             Direct::Ucs2 | Direct::Utf32 => char::from_u32(code).map(String::from),
             Direct::Utf16 => {
-                let units: Vec<u16> = chunk
-                    .chunks(2)
-                    .map(|p| be_value(p) as u16)
-                    .collect();
+                let units: Vec<u16> = chunk.chunks(2).map(|p| be_value(p) as u16).collect();
                 let s: String = char::decode_utf16(units).filter_map(Result::ok).collect();
                 (!s.is_empty()).then_some(s)
             }
@@ -378,11 +382,7 @@ impl Font {
                 w * self.scale
             }
             Widths::Cid { map, default } => {
-                let cid = if self.identity_cid {
-                    Some(code)
-                } else {
-                    self.cid_map.as_ref().and_then(|m| m.cid(code))
-                };
+                let cid = if self.identity_cid { Some(code) } else { self.cid_map.as_ref().and_then(|m| m.cid(code)) };
                 match cid {
                     Some(cid) => map.get(&cid).copied().unwrap_or(*default) * self.scale,
                     None => guess(),
@@ -390,7 +390,11 @@ impl Font {
             }
             Widths::Guess => guess(),
         };
-        if w.is_finite() { w } else { 0.0 }
+        if w.is_finite() {
+            w
+        } else {
+            0.0
+        }
     }
 }
 
@@ -401,13 +405,8 @@ fn be_value(bytes: &[u8]) -> u32 {
 fn codespace_len(ranges: &[CodeRange], bytes: &[u8]) -> usize {
     for len in 1..=4usize {
         let Some(prefix) = bytes.get(..len) else { break };
-        let hit = ranges.iter().any(|r| {
-            r.len == len
-                && prefix
-                    .iter()
-                    .zip(r.lo.iter().zip(r.hi.iter()))
-                    .all(|(b, (lo, hi))| lo <= b && b <= hi)
-        });
+        let hit =
+            ranges.iter().any(|r| r.len == len && prefix.iter().zip(r.lo.iter().zip(r.hi.iter())).all(|(b, (lo, hi))| lo <= b && b <= hi));
         if hit {
             return len;
         }
@@ -450,10 +449,7 @@ impl CMap {
             return Some(s);
         }
         // Sloppy CMaps key codes with another width than the font uses.
-        (1..=4usize)
-            .filter(|l| *l != len)
-            .find_map(|l| self.uni.get(&cmap_key(l, code)))
-            .map(|s| &**s)
+        (1..=4usize).filter(|l| *l != len).find_map(|l| self.uni.get(&cmap_key(l, code))).map(|s| &**s)
     }
 
     fn cid(&self, code: u32) -> Option<u32> {
@@ -529,8 +525,7 @@ impl CMap {
                                     if let Some(last) = units.last_mut() {
                                         *last = last.wrapping_add(off as u16);
                                     }
-                                    let text: String =
-                                        char::decode_utf16(units).filter_map(Result::ok).collect();
+                                    let text: String = char::decode_utf16(units).filter_map(Result::ok).collect();
                                     cmap.insert_uni(lo.len(), lo_code.wrapping_add(off), text);
                                 }
                             }
@@ -564,15 +559,12 @@ impl CMap {
                     let items = lx.section(b"endcidrange");
                     let mut i = 0;
                     while let (Some(lo), Some(hi), Some(dst)) = (items.get(i), items.get(i + 1), items.get(i + 2)) {
-                        let (Item::Tok(Tok::Hex(lo)), Item::Tok(Tok::Hex(hi)), Item::Tok(Tok::Num(cid))) =
-                            (lo, hi, dst)
-                        else {
+                        let (Item::Tok(Tok::Hex(lo)), Item::Tok(Tok::Hex(hi)), Item::Tok(Tok::Num(cid))) = (lo, hi, dst) else {
                             i += 1;
                             continue;
                         };
                         i += 3;
-                        let (Some(lo_code), Some(hi_code), Ok(cid)) = (code_of(lo), code_of(hi), u32::try_from(*cid))
-                        else {
+                        let (Some(lo_code), Some(hi_code), Ok(cid)) = (code_of(lo), code_of(hi), u32::try_from(*cid)) else {
                             continue;
                         };
                         if hi_code < lo_code {
@@ -614,10 +606,7 @@ fn utf16_units(bytes: &[u8]) -> Vec<u16> {
     if bytes.len() == 1 {
         return bytes.iter().map(|b| u16::from(*b)).collect();
     }
-    bytes
-        .chunks_exact(2)
-        .map(|p| be_value(p) as u16)
-        .collect()
+    bytes.chunks_exact(2).map(|p| be_value(p) as u16).collect()
 }
 
 fn dst_text(item: &Item) -> Option<String> {
@@ -717,10 +706,15 @@ impl Lexer<'_> {
                 if digits.len() % 2 == 1 {
                     digits.push(0);
                 }
-                Tok::Hex(digits.chunks_exact(2).map(|p| match p {
-                    [h, l] => (h << 4) | l,
-                    _ => 0,
-                }).collect())
+                Tok::Hex(
+                    digits
+                        .chunks_exact(2)
+                        .map(|p| match p {
+                            [h, l] => (h << 4) | l,
+                            _ => 0,
+                        })
+                        .collect(),
+                )
             }
             b'>' => {
                 if self.peek() == Some(b'>') {
@@ -1106,16 +1100,7 @@ struct GState {
 
 impl GState {
     fn new() -> GState {
-        GState {
-            ctm: Matrix::IDENTITY,
-            font: None,
-            size: 0.0,
-            char_spacing: 0.0,
-            word_spacing: 0.0,
-            hscale: 1.0,
-            leading: 0.0,
-            rise: 0.0,
-        }
+        GState { ctm: Matrix::IDENTITY, font: None, size: 0.0, char_spacing: 0.0, word_spacing: 0.0, hscale: 1.0, leading: 0.0, rise: 0.0 }
     }
 }
 
@@ -1227,11 +1212,7 @@ impl<'a> Extractor<'a> {
         };
         let mut active = Vec::new();
         self.run(&ops, &resources, &mut st, 0, &mut active);
-        st.lines
-            .into_iter()
-            .map(|l| l.text.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        st.lines.into_iter().map(|l| l.text.trim().to_string()).filter(|l| !l.is_empty()).collect()
     }
 
     /// The page's /Resources followed by its ancestors' (nearest first).
@@ -1264,14 +1245,7 @@ impl<'a> Extractor<'a> {
         })
     }
 
-    fn run(
-        &mut self,
-        ops: &[Operation],
-        resources: &[&'a Dictionary],
-        st: &mut PageState,
-        depth: usize,
-        active: &mut Vec<ObjectId>,
-    ) {
+    fn run(&mut self, ops: &[Operation], resources: &[&'a Dictionary], st: &mut PageState, depth: usize, active: &mut Vec<ObjectId>) {
         for op in ops {
             if self.ops_left == 0 || self.stats.truncated {
                 self.stats.truncated = true;
@@ -1385,14 +1359,7 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn form(
-        &mut self,
-        name: &[u8],
-        resources: &[&'a Dictionary],
-        st: &mut PageState,
-        depth: usize,
-        active: &mut Vec<ObjectId>,
-    ) {
+    fn form(&mut self, name: &[u8], resources: &[&'a Dictionary], st: &mut PageState, depth: usize, active: &mut Vec<ObjectId>) {
         if depth >= MAX_FORM_DEPTH || st.forms >= MAX_FORMS_PER_PAGE || self.stats.truncated {
             return;
         }
@@ -1555,35 +1522,17 @@ impl<'a> Extractor<'a> {
                 }
             }
         }
-        let descendant = self
-            .get(fd, b"DescendantFonts")
-            .and_then(|o| o.as_array().ok())
-            .and_then(|a| a.first())
-            .and_then(|o| self.dict(o));
+        let descendant =
+            self.get(fd, b"DescendantFonts").and_then(|o| o.as_array().ok()).and_then(|a| a.first()).and_then(|o| self.dict(o));
         let exact = identity_cid || cid_map.is_some();
         let widths = match descendant {
             Some(d) => Widths::Cid {
-                map: self
-                    .get(d, b"W")
-                    .and_then(|o| o.as_array().ok())
-                    .map(|a| self.cid_widths(a))
-                    .unwrap_or_default(),
+                map: self.get(d, b"W").and_then(|o| o.as_array().ok()).map(|a| self.cid_widths(a)).unwrap_or_default(),
                 default: self.get_num(d, b"DW").unwrap_or(1000.0),
             },
             None => Widths::Cid { map: HashMap::new(), default: 1000.0 },
         };
-        Font {
-            table: None,
-            split,
-            direct,
-            to_unicode,
-            cid_map,
-            identity_cid,
-            widths,
-            scale: 0.001,
-            exact,
-            vertical,
-        }
+        Font { table: None, split, direct, to_unicode, cid_map, identity_cid, widths, scale: 0.001, exact, vertical }
     }
 
     fn cid_widths(&self, w: &'a [Object]) -> HashMap<u32, f32> {
@@ -1609,8 +1558,7 @@ impl<'a> Extractor<'a> {
                     i += 2;
                 }
                 Some(_) => {
-                    let (Some(last), Some(v)) = (as_cid(w.get(i + 1)), w.get(i + 2).and_then(|o| self.resolve(o)).and_then(num))
-                    else {
+                    let (Some(last), Some(v)) = (as_cid(w.get(i + 1)), w.get(i + 2).and_then(|o| self.resolve(o)).and_then(num)) else {
                         break;
                     };
                     for cid in first..=last {
@@ -1662,12 +1610,7 @@ impl<'a> Extractor<'a> {
             _ => {}
         }
         let scale = if type3 {
-            self.get(fd, b"FontMatrix")
-                .and_then(|o| o.as_array().ok())
-                .and_then(|a| a.first())
-                .and_then(num)
-                .map(f32::abs)
-                .unwrap_or(0.001)
+            self.get(fd, b"FontMatrix").and_then(|o| o.as_array().ok()).and_then(|a| a.first()).and_then(num).map(f32::abs).unwrap_or(0.001)
         } else {
             0.001
         };
@@ -1680,11 +1623,7 @@ impl<'a> Extractor<'a> {
                     .and_then(|o| o.as_dict().ok())
                     .and_then(|d| self.get_num(d, b"MissingWidth"))
                     .unwrap_or(0.0);
-                let list = arr
-                    .iter()
-                    .take(256)
-                    .map(|o| self.resolve(o).and_then(num).unwrap_or(missing))
-                    .collect();
+                let list = arr.iter().take(256).map(|o| self.resolve(o).and_then(num).unwrap_or(missing)).collect();
                 (Widths::Simple { first, widths: list, missing }, true)
             }
             None => (Widths::Guess, false),
@@ -1729,11 +1668,7 @@ impl<'a> Extractor<'a> {
         let render = st.tm.mul(&st.gs.ctm);
         let (x0, y0) = render.apply(0.0, st.gs.rise);
         let size = (fs * (render.c * render.c + render.d * render.d).sqrt()).abs();
-        let shift = if font.vertical {
-            Matrix::translate(0.0, -advance)
-        } else {
-            Matrix::translate(advance, 0.0)
-        };
+        let shift = if font.vertical { Matrix::translate(0.0, -advance) } else { Matrix::translate(advance, 0.0) };
         st.tm = shift.mul(&st.tm);
         let (x1, _) = st.tm.mul(&st.gs.ctm).apply(0.0, st.gs.rise);
         self.place(st, text, x0, y0, x1, size, font.exact);
@@ -1743,11 +1678,7 @@ impl<'a> Extractor<'a> {
     fn adjust(&mut self, st: &mut PageState, n: f32) {
         let vertical = st.gs.font.as_ref().is_some_and(|f| f.vertical);
         let d = -n / 1000.0 * st.gs.size;
-        let shift = if vertical {
-            Matrix::translate(0.0, d)
-        } else {
-            Matrix::translate(d * st.gs.hscale, 0.0)
-        };
+        let shift = if vertical { Matrix::translate(0.0, d) } else { Matrix::translate(d * st.gs.hscale, 0.0) };
         st.tm = shift.mul(&st.tm);
         if n < -200.0 && !vertical {
             st.pending_space = true;
@@ -1844,11 +1775,7 @@ mod tests {
     const ENCRYPTED_NO_USER: &[u8] = sample!("encrypted_nouser.pdf");
 
     fn lines(bytes: &[u8]) -> Vec<Vec<String>> {
-        extract_pages(bytes)
-            .expect("sample must parse")
-            .into_iter()
-            .map(|p| p.lines)
-            .collect()
+        extract_pages(bytes).expect("sample must parse").into_iter().map(|p| p.lines).collect()
     }
 
     #[test]
@@ -1858,12 +1785,7 @@ mod tests {
         assert_eq!(pages[0].page, 1);
         assert_eq!(
             pages[0].lines,
-            [
-                "营业执照",
-                "统一社会信用代码：92320214MA1NB3C47B",
-                "名称：无锡市新吴区张记餐饮店",
-                "经营者： Zhang San",
-            ]
+            ["营业执照", "统一社会信用代码：92320214MA1NB3C47B", "名称：无锡市新吴区张记餐饮店", "经营者： Zhang San",]
         );
         assert_eq!(pages[1].page, 2);
         assert_eq!(pages[1].lines, ["第二页：登记机关"]);
@@ -1918,12 +1840,7 @@ mod tests {
     fn helvetica_winansi_and_form_xobject() {
         assert_eq!(
             lines(HELVETICA),
-            [[
-                "Hello, World! 1234567890",
-                "The quick brown fox jumps over the lazy dog.",
-                "Café – “quoted” €5",
-                "FORM XOBJECT TEXT",
-            ]]
+            [["Hello, World! 1234567890", "The quick brown fox jumps over the lazy dog.", "Café – “quoted” €5", "FORM XOBJECT TEXT",]]
         );
     }
 
@@ -2030,10 +1947,7 @@ mod tests {
         for off in offsets {
             out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
         }
-        out.extend_from_slice(
-            format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
-                .as_bytes(),
-        );
+        out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes());
         out
     }
 
@@ -2053,9 +1967,7 @@ mod tests {
         let mut objects = vec![
             obj("<< /Type /Catalog /Pages 2 0 R >>"),
             obj("<< /Type /Pages /Kids [3 0 R] /Count 1 >>"),
-            obj(&format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Resources {resources} /Contents 4 0 R >>"
-            )),
+            obj(&format!("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Resources {resources} /Contents 4 0 R >>")),
             stream("", content),
         ];
         objects.extend(extra);
@@ -2103,8 +2015,10 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
 
     #[test]
     fn cmap_parser_limits_huge_ranges() {
-        let cmap = CMap::parse(b"1 beginbfrange <00000000> <FFFFFFFF> <0041> endbfrange \
-            1 beginbfrange <0000> <FFFF> [<0041>] endbfrange 1 begincidrange <0000> <ffff> 4294967295 endcidrange");
+        let cmap = CMap::parse(
+            b"1 beginbfrange <00000000> <FFFFFFFF> <0041> endbfrange \
+            1 beginbfrange <0000> <FFFF> [<0041>] endbfrange 1 begincidrange <0000> <ffff> 4294967295 endcidrange",
+        );
         assert!(cmap.entries() <= MAX_CMAP_ENTRIES);
         assert_eq!(cmap.lookup(4, 0), Some("A"));
         assert_eq!(cmap.lookup(4, 1), Some("B"));
@@ -2161,10 +2075,7 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
             content,
             vec![obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")],
         );
-        assert_eq!(
-            lines(&pdf),
-            [["Name: ACME Ltd", "Code: 91320214", "first", "second", "third", "shifted by cm"]]
-        );
+        assert_eq!(lines(&pdf), [["Name: ACME Ltd", "Code: 91320214", "first", "second", "third", "shifted by cm"]]);
     }
 
     #[test]
@@ -2226,10 +2137,7 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
 
     #[test]
     fn no_pages() {
-        let pdf = build_pdf(&[
-            obj("<< /Type /Catalog /Pages 2 0 R >>"),
-            obj("<< /Type /Pages /Kids [] /Count 0 >>"),
-        ]);
+        let pdf = build_pdf(&[obj("<< /Type /Catalog /Pages 2 0 R >>"), obj("<< /Type /Pages /Kids [] /Count 0 >>")]);
         assert_eq!(extract_pages(&pdf), Err(FallbackError::NoPages));
     }
 

@@ -23,11 +23,8 @@ struct CompiledExpr {
 
 impl CompiledExpr {
     fn compile(file: &str, item: &str, source: &str, known: &KnownPaths) -> Result<Self, RuleSetError> {
-        let program = Program::compile(source).map_err(|e| RuleSetError::Compile {
-            file: file.into(),
-            item: item.into(),
-            error: e.to_string(),
-        })?;
+        let program =
+            Program::compile(source).map_err(|e| RuleSetError::Compile { file: file.into(), item: item.into(), error: e.to_string() })?;
         if let Some(path) = known.first_unknown(source) {
             return Err(RuleSetError::UnknownField { file: file.into(), item: item.into(), path });
         }
@@ -358,9 +355,8 @@ fn build_context(facts: &Facts, params: Value) -> Context<'static, 'static> {
 
 /// Days from `from` to `to`, both `YYYY-MM-DD`, as a double (negative when `from` is later).
 fn days_between(from: Arc<String>, to: Arc<String>) -> Result<f64, ExecutionError> {
-    let parse = |s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| ExecutionError::function_error("days_between", format!("{s}: {e}")))
-    };
+    let parse =
+        |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| ExecutionError::function_error("days_between", format!("{s}: {e}")));
     Ok((parse(&to)? - parse(&from)?).num_days() as f64)
 }
 

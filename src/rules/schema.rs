@@ -33,12 +33,7 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn validate_object(
-    schema: &BTreeMap<String, FormField>,
-    map: &serde_json::Map<String, Value>,
-    prefix: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn validate_object(schema: &BTreeMap<String, FormField>, map: &serde_json::Map<String, Value>, prefix: &str, errors: &mut Vec<FieldError>) {
     for (name, spec) in schema {
         let path = join(prefix, name);
         match map.get(name) {

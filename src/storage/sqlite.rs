@@ -29,7 +29,8 @@ fn now_text() -> String {
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database at `url` (`sqlite://…` or a path).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = if url.starts_with("sqlite:") { SqliteConnectOptions::from_str(url)? } else { SqliteConnectOptions::new().filename(url) };
+        let options =
+            if url.starts_with("sqlite:") { SqliteConnectOptions::from_str(url)? } else { SqliteConnectOptions::new().filename(url) };
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -58,7 +59,8 @@ async fn audit(
     application_id: Option<&str>,
     payload: serde_json::Value,
 ) -> Result<(), StoreError> {
-    let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
     let (seq, prev_hash) = match last {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS_HASH.to_string()),
@@ -89,7 +91,12 @@ async fn load_application(tx: &mut Transaction<'static, Sqlite>, id: &str) -> Re
 }
 
 async fn set_state(tx: &mut Transaction<'static, Sqlite>, id: &str, state: ApplicationState) -> Result<(), StoreError> {
-    sqlx::query("UPDATE applications SET state = ?, updated_at = ? WHERE id = ?").bind(state.as_str()).bind(now_text()).bind(id).execute(&mut **tx).await?;
+    sqlx::query("UPDATE applications SET state = ?, updated_at = ? WHERE id = ?")
+        .bind(state.as_str())
+        .bind(now_text())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -98,16 +105,25 @@ impl Store for SqliteStore {
     async fn create_application(&self, id: &str, service: &str, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let now = now_text();
-        sqlx::query("INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)")
-            .bind(id)
-            .bind(service)
-            .bind(form)
-            .bind(ApplicationState::Draft.as_str())
-            .bind(&now)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        audit(&mut tx, actor, "application.created", Some(id), serde_json::json!({"service": service, "form_sha256": sha256_hex(form.as_bytes())})).await?;
+        sqlx::query(
+            "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(id)
+        .bind(service)
+        .bind(form)
+        .bind(ApplicationState::Draft.as_str())
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            actor,
+            "application.created",
+            Some(id),
+            serde_json::json!({"service": service, "form_sha256": sha256_hex(form.as_bytes())}),
+        )
+        .await?;
         let record = load_application(&mut tx, id).await?;
         tx.commit().await?;
         Ok(record)
@@ -117,14 +133,21 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as("SELECT * FROM applications WHERE id = ?").bind(id).fetch_optional(&self.pool).await?)
     }
 
-    async fn add_documents(&self, application_id: &str, documents: &[NewDocument], limits: DocumentLimits, actor: &str) -> Result<Vec<DocumentRecord>, StoreError> {
+    async fn add_documents(
+        &self,
+        application_id: &str,
+        documents: &[NewDocument],
+        limits: DocumentLimits,
+        actor: &str,
+    ) -> Result<Vec<DocumentRecord>, StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
         application.state()?.add_document()?;
-        let (count, total): (i64, i64) = sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ?")
-            .bind(application_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (count, total): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ?")
+                .bind(application_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if count as usize + documents.len() > limits.max_files {
             return Err(StoreError::TooManyFiles(limits.max_files));
         }
@@ -160,23 +183,30 @@ impl Store for SqliteStore {
     }
 
     async fn documents(&self, application_id: &str) -> Result<Vec<DocumentRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM documents WHERE application_id = ? ORDER BY id").bind(application_id).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM documents WHERE application_id = ? ORDER BY id")
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn submit(&self, application_id: &str, idempotency_key: &str, submitted_on: &str, actor: &str) -> Result<Submitted, StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
-        let earlier: Option<SubmissionRecord> = sqlx::query_as("SELECT * FROM submissions WHERE application_id = ? AND idempotency_key = ?")
-            .bind(application_id)
-            .bind(idempotency_key)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let earlier: Option<SubmissionRecord> =
+            sqlx::query_as("SELECT * FROM submissions WHERE application_id = ? AND idempotency_key = ?")
+                .bind(application_id)
+                .bind(idempotency_key)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some(submission) = earlier {
             return Ok(Submitted { submission, repeated: true });
         }
         let next = application.state()?.submit()?;
         let seq = application.submissions + 1;
-        let document_ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? ORDER BY id").bind(application_id).fetch_all(&mut *tx).await?;
+        let document_ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? ORDER BY id")
+            .bind(application_id)
+            .fetch_all(&mut *tx)
+            .await?;
         let now = now_text();
         let submission: SubmissionRecord = sqlx::query_as(
             "INSERT INTO submissions (application_id, seq, idempotency_key, submitted_on, document_ids, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
@@ -196,14 +226,30 @@ impl Store for SqliteStore {
             .bind(application_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO jobs (application_id, submission_seq, state, created_at) VALUES (?, ?, 'queued', ?)").bind(application_id).bind(seq).bind(&now).execute(&mut *tx).await?;
-        audit(&mut tx, actor, "application.submitted", Some(application_id), serde_json::json!({"submission": seq, "submitted_on": submitted_on, "document_ids": document_ids})).await?;
+        sqlx::query("INSERT INTO jobs (application_id, submission_seq, state, created_at) VALUES (?, ?, 'queued', ?)")
+            .bind(application_id)
+            .bind(seq)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            actor,
+            "application.submitted",
+            Some(application_id),
+            serde_json::json!({"submission": seq, "submitted_on": submitted_on, "document_ids": document_ids}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Submitted { submission, repeated: false })
     }
 
     async fn submission(&self, application_id: &str, seq: i64) -> Result<Option<SubmissionRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM submissions WHERE application_id = ? AND seq = ?").bind(application_id).bind(seq).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM submissions WHERE application_id = ? AND seq = ?")
+            .bind(application_id)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError> {
@@ -231,15 +277,17 @@ impl Store for SqliteStore {
         let application = load_application(&mut tx, &job.application_id).await?;
         let next = application.state()?.decide(decision.outcome)?;
         let canonical = decision.to_canonical_json();
-        sqlx::query("INSERT INTO decisions (application_id, submission_seq, outcome, ruleset, decision, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&job.application_id)
-            .bind(job.submission_seq)
-            .bind(decision.outcome.as_str())
-            .bind(&decision.ruleset)
-            .bind(&canonical)
-            .bind(now_text())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO decisions (application_id, submission_seq, outcome, ruleset, decision, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&job.application_id)
+        .bind(job.submission_seq)
+        .bind(decision.outcome.as_str())
+        .bind(&decision.ruleset)
+        .bind(&canonical)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
         set_state(&mut tx, &job.application_id, next).await?;
         sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
         let failed_rules: Vec<&str> = decision.findings.iter().map(|f| f.rule.as_str()).collect();
@@ -267,19 +315,35 @@ impl Store for SqliteStore {
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let next_state = if job.attempts >= max_attempts { "failed" } else { "queued" };
-        sqlx::query("UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?").bind(next_state).bind(error).bind(job.id).execute(&mut *tx).await?;
-        audit(&mut tx, "system:decider", "decision.failed", Some(&job.application_id), serde_json::json!({"submission": job.submission_seq, "attempt": job.attempts, "error": error, "job_state": next_state})).await?;
+        sqlx::query("UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?")
+            .bind(next_state)
+            .bind(error)
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            "system:decider",
+            "decision.failed",
+            Some(&job.application_id),
+            serde_json::json!({"submission": job.submission_seq, "attempt": job.attempts, "error": error, "job_state": next_state}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn requeue_running_jobs(&self) -> Result<u64, StoreError> {
-        let result = sqlx::query("UPDATE jobs SET state = 'queued', lease_until_ms = NULL WHERE state = 'running'").execute(&self.pool).await?;
+        let result =
+            sqlx::query("UPDATE jobs SET state = 'queued', lease_until_ms = NULL WHERE state = 'running'").execute(&self.pool).await?;
         Ok(result.rows_affected())
     }
 
     async fn decisions(&self, application_id: &str) -> Result<Vec<DecisionRecord>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM decisions WHERE application_id = ? ORDER BY submission_seq").bind(application_id).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT * FROM decisions WHERE application_id = ? ORDER BY submission_seq")
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {

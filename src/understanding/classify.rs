@@ -81,7 +81,8 @@ impl DocumentClassifier for KeywordClassifier {
         // A longer matching title is more specific: 排水许可告知承诺书 beats 承诺书 elsewhere.
         let title_lengths: Vec<Option<usize>> = self.kinds.iter().map(|(_, titles, _)| Self::title_match(titles, &title_lines)).collect();
         let longest_title = title_lengths.iter().flatten().max().copied();
-        let headings: Vec<&String> = title_lines.iter().take(CUE_TITLE_LINES).filter(|l| l.chars().count() <= CUE_TITLE_MAX_CHARS).collect();
+        let headings: Vec<&String> =
+            title_lines.iter().take(CUE_TITLE_LINES).filter(|l| l.chars().count() <= CUE_TITLE_MAX_CHARS).collect();
         let mut scored: Vec<(f64, f64, &str)> = self
             .kinds
             .iter()

@@ -85,12 +85,11 @@ impl KindReader {
             })
             .collect();
         let own: Vec<String> = spec.fields.values().flat_map(|f| f.labels.iter().cloned()).collect();
-        labels.extend(
-            other_labels
-                .iter()
-                .filter(|l| !own.contains(l))
-                .map(|l| Label { field: String::new(), regex: label_regex(l), n_chars: l.chars().count() }),
-        );
+        labels.extend(other_labels.iter().filter(|l| !own.contains(l)).map(|l| Label {
+            field: String::new(),
+            regex: label_regex(l),
+            n_chars: l.chars().count(),
+        }));
         // Longest first, so 市场主体名称 claims its characters before 名称 can.
         labels.sort_by_key(|l| std::cmp::Reverse(l.n_chars));
         let fields = spec.fields.iter().map(|(k, f)| (k.clone(), (f.kind, f.multiline))).collect();
@@ -226,13 +225,15 @@ fn unlabelled_credit_code(lines: &[TextLine]) -> Option<ExtractedField> {
 
 // ---- water-quality results ----
 
-static RESULT_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"检测结果|监测结果|测定结果|分析结果|实测值|检测值|测定值|监测值|结果").unwrap());
+static RESULT_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"检测结果|监测结果|测定结果|分析结果|实测值|检测值|测定值|监测值|结果").unwrap());
 static LIMIT_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"标准限值|排放限值|限值|标准值|最高允许|允许排放浓度").unwrap());
 static DETECTION_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"检出限").unwrap());
 static OTHER_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"项目|单位|序号|判定|评价|方法").unwrap());
 /// Method and standard numbers carry digits that are not results: HJ 828-2017, GB/T 11914-1989.
-static STANDARD_NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(?:GB|HJ|CJ|DB\d*)\s*/?\s*T?\s*\d+(?:\.\d+)*\s*-\s*\d{4}|\(以[A-Za-z0-9]+计\)|以[A-Za-z0-9]+计").unwrap());
+static STANDARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:GB|HJ|CJ|DB\d*)\s*/?\s*T?\s*\d+(?:\.\d+)*\s*-\s*\d{4}|\(以[A-Za-z0-9]+计\)|以[A-Za-z0-9]+计").unwrap()
+});
 /// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
 static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
 
@@ -337,7 +338,13 @@ impl PollutantReader {
                 }
                 let Some((value, confidence)) = reading else { continue };
                 let path = format!("pollutants.{item}");
-                let candidate = ExtractedField { path: path.clone(), value: json!(value), confidence: confidence * line.confidence, page: line.page, line: line.text.clone() };
+                let candidate = ExtractedField {
+                    path: path.clone(),
+                    value: json!(value),
+                    confidence: confidence * line.confidence,
+                    page: line.page,
+                    line: line.text.clone(),
+                };
                 match found.get_mut(&path) {
                     None => {
                         found.insert(path, candidate);
@@ -378,7 +385,9 @@ impl PollutantReader {
         let results: Vec<_> = tokens.iter().filter(|t| !t.range).copied().collect();
         let (token, confidence) = match header {
             Some(h) if tokens.len() == h.n_numeric && inline_limit.is_none() => (tokens[h.result_rank], CONF_RESULT_CLEAR),
-            _ if results.len() == 1 && !shared_line => (results[0], if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR }),
+            _ if results.len() == 1 && !shared_line => {
+                (results[0], if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR })
+            }
             _ => (*results.first()?, CONF_RESULT_AMBIGUOUS),
         };
         let expected_unit = self.units.get(item).map(String::as_str).unwrap_or("mg/L");

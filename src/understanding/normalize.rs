@@ -33,10 +33,8 @@ pub fn compact(input: &str) -> String {
     input.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-static DATE_YMD_CJK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?").unwrap());
-static DATE_YMD_SEP: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\d{4})\s*([-./])\s*(\d{1,2})\s*([-./])\s*(\d{1,2})").unwrap());
+static DATE_YMD_CJK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?").unwrap());
+static DATE_YMD_SEP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\d{4})\s*([-./])\s*(\d{1,2})\s*([-./])\s*(\d{1,2})").unwrap());
 static DATE_COMPACT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[^\d])(20\d{2})(\d{2})(\d{2})(?:[^\d]|$)").unwrap());
 static DATE_HANZI: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([〇零○一二三四五六七八九]{4})\s*年\s*([一二三四五六七八九十]{1,3})\s*月\s*([一二三四五六七八九十]{1,3})\s*日").unwrap()
@@ -77,9 +75,8 @@ pub fn find_dates(text: &str) -> Vec<NaiveDate> {
     let text = halfwidth(text);
     let mut found: Vec<(usize, NaiveDate)> = Vec::new();
     let mut taken: Vec<std::ops::Range<usize>> = Vec::new();
-    let overlaps = |taken: &Vec<std::ops::Range<usize>>, r: &std::ops::Range<usize>| {
-        taken.iter().any(|t| t.start < r.end && r.start < t.end)
-    };
+    let overlaps =
+        |taken: &Vec<std::ops::Range<usize>>, r: &std::ops::Range<usize>| taken.iter().any(|t| t.start < r.end && r.start < t.end);
     for caps in DATE_YMD_CJK.captures_iter(&text) {
         let m = caps.get(0).unwrap();
         if let Some(date) = ymd(&caps[1], &caps[2], &caps[3]) {
@@ -149,7 +146,10 @@ impl Unit {
 }
 
 static UNIT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(mg\s*/\s*l|毫克\s*/\s*升|毫克每升|[μµu]g\s*/\s*l|微克\s*/\s*升|(?:^|[^mµμu])g\s*/\s*l|克\s*/\s*升|℃|°\s*c|摄氏度|无量纲)").unwrap()
+    Regex::new(
+        r"(?i)(mg\s*/\s*l|毫克\s*/\s*升|毫克每升|[μµu]g\s*/\s*l|微克\s*/\s*升|(?:^|[^mµμu])g\s*/\s*l|克\s*/\s*升|℃|°\s*c|摄氏度|无量纲)",
+    )
+    .unwrap()
 });
 
 /// The first unit written in `text`, with its byte range.
@@ -190,7 +190,12 @@ fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
     let before_ok = before.is_none_or(|c| c.is_whitespace() || matches!(c, ':' | '(' | '[' | '=' | '|' | '：' | '（'));
-    let after_ok = after.is_none_or(|c| c.is_whitespace() || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）') || (c == ',' && text[end + 1..].starts_with(' ')) || (!c.is_ascii() && !matches!(c, '-' | '·')));
+    let after_ok = after.is_none_or(|c| {
+        c.is_whitespace()
+            || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）')
+            || (c == ',' && text[end + 1..].starts_with(' '))
+            || (!c.is_ascii() && !matches!(c, '-' | '·'))
+    });
     before_ok && after_ok
 }
 
@@ -278,7 +283,10 @@ mod tests {
         let values = measured_values(" 6.5~9.5 7.2 ");
         assert_eq!(values.iter().map(|m| (m.value, m.range)).collect::<Vec<_>>(), vec![(6.5, true), (7.2, false)]);
         let values = measured_values("ND 0.05L <0.1 12");
-        assert_eq!(values.iter().map(|m| (m.value, m.below_detection)).collect::<Vec<_>>(), vec![(0.0, true), (0.05, true), (0.1, true), (12.0, false)]);
+        assert_eq!(
+            values.iter().map(|m| (m.value, m.below_detection)).collect::<Vec<_>>(),
+            vec![(0.0, true), (0.05, true), (0.1, true), (12.0, false)]
+        );
         let values = measured_values("N,N-二乙基-1,4-苯二胺 — 3.6 ≤8 6.5-9.5");
         assert_eq!(values.iter().map(|m| m.range).collect::<Vec<_>>(), vec![true, false, true, true], "{values:?}");
         assert_eq!(values[1].value, 3.6);

@@ -1,0 +1,113 @@
+//! Every fixture package decided and compared with its expected decision.
+
+use std::sync::Arc;
+
+use onewindow::pipeline::{Decider, InputFile};
+use onewindow::reading::{ReadLimits, Reader};
+use onewindow::rules::RuleSet;
+use serde_json::Value;
+
+use crate::helpers::{onewindow_exe, repo, Fixture};
+
+pub fn decider() -> Decider {
+    let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
+    Decider::new(Arc::new(rules), Reader::new(ReadLimits::default(), onewindow_exe()))
+}
+
+/// Compares one decision with the fixture's expectations; returns what differs.
+fn check(fixture: &Fixture, decision: &Value) -> Vec<String> {
+    let expected = &fixture.expected;
+    let mut problems = Vec::new();
+    if decision["outcome"] != expected["outcome"] {
+        problems.push(format!("outcome {} (expected {})", decision["outcome"], expected["outcome"]));
+    }
+    if decision["spot_check"] != expected["spot_check"] {
+        problems.push(format!("spot_check {} (expected {})", decision["spot_check"], expected["spot_check"]));
+    }
+    if decision["missing_materials"] != expected["missing_materials"] {
+        problems.push(format!("missing_materials {} (expected {})", decision["missing_materials"], expected["missing_materials"]));
+    }
+    let kinds: Vec<&Value> = decision["documents"].as_array().unwrap().iter().map(|d| &d["kind"]).collect();
+    let expected_kinds: Vec<&Value> = expected["document_kinds"].as_array().unwrap().iter().collect();
+    if kinds != expected_kinds {
+        problems.push(format!("document kinds {kinds:?} (expected {expected_kinds:?})"));
+    }
+    let rules = crate::helpers::finding_rules(decision);
+    for rule in expected["failed_rules"].as_array().unwrap() {
+        if !rules.iter().any(|r| r == rule.as_str().unwrap()) {
+            problems.push(format!("missing finding {rule} (got {rules:?})"));
+        }
+    }
+    if expected["outcome"] == "issued" && !rules.is_empty() {
+        problems.push(format!("an issued decision has findings {rules:?}"));
+    }
+    problems
+}
+
+#[test]
+fn every_fixture_is_decided_as_expected() {
+    let decider = decider();
+    let names = Fixture::names();
+    assert!(names.len() >= 20, "at least 20 fixture packages, found {}", names.len());
+    let mut failures = Vec::new();
+    for name in &names {
+        let fixture = Fixture::load(name);
+        let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+        let decision = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap();
+        let decision = serde_json::to_value(&decision).unwrap();
+        for problem in check(&fixture, &decision) {
+            failures.push(format!("{name}: {problem}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} fixture mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn the_decision_carries_the_contract_fields() {
+    let decider = decider();
+    let fixture = Fixture::load("cod-over-b-limit");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    for key in ["service", "outcome", "spot_check", "findings", "missing_materials", "documents", "fields", "items", "ruleset", "models"] {
+        assert!(decision.get(key).is_some(), "missing {key}");
+    }
+    assert!(decision["ruleset"].as_str().unwrap().starts_with("sha256:"));
+    let cod = decision["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "water.cod_limit").unwrap();
+    assert_eq!(cod["result"], "fail");
+    assert_eq!(cod["basis"], "GB/T 31962-2015 表1");
+    let message = cod["message"].as_str().unwrap();
+    assert!(message.contains("化学需氧量") && message.contains("500"), "{message}");
+    let evidence = cod["evidence"].as_array().unwrap();
+    assert!(evidence.iter().any(|e| e["field"] == "report.pollutants.cod" && e["document"].is_string()), "{evidence:?}");
+    let field = &decision["fields"]["report.pollutants.cod"];
+    assert_eq!(field["source"], "document");
+    assert!(field["confidence"].as_f64().unwrap() > 0.9);
+    assert_eq!(decision["fields"]["applicant_name"]["source"], "form");
+    for document in decision["documents"].as_array().unwrap() {
+        assert_eq!(document["sha256"].as_str().unwrap().len(), 64);
+    }
+}
+
+#[test]
+fn the_same_inputs_give_the_same_bytes() {
+    let decider = decider();
+    let fixture = Fixture::load("clean-hotel-libreoffice-tables");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let first = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
+    let second = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
+    let decider = decider();
+    let fixture = Fixture::load("clean-category-inferred-from-scope");
+    assert!(fixture.form.get("discharge_category").is_none());
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    let category = &decision["fields"]["discharge_category"];
+    assert_eq!(category["value"], "catering");
+    assert_eq!(category["source"], "derived");
+    assert!(category["confidence"].as_f64().unwrap() >= 0.8);
+    let _ = &fixture.dir;
+}

@@ -1,0 +1,178 @@
+//! `spawn_app()` and typed request helpers: each test gets its own data directory and port.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use onewindow::app::{Application, BuildOptions};
+use onewindow::clock::FixedDateClock;
+use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig};
+use serde_json::{json, Value};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn onewindow_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_onewindow"))
+}
+
+/// A fixture package from `fixtures/drainage-permit/NAME`.
+pub struct Fixture {
+    pub dir: PathBuf,
+    pub form: Value,
+    pub expected: Value,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+impl Fixture {
+    pub fn load(name: &str) -> Self {
+        let dir = repo().join("fixtures/drainage-permit").join(name);
+        let form = serde_json::from_str(&std::fs::read_to_string(dir.join("form.json")).unwrap()).unwrap();
+        let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let files = expected["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .map(|f| (f.clone(), std::fs::read(dir.join(&f)).unwrap()))
+            .collect();
+        Self { dir, form, expected, files }
+    }
+
+    pub fn at(&self) -> NaiveDate {
+        NaiveDate::parse_from_str(self.expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap()
+    }
+
+    pub fn names() -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(repo().join("fixtures/drainage-permit"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _temp: Option<Arc<tempfile::TempDir>>,
+}
+
+pub struct AppOptions {
+    pub workers: usize,
+    pub today: NaiveDate,
+    pub limits: LimitsConfig,
+    /// Reuse a data directory (for restart tests).
+    pub data_dir: Option<(PathBuf, Arc<tempfile::TempDir>)>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self { workers: 2, today: NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(), limits: LimitsConfig::default(), data_dir: None }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let (data_dir, temp) = match options.data_dir {
+        Some((dir, temp)) => (dir, temp),
+        None => {
+            let temp = Arc::new(tempfile::tempdir().unwrap());
+            (temp.path().join("data"), temp)
+        }
+    };
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.clone(),
+        database_url: None,
+        workers: options.workers,
+        rules: RulesConfig { rules_dir: repo().join("rules") },
+        limits: options.limits,
+    };
+    let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(Arc::new(FixedDateClock(options.today))) };
+    let application = Application::build(config, build).await.expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(application.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp { address, data_dir, client: reqwest::Client::new(), shutdown: Some(tx), handle: Some(handle), _temp: Some(temp) }
+}
+
+impl TestApp {
+    /// Stops the server and its workers, keeping the data directory for another app.
+    pub async fn stop(mut self) -> (PathBuf, Arc<tempfile::TempDir>) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+        (self.data_dir.clone(), self._temp.take().unwrap())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn create_application(&self, service: &str, form: &Value) -> reqwest::Response {
+        self.client.post(self.url("/api/v1/applications")).json(&json!({"service": service, "form": form})).send().await.unwrap()
+    }
+
+    /// Creates an application and returns its id, asserting success.
+    pub async fn create_ok(&self, form: &Value) -> String {
+        let response = self.create_application("drainage-permit", form).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn upload(&self, id: &str, files: &[(String, Vec<u8>)]) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()));
+        }
+        self.client.post(self.url(&format!("/api/v1/applications/{id}/documents"))).multipart(form).send().await.unwrap()
+    }
+
+    pub async fn submit(&self, id: &str, key: &str) -> reqwest::Response {
+        self.client.post(self.url(&format!("/api/v1/applications/{id}/submit"))).header("Idempotency-Key", key).send().await.unwrap()
+    }
+
+    pub async fn get_application(&self, id: &str) -> Value {
+        let response = self.client.get(self.url(&format!("/api/v1/applications/{id}"))).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Polls until the application holds `n_decisions` decisions; returns the application.
+    pub async fn wait_for_decisions(&self, id: &str, n_decisions: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let application = self.get_application(id).await;
+            if application["decisions"].as_array().map(|d| d.len()).unwrap_or(0) >= n_decisions && application["state"] != "submitted" {
+                return application;
+            }
+            assert!(Instant::now() < deadline, "no decision in time: {application}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub fn finding_rules(decision: &Value) -> Vec<String> {
+    decision["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+pub fn data_db(dir: &Path) -> PathBuf {
+    dir.join("onewindow.db")
+}

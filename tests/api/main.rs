@@ -1,0 +1,10 @@
+//! The one integration-test binary: a module per feature, sharing `helpers`.
+
+mod applications;
+mod audit;
+mod bad_input;
+mod decide_cli;
+mod fixtures;
+mod helpers;
+mod restart;
+mod rules;

@@ -1,0 +1,25 @@
+//! A crash or restart loses no submitted application: the queued (or interrupted) job is decided
+//! by the next process.
+
+use crate::helpers::{data_db, spawn_app_with, AppOptions, Fixture};
+
+#[tokio::test]
+async fn a_submitted_application_survives_a_restart_and_an_interrupted_job_is_taken_up_again() {
+    let app = spawn_app_with(AppOptions { workers: 0, ..AppOptions::default() }).await;
+    let fixture = Fixture::load("clean-hotel-libreoffice-tables");
+    let id = app.create_ok(&fixture.form).await;
+    app.upload(&id, &fixture.files).await;
+    assert_eq!(app.submit(&id, "k").await.status(), 202);
+    assert_eq!(app.get_application(&id).await["state"], "submitted");
+    let (data_dir, temp) = app.stop().await;
+
+    // As if a worker had claimed the job and the process died in the middle of it.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
+    sqlx::query("UPDATE jobs SET state = 'running', attempts = 1, lease_until_ms = 9999999999999").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let app = spawn_app_with(AppOptions { data_dir: Some((data_dir, temp)), ..AppOptions::default() }).await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "issued", "{}", application["decision"]);
+    assert_eq!(application["decisions"].as_array().unwrap().len(), 1);
+}
