@@ -179,6 +179,8 @@ fn merge(found: &mut BTreeMap<String, ExtractedField>, candidate: ExtractedField
     }
 }
 
+static SEAL_SUFFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s*[(\[]?\s*(?:盖章|公章|签章|章|签字)\s*[)\]]?\s*$").unwrap());
+
 static GENERIC_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s\p{Han}{2,6}\s*:").unwrap());
 
 static CODE_TOKEN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[^0-9A-Z])([0-9A-Z]{18})(?:[^0-9A-Z]|$)").unwrap());
@@ -190,8 +192,10 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
     }
     match kind {
         FieldKind::Text => {
-            let text: String = value.chars().take(MAX_TEXT_CHARS * 4).collect();
-            Some(json!(text))
+            // A seal placeholder after a name (委托单位：某公司（盖章）) is not part of the name.
+            let value = SEAL_SUFFIX.replace(value, "");
+            let text: String = value.trim().chars().take(MAX_TEXT_CHARS * 4).collect();
+            (!text.is_empty()).then(|| json!(text))
         }
         FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
         FieldKind::CreditCode => {
@@ -441,6 +445,14 @@ mod tests {
         assert!(field(&read, "business_scope").value.as_str().unwrap().contains("饮品制售"));
         assert_eq!(field(&read, "established").value, json!("2024-03-05"));
         assert_eq!(field(&read, "name").confidence, CONF_LABEL_COLON);
+    }
+
+    #[test]
+    fn seal_placeholders_are_not_part_of_a_name() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["委托单位：无锡市新吴区张记餐饮店（盖章）"]));
+        assert_eq!(field(&read, "client").value, json!("无锡市新吴区张记餐饮店"));
     }
 
     #[test]

@@ -111,3 +111,23 @@ fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
     assert!(category["confidence"].as_f64().unwrap() >= 0.8);
     let _ = &fixture.dir;
 }
+
+/// Fonts pdf-extract cannot read are read by the fallback, never returned as a silent empty text:
+/// reportlab's STSong-Light (not embedded, `UniGB-UCS2-H`: pdf-extract panics) goes to the fallback;
+/// Noto CJK embedded as CIDFontType0C (cairo, with a ToUnicode map) is read by whichever succeeds.
+#[test]
+fn pdfs_in_fonts_pdf_extract_cannot_read_are_still_read() {
+    let reader = Reader::new(ReadLimits::default(), onewindow_exe());
+    for (sample, expected, method) in [
+        ("stsong.pdf", "名称：无锡市新吴区张记餐饮店", Some("pdf-fallback")),
+        ("cairo_noto.pdf", "2 化学需氧量 236 mg/L", None),
+    ] {
+        let bytes = std::fs::read(repo().join("fixtures/pdf-samples").join(sample)).unwrap();
+        let outcome = reader.read(&bytes);
+        assert!(outcome.is_readable(), "{sample}: {:?}", outcome.unreadable);
+        if let Some(method) = method {
+            assert_eq!(outcome.method, method, "{sample}");
+        }
+        assert!(outcome.lines.iter().any(|l| l.text.contains(expected)), "{sample}: {:?}", outcome.lines);
+    }
+}

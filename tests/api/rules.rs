@@ -58,6 +58,7 @@ fn cases() -> Vec<(&'static str, Mutation)> {
         ("report.client_matches", |f| f.documents.get_mut("report").unwrap()["client"] = json!("无锡某某公司")),
         ("report.sampling_not_future", |f| f.documents.get_mut("report").unwrap()["sampling_date"] = json!("2026-10-21")),
         ("report.sampling_recent", |f| f.documents.get_mut("report").unwrap()["sampling_date"] = json!("2026-09-19")),
+        ("report.results_read", |f| f.documents.get_mut("report").unwrap()["pollutants"] = json!({})),
         ("water.required_items", |f| {
             f.documents.get_mut("report").unwrap()["pollutants"].as_object_mut().unwrap().remove("las");
         }),
