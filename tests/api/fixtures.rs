@@ -118,10 +118,9 @@ fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
 #[test]
 fn pdfs_in_fonts_pdf_extract_cannot_read_are_still_read() {
     let reader = Reader::new(ReadLimits::default(), onewindow_exe());
-    for (sample, expected, method) in [
-        ("stsong.pdf", "名称：无锡市新吴区张记餐饮店", Some("pdf-fallback")),
-        ("cairo_noto.pdf", "2 化学需氧量 236 mg/L", None),
-    ] {
+    for (sample, expected, method) in
+        [("stsong.pdf", "名称：无锡市新吴区张记餐饮店", Some("pdf-fallback")), ("cairo_noto.pdf", "2 化学需氧量 236 mg/L", None)]
+    {
         let bytes = std::fs::read(repo().join("fixtures/pdf-samples").join(sample)).unwrap();
         let outcome = reader.read(&bytes);
         assert!(outcome.is_readable(), "{sample}: {:?}", outcome.unreadable);
