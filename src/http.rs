@@ -16,7 +16,7 @@ pub fn router(state: AppState) -> Router {
     // while reading it, with their own 413 messages.
     let body_limit = state.limits().max_application_bytes as usize + 1024 * 1024;
     Router::new()
-        .nest("/api/v1", applications::router())
+        .nest("/api/v1", applications::router().route("/openapi.json", axum::routing::get(openapi)))
         .merge(health::router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -27,4 +27,11 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The OpenAPI document, kept beside the handlers and checked against the router by a test.
+pub const OPENAPI: &str = include_str!("http/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -33,7 +33,7 @@ const CONF_LABEL_COLON: f64 = 0.97;
 /// Label and value separated by spaces only (table cells flattened into a line).
 const CONF_LABEL_SPACE: f64 = 0.94;
 /// The value stood on the line after its label (label row / value row tables).
-const CONF_NEXT_LINE: f64 = 0.90;
+const CONF_NEXT_LINE: f64 = 0.92;
 /// The same field read with different values in one document.
 const CONF_CONFLICT: f64 = 0.5;
 /// A credit code found without its label, unique and with a valid check character.
@@ -118,6 +118,20 @@ impl KindReader {
         let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
         for (line_idx, hits) in all_hits.iter().enumerate() {
             let text = &normalized[line_idx];
+            if let Some(values) = label_row_values(text, hits, &normalized, &all_hits, line_idx) {
+                // A table whose header row holds only labels and whose next row holds one value each.
+                for (hit, value) in hits.iter().zip(values) {
+                    let Some(&(kind, _)) = self.fields.get(&hit.field) else { continue };
+                    let Some(typed) = typed_value(kind, &value) else { continue };
+                    let line = &lines[line_idx + 1];
+                    let confidence = CONF_NEXT_LINE * line.confidence;
+                    merge(
+                        &mut found,
+                        ExtractedField { path: hit.field.clone(), value: typed, confidence, page: line.page, line: line.text.clone() },
+                    );
+                }
+                continue;
+            }
             for (hit_idx, hit) in hits.iter().enumerate() {
                 let Some(&(kind, multiline)) = self.fields.get(&hit.field) else { continue };
                 let next_label = hits.get(hit_idx + 1).map(|h| h.start).unwrap_or(text.len());
@@ -164,6 +178,36 @@ impl KindReader {
         }
         found.into_values().collect()
     }
+}
+
+/// When `text` is nothing but two or more labels and the next line holds exactly as many
+/// space-separated values and no label, the values of that row, in order.
+fn label_row_values(
+    text: &str,
+    hits: &[LabelHit],
+    normalized: &[String],
+    all_hits: &[Vec<LabelHit>],
+    line_idx: usize,
+) -> Option<Vec<String>> {
+    if hits.len() < 2 {
+        return None;
+    }
+    let mut rest = String::new();
+    let mut at = 0;
+    for hit in hits {
+        rest.push_str(&text[at..hit.start]);
+        at = hit.end;
+    }
+    rest.push_str(&text[at..]);
+    if rest.chars().any(|c| !(c.is_whitespace() || matches!(c, ':' | '|'))) {
+        return None;
+    }
+    let next = normalized.get(line_idx + 1)?;
+    if !all_hits.get(line_idx + 1)?.is_empty() {
+        return None;
+    }
+    let values: Vec<String> = next.split(|c: char| c.is_whitespace() || c == '|').filter(|v| !v.is_empty()).map(str::to_string).collect();
+    (values.len() == hits.len()).then_some(values)
 }
 
 /// Keeps the first reading of a field; a different second reading makes it a conflict.
@@ -453,6 +497,16 @@ mod tests {
         let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
         let read = reader.read(&lines(&["委托单位：无锡市新吴区张记餐饮店（盖章）"]));
         assert_eq!(field(&read, "client").value, json!("无锡市新吴区张记餐饮店"));
+    }
+
+    #[test]
+    fn label_rows_above_value_rows() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["名称 | 类型 | 经营者", "无锡市新吴区张记餐饮店 | 个体工商户 | 张三"]));
+        assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
+        assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
+        assert_eq!(field(&read, "legal_representative").value, json!("张三"));
     }
 
     #[test]

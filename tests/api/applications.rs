@@ -118,3 +118,23 @@ async fn health_reports_ready_with_the_rule_set() {
     assert!(body["ruleset"].as_str().unwrap().starts_with("sha256:"));
     let _ = finding_rules;
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_every_route() {
+    let app = spawn_app().await;
+    let document: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/health",
+        "/api/v1/applications",
+        "/api/v1/applications/{id}",
+        "/api/v1/applications/{id}/documents",
+        "/api/v1/applications/{id}/submit",
+        "/api/v1/applications/{id}/decision",
+        "/api/v1/applications/{id}/decisions",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    let error_types = &document["components"]["schemas"]["Error"]["properties"]["error_type"]["enum"];
+    assert!(error_types.as_array().unwrap().iter().any(|t| t == "invalid_form"));
+}
