@@ -28,6 +28,11 @@ enum Command {
     Decide(DecideArgs),
     /// Re-run the recorded decisions of an application and check they reproduce byte for byte.
     Replay(ReplayArgs),
+    /// Account commands.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// Audit-log commands.
     Audit {
         #[command(subcommand)]
@@ -62,6 +67,20 @@ struct DecideArgs {
     rules: RulesConfig,
     #[command(flatten)]
     limits: LimitsConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create an account and print its API token (last line, shown once; only its hash is stored).
+    Add {
+        /// What the account may do.
+        #[arg(long, value_enum)]
+        role: crate::domain::user::Role,
+        /// A unique name, e.g. the reviewer's name.
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Serve(config) => crate::app::serve(config),
         Command::Decide(args) => decide(args),
         Command::Replay(args) => replay(args),
+        Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
         Command::Bench(args) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
         Command::ReadPdf { .. } => unreachable!("handled above"),
@@ -197,6 +217,18 @@ fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {
         let n = crate::audit::verify_chain(&entries)?;
         let head = entries.last().map(|e| e.hash.as_str()).unwrap_or(crate::audit::GENESIS_HASH);
         println!("audit log verified: {n} entries, head {head}");
+        Ok(())
+    })
+}
+
+fn users_add(role: crate::domain::user::Role, name: &str, args: StorageArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(!name.trim().is_empty(), "a user name must not be empty");
+    runtime()?.block_on(async {
+        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let token = crate::domain::user::new_token();
+        let user = store.create_user(name.trim(), role.as_str(), &crate::domain::user::token_digest(&token), "admin:cli").await?;
+        println!("created {} {} (id {})", user.role, user.name, user.id);
+        println!("{token}");
         Ok(())
     })
 }

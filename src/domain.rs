@@ -4,3 +4,4 @@ pub mod application;
 pub mod credit_code;
 pub mod decision;
 pub mod phone;
+pub mod user;

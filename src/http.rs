@@ -2,6 +2,7 @@
 //! here; handlers call use cases and never touch SQL.
 
 pub mod applications;
+pub mod auth;
 pub mod error;
 pub mod health;
 

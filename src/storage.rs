@@ -25,6 +25,8 @@ pub enum StoreError {
     TooManyFiles(usize),
     #[error("application would hold {total} bytes, more than the {limit} allowed")]
     TooLarge { total: u64, limit: u64 },
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
@@ -41,6 +43,8 @@ pub struct ApplicationRecord {
     pub submissions: i64,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(skip)]
+    pub owner_id: Option<i64>,
 }
 
 impl ApplicationRecord {
@@ -122,9 +126,29 @@ pub struct DocumentLimits {
     pub max_application_bytes: u64,
 }
 
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    #[serde(skip)]
+    pub token_sha256: String,
+    pub created_at: String,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn create_application(&self, id: &str, service: &str, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError>;
+    /// Creates an account; a name already taken is a `Conflict`.
+    async fn create_user(&self, name: &str, role: &str, token_sha256: &str, actor: &str) -> Result<UserRecord, StoreError>;
+    async fn user_by_token(&self, token_sha256: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn create_application(
+        &self,
+        id: &str,
+        service: &str,
+        form: &str,
+        owner_id: Option<i64>,
+        actor: &str,
+    ) -> Result<ApplicationRecord, StoreError>;
     async fn application(&self, id: &str) -> Result<Option<ApplicationRecord>, StoreError>;
     /// Adds all documents or none.
     async fn add_documents(

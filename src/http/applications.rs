@@ -7,10 +7,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::error::{ApiError, AppJson};
 use crate::app::AppState;
 use crate::domain::decision::Decision;
+use crate::domain::user::Role;
 use crate::reading::Format;
+use crate::storage::ApplicationRecord;
 use crate::storage::{DocumentLimits, NewDocument};
 
 pub fn router() -> Router<AppState> {
@@ -23,8 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/applications/{id}/decisions", get(list_decisions))
 }
 
-/// Until accounts arrive (reviewers issue), every request acts as the anonymous applicant.
-const ACTOR: &str = "applicant:anonymous";
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
 #[derive(Debug, Deserialize)]
@@ -34,13 +35,34 @@ struct CreateApplication {
     form: Value,
 }
 
+/// The application if the caller may see it; otherwise "not found", so ids reveal nothing.
+async fn readable(state: &AppState, caller: &Caller, id: &str) -> Result<ApplicationRecord, ApiError> {
+    match state.store().application(id).await? {
+        Some(application) if caller.can_read(&application) => Ok(application),
+        _ => Err(ApiError::NotFound(format!("application {id} not found"))),
+    }
+}
+
+/// The application if the caller may act on it as its applicant: 404 if unseen, 403 if only readable.
+async fn changeable(state: &AppState, caller: &Caller, id: &str) -> Result<ApplicationRecord, ApiError> {
+    let application = readable(state, caller, id).await?;
+    if caller.can_change_as_applicant(&application) {
+        Ok(application)
+    } else {
+        Err(ApiError::Forbidden(format!("a {} may not change an application", caller.role.as_str())))
+    }
+}
+
 async fn create_application(
     State(state): State<AppState>,
+    caller: Caller,
     AppJson(body): AppJson<CreateApplication>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(&[Role::Applicant, Role::Admin])?;
     state.decider().check_form(&body.service, &body.form)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let record = state.store().create_application(&id, &body.service, &body.form.to_string(), ACTOR).await?;
+    let record =
+        state.store().create_application(&id, &body.service, &body.form.to_string(), Some(caller.user_id), &caller.actor()).await?;
     tracing::info!(application.id = %id, service = %body.service, "application created");
     Ok((
         StatusCode::CREATED,
@@ -48,9 +70,9 @@ async fn create_application(
     ))
 }
 
-async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_application(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let store = state.store();
-    let application = store.application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    let application = readable(&state, &caller, &id).await?;
     let documents = store.documents(&id).await?;
     let decisions = store.decisions(&id).await?;
     let latest: Option<Value> =
@@ -70,15 +92,15 @@ async fn get_application(State(state): State<AppState>, Path(id): Path<String>) 
     })))
 }
 
-async fn get_decision(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Decision>, ApiError> {
-    ensure_exists(&state, &id).await?;
+async fn get_decision(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Decision>, ApiError> {
+    readable(&state, &caller, &id).await?;
     let decisions = state.store().decisions(&id).await?;
     let latest = decisions.last().ok_or_else(|| ApiError::NotFound(format!("application {id} has no decision yet")))?;
     Ok(Json(serde_json::from_str(&latest.decision).map_err(|e| ApiError::Internal(e.into()))?))
 }
 
-async fn list_decisions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    ensure_exists(&state, &id).await?;
+async fn list_decisions(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    readable(&state, &caller, &id).await?;
     let decisions = state.store().decisions(&id).await?;
     let history: Vec<Value> = decisions
         .iter()
@@ -90,18 +112,15 @@ async fn list_decisions(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(Json(json!({"decisions": history})))
 }
 
-async fn ensure_exists(state: &AppState, id: &str) -> Result<(), ApiError> {
-    state.store().application(id).await?.map(|_| ()).ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))
-}
-
 /// Accepts one or many files (`multipart/form-data`, any field name). All are checked first (size
 /// limits, type by content); then all are stored, or none is.
 async fn upload_documents(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    let application = changeable(&state, &caller, &id).await?;
     application.state()?.add_document().map_err(|e| ApiError::Conflict(e.to_string()))?;
     let limits = state.limits().clone();
     let mut files: Vec<(String, Vec<u8>, Format)> = Vec::new();
@@ -152,7 +171,7 @@ async fn upload_documents(
     .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(|e| ApiError::Internal(anyhow::Error::from(e).context("storing uploaded blobs")))?;
     let document_limits = DocumentLimits { max_files: limits.max_files, max_application_bytes: limits.max_application_bytes };
-    let records = state.store().add_documents(&id, &stored, document_limits, ACTOR).await?;
+    let records = state.store().add_documents(&id, &stored, document_limits, &caller.actor()).await?;
     tracing::info!(application.id = %id, n_documents = records.len(), "documents stored");
     Ok((StatusCode::CREATED, Json(json!({"documents": records}))))
 }
@@ -172,9 +191,11 @@ fn sanitize_file_name(name: &str) -> String {
 /// same key answers with the same submission and never creates a second case or job.
 async fn submit_application(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    changeable(&state, &caller, &id).await?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -183,7 +204,7 @@ async fn submit_application(
         .ok_or_else(|| ApiError::BadRequest(format!("an Idempotency-Key header (1–{MAX_IDEMPOTENCY_KEY_CHARS} characters) is required")))?
         .to_string();
     let today = state.clock().today().format("%Y-%m-%d").to_string();
-    let submitted = state.store().submit(&id, &key, &today, ACTOR).await?;
+    let submitted = state.store().submit(&id, &key, &today, &caller.actor()).await?;
     if !submitted.repeated {
         state.notify_jobs();
         tracing::info!(application.id = %id, submission = submitted.submission.seq, "submitted");

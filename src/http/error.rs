@@ -15,6 +15,10 @@ use crate::storage::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("unknown service `{0}`")]
     UnknownService(String),
@@ -37,6 +41,8 @@ pub enum ApiError {
 impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::UnknownService(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidForm(_) | ApiError::InvalidJson(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -49,6 +55,8 @@ impl ApiError {
 
     fn error_type(&self) -> &'static str {
         match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::UnknownService(_) => "unknown_service",
             ApiError::InvalidForm(_) => "invalid_form",
@@ -80,6 +88,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound(id) => ApiError::NotFound(format!("application {id} not found")),
             StoreError::Transition(e) => ApiError::Conflict(e.to_string()),
+            StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::TooManyFiles(n) => ApiError::PayloadTooLarge(format!("an application may hold at most {n} files")),
             e @ StoreError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
             other => ApiError::Internal(other.into()),

@@ -10,6 +10,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
     ApplicationRecord, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewDocument, Store, StoreError, SubmissionRecord, Submitted,
+    UserRecord,
 };
 use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
 use crate::domain::application::ApplicationState;
@@ -102,11 +103,44 @@ async fn set_state(tx: &mut Transaction<'static, Sqlite>, id: &str, state: Appli
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    async fn create_application(&self, id: &str, service: &str, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError> {
+    async fn create_user(&self, name: &str, role: &str, token_sha256: &str, actor: &str) -> Result<UserRecord, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let inserted =
+            sqlx::query_as::<_, UserRecord>("INSERT INTO users (name, role, token_sha256, created_at) VALUES (?, ?, ?, ?) RETURNING *")
+                .bind(name)
+                .bind(role)
+                .bind(token_sha256)
+                .bind(now_text())
+                .fetch_one(&mut *tx)
+                .await;
+        let user = match inserted {
+            Ok(user) => user,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("a user named {name} already exists")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        audit(&mut tx, actor, "user.created", None, serde_json::json!({"user_id": user.id, "name": name, "role": role})).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn user_by_token(&self, token_sha256: &str) -> Result<Option<UserRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM users WHERE token_sha256 = ?").bind(token_sha256).fetch_optional(&self.pool).await?)
+    }
+
+    async fn create_application(
+        &self,
+        id: &str,
+        service: &str,
+        form: &str,
+        owner_id: Option<i64>,
+        actor: &str,
+    ) -> Result<ApplicationRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let now = now_text();
         sqlx::query(
-            "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+            "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
         )
         .bind(id)
         .bind(service)
@@ -114,6 +148,7 @@ impl Store for SqliteStore {
         .bind(ApplicationState::Draft.as_str())
         .bind(&now)
         .bind(&now)
+        .bind(owner_id)
         .execute(&mut *tx)
         .await?;
         audit(

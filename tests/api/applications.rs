@@ -18,8 +18,7 @@ async fn a_clean_application_is_issued_by_the_background_worker() {
     assert_eq!(application["state"], "issued", "{}", application["decision"]);
     assert_eq!(application["decision"]["outcome"], "issued");
     assert_eq!(application["documents"].as_array().unwrap().len(), 5);
-    let decision: Value =
-        app.client.get(app.url(&format!("/api/v1/applications/{id}/decision"))).send().await.unwrap().json().await.unwrap();
+    let decision: Value = app.get(&format!("/api/v1/applications/{id}/decision")).await.json().await.unwrap();
     assert_eq!(decision, application["decision"]);
 }
 
@@ -61,8 +60,7 @@ async fn after_needs_materials_the_applicant_adds_to_the_same_application() {
     assert_eq!(app.submit(&id, "k2").await.status(), 202);
     let application = app.wait_for_decisions(&id, 2).await;
     assert_eq!(application["state"], "issued", "{}", application["decision"]);
-    let history: Value =
-        app.client.get(app.url(&format!("/api/v1/applications/{id}/decisions"))).send().await.unwrap().json().await.unwrap();
+    let history: Value = app.get(&format!("/api/v1/applications/{id}/decisions")).await.json().await.unwrap();
     let outcomes: Vec<&Value> = history["decisions"].as_array().unwrap().iter().map(|d| &d["decision"]["outcome"]).collect();
     assert_eq!(outcomes, vec!["needs_materials", "issued"], "both decisions stay on record");
 }
@@ -92,6 +90,7 @@ async fn unknown_service_and_bad_forms_get_the_error_body() {
     let response = app
         .client
         .post(app.url("/api/v1/applications"))
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body("{\"service\": ")
         .send()
@@ -100,11 +99,12 @@ async fn unknown_service_and_bad_forms_get_the_error_body() {
     assert_eq!(response.status(), 422);
     assert_eq!(response.json::<Value>().await.unwrap()["error_type"], "invalid_json");
 
-    let response = app.client.get(app.url("/api/v1/applications/00000000-0000-0000-0000-000000000000")).send().await.unwrap();
+    let response = app.get("/api/v1/applications/00000000-0000-0000-0000-000000000000").await;
     assert_eq!(response.status(), 404);
     assert_eq!(response.json::<Value>().await.unwrap()["error_type"], "not_found");
 
-    let response = app.client.post(app.url("/api/v1/applications/00000000-0000-0000-0000-000000000000/submit")).send().await.unwrap();
+    let id = app.create_ok(&fixture.form).await;
+    let response = app.client.post(app.url(&format!("/api/v1/applications/{id}/submit"))).bearer_auth(&app.token).send().await.unwrap();
     assert_eq!(response.status(), 400, "no Idempotency-Key");
 }
 

@@ -17,7 +17,8 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
 
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
     let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
-    assert_eq!(kinds.first().map(String::as_str), Some("application.created"));
+    assert_eq!(kinds.first().map(String::as_str), Some("user.created"), "the test's applicant account");
+    assert_eq!(kinds.get(1).map(String::as_str), Some("application.created"));
     assert_eq!(kinds.iter().filter(|k| *k == "document.stored").count(), fixture.files.len());
     assert!(kinds.contains(&"application.submitted".to_string()));
     assert_eq!(kinds.last().map(String::as_str), Some("application.decided"));

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use onewindow::app::{Application, BuildOptions};
 use onewindow::clock::FixedDateClock;
 use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig};
+use onewindow::domain::user::{new_token, token_digest, Role};
 use serde_json::{json, Value};
 
 pub fn repo() -> PathBuf {
@@ -59,6 +60,9 @@ impl Fixture {
 
 pub struct TestApp {
     pub address: String,
+    /// The token the request helpers send (an applicant's, unless a test swaps it).
+    pub token: String,
+    pub state: onewindow::app::AppState,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -103,11 +107,21 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(Arc::new(FixedDateClock(options.today))) };
     let application = Application::build(config, build).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let state = application.state();
+    let token = add_user(&state, Role::Applicant).await;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(application.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { address, data_dir, client: reqwest::Client::new(), shutdown: Some(tx), handle: Some(handle), _temp: Some(temp) }
+    TestApp { address, token, state, data_dir, client: reqwest::Client::new(), shutdown: Some(tx), handle: Some(handle), _temp: Some(temp) }
+}
+
+/// Creates an account with a unique name and returns its token.
+pub async fn add_user(state: &onewindow::app::AppState, role: Role) -> String {
+    let token = new_token();
+    let name = format!("{}-{}", role.as_str(), uuid::Uuid::new_v4());
+    state.store().create_user(&name, role.as_str(), &token_digest(&token), "admin:test").await.unwrap();
+    token
 }
 
 impl TestApp {
@@ -126,8 +140,19 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// GET with the helper's token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(&self.token).send().await.unwrap()
+    }
+
     pub async fn create_application(&self, service: &str, form: &Value) -> reqwest::Response {
-        self.client.post(self.url("/api/v1/applications")).json(&json!({"service": service, "form": form})).send().await.unwrap()
+        self.client
+            .post(self.url("/api/v1/applications"))
+            .bearer_auth(&self.token)
+            .json(&json!({"service": service, "form": form}))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates an application and returns its id, asserting success.
@@ -142,15 +167,27 @@ impl TestApp {
         for (name, bytes) in files {
             form = form.part("file", reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()));
         }
-        self.client.post(self.url(&format!("/api/v1/applications/{id}/documents"))).multipart(form).send().await.unwrap()
+        self.client
+            .post(self.url(&format!("/api/v1/applications/{id}/documents")))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn submit(&self, id: &str, key: &str) -> reqwest::Response {
-        self.client.post(self.url(&format!("/api/v1/applications/{id}/submit"))).header("Idempotency-Key", key).send().await.unwrap()
+        self.client
+            .post(self.url(&format!("/api/v1/applications/{id}/submit")))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_application(&self, id: &str) -> Value {
-        let response = self.client.get(self.url(&format!("/api/v1/applications/{id}"))).send().await.unwrap();
+        let response = self.get(&format!("/api/v1/applications/{id}")).await;
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }

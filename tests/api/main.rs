@@ -1,5 +1,6 @@
 //! The one integration-test binary: a module per feature, sharing `helpers`.
 
+mod access;
 mod applications;
 mod audit;
 mod bad_input;

@@ -11,6 +11,7 @@ async fn a_submitted_application_survives_a_restart_and_an_interrupted_job_is_ta
     app.upload(&id, &fixture.files).await;
     assert_eq!(app.submit(&id, "k").await.status(), 202);
     assert_eq!(app.get_application(&id).await["state"], "submitted");
+    let token = app.token.clone();
     let (data_dir, temp) = app.stop().await;
 
     // As if a worker had claimed the job and the process died in the middle of it.
@@ -18,7 +19,8 @@ async fn a_submitted_application_survives_a_restart_and_an_interrupted_job_is_ta
     sqlx::query("UPDATE jobs SET state = 'running', attempts = 1, lease_until_ms = 9999999999999").execute(&pool).await.unwrap();
     pool.close().await;
 
-    let app = spawn_app_with(AppOptions { data_dir: Some((data_dir, temp)), ..AppOptions::default() }).await;
+    let mut app = spawn_app_with(AppOptions { data_dir: Some((data_dir, temp)), ..AppOptions::default() }).await;
+    app.token = token;
     let application = app.wait_for_decisions(&id, 1).await;
     assert_eq!(application["state"], "issued", "{}", application["decision"]);
     assert_eq!(application["decisions"].as_array().unwrap().len(), 1);

@@ -1,0 +1,67 @@
+//! Accounts: roles and API tokens. A token is shown once; only its SHA-256 is stored.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Uploads materials and follows their own applications.
+    Applicant,
+    /// Works the queue of flagged cases.
+    Reviewer,
+    /// Reads everything, changes nothing.
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Applicant => "applicant",
+            Role::Reviewer => "reviewer",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "applicant" => Role::Applicant,
+            "reviewer" => Role::Reviewer,
+            "auditor" => Role::Auditor,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// A fresh API token: `ow_` and 32 random bytes in hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("ow_{}", hex::encode(bytes))
+}
+
+/// What is stored and looked up: the token's SHA-256 in hex.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.trim().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_only_their_digest_is_kept() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with("ow_") && a.len() == 67);
+        assert_eq!(token_digest(&a).len(), 64);
+        assert_ne!(token_digest(&a), a);
+        for role in [Role::Applicant, Role::Reviewer, Role::Auditor, Role::Admin] {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+}
