@@ -3,5 +3,6 @@
 pub mod application;
 pub mod credit_code;
 pub mod decision;
+pub mod permit;
 pub mod phone;
 pub mod user;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod decision;
 pub mod domain;
 pub mod http;
+pub mod issuance;
 pub mod pipeline;
 pub mod reading;
 pub mod replay;

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use catalog::{CategoriesFile, DocumentsFile, FormField, FormFieldKind, ServiceFile, TestItemsFile, WaterStandard};
+use catalog::{CategoriesFile, DocumentsFile, FormField, FormFieldKind, ReviewReasonsFile, ServiceFile, TestItemsFile, WaterStandard};
 
 pub use engine::{CompiledService, Evaluation, Facts, RuleOutcome, RuleStatus};
 
@@ -47,6 +47,7 @@ pub struct RuleSet {
     pub water: WaterStandard,
     pub test_items: TestItemsFile,
     pub categories: CategoriesFile,
+    pub review_reasons: ReviewReasonsFile,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -59,6 +60,7 @@ const DOCUMENTS_FILE: &str = "documents.toml";
 const WATER_FILE: &str = "tables/gbt31962-2015.toml";
 const TEST_ITEMS_FILE: &str = "tables/test-items.toml";
 const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
+const REVIEW_REASONS_FILE: &str = "tables/review-reasons.toml";
 
 impl RuleSet {
     /// Reads every `.toml` file under `dir` (recursively) and loads them.
@@ -74,6 +76,16 @@ impl RuleSet {
         let water: WaterStandard = parse_file(&files, WATER_FILE)?;
         let test_items: TestItemsFile = parse_file(&files, TEST_ITEMS_FILE)?;
         let categories: CategoriesFile = parse_file(&files, CATEGORIES_FILE)?;
+        let review_reasons: ReviewReasonsFile = parse_file(&files, REVIEW_REASONS_FILE)?;
+        for reason in &review_reasons.reasons {
+            if !matches!(reason.action.as_str(), "issue" | "refuse" | "request_materials") {
+                return Err(RuleSetError::Invalid {
+                    file: REVIEW_REASONS_FILE.into(),
+                    item: reason.code.clone(),
+                    error: format!("unknown action {}", reason.action),
+                });
+            }
+        }
         for (category, items) in &test_items.required {
             for item in items {
                 if !water.items.contains_key(item) {
@@ -88,7 +100,7 @@ impl RuleSet {
             let compiled = CompiledService::compile(name, service, &known, &documents, &water)?;
             services.insert(compiled.info().id.clone(), compiled);
         }
-        Ok(Self { hash, files, services, documents, water, test_items, categories })
+        Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons })
     }
 
     /// `sha256:` over every file's path and bytes, in path order.

@@ -10,7 +10,7 @@ pub mod sqlite;
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
-use crate::domain::application::{ApplicationState, TransitionError};
+use crate::domain::application::{ApplicationState, ReviewAction, TransitionError};
 use crate::domain::decision::Decision;
 
 pub use blobs::BlobStore;
@@ -45,6 +45,8 @@ pub struct ApplicationRecord {
     pub updated_at: String,
     #[serde(skip)]
     pub owner_id: Option<i64>,
+    pub claimed_by: Option<i64>,
+    pub claim_until_ms: Option<i64>,
 }
 
 impl ApplicationRecord {
@@ -136,6 +138,67 @@ pub struct UserRecord {
     pub created_at: String,
 }
 
+/// What issuing needs besides the application: the service's number format and validity.
+#[derive(Debug, Clone)]
+pub struct PermitSpec {
+    pub service: String,
+    pub number_template: String,
+    pub validity_years: u32,
+    pub holder: String,
+    /// `YYYY-MM-DD`; its year is the numbering year.
+    pub issued_on: String,
+    pub issued_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct PermitRecord {
+    pub number: String,
+    pub service: String,
+    pub year: i64,
+    pub seq: i64,
+    pub application_id: String,
+    pub holder: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub issued_by: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed { until_ms: i64 },
+    HeldByOther,
+    OwnApplication,
+    NotInReview(String),
+}
+
+/// A reviewer's decision as recorded.
+#[derive(Debug, Clone)]
+pub struct ReviewInput {
+    pub action: ReviewAction,
+    pub reason_code: String,
+    pub text: String,
+    pub missing_materials: Vec<String>,
+    /// The written decision (JSON): for a refusal, the 不予许可决定 with reasons and remedies.
+    pub document: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReviewRecord {
+    pub id: i64,
+    #[serde(skip)]
+    pub application_id: String,
+    pub submission_seq: i64,
+    pub reviewer_id: i64,
+    pub action: String,
+    pub reason_code: String,
+    pub text: String,
+    pub missing_materials: String,
+    pub document: String,
+    pub created_at: String,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an account; a name already taken is a `Conflict`.
@@ -164,8 +227,9 @@ pub trait Store: Send + Sync + 'static {
     async fn submission(&self, application_id: &str, seq: i64) -> Result<Option<SubmissionRecord>, StoreError>;
     /// Claims the oldest queued job, or a running one whose lease expired.
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError>;
-    /// Records the decision, moves the application on, and closes the job, in one transaction.
-    async fn complete_job(&self, job: &Job, decision: &Decision) -> Result<(), StoreError>;
+    /// Records the decision, moves the application on, issues the permit when the outcome is
+    /// `issued` and a spec is given, and closes the job, in one transaction.
+    async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError>;
     /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`.
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError>;
     /// Puts jobs left running by a crashed process back in the queue.
@@ -174,6 +238,35 @@ pub trait Store: Send + Sync + 'static {
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Cases in review, oldest first, optionally of one service.
+    async fn review_queue(&self, service: Option<&str>) -> Result<Vec<ApplicationRecord>, StoreError>;
+    /// Takes (or renews) the lease on a case in review; never two holders, never one's own case.
+    async fn claim(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        lease_ms: i64,
+        actor: &str,
+    ) -> Result<ClaimOutcome, StoreError>;
+    /// Gives the case back to the queue; false when the caller did not hold it.
+    async fn release(&self, application_id: &str, reviewer_id: i64, actor: &str) -> Result<bool, StoreError>;
+    /// Records a reviewer's decision by the holder of a live claim, moving the state and issuing
+    /// the permit when the action is `issue`, in one transaction.
+    async fn review(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        input: &ReviewInput,
+        permit: Option<&PermitSpec>,
+        actor: &str,
+    ) -> Result<(ApplicationState, Option<PermitRecord>), StoreError>;
+    async fn reviews(&self, application_id: &str) -> Result<Vec<ReviewRecord>, StoreError>;
+    async fn permit_for(&self, application_id: &str) -> Result<Option<PermitRecord>, StoreError>;
+    async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError>;
+    /// The audit events of one application, oldest first.
+    async fn audit_for(&self, application_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
     /// A cheap query, for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -47,7 +47,7 @@ pub async fn run(state: AppState, worker_idx: usize, mut shutdown: tokio::sync::
 async fn process(state: &AppState, job: Job) {
     let started = std::time::Instant::now();
     match decide_job(state, &job).await {
-        Ok(decision) => match state.store().complete_job(&job, &decision).await {
+        Ok((decision, permit)) => match state.store().complete_job(&job, &decision, permit.as_ref()).await {
             Ok(()) => tracing::info!(outcome = decision.outcome.as_str(), duration_ms = started.elapsed().as_millis() as u64, "decided"),
             Err(error) => {
                 tracing::error!(error = %error, "recording the decision failed");
@@ -63,7 +63,10 @@ async fn process(state: &AppState, job: Job) {
     }
 }
 
-async fn decide_job(state: &AppState, job: &Job) -> anyhow::Result<crate::domain::decision::Decision> {
+async fn decide_job(
+    state: &AppState,
+    job: &Job,
+) -> anyhow::Result<(crate::domain::decision::Decision, Option<crate::storage::PermitSpec>)> {
     let store = state.store();
     let application = store.application(&job.application_id).await?.context("application vanished")?;
     let submission = store.submission(&job.application_id, job.submission_seq).await?.context("submission vanished")?;
@@ -74,6 +77,10 @@ async fn decide_job(state: &AppState, job: &Job) -> anyhow::Result<crate::domain
     let submitted_on = NaiveDate::parse_from_str(&submission.submitted_on, "%Y-%m-%d").context("stored submission date")?;
     let decider = state.decider().clone();
     let service = application.service.clone();
+    let permit = decider
+        .rules()
+        .service(&service)
+        .and_then(|s| crate::issuance::permit_spec(s.info(), &form, state.clock().today(), "system:decider"));
     let decision = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let mut files = Vec::new();
         for document in &documents {
@@ -84,5 +91,5 @@ async fn decide_job(state: &AppState, job: &Job) -> anyhow::Result<crate::domain
     })
     .await
     .context("the decision task panicked")??;
-    Ok(decision)
+    Ok((decision, permit))
 }

@@ -15,6 +15,27 @@ pub enum ApplicationState {
     NeedsReview,
     /// The applicant was told what is missing and may add documents to the same application.
     NeedsMaterials,
+    /// A reviewer refused, in writing, with reasons. Only a person reaches this state.
+    Refused,
+}
+
+/// What a reviewer decides on a case in review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAction {
+    Issue,
+    Refuse,
+    RequestMaterials,
+}
+
+impl ReviewAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewAction::Issue => "issue",
+            ReviewAction::Refuse => "refuse",
+            ReviewAction::RequestMaterials => "request_materials",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +46,8 @@ pub enum TransitionError {
     NotSubmittable(&'static str),
     #[error("an application in state {0} is not awaiting a decision")]
     NotAwaitingDecision(&'static str),
+    #[error("an application in state {0} is not in review")]
+    NotInReview(&'static str),
 }
 
 impl ApplicationState {
@@ -35,6 +58,7 @@ impl ApplicationState {
             ApplicationState::Issued => "issued",
             ApplicationState::NeedsReview => "needs_review",
             ApplicationState::NeedsMaterials => "needs_materials",
+            ApplicationState::Refused => "refused",
         }
     }
 
@@ -45,6 +69,7 @@ impl ApplicationState {
             "issued" => Self::Issued,
             "needs_review" => Self::NeedsReview,
             "needs_materials" => Self::NeedsMaterials,
+            "refused" => Self::Refused,
             _ => return None,
         })
     }
@@ -61,6 +86,18 @@ impl ApplicationState {
         match self {
             Self::Draft | Self::NeedsMaterials => Ok(Self::Submitted),
             other => Err(TransitionError::NotSubmittable(other.as_str())),
+        }
+    }
+
+    /// A person's decision on a case the machine sent to review.
+    pub fn review(self, action: ReviewAction) -> Result<Self, TransitionError> {
+        match self {
+            Self::NeedsReview => Ok(match action {
+                ReviewAction::Issue => Self::Issued,
+                ReviewAction::Refuse => Self::Refused,
+                ReviewAction::RequestMaterials => Self::NeedsMaterials,
+            }),
+            other => Err(TransitionError::NotInReview(other.as_str())),
         }
     }
 
@@ -98,8 +135,18 @@ mod tests {
     }
 
     #[test]
+    fn only_a_case_in_review_can_be_refused() {
+        assert_eq!(ApplicationState::NeedsReview.review(ReviewAction::Refuse), Ok(ApplicationState::Refused));
+        assert_eq!(ApplicationState::NeedsReview.review(ReviewAction::RequestMaterials), Ok(ApplicationState::NeedsMaterials));
+        assert!(ApplicationState::Issued.review(ReviewAction::Refuse).is_err());
+        assert!(ApplicationState::Submitted.review(ReviewAction::Issue).is_err());
+        assert!(ApplicationState::Refused.submit().is_err());
+    }
+
+    #[test]
     fn state_names_round_trip() {
         for s in [
+            ApplicationState::Refused,
             ApplicationState::Draft,
             ApplicationState::Submitted,
             ApplicationState::Issued,

@@ -75,6 +75,10 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
     let application = readable(&state, &caller, &id).await?;
     let documents = store.documents(&id).await?;
     let decisions = store.decisions(&id).await?;
+    let reviews = store.reviews(&id).await?;
+    let permit = store.permit_for(&id).await?;
+    let history: Vec<Value> =
+        store.audit_for(&id).await?.into_iter().map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind})).collect();
     let latest: Option<Value> =
         decisions.last().map(|d| serde_json::from_str(&d.decision)).transpose().map_err(|e| ApiError::Internal(e.into()))?;
     let form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
@@ -89,6 +93,9 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
         "documents": documents,
         "decision": latest,
         "decisions": decisions,
+        "reviews": reviews,
+        "permit": permit,
+        "history": history,
     })))
 }
 

@@ -28,6 +28,9 @@ pub struct ServiceInfo {
     pub auto_issue: bool,
     #[serde(default)]
     pub validity_years: Option<u32>,
+    /// Permit number format: `{year}` and `{seq}` / `{seq:04}` (zero-padded) are filled in.
+    #[serde(default)]
+    pub permit_number: Option<String>,
     pub basis: String,
     /// CEL: when an issued decision must be spot-checked after issue (承诺制).
     #[serde(default)]
@@ -161,4 +164,21 @@ pub struct TestItemsFile {
 #[serde(deny_unknown_fields)]
 pub struct CategoriesFile {
     pub categories: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewReasonsFile {
+    pub refusal_notice: String,
+    pub refusal_basis: String,
+    pub reasons: Vec<ReviewReason>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewReason {
+    pub code: String,
+    /// `issue`, `refuse` or `request_materials`.
+    pub action: String,
+    pub label: String,
 }

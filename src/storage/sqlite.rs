@@ -9,12 +9,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    ApplicationRecord, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewDocument, Store, StoreError, SubmissionRecord, Submitted,
-    UserRecord,
+    ApplicationRecord, ClaimOutcome, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewDocument, PermitRecord, PermitSpec,
+    ReviewInput, ReviewRecord, Store, StoreError, SubmissionRecord, Submitted, UserRecord,
 };
 use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
 use crate::domain::application::ApplicationState;
-use crate::domain::decision::Decision;
+use crate::domain::decision::{Decision, Outcome};
+use crate::domain::permit::{format_number, valid_to};
 use crate::pipeline::sha256_hex;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -99,6 +100,47 @@ async fn set_state(tx: &mut Transaction<'static, Sqlite>, id: &str, state: Appli
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Numbers and records a permit inside the caller's transaction: the counter and the permit commit
+/// or roll back together, so numbers are unique and gap-free per service and year.
+async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &str, spec: &PermitSpec) -> Result<PermitRecord, StoreError> {
+    let issued_on = chrono::NaiveDate::parse_from_str(&spec.issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let year = chrono::Datelike::year(&issued_on);
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO permit_counters (service, year, last) VALUES (?, ?, 1)
+         ON CONFLICT (service, year) DO UPDATE SET last = last + 1 RETURNING last",
+    )
+    .bind(&spec.service)
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await?;
+    let number = format_number(&spec.number_template, year, seq);
+    let permit: PermitRecord = sqlx::query_as(
+        "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?) RETURNING *",
+    )
+    .bind(&number)
+    .bind(&spec.service)
+    .bind(year)
+    .bind(seq)
+    .bind(application_id)
+    .bind(&spec.holder)
+    .bind(&spec.issued_on)
+    .bind(valid_to(issued_on, spec.validity_years).format("%Y-%m-%d").to_string())
+    .bind(&spec.issued_by)
+    .bind(now_text())
+    .fetch_one(&mut **tx)
+    .await?;
+    audit(
+        tx,
+        &spec.issued_by,
+        "permit.issued",
+        Some(application_id),
+        serde_json::json!({"number": permit.number, "valid_from": permit.valid_from, "valid_to": permit.valid_to}),
+    )
+    .await?;
+    Ok(permit)
 }
 
 #[async_trait::async_trait]
@@ -302,7 +344,7 @@ impl Store for SqliteStore {
         Ok(job)
     }
 
-    async fn complete_job(&self, job: &Job, decision: &Decision) -> Result<(), StoreError> {
+    async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?").bind(job.id).fetch_optional(&mut *tx).await?;
         if state.as_deref() != Some("running") {
@@ -325,6 +367,9 @@ impl Store for SqliteStore {
         .await?;
         set_state(&mut tx, &job.application_id, next).await?;
         sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
+        if let (Outcome::Issued, Some(spec)) = (decision.outcome, permit) {
+            issue_permit(&mut tx, &job.application_id, spec).await?;
+        }
         let failed_rules: Vec<&str> = decision.findings.iter().map(|f| f.rule.as_str()).collect();
         audit(
             &mut tx,
@@ -392,6 +437,147 @@ impl Store for SqliteStore {
 
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?)
+    }
+
+    async fn review_queue(&self, service: Option<&str>) -> Result<Vec<ApplicationRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM applications WHERE state = 'needs_review' AND (? IS NULL OR service = ?) ORDER BY updated_at, id")
+            .bind(service)
+            .bind(service)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn claim(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        lease_ms: i64,
+        actor: &str,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, application_id).await?;
+        if application.state != ApplicationState::NeedsReview.as_str() {
+            return Ok(ClaimOutcome::NotInReview(application.state));
+        }
+        if application.owner_id == Some(reviewer_id) {
+            return Ok(ClaimOutcome::OwnApplication);
+        }
+        let held_by_other = application.claimed_by.is_some_and(|holder| holder != reviewer_id)
+            && application.claim_until_ms.is_some_and(|until| until >= now_ms);
+        if held_by_other {
+            return Ok(ClaimOutcome::HeldByOther);
+        }
+        let until_ms = now_ms + lease_ms;
+        sqlx::query("UPDATE applications SET claimed_by = ?, claim_until_ms = ? WHERE id = ?")
+            .bind(reviewer_id)
+            .bind(until_ms)
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            actor,
+            "review.claimed",
+            Some(application_id),
+            serde_json::json!({"reviewer_id": reviewer_id, "until_ms": until_ms}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ClaimOutcome::Claimed { until_ms })
+    }
+
+    async fn release(&self, application_id: &str, reviewer_id: i64, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, application_id).await?;
+        if application.claimed_by != Some(reviewer_id) {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE applications SET claimed_by = NULL, claim_until_ms = NULL WHERE id = ?")
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, actor, "review.released", Some(application_id), serde_json::json!({"reviewer_id": reviewer_id})).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn review(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        input: &ReviewInput,
+        permit: Option<&PermitSpec>,
+        actor: &str,
+    ) -> Result<(ApplicationState, Option<PermitRecord>), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, application_id).await?;
+        let holds_claim = application.claimed_by == Some(reviewer_id) && application.claim_until_ms.is_some_and(|until| until >= now_ms);
+        if !holds_claim {
+            return Err(StoreError::Conflict("claim the case (or renew an expired claim) before deciding it".into()));
+        }
+        let next = application.state()?.review(input.action)?;
+        sqlx::query(
+            "INSERT INTO reviews (application_id, submission_seq, reviewer_id, action, reason_code, text, missing_materials, document, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(application_id)
+        .bind(application.submissions)
+        .bind(reviewer_id)
+        .bind(input.action.as_str())
+        .bind(&input.reason_code)
+        .bind(&input.text)
+        .bind(serde_json::to_string(&input.missing_materials).unwrap_or_default())
+        .bind(&input.document)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ? WHERE id = ?")
+            .bind(next.as_str())
+            .bind(now_text())
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            actor,
+            "review.decided",
+            Some(application_id),
+            serde_json::json!({
+                "action": input.action.as_str(),
+                "reason_code": input.reason_code,
+                "text": input.text,
+                "missing_materials": input.missing_materials,
+                "document_sha256": sha256_hex(input.document.as_bytes()),
+            }),
+        )
+        .await?;
+        let permit = match (input.action, permit) {
+            (crate::domain::application::ReviewAction::Issue, Some(spec)) => Some(issue_permit(&mut tx, application_id, spec).await?),
+            _ => None,
+        };
+        tx.commit().await?;
+        Ok((next, permit))
+    }
+
+    async fn reviews(&self, application_id: &str) -> Result<Vec<ReviewRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM reviews WHERE application_id = ? ORDER BY id").bind(application_id).fetch_all(&self.pool).await?)
+    }
+
+    async fn permit_for(&self, application_id: &str) -> Result<Option<PermitRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM permits WHERE application_id = ?").bind(application_id).fetch_optional(&self.pool).await?)
+    }
+
+    async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM permits WHERE number = ?").bind(number).fetch_optional(&self.pool).await?)
+    }
+
+    async fn audit_for(&self, application_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = ? ORDER BY seq")
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use onewindow::app::{Application, BuildOptions};
-use onewindow::clock::FixedDateClock;
+use onewindow::clock::ManualClock;
 use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig};
 use onewindow::domain::user::{new_token, token_digest, Role};
 use serde_json::{json, Value};
@@ -63,6 +63,7 @@ pub struct TestApp {
     /// The token the request helpers send (an applicant's, unless a test swaps it).
     pub token: String,
     pub state: onewindow::app::AppState,
+    pub clock: Arc<ManualClock>,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -104,7 +105,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         rules: RulesConfig { rules_dir: repo().join("rules") },
         limits: options.limits,
     };
-    let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(Arc::new(FixedDateClock(options.today))) };
+    let clock = Arc::new(ManualClock::new(options.today));
+    let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(clock.clone()) };
     let application = Application::build(config, build).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let state = application.state();
@@ -113,15 +115,30 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let handle = tokio::spawn(application.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { address, token, state, data_dir, client: reqwest::Client::new(), shutdown: Some(tx), handle: Some(handle), _temp: Some(temp) }
+    TestApp {
+        address,
+        token,
+        state,
+        clock,
+        data_dir,
+        client: reqwest::Client::new(),
+        shutdown: Some(tx),
+        handle: Some(handle),
+        _temp: Some(temp),
+    }
 }
 
 /// Creates an account with a unique name and returns its token.
 pub async fn add_user(state: &onewindow::app::AppState, role: Role) -> String {
+    add_user_with_id(state, role).await.0
+}
+
+/// Creates an account and returns its token and id.
+pub async fn add_user_with_id(state: &onewindow::app::AppState, role: Role) -> (String, i64) {
     let token = new_token();
     let name = format!("{}-{}", role.as_str(), uuid::Uuid::new_v4());
-    state.store().create_user(&name, role.as_str(), &token_digest(&token), "admin:test").await.unwrap();
-    token
+    let user = state.store().create_user(&name, role.as_str(), &token_digest(&token), "admin:test").await.unwrap();
+    (token, user.id)
 }
 
 impl TestApp {
@@ -138,6 +155,20 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// POST JSON with a given token.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
+    /// Creates, uploads and submits a fixture package as the helper's applicant; returns the id.
+    pub async fn submit_fixture(&self, name: &str, key: &str) -> String {
+        let fixture = Fixture::load(name);
+        let id = self.create_ok(&fixture.form).await;
+        assert_eq!(self.upload(&id, &fixture.files).await.status(), 201);
+        assert_eq!(self.submit(&id, key).await.status(), 202);
+        id
     }
 
     /// GET with the helper's token.

@@ -8,4 +8,5 @@ mod decide_cli;
 mod fixtures;
 mod helpers;
 mod restart;
+mod review;
 mod rules;

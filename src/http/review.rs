@@ -1,0 +1,175 @@
+//! `/api/v1/review`: the reviewer's queue, claims (leases), and the human decision; and the public
+//! `/api/v1/permits/{number}/verify`.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::error::{ApiError, AppJson};
+use crate::app::AppState;
+use crate::domain::application::ReviewAction;
+use crate::domain::user::Role;
+use crate::storage::{ClaimOutcome, ReviewInput};
+
+/// How long a claim holds a case before it returns to the queue by itself.
+pub const CLAIM_LEASE_MS: i64 = 30 * 60 * 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/review/queue", get(list_queue))
+        .route("/review/{id}/claim", post(claim_case))
+        .route("/review/{id}/release", post(release_case))
+        .route("/review/{id}/decision", post(decide_case))
+        .route("/permits/{number}/verify", get(verify_permit))
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueQuery {
+    service: Option<String>,
+}
+
+async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query): Query<QueueQuery>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Auditor, Role::Admin])?;
+    let now_ms = state.clock().now_ms();
+    let cases = state.store().review_queue(query.service.as_deref()).await?;
+    let items: Vec<Value> = cases
+        .iter()
+        .map(|a| {
+            let claimed = a.claimed_by.is_some() && a.claim_until_ms.is_some_and(|until| until >= now_ms);
+            json!({
+                "id": a.id,
+                "service": a.service,
+                "state": a.state,
+                "since": a.updated_at,
+                "claimed_by": if claimed { a.claimed_by } else { None },
+                "claim_until_ms": if claimed { a.claim_until_ms } else { None },
+            })
+        })
+        .collect();
+    Ok(Json(json!({"queue": items})))
+}
+
+async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Admin])?;
+    let now_ms = state.clock().now_ms();
+    match state.store().claim(&id, caller.user_id, now_ms, CLAIM_LEASE_MS, &caller.actor()).await? {
+        ClaimOutcome::Claimed { until_ms } => Ok(Json(json!({"id": id, "claimed_by": caller.user_id, "claim_until_ms": until_ms}))),
+        ClaimOutcome::HeldByOther => Err(ApiError::Conflict("another reviewer holds this case".into())),
+        ClaimOutcome::OwnApplication => Err(ApiError::Forbidden("a reviewer may not review an application they submitted".into())),
+        ClaimOutcome::NotInReview(state) => Err(ApiError::Conflict(format!("the case is {state}, not in review"))),
+    }
+}
+
+async fn release_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Admin])?;
+    if state.store().release(&id, caller.user_id, &caller.actor()).await? {
+        Ok(Json(json!({"id": id, "released": true})))
+    } else {
+        Err(ApiError::Conflict("you do not hold this case".into()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewDecision {
+    action: ReviewAction,
+    reason_code: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    missing_materials: Vec<String>,
+}
+
+async fn decide_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<ReviewDecision>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Admin])?;
+    let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    let rules = state.decider().rules();
+    let reasons = &rules.review_reasons;
+    let reason =
+        reasons.reasons.iter().find(|r| r.code == body.reason_code && r.action == body.action.as_str()).ok_or_else(|| {
+            ApiError::BadRequest(format!("reason code `{}` is not a reason for {}", body.reason_code, body.action.as_str()))
+        })?;
+    let service = rules.service(&application.service).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("service vanished")))?;
+    let form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
+    let today = state.clock().today();
+    let document = match body.action {
+        ReviewAction::Refuse => {
+            if body.text.trim().is_empty() {
+                return Err(ApiError::BadRequest("a refusal states its reasons in `text`".into()));
+            }
+            json!({
+                "title": "不予行政许可决定书",
+                "service": service.info().name,
+                "applicant": form.get("applicant_name").or(form.get("name")),
+                "application_id": id,
+                "reason_code": reason.code,
+                "reasons": [reason.label, body.text.trim()],
+                "basis": reasons.refusal_basis,
+                "remedies": reasons.refusal_notice,
+                "decided_on": today.format("%Y-%m-%d").to_string(),
+                "decided_by": caller.name,
+            })
+        }
+        ReviewAction::RequestMaterials => {
+            let known: Vec<&str> = service.material_ids().collect();
+            if body.missing_materials.is_empty() || body.missing_materials.iter().any(|m| !known.contains(&m.as_str())) {
+                return Err(ApiError::BadRequest(format!("name the missing materials, each one of: {}", known.join(", "))));
+            }
+            let names: Vec<&str> =
+                body.missing_materials.iter().map(|m| rules.documents.kinds.get(m).map(|k| k.name.as_str()).unwrap_or(m)).collect();
+            json!({
+                "title": "补正材料通知书（一次性告知）",
+                "application_id": id,
+                "missing_materials": body.missing_materials,
+                "message": format!("请补正以下材料：{}。{}", names.join("、"), body.text.trim()),
+                "decided_on": today.format("%Y-%m-%d").to_string(),
+            })
+        }
+        ReviewAction::Issue => json!({"title": "准予行政许可", "reason": reason.label, "text": body.text.trim()}),
+    };
+    let permit = match body.action {
+        ReviewAction::Issue => crate::issuance::permit_spec(service.info(), &form, today, &caller.actor()),
+        _ => None,
+    };
+    let input = ReviewInput {
+        action: body.action,
+        reason_code: body.reason_code.clone(),
+        text: body.text.trim().to_string(),
+        missing_materials: body.missing_materials.clone(),
+        document: document.to_string(),
+    };
+    let (next, permit) =
+        state.store().review(&id, caller.user_id, state.clock().now_ms(), &input, permit.as_ref(), &caller.actor()).await?;
+    tracing::info!(application.id = %id, action = body.action.as_str(), reason = %body.reason_code, "reviewed");
+    Ok(Json(json!({"id": id, "state": next.as_str(), "document": document, "permit": permit})))
+}
+
+/// Public: anyone can check a permit number. Shows whether it is valid, expired or revoked, and
+/// its validity, never the holder's details.
+async fn verify_permit(State(state): State<AppState>, Path(number): Path<String>) -> Result<Json<Value>, ApiError> {
+    let permit = state.store().permit(&number).await?.ok_or_else(|| ApiError::NotFound("no permit with this number".into()))?;
+    let today = state.clock().today().format("%Y-%m-%d").to_string();
+    let status = if permit.status == "revoked" {
+        "revoked"
+    } else if permit.valid_to < today {
+        "expired"
+    } else {
+        "valid"
+    };
+    let service_name = state.decider().rules().service(&permit.service).map(|s| s.info().name.clone()).unwrap_or(permit.service.clone());
+    Ok(Json(json!({
+        "number": permit.number,
+        "service": service_name,
+        "status": status,
+        "valid_from": permit.valid_from,
+        "valid_to": permit.valid_to,
+    })))
+}
