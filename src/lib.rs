@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit;
 pub mod bench;
+pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -36,6 +36,8 @@ pub enum DecideError {
     UnknownService(String),
     #[error("the form has {} invalid field(s): {}", .0.len(), .0.iter().map(|e| format!("{}: {}", e.field, e.error)).collect::<Vec<_>>().join("; "))]
     InvalidForm(Vec<FieldError>),
+    #[error("`{0}` is not a field of this service that can be corrected")]
+    UnknownField(String),
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -114,12 +116,54 @@ impl Decider {
     }
 
     pub fn decide(&self, service: &str, form: &Value, files: &[InputFile], submitted_on: NaiveDate) -> Result<Decision, DecideError> {
-        let compiled = self.check_form(service, form)?;
-        let documents = self.read_all(files);
-        Ok(self.decide_read(compiled, form, &documents, submitted_on))
+        self.decide_corrected(service, form, files, submitted_on, &BTreeMap::new())
     }
 
-    fn decide_read(&self, service: &CompiledService, form: &Value, documents: &[ReadDocument<'_>], submitted_on: NaiveDate) -> Decision {
+    /// Decides with a reviewer's corrections (decision field key → value) taking the place of what
+    /// was read; the readings stay in the decision as `corrected_from`.
+    pub fn decide_corrected(
+        &self,
+        service: &str,
+        form: &Value,
+        files: &[InputFile],
+        submitted_on: NaiveDate,
+        corrections: &BTreeMap<String, Value>,
+    ) -> Result<Decision, DecideError> {
+        let compiled = self.check_form(service, form)?;
+        for key in corrections.keys() {
+            if !self.is_correctable(compiled, key) {
+                return Err(DecideError::UnknownField(key.clone()));
+            }
+        }
+        let documents = self.read_all(files);
+        Ok(self.decide_read(compiled, form, &documents, submitted_on, corrections))
+    }
+
+    /// A form field, `discharge_category`, or a field a document reader produces (`licence.name`,
+    /// `report.pollutants.cod`).
+    pub fn is_correctable(&self, service: &CompiledService, key: &str) -> bool {
+        if key == "discharge_category" || service.form_schema().contains_key(key) {
+            return true;
+        }
+        let Some((variable, path)) = key.split_once('.') else { return false };
+        self.rules.documents.kinds.values().filter(|k| k.variable.as_deref() == Some(variable)).any(|kind| {
+            kind.fields.contains_key(path) || path.strip_prefix("pollutants.").is_some_and(|item| self.rules.water.items.contains_key(item))
+        })
+    }
+
+    fn decide_read(
+        &self,
+        service: &CompiledService,
+        form: &Value,
+        documents: &[ReadDocument<'_>],
+        submitted_on: NaiveDate,
+        corrections: &BTreeMap<String, Value>,
+    ) -> Decision {
+        let mut form = form.clone();
+        if let Some(category) = corrections.get("discharge_category") {
+            form["discharge_category"] = category.clone();
+        }
+        let form = &form;
         let rules = &self.rules;
         let kind_threshold = service.param_f64("kind_confidence").unwrap_or(KIND_CONFIDENCE_DEFAULT);
         let field_threshold = service.param_f64("field_confidence").unwrap_or(FIELD_CONFIDENCE_DEFAULT);
@@ -182,6 +226,7 @@ impl Decider {
                         document: None,
                         page: None,
                         line: None,
+                        corrected_from: None,
                     },
                 );
             }
@@ -210,6 +255,7 @@ impl Decider {
                                     document: Some(doc.file.name.clone()),
                                     page: Some(field.page),
                                     line: Some(field.line.clone()),
+                                    corrected_from: None,
                                 },
                             );
                         }
@@ -218,6 +264,36 @@ impl Decider {
             }
             doc_values.insert(variable.clone(), object);
         }
+
+        // A reviewer's corrections take the place of the readings; the readings stay on record.
+        for (key, value) in corrections {
+            let original = fields.get(key).map(|f| f.value.clone());
+            if let Some((variable, path)) = key.split_once('.') {
+                if let Some(object) = doc_values.get_mut(variable) {
+                    set_path(object, path, value.clone());
+                }
+            }
+            let previous = fields.remove(key);
+            fields.insert(
+                key.clone(),
+                FieldReport {
+                    value: value.clone(),
+                    source: FieldSource::Correction,
+                    confidence: 1.0,
+                    document: previous.as_ref().and_then(|f| f.document.clone()),
+                    page: previous.as_ref().and_then(|f| f.page),
+                    line: previous.and_then(|f| f.line),
+                    corrected_from: original.or(Some(Value::Null)),
+                },
+            );
+        }
+        let mut form = form.clone();
+        for (key, value) in corrections {
+            if form.get(key).is_some() || service.form_schema().contains_key(key) {
+                form[key] = value.clone();
+            }
+        }
+        let form = &form;
 
         // The discharge category: the applicant's word, or worked out from the licence.
         let category = self.category(form, &doc_values, &mut fields, category_threshold, &basis, &mut findings);
@@ -347,6 +423,7 @@ impl Decider {
                         document: scope_field.as_ref().and_then(|f| f.document.clone()),
                         page: scope_field.as_ref().and_then(|f| f.page),
                         line: Some(format!("依据：{}", inferred.cues.join("、"))),
+                        corrected_from: None,
                     },
                 );
                 if confidence < threshold {

@@ -199,6 +199,32 @@ pub struct ReviewRecord {
     pub created_at: String,
 }
 
+#[derive(Debug, Clone)]
+pub struct NewCorrection {
+    pub field: String,
+    pub original: serde_json::Value,
+    pub corrected: serde_json::Value,
+    pub reason: String,
+    /// The decision the rules gave with every correction so far applied.
+    pub decision_after: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CorrectionRecord {
+    pub id: i64,
+    #[serde(skip)]
+    pub application_id: String,
+    pub submission_seq: i64,
+    pub reviewer_id: i64,
+    pub field: String,
+    pub original: String,
+    pub corrected: String,
+    pub reason: String,
+    #[serde(skip)]
+    pub decision_after: String,
+    pub created_at: String,
+}
+
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates an account; a name already taken is a `Conflict`.
@@ -263,6 +289,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<(ApplicationState, Option<PermitRecord>), StoreError>;
     async fn reviews(&self, application_id: &str) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Records a correction by the holder of a live claim.
+    async fn add_correction(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        correction: &NewCorrection,
+        actor: &str,
+    ) -> Result<CorrectionRecord, StoreError>;
+    async fn corrections(&self, application_id: &str) -> Result<Vec<CorrectionRecord>, StoreError>;
     async fn permit_for(&self, application_id: &str) -> Result<Option<PermitRecord>, StoreError>;
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError>;
     /// The audit events of one application, oldest first.

@@ -4,11 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::NaiveDate;
 use tracing::Instrument;
 
 use crate::app::AppState;
-use crate::pipeline::InputFile;
 use crate::storage::Job;
 
 /// How long a claimed job is ours before another worker may take it over.
@@ -67,29 +65,16 @@ async fn decide_job(
     state: &AppState,
     job: &Job,
 ) -> anyhow::Result<(crate::domain::decision::Decision, Option<crate::storage::PermitSpec>)> {
-    let store = state.store();
-    let application = store.application(&job.application_id).await?.context("application vanished")?;
-    let submission = store.submission(&job.application_id, job.submission_seq).await?.context("submission vanished")?;
-    let included = submission.document_ids();
-    let documents: Vec<_> = store.documents(&job.application_id).await?.into_iter().filter(|d| included.contains(&d.id)).collect();
-    let blobs = state.blobs().clone();
-    let form: serde_json::Value = serde_json::from_str(&application.form).context("stored form is not JSON")?;
-    let submitted_on = NaiveDate::parse_from_str(&submission.submitted_on, "%Y-%m-%d").context("stored submission date")?;
+    let application = state.store().application(&job.application_id).await?.context("application vanished")?;
+    let inputs = crate::cases::load_inputs(state, &application, job.submission_seq).await?;
     let decider = state.decider().clone();
     let service = application.service.clone();
     let permit = decider
         .rules()
         .service(&service)
-        .and_then(|s| crate::issuance::permit_spec(s.info(), &form, state.clock().today(), "system:decider"));
-    let decision = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let mut files = Vec::new();
-        for document in &documents {
-            let bytes = blobs.get(&document.sha256).with_context(|| format!("reading stored document {}", document.sha256))?;
-            files.push(InputFile::new(document.file_name.clone(), bytes));
-        }
-        Ok(decider.decide(&service, &form, &files, submitted_on)?)
-    })
-    .await
-    .context("the decision task panicked")??;
+        .and_then(|s| crate::issuance::permit_spec(s.info(), &inputs.form, state.clock().today(), "system:decider"));
+    let decision = tokio::task::spawn_blocking(move || decider.decide(&service, &inputs.form, &inputs.files, inputs.submitted_on))
+        .await
+        .context("the decision task panicked")??;
     Ok((decision, permit))
 }

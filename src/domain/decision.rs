@@ -66,6 +66,8 @@ pub enum FieldSource {
     Form,
     Document,
     Derived,
+    /// Set by a reviewer, with a reason; the original reading is kept in `corrected_from`.
+    Correction,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +82,9 @@ pub struct FieldReport {
     /// The text line the value was read from, for the reviewer to compare.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
+    /// The value as read before a reviewer corrected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected_from: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

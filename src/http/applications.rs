@@ -76,6 +76,7 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
     let documents = store.documents(&id).await?;
     let decisions = store.decisions(&id).await?;
     let reviews = store.reviews(&id).await?;
+    let corrections = store.corrections(&id).await?;
     let permit = store.permit_for(&id).await?;
     let history: Vec<Value> =
         store.audit_for(&id).await?.into_iter().map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind})).collect();
@@ -94,6 +95,7 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
         "decision": latest,
         "decisions": decisions,
         "reviews": reviews,
+        "corrections": corrections,
         "permit": permit,
         "history": history,
     })))

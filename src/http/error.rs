@@ -101,6 +101,7 @@ impl From<DecideError> for ApiError {
         match error {
             DecideError::UnknownService(s) => ApiError::UnknownService(s),
             DecideError::InvalidForm(fields) => ApiError::InvalidForm(fields),
+            e @ DecideError::UnknownField(_) => ApiError::BadRequest(e.to_string()),
         }
     }
 }

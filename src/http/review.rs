@@ -12,7 +12,7 @@ use super::error::{ApiError, AppJson};
 use crate::app::AppState;
 use crate::domain::application::ReviewAction;
 use crate::domain::user::Role;
-use crate::storage::{ClaimOutcome, ReviewInput};
+use crate::storage::{ClaimOutcome, NewCorrection, ReviewInput};
 
 /// How long a claim holds a case before it returns to the queue by itself.
 pub const CLAIM_LEASE_MS: i64 = 30 * 60 * 1000;
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/{id}/claim", post(claim_case))
         .route("/review/{id}/release", post(release_case))
         .route("/review/{id}/decision", post(decide_case))
+        .route("/review/{id}/corrections", post(correct_field))
         .route("/permits/{number}/verify", get(verify_permit))
 }
 
@@ -98,7 +99,13 @@ async fn decide_case(
             ApiError::BadRequest(format!("reason code `{}` is not a reason for {}", body.reason_code, body.action.as_str()))
         })?;
     let service = rules.service(&application.service).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("service vanished")))?;
-    let form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
+    // The reviewer's corrections of form fields (a misspelt name) are what the permit carries.
+    for correction in state.store().corrections(&id).await?.into_iter().filter(|c| c.submission_seq == application.submissions) {
+        if form.get(&correction.field).is_some() {
+            form[&correction.field] = serde_json::from_str(&correction.corrected).unwrap_or(Value::Null);
+        }
+    }
     let today = state.clock().today();
     let document = match body.action {
         ReviewAction::Refuse => {
@@ -150,6 +157,61 @@ async fn decide_case(
         state.store().review(&id, caller.user_id, state.clock().now_ms(), &input, permit.as_ref(), &caller.actor()).await?;
     tracing::info!(application.id = %id, action = body.action.as_str(), reason = %body.reason_code, "reviewed");
     Ok(Json(json!({"id": id, "state": next.as_str(), "document": document, "permit": permit})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Correction {
+    /// A decision field key: a form field, `discharge_category`, `licence.name`, `report.pollutants.cod` …
+    field: String,
+    value: Value,
+    reason: String,
+}
+
+/// Corrects one field of the case the caller holds, re-runs the rules with every correction made so
+/// far on this submission, and returns the new result. The machine's reading stays on record.
+async fn correct_field(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Correction>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Admin])?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("a correction states its reason".into()));
+    }
+    let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
+    let now_ms = state.clock().now_ms();
+    if application.claimed_by != Some(caller.user_id) || application.claim_until_ms.is_none_or(|until| until < now_ms) {
+        return Err(ApiError::Conflict("claim the case in review before correcting it".into()));
+    }
+    let mut corrections: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    for earlier in state.store().corrections(&id).await?.into_iter().filter(|c| c.submission_seq == application.submissions) {
+        corrections.insert(earlier.field, serde_json::from_str(&earlier.corrected).unwrap_or(Value::Null));
+    }
+    corrections.insert(body.field.clone(), body.value.clone());
+    let machine = state.store().decisions(&id).await?.into_iter().find(|d| d.submission_seq == application.submissions);
+    let original = machine
+        .and_then(|d| serde_json::from_str::<Value>(&d.decision).ok())
+        .and_then(|d| d["fields"].get(&body.field).map(|f| f["value"].clone()))
+        .unwrap_or(Value::Null);
+    let inputs = crate::cases::load_inputs(&state, &application, application.submissions).await.map_err(ApiError::Internal)?;
+    let decider = state.decider().clone();
+    let service = application.service.clone();
+    let decision = tokio::task::spawn_blocking(move || {
+        decider.decide_corrected(&service, &inputs.form, &inputs.files, inputs.submitted_on, &corrections)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))??;
+    let correction = NewCorrection {
+        field: body.field.clone(),
+        original: original.clone(),
+        corrected: body.value.clone(),
+        reason: body.reason.trim().to_string(),
+        decision_after: decision.to_canonical_json(),
+    };
+    let record = state.store().add_correction(&id, caller.user_id, now_ms, &correction, &caller.actor()).await?;
+    Ok(Json(json!({"correction": record, "original": original, "decision": decision})))
 }
 
 /// Public: anyone can check a permit number. Shows whether it is valid, expired or revoked, and

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    ApplicationRecord, ClaimOutcome, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewDocument, PermitRecord, PermitSpec,
-    ReviewInput, ReviewRecord, Store, StoreError, SubmissionRecord, Submitted, UserRecord,
+    ApplicationRecord, ClaimOutcome, CorrectionRecord, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewCorrection, NewDocument,
+    PermitRecord, PermitSpec, ReviewInput, ReviewRecord, Store, StoreError, SubmissionRecord, Submitted, UserRecord,
 };
 use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
 use crate::domain::application::ApplicationState;
@@ -559,6 +559,60 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         Ok((next, permit))
+    }
+
+    async fn add_correction(
+        &self,
+        application_id: &str,
+        reviewer_id: i64,
+        now_ms: i64,
+        correction: &NewCorrection,
+        actor: &str,
+    ) -> Result<CorrectionRecord, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, application_id).await?;
+        let holds_claim = application.claimed_by == Some(reviewer_id) && application.claim_until_ms.is_some_and(|until| until >= now_ms);
+        if !holds_claim || application.state != ApplicationState::NeedsReview.as_str() {
+            return Err(StoreError::Conflict("claim the case in review before correcting it".into()));
+        }
+        let record: CorrectionRecord = sqlx::query_as(
+            "INSERT INTO corrections (application_id, submission_seq, reviewer_id, field, original, corrected, reason, decision_after, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        )
+        .bind(application_id)
+        .bind(application.submissions)
+        .bind(reviewer_id)
+        .bind(&correction.field)
+        .bind(correction.original.to_string())
+        .bind(correction.corrected.to_string())
+        .bind(&correction.reason)
+        .bind(&correction.decision_after)
+        .bind(now_text())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            actor,
+            "field.corrected",
+            Some(application_id),
+            serde_json::json!({
+                "field": correction.field,
+                "original": correction.original,
+                "corrected": correction.corrected,
+                "reason": correction.reason,
+                "decision_after_sha256": sha256_hex(correction.decision_after.as_bytes()),
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn corrections(&self, application_id: &str) -> Result<Vec<CorrectionRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM corrections WHERE application_id = ? ORDER BY id")
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn reviews(&self, application_id: &str) -> Result<Vec<ReviewRecord>, StoreError> {

@@ -213,3 +213,34 @@ async fn a_reviewer_issue_numbers_the_permit_and_concurrent_issues_get_consecuti
     let expected: Vec<String> = (1..=6).map(|n| format!("新吴排水许字〔2026〕第{n:04}号")).collect();
     assert_eq!(numbers, expected, "unique and gap-free");
 }
+
+#[tokio::test]
+async fn a_correction_is_recorded_with_its_reason_and_the_rules_run_again() {
+    let app = spawn_app().await;
+    let fixture = Fixture::load("licence-name-mismatch");
+    let id = app.submit_fixture("licence-name-mismatch", "k").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert!(crate::helpers::finding_rules(&application["decision"]).contains(&"licence.name_matches".to_string()));
+    let read_name = application["decision"]["fields"]["licence.name"]["value"].clone();
+    let reviewer = add_user(&app.state, Role::Reviewer).await;
+    let path = format!("/api/v1/review/{id}/corrections");
+    let correction =
+        json!({"field": "licence.name", "value": fixture.form["applicant_name"], "reason": "执照照片核对，名称实为申请人名称"});
+    assert_eq!(app.post_as(&reviewer, &path, correction.clone()).await.status(), 409, "claim first");
+    app.post_as(&reviewer, &format!("/api/v1/review/{id}/claim"), json!({})).await;
+    let unknown = app.post_as(&reviewer, &path, json!({"field": "licence.colour", "value": "x", "reason": "r"})).await;
+    assert_eq!(unknown.status(), 400);
+    let response = app.post_as(&reviewer, &path, correction).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["original"], read_name);
+    let field = &body["decision"]["fields"]["licence.name"];
+    assert_eq!(field["source"], "correction");
+    assert_eq!(field["corrected_from"], read_name);
+    assert!(!crate::helpers::finding_rules(&body["decision"]).contains(&"licence.name_matches".to_string()));
+
+    let application = app.get_application(&id).await;
+    assert_eq!(application["corrections"][0]["reason"], "执照照片核对，名称实为申请人名称");
+    assert_eq!(application["decision"]["fields"]["licence.name"]["value"], read_name, "the machine's reading stays on record");
+    assert!(application["history"].as_array().unwrap().iter().any(|e| e["kind"] == "field.corrected"));
+}
