@@ -134,6 +134,7 @@ impl Application {
         for idx in 0..self.workers {
             workers.push(tokio::spawn(crate::worker::run(self.state.clone(), idx, stop_rx.clone())));
         }
+        let deadlines = tokio::spawn(crate::deadlines::run(self.state.clone(), stop_rx.clone()));
         self.state.0.ready.store(true, Ordering::Release);
         tracing::info!(listen = %self.listener.local_addr()?, workers = self.workers, "onewindow ready");
         let router = crate::http::router(self.state.clone());
@@ -142,6 +143,7 @@ impl Application {
         for worker in workers {
             let _ = worker.await;
         }
+        let _ = deadlines.await;
         Ok(())
     }
 

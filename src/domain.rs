@@ -1,6 +1,7 @@
 //! Domain types: codes, the application lifecycle and the decision. No I/O here.
 
 pub mod application;
+pub mod calendar;
 pub mod credit_code;
 pub mod decision;
 pub mod permit;

@@ -8,6 +8,7 @@ pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod deadlines;
 pub mod decision;
 pub mod domain;
 pub mod http;

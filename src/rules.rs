@@ -48,6 +48,7 @@ pub struct RuleSet {
     pub test_items: TestItemsFile,
     pub categories: CategoriesFile,
     pub review_reasons: ReviewReasonsFile,
+    pub calendar: crate::domain::calendar::WorkCalendar,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -61,6 +62,7 @@ const WATER_FILE: &str = "tables/gbt31962-2015.toml";
 const TEST_ITEMS_FILE: &str = "tables/test-items.toml";
 const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
 const REVIEW_REASONS_FILE: &str = "tables/review-reasons.toml";
+const CALENDAR_FILE: &str = "tables/calendar.toml";
 
 impl RuleSet {
     /// Reads every `.toml` file under `dir` (recursively) and loads them.
@@ -77,6 +79,8 @@ impl RuleSet {
         let test_items: TestItemsFile = parse_file(&files, TEST_ITEMS_FILE)?;
         let categories: CategoriesFile = parse_file(&files, CATEGORIES_FILE)?;
         let review_reasons: ReviewReasonsFile = parse_file(&files, REVIEW_REASONS_FILE)?;
+        let calendar_file: crate::domain::calendar::CalendarFile = parse_file(&files, CALENDAR_FILE)?;
+        let calendar = crate::domain::calendar::WorkCalendar::new(&calendar_file);
         for reason in &review_reasons.reasons {
             if !matches!(reason.action.as_str(), "issue" | "refuse" | "request_materials") {
                 return Err(RuleSetError::Invalid {
@@ -100,7 +104,7 @@ impl RuleSet {
             let compiled = CompiledService::compile(name, service, &known, &documents, &water)?;
             services.insert(compiled.info().id.clone(), compiled);
         }
-        Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons })
+        Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar })
     }
 
     /// `sha256:` over every file's path and bytes, in path order.

@@ -47,6 +47,10 @@ pub struct ApplicationRecord {
     pub owner_id: Option<i64>,
     pub claimed_by: Option<i64>,
     pub claim_until_ms: Option<i64>,
+    pub accepted_on: Option<String>,
+    pub waiting_since: Option<String>,
+    pub paused_days: i64,
+    pub escalated_on: Option<String>,
 }
 
 impl ApplicationRecord {
@@ -248,8 +252,17 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<Vec<DocumentRecord>, StoreError>;
     async fn documents(&self, application_id: &str) -> Result<Vec<DocumentRecord>, StoreError>;
-    /// Submits the application once per idempotency key and queues its decision job.
-    async fn submit(&self, application_id: &str, idempotency_key: &str, submitted_on: &str, actor: &str) -> Result<Submitted, StoreError>;
+    /// Submits the application once per idempotency key and queues its decision job. The first
+    /// submission fixes the acceptance date; a resubmission ends a wait for the applicant, adding
+    /// `resumed_after_days` working days to the paused time.
+    async fn submit(
+        &self,
+        application_id: &str,
+        idempotency_key: &str,
+        submitted_on: &str,
+        resumed_after_days: i64,
+        actor: &str,
+    ) -> Result<Submitted, StoreError>;
     async fn submission(&self, application_id: &str, seq: i64) -> Result<Option<SubmissionRecord>, StoreError>;
     /// Claims the oldest queued job, or a running one whose lease expired.
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError>;
@@ -284,6 +297,7 @@ pub trait Store: Send + Sync + 'static {
         application_id: &str,
         reviewer_id: i64,
         now_ms: i64,
+        today: &str,
         input: &ReviewInput,
         permit: Option<&PermitSpec>,
         actor: &str,
@@ -301,6 +315,10 @@ pub trait Store: Send + Sync + 'static {
     async fn corrections(&self, application_id: &str) -> Result<Vec<CorrectionRecord>, StoreError>;
     async fn permit_for(&self, application_id: &str) -> Result<Option<PermitRecord>, StoreError>;
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError>;
+    /// Cases the office holds (submitted or in review), for deadline checks.
+    async fn open_cases(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
+    /// Marks a case escalated (once) and logs it; false when it already was.
+    async fn escalate(&self, application_id: &str, today: &str, details: serde_json::Value) -> Result<bool, StoreError>;
     /// The audit events of one application, oldest first.
     async fn audit_for(&self, application_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
     /// A cheap query, for `/health`.

@@ -94,6 +94,12 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
         "documents": documents,
         "decision": latest,
         "decisions": decisions,
+        "deadlines": state
+            .decider()
+            .rules()
+            .service(&application.service)
+            .and_then(|s| crate::deadlines::deadlines(&state.decider().rules().calendar, s.info(), &application, state.clock().today())),
+        "escalated_on": application.escalated_on,
         "reviews": reviews,
         "corrections": corrections,
         "permit": permit,
@@ -204,7 +210,7 @@ async fn submit_application(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    changeable(&state, &caller, &id).await?;
+    let application = changeable(&state, &caller, &id).await?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -213,7 +219,15 @@ async fn submit_application(
         .ok_or_else(|| ApiError::BadRequest(format!("an Idempotency-Key header (1–{MAX_IDEMPOTENCY_KEY_CHARS} characters) is required")))?
         .to_string();
     let today = state.clock().today().format("%Y-%m-%d").to_string();
-    let submitted = state.store().submit(&id, &key, &today, &caller.actor()).await?;
+    // A resubmission after a request for materials restarts the clock; the wait does not count.
+    let calendar = &state.decider().rules().calendar;
+    let resumed_after_days = application
+        .waiting_since
+        .as_deref()
+        .and_then(|since| chrono::NaiveDate::parse_from_str(since, "%Y-%m-%d").ok())
+        .map(|since| calendar.working_days_between(since, state.clock().today()) as i64)
+        .unwrap_or(0);
+    let submitted = state.store().submit(&id, &key, &today, resumed_after_days, &caller.actor()).await?;
     if !submitted.repeated {
         state.notify_jobs();
         tracing::info!(application.id = %id, submission = submitted.submission.seq, "submitted");

@@ -30,27 +30,41 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 struct QueueQuery {
     service: Option<String>,
+    /// Only cases with this deadline status: `on_time`, `due_soon`, `overdue`.
+    due: Option<String>,
 }
 
 async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query): Query<QueueQuery>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Reviewer, Role::Auditor, Role::Admin])?;
     let now_ms = state.clock().now_ms();
+    let today = state.clock().today();
+    let rules = state.decider().rules();
     let cases = state.store().review_queue(query.service.as_deref()).await?;
-    let items: Vec<Value> = cases
+    let mut items: Vec<(String, Value)> = cases
         .iter()
         .map(|a| {
             let claimed = a.claimed_by.is_some() && a.claim_until_ms.is_some_and(|until| until >= now_ms);
-            json!({
+            let due = rules.service(&a.service).and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), a, today));
+            let sort_key = due.as_ref().map(|d| d.promised_due.clone()).unwrap_or_default();
+            let item = json!({
                 "id": a.id,
                 "service": a.service,
                 "state": a.state,
                 "since": a.updated_at,
+                "deadlines": due,
+                "escalated_on": a.escalated_on,
                 "claimed_by": if claimed { a.claimed_by } else { None },
                 "claim_until_ms": if claimed { a.claim_until_ms } else { None },
-            })
+            });
+            (sort_key, item)
         })
         .collect();
-    Ok(Json(json!({"queue": items})))
+    // Oldest due first; the store's order (oldest waiting first) breaks ties.
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(status) = query.due.as_deref() {
+        items.retain(|(_, item)| item["deadlines"]["status"] == status);
+    }
+    Ok(Json(json!({"queue": items.into_iter().map(|(_, item)| item).collect::<Vec<_>>()})))
 }
 
 async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -153,8 +167,10 @@ async fn decide_case(
         missing_materials: body.missing_materials.clone(),
         document: document.to_string(),
     };
-    let (next, permit) =
-        state.store().review(&id, caller.user_id, state.clock().now_ms(), &input, permit.as_ref(), &caller.actor()).await?;
+    let (next, permit) = state
+        .store()
+        .review(&id, caller.user_id, state.clock().now_ms(), &today.to_string(), &input, permit.as_ref(), &caller.actor())
+        .await?;
     tracing::info!(application.id = %id, action = body.action.as_str(), reason = %body.reason_code, "reviewed");
     Ok(Json(json!({"id": id, "state": next.as_str(), "document": document, "permit": permit})))
 }

@@ -266,7 +266,14 @@ impl Store for SqliteStore {
             .await?)
     }
 
-    async fn submit(&self, application_id: &str, idempotency_key: &str, submitted_on: &str, actor: &str) -> Result<Submitted, StoreError> {
+    async fn submit(
+        &self,
+        application_id: &str,
+        idempotency_key: &str,
+        submitted_on: &str,
+        resumed_after_days: i64,
+        actor: &str,
+    ) -> Result<Submitted, StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
         let earlier: Option<SubmissionRecord> =
@@ -296,13 +303,18 @@ impl Store for SqliteStore {
         .bind(&now)
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE applications SET state = ?, submissions = ?, updated_at = ? WHERE id = ?")
-            .bind(next.as_str())
-            .bind(seq)
-            .bind(&now)
-            .bind(application_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE applications SET state = ?, submissions = ?, updated_at = ?, accepted_on = COALESCE(accepted_on, ?),
+             paused_days = paused_days + (CASE WHEN waiting_since IS NULL THEN 0 ELSE ? END), waiting_since = NULL WHERE id = ?",
+        )
+        .bind(next.as_str())
+        .bind(seq)
+        .bind(&now)
+        .bind(submitted_on)
+        .bind(resumed_after_days)
+        .bind(application_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO jobs (application_id, submission_seq, state, created_at) VALUES (?, ?, 'queued', ?)")
             .bind(application_id)
             .bind(seq)
@@ -366,6 +378,14 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         set_state(&mut tx, &job.application_id, next).await?;
+        if next == ApplicationState::NeedsMaterials {
+            // The clock stops while the applicant gathers what is missing.
+            sqlx::query("UPDATE applications SET waiting_since = ? WHERE id = ?")
+                .bind(&decision.submitted_on)
+                .bind(&job.application_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
         if let (Outcome::Issued, Some(spec)) = (decision.outcome, permit) {
             issue_permit(&mut tx, &job.application_id, spec).await?;
@@ -507,6 +527,7 @@ impl Store for SqliteStore {
         application_id: &str,
         reviewer_id: i64,
         now_ms: i64,
+        today: &str,
         input: &ReviewInput,
         permit: Option<&PermitSpec>,
         actor: &str,
@@ -533,12 +554,16 @@ impl Store for SqliteStore {
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ? WHERE id = ?")
-            .bind(next.as_str())
-            .bind(now_text())
-            .bind(application_id)
-            .execute(&mut *tx)
-            .await?;
+        let waiting_since = (next == ApplicationState::NeedsMaterials).then_some(today);
+        sqlx::query(
+            "UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ?, waiting_since = ? WHERE id = ?",
+        )
+        .bind(next.as_str())
+        .bind(now_text())
+        .bind(waiting_since)
+        .bind(application_id)
+        .execute(&mut *tx)
+        .await?;
         audit(
             &mut tx,
             actor,
@@ -625,6 +650,28 @@ impl Store for SqliteStore {
 
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM permits WHERE number = ?").bind(number).fetch_optional(&self.pool).await?)
+    }
+
+    async fn open_cases(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM applications WHERE state IN ('submitted', 'needs_review') ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn escalate(&self, application_id: &str, today: &str, details: serde_json::Value) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE applications SET escalated_on = ? WHERE id = ? AND escalated_on IS NULL")
+            .bind(today)
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        audit(&mut tx, "system:deadlines", "case.escalated", Some(application_id), details).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn audit_for(&self, application_id: &str) -> Result<Vec<AuditEntry>, StoreError> {
