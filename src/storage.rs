@@ -186,6 +186,8 @@ pub struct ReviewInput {
     pub missing_materials: Vec<String>,
     /// The written decision (JSON): for a refusal, the 不予许可决定 with reasons and remedies.
     pub document: String,
+    /// `YYYY-MM-DD`: when a request for materials starts the wait for the applicant.
+    pub decided_on: String,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -297,7 +299,6 @@ pub trait Store: Send + Sync + 'static {
         application_id: &str,
         reviewer_id: i64,
         now_ms: i64,
-        today: &str,
         input: &ReviewInput,
         permit: Option<&PermitSpec>,
         actor: &str,

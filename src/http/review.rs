@@ -166,11 +166,10 @@ async fn decide_case(
         text: body.text.trim().to_string(),
         missing_materials: body.missing_materials.clone(),
         document: document.to_string(),
+        decided_on: today.to_string(),
     };
-    let (next, permit) = state
-        .store()
-        .review(&id, caller.user_id, state.clock().now_ms(), &today.to_string(), &input, permit.as_ref(), &caller.actor())
-        .await?;
+    let (next, permit) =
+        state.store().review(&id, caller.user_id, state.clock().now_ms(), &input, permit.as_ref(), &caller.actor()).await?;
     tracing::info!(application.id = %id, action = body.action.as_str(), reason = %body.reason_code, "reviewed");
     Ok(Json(json!({"id": id, "state": next.as_str(), "document": document, "permit": permit})))
 }

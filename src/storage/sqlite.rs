@@ -527,7 +527,6 @@ impl Store for SqliteStore {
         application_id: &str,
         reviewer_id: i64,
         now_ms: i64,
-        today: &str,
         input: &ReviewInput,
         permit: Option<&PermitSpec>,
         actor: &str,
@@ -554,7 +553,7 @@ impl Store for SqliteStore {
         .bind(now_text())
         .execute(&mut *tx)
         .await?;
-        let waiting_since = (next == ApplicationState::NeedsMaterials).then_some(today);
+        let waiting_since = (next == ApplicationState::NeedsMaterials).then_some(input.decided_on.as_str());
         sqlx::query(
             "UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ?, waiting_since = ? WHERE id = ?",
         )
