@@ -23,6 +23,8 @@ pub struct App {
     decider: Arc<Decider>,
     limits: LimitsConfig,
     clock: Arc<dyn Clock>,
+    public_url: String,
+    certificate_font: crate::issuance::certificate::CertificateFont,
     jobs: Notify,
     ready: AtomicBool,
 }
@@ -46,6 +48,12 @@ impl AppState {
     }
     pub fn clock(&self) -> &dyn Clock {
         self.0.clock.as_ref()
+    }
+    pub fn public_url(&self) -> &str {
+        &self.0.public_url
+    }
+    pub fn certificate_font(&self) -> &crate::issuance::certificate::CertificateFont {
+        &self.0.certificate_font
     }
     pub fn is_ready(&self) -> bool {
         self.0.ready.load(Ordering::Acquire)
@@ -113,6 +121,8 @@ impl Application {
             decider: Arc::new(decider),
             limits: config.limits.clone(),
             clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            public_url: config.public_url.clone(),
+            certificate_font: crate::issuance::certificate::CertificateFont::shipped().context("loading the certificate font")?,
             jobs: Notify::new(),
             ready: AtomicBool::new(false),
         };

@@ -80,6 +80,9 @@ pub struct ServeConfig {
     /// Database URL; default: the SQLite file `onewindow.db` in the data directory.
     #[arg(long, env = "ONEWINDOW_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The address the public reaches this service at; certificates' QR codes point below it.
+    #[arg(long, env = "ONEWINDOW_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
     /// Number of background decision workers in this process.
     #[arg(long, env = "ONEWINDOW_WORKERS", default_value_t = 2)]
     pub workers: usize,

@@ -5,6 +5,7 @@ pub mod applications;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod permits;
 pub mod review;
 
 use axum::Router;
@@ -18,8 +19,12 @@ pub fn router(state: AppState) -> Router {
     // while reading it, with their own 413 messages.
     let body_limit = state.limits().max_application_bytes as usize + 1024 * 1024;
     Router::new()
-        .nest("/api/v1", applications::router().merge(review::router()).route("/openapi.json", axum::routing::get(openapi)))
+        .nest(
+            "/api/v1",
+            applications::router().merge(review::router()).merge(permits::api_router()).route("/openapi.json", axum::routing::get(openapi)),
+        )
         .merge(health::router())
+        .merge(permits::page_router())
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         // Defence in depth: a bug that panics in a handler answers 500 with the error body; the

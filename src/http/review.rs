@@ -24,7 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/review/{id}/release", post(release_case))
         .route("/review/{id}/decision", post(decide_case))
         .route("/review/{id}/corrections", post(correct_field))
-        .route("/permits/{number}/verify", get(verify_permit))
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,26 +226,4 @@ async fn correct_field(
     };
     let record = state.store().add_correction(&id, caller.user_id, now_ms, &correction, &caller.actor()).await?;
     Ok(Json(json!({"correction": record, "original": original, "decision": decision})))
-}
-
-/// Public: anyone can check a permit number. Shows whether it is valid, expired or revoked, and
-/// its validity, never the holder's details.
-async fn verify_permit(State(state): State<AppState>, Path(number): Path<String>) -> Result<Json<Value>, ApiError> {
-    let permit = state.store().permit(&number).await?.ok_or_else(|| ApiError::NotFound("no permit with this number".into()))?;
-    let today = state.clock().today().format("%Y-%m-%d").to_string();
-    let status = if permit.status == "revoked" {
-        "revoked"
-    } else if permit.valid_to < today {
-        "expired"
-    } else {
-        "valid"
-    };
-    let service_name = state.decider().rules().service(&permit.service).map(|s| s.info().name.clone()).unwrap_or(permit.service.clone());
-    Ok(Json(json!({
-        "number": permit.number,
-        "service": service_name,
-        "status": status,
-        "valid_from": permit.valid_from,
-        "valid_to": permit.valid_to,
-    })))
 }

@@ -31,6 +31,12 @@ pub struct ServiceInfo {
     /// Permit number format: `{year}` and `{seq}` / `{seq:04}` (zero-padded) are filled in.
     #[serde(default)]
     pub permit_number: Option<String>,
+    /// The certificate's title, when the service issues one.
+    #[serde(default)]
+    pub certificate_title: Option<String>,
+    /// The issuing authority printed on certificates.
+    #[serde(default)]
+    pub authority: Option<String>,
     pub basis: String,
     /// CEL: when an issued decision must be spot-checked after issue (承诺制).
     #[serde(default)]
@@ -164,6 +170,9 @@ pub struct TestItemsFile {
 #[serde(deny_unknown_fields)]
 pub struct CategoriesFile {
     pub categories: BTreeMap<String, Vec<String>>,
+    /// How each category is written for people.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -102,6 +102,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         data_dir: data_dir.clone(),
         database_url: None,
         workers: options.workers,
+        public_url: "https://onewindow.example.gov.cn".into(),
         rules: RulesConfig { rules_dir: repo().join("rules") },
         limits: options.limits,
     };

@@ -4,6 +4,7 @@ mod access;
 mod applications;
 mod audit;
 mod bad_input;
+mod certificate;
 mod deadlines;
 mod decide_cli;
 mod fixtures;
