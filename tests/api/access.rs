@@ -90,3 +90,64 @@ fn users_add_prints_the_token_once_and_stores_only_its_hash() {
     let bad_role = run(&["users", "add", "--role", "boss", "李雷"]);
     assert!(!bad_role.status.success());
 }
+
+/// Every reviewer and permit endpoint against every role: who gets in, who is refused (401/403),
+/// and who is told the case does not exist (404).
+#[tokio::test]
+async fn review_and_permit_endpoints_admit_exactly_their_roles() {
+    let app = spawn_app().await;
+    let owner = app.token.clone();
+    let in_review = app.submit_fixture("cod-over-b-limit", "k").await;
+    let issued = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&in_review, 1).await;
+    app.wait_for_decisions(&issued, 1).await;
+    let other = add_user(&app.state, Role::Applicant).await;
+    let reviewer = add_user(&app.state, Role::Reviewer).await;
+    let auditor = add_user(&app.state, Role::Auditor).await;
+    let admin = add_user(&app.state, Role::Admin).await;
+
+    let get = |token: Option<&str>, path: String| {
+        let mut request = app.client.get(app.url(&path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let post = |token: Option<&str>, path: String, body: Value| {
+        let mut request = app.client.post(app.url(&path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+
+    // The queue.
+    for (token, expected) in [(None, 401), (Some(&owner), 403), (Some(&reviewer), 200), (Some(&auditor), 200), (Some(&admin), 200)] {
+        assert_eq!(get(token.map(String::as_str), "/api/v1/review/queue".into()).await, expected, "queue {token:?}");
+    }
+    // Acting on a case: reviewers and admins only.
+    let decision = serde_json::json!({"action": "refuse", "reason_code": "refuse.water_quality", "text": "超标"});
+    let correction = serde_json::json!({"field": "report.pollutants.cod", "value": 100, "reason": "r"});
+    for (path, body) in [
+        (format!("/api/v1/review/{in_review}/claim"), serde_json::json!({})),
+        (format!("/api/v1/review/{in_review}/release"), serde_json::json!({})),
+        (format!("/api/v1/review/{in_review}/decision"), decision),
+        (format!("/api/v1/review/{in_review}/corrections"), correction),
+    ] {
+        assert_eq!(post(None, path.clone(), body.clone()).await, 401, "{path}");
+        for token in [&owner, &other, &auditor] {
+            assert_eq!(post(Some(token), path.clone(), body.clone()).await, 403, "{path}");
+        }
+    }
+    assert_eq!(post(Some(&reviewer), format!("/api/v1/review/{in_review}/claim"), serde_json::json!({})).await, 200);
+    // Nothing an auditor or applicant tried changed the case.
+    let application = app.get_application(&in_review).await;
+    assert_eq!(application["state"], "needs_review");
+    assert!(application["corrections"].as_array().unwrap().is_empty());
+
+    // The certificate: the owner and the office read it; another applicant is told it does not exist.
+    let certificate = format!("/api/v1/applications/{issued}/certificate");
+    for (token, expected) in [(None, 401), (Some(&owner), 200), (Some(&other), 404), (Some(&reviewer), 200), (Some(&auditor), 200)] {
+        assert_eq!(get(token.map(String::as_str), certificate.clone()).await, expected, "certificate {token:?}");
+    }
+}

@@ -132,6 +132,14 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "/api/v1/applications/{id}/submit",
         "/api/v1/applications/{id}/decision",
         "/api/v1/applications/{id}/decisions",
+        "/api/v1/applications/{id}/certificate",
+        "/api/v1/review/queue",
+        "/api/v1/review/{id}/claim",
+        "/api/v1/review/{id}/release",
+        "/api/v1/review/{id}/decision",
+        "/api/v1/review/{id}/corrections",
+        "/api/v1/permits/{number}/verify",
+        "/verify/{number}",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
