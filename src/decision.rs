@@ -6,6 +6,8 @@ use crate::domain::decision::{Finding, Outcome};
 #[derive(Debug)]
 pub struct PolicyInput<'a> {
     pub any_unreadable: bool,
+    /// A readable document whose kind the service is unsure of: it may be the "missing" material.
+    pub any_uncertain_kind: bool,
     pub missing_materials: &'a [String],
     /// Every rule that failed or could not be decided, every weak field, every unsure document kind.
     pub findings: &'a [Finding],
@@ -18,11 +20,12 @@ pub struct PolicyInput<'a> {
 /// Returns the outcome and whether an issued permit must be spot-checked after issue.
 ///
 /// - `needs_materials` when something required is missing or a file could not be read: the applicant
-///   can fix that alone, and is told everything in one notice.
+///   can fix that alone, and is told everything in one notice. But when a readable document's kind is
+///   unsure, the "missing" material may be that very document: a person looks first.
 /// - `issued` only when there is no finding at all and the service allows it.
 /// - `needs_review` otherwise: a person looks at the named findings.
 pub fn decide(input: &PolicyInput<'_>) -> (Outcome, bool) {
-    if input.any_unreadable || !input.missing_materials.is_empty() {
+    if input.any_unreadable || (!input.missing_materials.is_empty() && !input.any_uncertain_kind) {
         return (Outcome::NeedsMaterials, false);
     }
     if !input.findings.is_empty() || !input.auto_issue {
@@ -41,7 +44,14 @@ mod tests {
     }
 
     fn input<'a>(missing: &'a [String], findings: &'a [Finding]) -> PolicyInput<'a> {
-        PolicyInput { any_unreadable: false, missing_materials: missing, findings, auto_issue: true, pledge_based: false }
+        PolicyInput {
+            any_unreadable: false,
+            any_uncertain_kind: false,
+            missing_materials: missing,
+            findings,
+            auto_issue: true,
+            pledge_based: false,
+        }
     }
 
     #[test]
@@ -57,5 +67,11 @@ mod tests {
         let missing = vec!["pledge".to_string()];
         assert_eq!(decide(&input(&missing, &[finding()])), (Outcome::NeedsMaterials, false));
         assert_eq!(decide(&PolicyInput { any_unreadable: true, ..input(&[], &[]) }).0, Outcome::NeedsMaterials);
+    }
+
+    #[test]
+    fn a_missing_material_next_to_an_unsure_document_goes_to_a_person() {
+        let missing = vec!["pretreatment_docs".to_string()];
+        assert_eq!(decide(&PolicyInput { any_uncertain_kind: true, ..input(&missing, &[finding()]) }).0, Outcome::NeedsReview);
     }
 }

@@ -370,8 +370,10 @@ impl Decider {
         }
 
         let any_unreadable = documents.iter().any(|d| !d.read.is_readable());
+        let any_uncertain_kind = findings.iter().any(|f| f.rule == "documents.kind_confidence");
         let (outcome, spot_check) = decision::decide(&PolicyInput {
             any_unreadable,
+            any_uncertain_kind,
             missing_materials: &evaluation.missing_materials,
             findings: &findings,
             auto_issue: service.info().auto_issue,
@@ -413,7 +415,8 @@ impl Decider {
         let scope_field = fields.get("licence.business_scope").cloned();
         match inferred {
             Some(inferred) => {
-                let confidence = round3(inferred.confidence * scope_field.as_ref().map(|f| f.confidence).unwrap_or(1.0));
+                // As sure as the weaker of the two: the category reading and the scope it was read from.
+                let confidence = round3(inferred.confidence.min(scope_field.as_ref().map(|f| f.confidence).unwrap_or(1.0)));
                 fields.insert(
                     "discharge_category".into(),
                     FieldReport {

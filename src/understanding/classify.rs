@@ -38,9 +38,21 @@ const CUE_TITLE_CAP: f64 = 0.9;
 const CUE_TITLE_LINES: usize = 3;
 const CUE_TITLE_MAX_CHARS: usize = 16;
 const TITLE_CAP: f64 = 0.98;
+/// Endings that say what kind of paper, not what it is about.
+const GENERIC_ENDINGS: [&str; 5] = ["情况说明", "说明", "材料", "情况", "记录"];
+const MIN_CORE_CHARS: usize = 3;
+
+struct KindCues {
+    id: String,
+    /// Full titles, longest first.
+    titles: Vec<String>,
+    /// Title cores, matched only in short headings.
+    cores: Vec<String>,
+    cues: Vec<String>,
+}
 
 pub struct KeywordClassifier {
-    kinds: Vec<(String, Vec<String>, Vec<String>)>,
+    kinds: Vec<KindCues>,
 }
 
 impl KeywordClassifier {
@@ -50,9 +62,18 @@ impl KeywordClassifier {
             .iter()
             .map(|(id, spec)| {
                 let mut titles: Vec<String> = spec.titles.iter().map(|t| compact(&halfwidth(t))).collect();
+                // The core of a title without its generic ending also names the kind in a heading:
+                // 预处理设施材料 → 预处理设施 (污水预处理设施情况), 隔油池说明 → 隔油池 (隔油池(器)安装情况说明).
+                let cores: Vec<String> = titles
+                    .iter()
+                    .filter_map(|t| GENERIC_ENDINGS.iter().find_map(|e| t.strip_suffix(e)))
+                    .filter(|core| core.chars().count() >= MIN_CORE_CHARS)
+                    .map(str::to_string)
+                    .collect();
+
                 titles.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
                 let cues = spec.cues.iter().map(|c| compact(&halfwidth(c))).collect();
-                (id.clone(), titles, cues)
+                KindCues { id: id.clone(), titles, cores, cues }
             })
             .collect();
         Self { kinds }
@@ -65,7 +86,9 @@ impl KeywordClassifier {
             .filter(|title| {
                 let title_len = title.chars().count();
                 title_lines.iter().any(|line| {
+                    // A title stands alone, opens its line, or closes it (证照编号：… 营业执照).
                     line.starts_with(title.as_str())
+                        || line.ends_with(title.as_str())
                         || (line.contains(title.as_str()) && line.chars().count() <= title_len + TITLE_LINE_SLACK_CHARS)
                 })
             })
@@ -79,7 +102,7 @@ impl DocumentClassifier for KeywordClassifier {
         let title_lines: Vec<String> = lines.iter().take(TITLE_ZONE_LINES).map(|l| compact(&halfwidth(&l.text))).collect();
         let body = compact(&halfwidth(&lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")));
         // A longer matching title is more specific: 排水许可告知承诺书 beats 承诺书 elsewhere.
-        let title_lengths: Vec<Option<usize>> = self.kinds.iter().map(|(_, titles, _)| Self::title_match(titles, &title_lines)).collect();
+        let title_lengths: Vec<Option<usize>> = self.kinds.iter().map(|k| Self::title_match(&k.titles, &title_lines)).collect();
         let longest_title = title_lengths.iter().flatten().max().copied();
         let headings: Vec<&String> =
             title_lines.iter().take(CUE_TITLE_LINES).filter(|l| l.chars().count() <= CUE_TITLE_MAX_CHARS).collect();
@@ -87,14 +110,18 @@ impl DocumentClassifier for KeywordClassifier {
             .kinds
             .iter()
             .zip(&title_lengths)
-            .map(|((id, _, cues), title_len)| {
+            .map(|(kind, title_len)| {
+                let (id, cues) = (&kind.id, &kind.cues);
                 let is_best_title = title_len.is_some() && *title_len == longest_title;
                 // Only when no kind's title is present: a heading is then the best evidence left.
+                let core_heading = longest_title.is_none() && headings.iter().any(|h| kind.cores.iter().any(|c| h.contains(c.as_str())));
                 let cue_heading = longest_title.is_none() && headings.iter().any(|h| cues.iter().any(|c| h.contains(c.as_str())));
                 let (title, cap) = if is_best_title {
                     (TITLE_WEIGHT, TITLE_CAP)
                 } else if title_len.is_some() {
                     (TITLE_WEIGHT / 2.0, CUE_TITLE_CAP)
+                } else if core_heading {
+                    (TITLE_WEIGHT, CUE_TITLE_CAP)
                 } else if cue_heading {
                     (CUE_TITLE_WEIGHT, CUE_TITLE_CAP)
                 } else {
@@ -106,7 +133,13 @@ impl DocumentClassifier for KeywordClassifier {
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2)));
         let (best, cap, kind) = scored[0];
-        let second = scored.get(1).map(|s| s.0).unwrap_or(0.0);
+        // Documents share vocabulary (a pretreatment note talks about pipes and sewers), so a kind
+        // that the heading does not name competes with half its cue score.
+        let second = scored
+            .iter()
+            .skip(1)
+            .map(|(score, other_cap, _)| if *other_cap > NO_TITLE_CAP || cap <= NO_TITLE_CAP { *score } else { score / 2.0 })
+            .fold(0.0, f64::max);
         if best <= 0.0 {
             return Classification { kind: "unknown".into(), confidence: 0.0 };
         }

@@ -34,6 +34,10 @@ const CONF_LABEL_COLON: f64 = 0.97;
 const CONF_LABEL_SPACE: f64 = 0.94;
 /// The value stood on the line after its label (label row / value row tables).
 const CONF_NEXT_LINE: f64 = 0.92;
+/// A date in a sentence that names what it is the date of, without a label.
+const CONF_PROSE_DATE: f64 = 0.93;
+/// A credit code whose check character is right: a misreading passes that check 1 time in 31.
+const CONF_VALID_CODE: f64 = 0.96;
 /// The same field read with different values in one document.
 const CONF_CONFLICT: f64 = 0.5;
 /// A credit code found without its label, unique and with a valid check character.
@@ -48,6 +52,10 @@ const MAX_MULTILINE_LINES: usize = 8;
 /// Characters after which a label may start a new key-value segment.
 fn is_segment_boundary(c: char) -> bool {
     c.is_whitespace() || matches!(c, '|' | ':' | ';' | ',' | '.' | ')' | ']' | '、' | '，' | '；' | '。')
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
 }
 
 fn label_regex(label: &str) -> Regex {
@@ -72,6 +80,8 @@ struct LabelHit {
 pub struct KindReader {
     labels: Vec<Label>,
     fields: BTreeMap<String, (FieldKind, bool)>,
+    /// Date fields and the two-character stems of their labels (采样, 取样, 报告 …).
+    date_stems: BTreeMap<String, Vec<String>>,
 }
 
 impl KindReader {
@@ -93,7 +103,18 @@ impl KindReader {
         // Longest first, so 市场主体名称 claims its characters before 名称 can.
         labels.sort_by_key(|l| std::cmp::Reverse(l.n_chars));
         let fields = spec.fields.iter().map(|(k, f)| (k.clone(), (f.kind, f.multiline))).collect();
-        Self { labels, fields }
+        let date_stems = spec
+            .fields
+            .iter()
+            .filter(|(_, f)| f.kind == FieldKind::Date)
+            .map(|(name, f)| {
+                let mut stems: Vec<String> = f.labels.iter().map(|l| l.chars().take(2).collect()).collect();
+                stems.sort();
+                stems.dedup();
+                (name.clone(), stems)
+            })
+            .collect();
+        Self { labels, fields, date_stems }
     }
 
     /// Label occurrences that start a segment, in order, without overlaps.
@@ -102,6 +123,11 @@ impl KindReader {
         for label in &self.labels {
             for m in label.regex.find_iter(line) {
                 let starts_segment = line[..m.start()].chars().next_back().is_none_or(is_segment_boundary);
+                // 委托方 is a label; 委托方地址 is another one, not 委托方 followed by its value.
+                let ends_label = line[m.end()..].chars().next().is_none_or(|c| !is_han(c));
+                if !ends_label {
+                    continue;
+                }
                 let overlaps = hits.iter().any(|h| h.start < m.end() && m.start() < h.end);
                 if starts_segment && !overlaps {
                     hits.push(LabelHit { field: label.field.clone(), start: m.start(), end: m.end() });
@@ -112,8 +138,34 @@ impl KindReader {
         hits
     }
 
+    /// Narrow table cells wrap labels over two lines (统一社会信 / 用代码 9232…, 注册日 / 期 2024…):
+    /// a label fragment at the end of a line is moved to the start of the next.
+    fn join_split_labels(&self, normalized: &mut [String]) {
+        for idx in 0..normalized.len().saturating_sub(1) {
+            let line = normalized[idx].trim_end().to_string();
+            let tail_start = line.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
+            let tail = &line[tail_start..];
+            if tail.chars().count() < 2 || tail.chars().any(|c| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let next = normalized[idx + 1].trim_start().to_string();
+            let joined = self.labels.iter().any(|label| {
+                let text = label.regex.as_str().replace(r"\s*", "");
+                text.len() > tail.len()
+                    && text.starts_with(tail)
+                    && next.starts_with(&text[tail.len()..])
+                    && !self.labels.iter().any(|l| l.regex.as_str().replace(r"\s*", "") == tail)
+            });
+            if joined {
+                normalized[idx] = line[..tail_start].trim_end().to_string();
+                normalized[idx + 1] = format!("{tail}{next}");
+            }
+        }
+    }
+
     pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
-        let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        let mut normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        self.join_split_labels(&mut normalized);
         let all_hits: Vec<Vec<LabelHit>> = normalized.iter().map(|l| self.hits(l)).collect();
         let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
         for (line_idx, hits) in all_hits.iter().enumerate() {
@@ -160,6 +212,9 @@ impl KindReader {
                     }
                 }
                 let Some(typed) = typed_value(kind, &value) else { continue };
+                if kind == FieldKind::CreditCode && typed.as_str().is_some_and(|c| CreditCode::parse(c).is_ok()) {
+                    confidence = confidence.max(CONF_VALID_CODE);
+                }
                 let line = &lines[line_idx];
                 let candidate = ExtractedField {
                     path: hit.field.clone(),
@@ -169,6 +224,35 @@ impl KindReader {
                     line: line.text.clone(),
                 };
                 merge(&mut found, candidate);
+            }
+        }
+        // Prose: "于二〇二六年十月十二日…进行了采样" names no label, but a line with the label's stem
+        // and one date says it.
+        for (field, stems) in &self.date_stems {
+            if found.contains_key(field) {
+                continue;
+            }
+            // The sentence may wrap: the stem can stand on the line after the date.
+            let candidates: Vec<(usize, String)> = normalized
+                .iter()
+                .enumerate()
+                .filter(|(idx, text)| {
+                    let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
+                    stems.iter().any(|s| text.contains(s.as_str()) || next.contains(s.as_str()))
+                })
+                .filter_map(|(idx, text)| match find_dates(text).as_slice() {
+                    [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
+                    _ => None,
+                })
+                .collect();
+            if let Some((idx, date)) = candidates.first() {
+                let line = &lines[*idx];
+                let distinct = candidates.iter().all(|(_, d)| d == date);
+                let confidence = if distinct { CONF_PROSE_DATE } else { CONF_CONFLICT } * line.confidence;
+                found.insert(
+                    field.clone(),
+                    ExtractedField { path: field.clone(), value: json!(date), confidence, page: line.page, line: line.text.clone() },
+                );
             }
         }
         if self.fields.get("credit_code").is_some_and(|(k, _)| *k == FieldKind::CreditCode) && !found.contains_key("credit_code") {
@@ -223,7 +307,9 @@ fn merge(found: &mut BTreeMap<String, ExtractedField>, candidate: ExtractedField
     }
 }
 
-static SEAL_SUFFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s*[(\[]?\s*(?:盖章|公章|签章|章|签字)\s*[)\]]?\s*$").unwrap());
+static SEAL_SUFFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*[(\[]\s*(?:盖章|公章|签章|章|签字)\s*[)\]]\s*|\s*[(\[]?\s*(?:盖章|公章|签章|章|签字)\s*[)\]]?\s*$").unwrap()
+});
 
 static GENERIC_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s\p{Han}{2,6}\s*:").unwrap());
 
@@ -237,9 +323,11 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
     match kind {
         FieldKind::Text => {
             // A seal placeholder after a name (委托单位：某公司（盖章）) is not part of the name.
-            let value = SEAL_SUFFIX.replace(value, "");
-            let text: String = value.trim().chars().take(MAX_TEXT_CHARS * 4).collect();
-            (!text.is_empty()).then(|| json!(text))
+            let value = SEAL_SUFFIX.replace_all(value, "");
+            let value = value.trim_matches(|c: char| c.is_whitespace() || matches!(c, ':' | ';' | ',' | '.' | '、'));
+            let text: String = value.chars().take(MAX_TEXT_CHARS * 4).collect();
+            // A seal placeholder or stray punctuation is no value at all.
+            text.chars().any(|c| c.is_alphanumeric()).then(|| json!(text))
         }
         FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
         FieldKind::CreditCode => {
@@ -263,7 +351,7 @@ fn unlabelled_credit_code(lines: &[TextLine]) -> Option<ExtractedField> {
         [(code, line)] => Some(ExtractedField {
             path: "credit_code".into(),
             value: json!(code),
-            confidence: CONF_UNLABELLED_CODE * line.confidence,
+            confidence: CONF_UNLABELLED_CODE.max(CONF_VALID_CODE) * line.confidence,
             page: line.page,
             line: line.text.clone(),
         }),
@@ -285,25 +373,60 @@ static STANDARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
 static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
 
-#[derive(Debug, Clone, Copy)]
+/// A sampling-point column of a results table: W1, W2, WS-01, 1#, 点位1 …
+static POINT_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:WS-?\d{1,2}|W\d{1,2}|S\d{1,2}|\d{1,2}#|点位\d{1,2}|[一二三四]号点)$").unwrap());
+
+/// Byte offsets of the whitespace-separated header cells that name sampling points.
+fn point_columns(line: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for cell in line.split(char::is_whitespace) {
+        if POINT_HEADER.is_match(cell) {
+            out.push(offset);
+        }
+        offset += cell.len() + 1;
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Column {
+    Result,
+    Limit,
+    Detection,
+}
+
+/// The numeric columns of a results table, in order, as its header names them.
+#[derive(Debug, Clone)]
 struct ResultsHeader {
-    /// Index of the result among the header's numeric columns (detection limit, result, limit).
-    result_rank: usize,
-    n_numeric: usize,
+    columns: Vec<Column>,
     unit: Option<Unit>,
 }
 
 fn parse_header(line: &str) -> Option<ResultsHeader> {
-    let result = RESULT_HEADER.find(line)?;
-    if !(LIMIT_HEADER.is_match(line) || DETECTION_HEADER.is_match(line) || OTHER_HEADER.is_match(line)) {
+    let mut columns: Vec<(usize, Column)> = Vec::new();
+    columns.extend(point_columns(line).into_iter().map(|at| (at, Column::Result)));
+    if columns.is_empty() {
+        columns.extend(RESULT_HEADER.find(line).map(|m| (m.start(), Column::Result)));
+    }
+    if columns.is_empty() || !(LIMIT_HEADER.is_match(line) || DETECTION_HEADER.is_match(line) || OTHER_HEADER.is_match(line)) {
         return None;
     }
-    let mut columns = vec![result.start()];
-    columns.extend(LIMIT_HEADER.find(line).map(|m| m.start()));
-    columns.extend(DETECTION_HEADER.find(line).map(|m| m.start()));
-    columns.sort_unstable();
-    let result_rank = columns.iter().position(|&c| c == result.start()).unwrap_or(0);
-    Some(ResultsHeader { result_rank, n_numeric: columns.len(), unit: find_unit(line).map(|(u, _)| u) })
+    columns.extend(LIMIT_HEADER.find(line).map(|m| (m.start(), Column::Limit)));
+    columns.extend(DETECTION_HEADER.find(line).map(|m| (m.start(), Column::Detection)));
+    columns.sort_by_key(|(at, _)| *at);
+    Some(ResultsHeader { columns: columns.into_iter().map(|(_, c)| c).collect(), unit: find_unit(line).map(|(u, _)| u) })
+}
+
+/// Of several sampling points, the reading that is worst for the limit: the highest, or for pH the
+/// one furthest from the middle of its range.
+fn worst(item: &str, values: &[f64]) -> Option<f64> {
+    if item == "ph" {
+        values.iter().copied().max_by(|a, b| (a - 8.0).abs().total_cmp(&(b - 8.0).abs()))
+    } else {
+        values.iter().copied().max_by(f64::total_cmp)
+    }
 }
 
 struct Alias {
@@ -367,21 +490,28 @@ impl PollutantReader {
         for (line_idx, line) in lines.iter().enumerate() {
             let text = &normalized[line_idx];
             let mentions = self.mentions(text);
-            if mentions.is_empty() || mentions.len() > 3 {
+            let has_digits = text.chars().any(|c| c.is_ascii_digit());
+            if mentions.is_empty() || (mentions.len() > 3 && !has_digits) {
                 // A header row, or a list of items ("pH、COD、氨氮……均达标") rather than results.
                 if let Some(h) = parse_header(text) {
                     header = Some(h);
                 }
                 continue;
             }
-            for (idx, (item, _, alias_end)) in mentions.iter().enumerate() {
+            // After "限值"/"标准" on a line, item names introduce limits, not results:
+            // "…满足B级标准限值要求（化学需氧量500毫克/升、…）".
+            let limits_from = INLINE_LIMIT.find(text).map(|m| m.start()).unwrap_or(usize::MAX);
+            for (idx, (item, mention_start, alias_end)) in mentions.iter().enumerate() {
+                if *mention_start > limits_from {
+                    continue;
+                }
                 let segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
                 let segment = &text[*alias_end..segment_end];
-                let mut reading = self.read_segment(item, segment, header, mentions.len() > 1);
+                let mut reading = self.read_segment(item, segment, header.as_ref());
                 if reading.is_none() && mentions.len() == 1 {
                     // A wrapped cell (a long method name) pushes the numbers onto the next line.
                     if let Some(next) = normalized.get(line_idx + 1).filter(|n| self.mentions(n).is_empty() && parse_header(n).is_none()) {
-                        reading = self.read_segment(item, &format!("{segment} {next}"), header, false);
+                        reading = self.read_segment(item, &format!("{segment} {next}"), header.as_ref());
                     }
                 }
                 let Some((value, confidence)) = reading else { continue };
@@ -398,13 +528,14 @@ impl PollutantReader {
                         found.insert(path, candidate);
                     }
                     Some(existing) if existing.value == candidate.value => {}
-                    // Several samples: the worst one must meet the limit. For pH both ends matter, so
-                    // two different readings go to a person.
+                    // Two readings (several sampling points, or a limit taken for a result): keep the
+                    // worse value so a limit rule still fails, and let a person look.
                     Some(existing) if item == "ph" => existing.confidence = existing.confidence.min(CONF_CONFLICT),
                     Some(existing) => {
                         if candidate.value.as_f64() > existing.value.as_f64() {
-                            let confidence = existing.confidence.min(candidate.confidence);
-                            *existing = ExtractedField { confidence, ..candidate };
+                            *existing = ExtractedField { confidence: CONF_CONFLICT, ..candidate };
+                        } else {
+                            existing.confidence = CONF_CONFLICT;
                         }
                     }
                 }
@@ -413,7 +544,7 @@ impl PollutantReader {
         found.into_values().collect()
     }
 
-    fn read_segment(&self, item: &str, segment: &str, header: Option<ResultsHeader>, shared_line: bool) -> Option<(f64, f64)> {
+    fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<(f64, f64)> {
         let mut segment = STANDARD_NUMBER.replace_all(segment, " ").to_string();
         // Other aliases of the same item (化学需氧量(CODcr)) carry no result.
         for alias in self.aliases.iter().filter(|a| a.item == item) {
@@ -431,20 +562,24 @@ impl PollutantReader {
             return None;
         }
         let results: Vec<_> = tokens.iter().filter(|t| !t.range).copied().collect();
-        let (token, confidence) = match header {
-            Some(h) if tokens.len() == h.n_numeric && inline_limit.is_none() => (tokens[h.result_rank], CONF_RESULT_CLEAR),
-            _ if results.len() == 1 && !shared_line => {
-                (results[0], if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR })
+        let (value, confidence) = match &header {
+            Some(h) if tokens.len() == h.columns.len() && inline_limit.is_none() => {
+                let values: Vec<f64> =
+                    tokens.iter().zip(&h.columns).filter(|(t, c)| **c == Column::Result && !t.range).map(|(t, _)| t.value).collect();
+                (worst(item, &values)?, CONF_RESULT_CLEAR)
             }
-            _ => (*results.first()?, CONF_RESULT_AMBIGUOUS),
+            _ if results.len() == 1 => {
+                (results[0].value, if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR })
+            }
+            _ => (results.first()?.value, CONF_RESULT_AMBIGUOUS),
         };
         let expected_unit = self.units.get(item).map(String::as_str).unwrap_or("mg/L");
-        let unit = unit.or(header.and_then(|h| h.unit));
+        let unit = unit.or(header.as_ref().and_then(|h| h.unit));
         let factor = match (expected_unit, unit) {
             ("mg/L", Some(u)) => u.to_canonical(),
             _ => 1.0,
         };
-        let value = (token.value * factor * 1e6).round() / 1e6;
+        let value = (value * factor * 1e6).round() / 1e6;
         Some((value, confidence))
     }
 }
@@ -507,6 +642,67 @@ mod tests {
         assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
         assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
         assert_eq!(field(&read, "legal_representative").value, json!("张三"));
+    }
+
+    #[test]
+    fn labels_wrapped_in_narrow_cells_are_joined() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&[
+            "统一社会信",
+            "用代码 92320214MA1NB3C47B",
+            "名　　称 无锡市新吴区茶语饮品店 注册日",
+            "期 2024 年 02 月 28 日",
+        ]));
+        assert_eq!(field(&read, "credit_code").value, json!("92320214MA1NB3C47B"));
+        assert_eq!(field(&read, "name").value, json!("无锡市新吴区茶语饮品店"));
+        assert_eq!(field(&read, "established").value, json!("2024-02-28"));
+    }
+
+    #[test]
+    fn a_label_inside_a_longer_word_is_not_that_label() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["委托方 无锡新之洲酒店有限公司 联系人 沈立群", "委托方地址 无锡市新吴区长江路 21 号"]));
+        assert_eq!(field(&read, "client").value, json!("无锡新之洲酒店有限公司"));
+        assert_eq!(field(&read, "client").confidence, CONF_LABEL_SPACE);
+    }
+
+    #[test]
+    fn prose_dates_without_a_label() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["我公司检测人员于二〇二六年十月十二日对该店洗涤", "废水总排口（1#）进行了采样。"]));
+        assert_eq!(field(&read, "sampling_date").value, json!("2026-10-12"));
+    }
+
+    #[test]
+    fn several_sampling_points_give_the_worst_reading() {
+        let rules = ruleset();
+        let reader = PollutantReader::new(&rules.water);
+        let read = reader.read(&lines(&[
+            "检测项目 单位 W1 W2 标准限值 评价",
+            "pH 值（无量纲） 无量纲 7.3 8.9 6.5~9.5 达标",
+            "COD mg/L 214 268 500 达标",
+        ]));
+        assert_eq!(field(&read, "pollutants.ph").value, json!(8.9));
+        assert_eq!(field(&read, "pollutants.cod").value, json!(268.0));
+        assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+    }
+
+    #[test]
+    fn prose_results_and_quoted_limits() {
+        let rules = ruleset();
+        let reader = PollutantReader::new(&rules.water);
+        let read = reader.read(&lines(&[
+            "检测结果如下：pH值为7.6（无量纲）；悬浮物浓度为58毫克/升；化学需氧量为196毫克/",
+            "升；氨氮为8.3毫克/升。",
+            "上述项目均满足B级标准限值要求（化学需氧量500毫克/升、悬浮物400毫克/升）。",
+        ]));
+        assert_eq!(field(&read, "pollutants.ph").value, json!(7.6));
+        assert_eq!(field(&read, "pollutants.cod").value, json!(196.0));
+        assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR, "the quoted limit is not a second reading");
+        assert_eq!(field(&read, "pollutants.ss").value, json!(58.0));
     }
 
     #[test]

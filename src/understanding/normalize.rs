@@ -189,10 +189,12 @@ static MEASURED: LazyLock<Regex> = LazyLock::new(|| {
 fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    let before_ok = before.is_none_or(|c| c.is_whitespace() || matches!(c, ':' | '(' | '[' | '=' | '|' | '：' | '（'));
+    // Prose connects a value with 为/是/约/达 (化学需氧量为196毫克/升).
+    let before_ok =
+        before.is_none_or(|c| c.is_whitespace() || matches!(c, ':' | '(' | '[' | '=' | '|' | '：' | '（' | '为' | '是' | '约' | '达'));
     let after_ok = after.is_none_or(|c| {
         c.is_whitespace()
-            || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）')
+            || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）' | '(' | '（')
             || (c == ',' && text[end + 1..].starts_with(' '))
             || (!c.is_ascii() && !matches!(c, '-' | '·'))
     });
