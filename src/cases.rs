@@ -36,3 +36,16 @@ pub async fn load_inputs(state: &AppState, application: &ApplicationRecord, seq:
     .context("loading documents panicked")??;
     Ok(SubmissionInputs { form, files, submitted_on })
 }
+
+/// The form as the office accepted it: the applicant's form with a reviewer's corrections of form
+/// fields on the current submission (a misspelt name is what the permit must not carry).
+pub async fn form_as_corrected(state: &AppState, application: &ApplicationRecord) -> anyhow::Result<Value> {
+    let mut form: Value = serde_json::from_str(&application.form).context("stored form is not JSON")?;
+    for correction in state.store().corrections(&application.id).await?.into_iter().filter(|c| c.submission_seq == application.submissions)
+    {
+        if form.get(&correction.field).is_some() {
+            form[&correction.field] = serde_json::from_str(&correction.corrected).unwrap_or(Value::Null);
+        }
+    }
+    Ok(form)
+}

@@ -54,6 +54,16 @@ pub struct ApplicationRecord {
 }
 
 impl ApplicationRecord {
+    /// Someone holds a live claim on the case at `now_ms`.
+    pub fn is_claimed(&self, now_ms: i64) -> bool {
+        self.claimed_by.is_some() && self.claim_until_ms.is_some_and(|until| until >= now_ms)
+    }
+
+    /// `reviewer_id` holds a live claim on the case at `now_ms`.
+    pub fn is_claimed_by(&self, reviewer_id: i64, now_ms: i64) -> bool {
+        self.claimed_by == Some(reviewer_id) && self.is_claimed(now_ms)
+    }
+
     pub fn state(&self) -> Result<ApplicationState, StoreError> {
         ApplicationState::parse(&self.state).ok_or_else(|| StoreError::Corrupt(format!("unknown state {}", self.state)))
     }

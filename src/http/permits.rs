@@ -32,12 +32,7 @@ async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id)
         state.store().permit_for(&id).await?.ok_or_else(|| ApiError::NotFound("no permit has been issued for this application".into()))?;
     let rules = state.decider().rules();
     let service = rules.service(&application.service).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("service vanished")))?;
-    let mut form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
-    for correction in state.store().corrections(&id).await?.into_iter().filter(|c| c.submission_seq == application.submissions) {
-        if form.get(&correction.field).is_some() {
-            form[&correction.field] = serde_json::from_str(&correction.corrected).unwrap_or(Value::Null);
-        }
-    }
+    let form = crate::cases::form_as_corrected(&state, &application).await.map_err(ApiError::Internal)?;
     let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
     let data = crate::issuance::certificate_data(rules, service.info(), &permit, &form, decision.as_ref(), state.public_url());
     let state_for_render = state.clone();

@@ -42,7 +42,7 @@ async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query):
     let mut items: Vec<(String, Value)> = cases
         .iter()
         .map(|a| {
-            let claimed = a.claimed_by.is_some() && a.claim_until_ms.is_some_and(|until| until >= now_ms);
+            let claimed = a.is_claimed(now_ms);
             let due = rules.service(&a.service).and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), a, today));
             let sort_key = due.as_ref().map(|d| d.promised_due.clone()).unwrap_or_default();
             let item = json!({
@@ -112,13 +112,7 @@ async fn decide_case(
             ApiError::BadRequest(format!("reason code `{}` is not a reason for {}", body.reason_code, body.action.as_str()))
         })?;
     let service = rules.service(&application.service).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("service vanished")))?;
-    let mut form: Value = serde_json::from_str(&application.form).map_err(|e| ApiError::Internal(e.into()))?;
-    // The reviewer's corrections of form fields (a misspelt name) are what the permit carries.
-    for correction in state.store().corrections(&id).await?.into_iter().filter(|c| c.submission_seq == application.submissions) {
-        if form.get(&correction.field).is_some() {
-            form[&correction.field] = serde_json::from_str(&correction.corrected).unwrap_or(Value::Null);
-        }
-    }
+    let form = crate::cases::form_as_corrected(&state, &application).await.map_err(ApiError::Internal)?;
     let today = state.clock().today();
     let document = match body.action {
         ReviewAction::Refuse => {
@@ -196,7 +190,7 @@ async fn correct_field(
     }
     let application = state.store().application(&id).await?.ok_or_else(|| ApiError::NotFound(format!("application {id} not found")))?;
     let now_ms = state.clock().now_ms();
-    if application.claimed_by != Some(caller.user_id) || application.claim_until_ms.is_none_or(|until| until < now_ms) {
+    if !application.is_claimed_by(caller.user_id, now_ms) {
         return Err(ApiError::Conflict("claim the case in review before correcting it".into()));
     }
     let mut corrections: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();

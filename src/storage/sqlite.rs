@@ -483,9 +483,7 @@ impl Store for SqliteStore {
         if application.owner_id == Some(reviewer_id) {
             return Ok(ClaimOutcome::OwnApplication);
         }
-        let held_by_other = application.claimed_by.is_some_and(|holder| holder != reviewer_id)
-            && application.claim_until_ms.is_some_and(|until| until >= now_ms);
-        if held_by_other {
+        if application.is_claimed(now_ms) && !application.is_claimed_by(reviewer_id, now_ms) {
             return Ok(ClaimOutcome::HeldByOther);
         }
         let until_ms = now_ms + lease_ms;
@@ -533,8 +531,7 @@ impl Store for SqliteStore {
     ) -> Result<(ApplicationState, Option<PermitRecord>), StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
-        let holds_claim = application.claimed_by == Some(reviewer_id) && application.claim_until_ms.is_some_and(|until| until >= now_ms);
-        if !holds_claim {
+        if !application.is_claimed_by(reviewer_id, now_ms) {
             return Err(StoreError::Conflict("claim the case (or renew an expired claim) before deciding it".into()));
         }
         let next = application.state()?.review(input.action)?;
@@ -595,8 +592,7 @@ impl Store for SqliteStore {
     ) -> Result<CorrectionRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
-        let holds_claim = application.claimed_by == Some(reviewer_id) && application.claim_until_ms.is_some_and(|until| until >= now_ms);
-        if !holds_claim || application.state != ApplicationState::NeedsReview.as_str() {
+        if !application.is_claimed_by(reviewer_id, now_ms) || application.state != ApplicationState::NeedsReview.as_str() {
             return Err(StoreError::Conflict("claim the case in review before correcting it".into()));
         }
         let record: CorrectionRecord = sqlx::query_as(
