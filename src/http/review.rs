@@ -20,6 +20,7 @@ pub const CLAIM_LEASE_MS: i64 = 30 * 60 * 1000;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/review/queue", get(list_queue))
+        .route("/review/next", post(claim_next_case))
         .route("/review/{id}/claim", post(claim_case))
         .route("/review/{id}/release", post(release_case))
         .route("/review/{id}/decision", post(decide_case))
@@ -75,6 +76,33 @@ async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Pat
         ClaimOutcome::OwnApplication => Err(ApiError::Forbidden("a reviewer may not review an application they submitted".into())),
         ClaimOutcome::NotInReview(state) => Err(ApiError::Conflict(format!("the case is {state}, not in review"))),
     }
+}
+
+/// Claims the case that is due soonest and free (and not the caller's own): reviewers working the
+/// queue side by side each get a different case.
+async fn claim_next_case(State(state): State<AppState>, caller: Caller, Query(query): Query<QueueQuery>) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Reviewer, Role::Admin])?;
+    let now_ms = state.clock().now_ms();
+    let today = state.clock().today();
+    let rules = state.decider().rules();
+    let mut cases = state.store().review_queue(query.service.as_deref()).await?;
+    cases.retain(|a| !a.is_claimed(now_ms) && a.owner_id != Some(caller.user_id));
+    cases.sort_by_key(|a| {
+        rules
+            .service(&a.service)
+            .and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), a, today))
+            .map(|d| d.promised_due)
+            .unwrap_or_default()
+    });
+    for candidate in cases {
+        // Another reviewer may take it between the listing and this claim; the claim decides.
+        if let ClaimOutcome::Claimed { until_ms } =
+            state.store().claim(&candidate.id, caller.user_id, now_ms, CLAIM_LEASE_MS, &caller.actor()).await?
+        {
+            return Ok(Json(json!({"id": candidate.id, "claimed_by": caller.user_id, "claim_until_ms": until_ms})));
+        }
+    }
+    Err(ApiError::NotFound("no free case in the queue".into()))
 }
 
 async fn release_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

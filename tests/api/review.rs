@@ -244,3 +244,33 @@ async fn a_correction_is_recorded_with_its_reason_and_the_rules_run_again() {
     assert_eq!(application["decision"]["fields"]["licence.name"]["value"], read_name, "the machine's reading stays on record");
     assert!(application["history"].as_array().unwrap().iter().any(|e| e["kind"] == "field.corrected"));
 }
+
+#[tokio::test]
+async fn reviewers_taking_the_next_case_at_once_get_distinct_cases() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for (idx, name) in ["cod-over-b-limit", "ph-10-2", "ammonia-over", "licence-name-mismatch"].iter().enumerate() {
+        let id = app.submit_fixture(name, &format!("k{idx}")).await;
+        assert_eq!(app.wait_for_decisions(&id, 1).await["state"], "needs_review", "{name}");
+        ids.push(id);
+    }
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(add_user(&app.state, Role::Reviewer).await);
+    }
+    let requests = tokens.iter().map(|t| app.post_as(t, "/api/v1/review/next", json!({})));
+    let responses = futures_util::future::join_all(requests).await;
+    let mut claimed = Vec::new();
+    let mut empty = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            200 => claimed.push(response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()),
+            404 => empty += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    claimed.sort();
+    ids.sort();
+    assert_eq!(claimed, ids, "four reviewers, four different cases");
+    assert_eq!(empty, 1, "the fifth finds the queue empty");
+}
