@@ -109,7 +109,19 @@ impl Decider {
             .zip(results)
             .map(|(file, read)| {
                 let read = read.unwrap_or_else(|| ReadOutcome::unreadable(crate::reading::Format::Unknown, "读取失败"));
-                let understood = read.is_readable().then(|| self.understander.understand(&read.lines));
+                // Defence in depth: a reader bug on strange text must not take the decision down;
+                // the document is then of unknown kind and the case goes to a person.
+                let understood = read.is_readable().then(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.understander.understand(&read.lines))).unwrap_or_else(
+                        |_| {
+                            tracing::error!(file = %file.name, "understanding panicked");
+                            Understood {
+                                classification: crate::understanding::Classification { kind: "unknown".into(), confidence: 0.0 },
+                                fields: vec![],
+                            }
+                        },
+                    )
+                });
                 ReadDocument { file, sha256: sha256_hex(&file.bytes), read, understood }
             })
             .collect()

@@ -36,6 +36,8 @@ impl BlobStore {
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(&path).map_err(|e| e.error)?;
+        // The rename itself must survive a power loss before a row may name the blob.
+        std::fs::File::open(dir)?.sync_all()?;
         Ok(sha256)
     }
 

@@ -358,7 +358,11 @@ impl Store for SqliteStore {
 
     async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?").bind(job.id).fetch_optional(&mut *tx).await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ? AND attempts = ?")
+            .bind(job.id)
+            .bind(job.attempts)
+            .fetch_optional(&mut *tx)
+            .await?;
         if state.as_deref() != Some("running") {
             // Another worker finished it after our lease expired: the first decision stands.
             return Ok(());
@@ -415,12 +419,27 @@ impl Store for SqliteStore {
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let next_state = if job.attempts >= max_attempts { "failed" } else { "queued" };
-        sqlx::query("UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ?")
-            .bind(next_state)
-            .bind(error)
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?;
+        // Only the claim that ran this attempt may give the job up; a later claim owns it now.
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ? AND state = 'running' AND attempts = ?",
+        )
+        .bind(next_state)
+        .bind(error)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(());
+        }
+        if next_state == "failed" {
+            // The machine could not decide: the case goes to a person rather than waiting forever.
+            let application = load_application(&mut tx, &job.application_id).await?;
+            if application.state == ApplicationState::Submitted.as_str() && application.submissions == job.submission_seq {
+                set_state(&mut tx, &job.application_id, ApplicationState::NeedsReview).await?;
+            }
+        }
         audit(
             &mut tx,
             "system:decider",

@@ -143,7 +143,8 @@ impl KindReader {
     fn join_split_labels(&self, normalized: &mut [String]) {
         for idx in 0..normalized.len().saturating_sub(1) {
             let line = normalized[idx].trim_end().to_string();
-            let tail_start = line.rfind(char::is_whitespace).map(|i| i + 1).unwrap_or(0);
+            // A char boundary even when the last space is a multi-byte one (U+2003).
+            let tail_start = line.char_indices().filter(|(_, c)| c.is_whitespace()).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0);
             let tail = &line[tail_start..];
             if tail.chars().count() < 2 || tail.chars().any(|c| c.is_ascii_alphanumeric()) {
                 continue;
@@ -379,15 +380,11 @@ static POINT_HEADER: LazyLock<Regex> =
 
 /// Byte offsets of the whitespace-separated header cells that name sampling points.
 fn point_columns(line: &str) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for cell in line.split(char::is_whitespace) {
-        if POINT_HEADER.is_match(cell) {
-            out.push(offset);
-        }
-        offset += cell.len() + 1;
-    }
-    out
+    // Offsets from the cells' own positions, so multi-byte spaces cannot skew them.
+    line.split(char::is_whitespace)
+        .filter(|cell| POINT_HEADER.is_match(cell))
+        .map(|cell| cell.as_ptr() as usize - line.as_ptr() as usize)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -703,6 +700,19 @@ mod tests {
         assert_eq!(field(&read, "pollutants.cod").value, json!(196.0));
         assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR, "the quoted limit is not a second reading");
         assert_eq!(field(&read, "pollutants.ss").value, json!(58.0));
+    }
+
+    /// Regression (review of 2026-11-28): a line ending in a multi-byte space (U+2003) made the
+    /// split-label join slice inside a character and panic.
+    #[test]
+    fn multi_byte_spaces_do_not_panic() {
+        let rules = ruleset();
+        for kind in rules.documents.kinds.values() {
+            let reader = KindReader::new(kind, &rules.documents.other_labels);
+            reader.read(&lines(&["名称\u{2003}甲公司\u{2003}", "\u{2003}统一社会信\u{205F}", "用代码 92320214MA1NB3C47B\u{202F}"]));
+        }
+        PollutantReader::new(&rules.water)
+            .read(&lines(&["检测项目\u{2003}W1\u{2003}W2\u{2003}限值", "COD\u{2003}12\u{2003}13\u{2003}500"]));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub fn halfwidth(input: &str) -> String {
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             '\u{3000}' | '\u{00A0}' => ' ',
+            // Every other Unicode space (U+2002…U+200A, U+202F, U+205F) is a plain space too.
+            c if c.is_whitespace() && c != '\n' && c != '\r' && c != '\t' => ' ',
             '—' | '–' | '−' | '‐' => '-',
             '〜' => '~',
             '₀'..='₉' => char::from_u32(c as u32 - '₀' as u32 + '0' as u32).unwrap_or(c),

@@ -25,3 +25,30 @@ async fn a_submitted_application_survives_a_restart_and_an_interrupted_job_is_ta
     assert_eq!(application["state"], "issued", "{}", application["decision"]);
     assert_eq!(application["decisions"].as_array().unwrap().len(), 1);
 }
+
+/// Regression (review of 2026-11-28): a job that fails every attempt left its case `submitted` for
+/// ever. Now the last failure sends the case to a person.
+#[tokio::test]
+async fn a_case_the_machine_cannot_decide_goes_to_review_not_limbo() {
+    let app = spawn_app_with(AppOptions { workers: 0, ..AppOptions::default() }).await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    let token = app.token.clone();
+    let (data_dir, temp) = app.stop().await;
+    // The stored documents vanish (a broken disk): every attempt fails.
+    std::fs::remove_dir_all(data_dir.join("blobs")).unwrap();
+    std::fs::create_dir_all(data_dir.join("blobs")).unwrap();
+
+    let mut app = spawn_app_with(AppOptions { data_dir: Some((data_dir, temp)), ..AppOptions::default() }).await;
+    app.token = token;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let application = app.get_application(&id).await;
+        if application["state"] == "needs_review" {
+            let failures = application["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "decision.failed").count();
+            assert_eq!(failures, 3, "three attempts, each on record");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{application}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
