@@ -43,7 +43,7 @@ pub async fn form_as_corrected(state: &AppState, application: &ApplicationRecord
     let mut form: Value = serde_json::from_str(&application.form).context("stored form is not JSON")?;
     for correction in state.store().corrections(&application.id).await?.into_iter().filter(|c| c.submission_seq == application.submissions)
     {
-        if form.get(&correction.field).is_some() {
+        if form.get(&correction.field).is_some() || correction.field == "discharge_category" {
             form[&correction.field] = serde_json::from_str(&correction.corrected).unwrap_or(Value::Null);
         }
     }

@@ -417,13 +417,34 @@ impl Decider {
         basis: &str,
         findings: &mut Vec<Finding>,
     ) -> String {
-        if let Some(category) = form.get("discharge_category").and_then(Value::as_str) {
-            return category.to_string();
-        }
         let licence = doc_values.get("licence");
         let text = |key: &str| licence.and_then(|l| l.get(key)).and_then(Value::as_str).unwrap_or_default().to_string();
         let (scope, name) = (text("business_scope"), text("name"));
         let inferred = infer_category(&self.rules.categories, &scope, &name);
+        if let Some(category) = form.get("discharge_category").and_then(Value::as_str) {
+            // The applicant's word decides which tests are required, so it must agree with what the
+            // business is registered to do: a restaurant declaring "construction" would escape the
+            // oil and LAS tests.
+            if let Some(inferred) = inferred.filter(|i| i.category != category && i.confidence >= threshold) {
+                findings.push(Finding {
+                    rule: "fields.discharge_category".into(),
+                    result: RuleResult::Unknown,
+                    message: format!(
+                        "申请表排水类别“{}”与营业执照经营范围（{}）推断的“{}”不一致，需人工确认",
+                        category,
+                        inferred.cues.join("、"),
+                        inferred.category
+                    ),
+                    basis: basis.to_string(),
+                    evidence: vec![Evidence {
+                        document: fields.get("licence.business_scope").and_then(|f| f.document.clone()),
+                        field: "licence.business_scope".into(),
+                        value: json!(scope),
+                    }],
+                });
+            }
+            return category.to_string();
+        }
         let scope_field = fields.get("licence.business_scope").cloned();
         match inferred {
             Some(inferred) => {

@@ -63,8 +63,9 @@ pub struct InferredCategory {
 
 /// Confidence of a category with cues from one category only.
 const CATEGORY_CLEAR: f64 = 0.9;
-/// One cue from the licence name only, nothing in the business scope.
-const CATEGORY_NAME_ONLY: f64 = 0.8;
+/// Cues in the licence name only, nothing in the business scope: below the threshold, a person
+/// confirms (a name is a brand, not a registered activity).
+const CATEGORY_NAME_ONLY: f64 = 0.7;
 /// Two or more categories have cues: a person decides.
 const CATEGORY_CONTESTED: f64 = 0.5;
 
@@ -73,32 +74,34 @@ const CATEGORY_CONTESTED: f64 = 0.5;
 pub fn infer_category(categories: &CategoriesFile, business_scope: &str, name: &str) -> Option<InferredCategory> {
     let scope = compact(&halfwidth(business_scope));
     let name = compact(&halfwidth(name));
-    let mut scored: Vec<(f64, &str, Vec<String>)> = categories
+    let mut scored: Vec<(f64, &str, Vec<String>, bool)> = categories
         .categories
         .iter()
         .map(|(category, cues)| {
             let mut hits = Vec::new();
             let mut score = 0.0;
+            let mut in_scope = false;
             for cue in cues {
                 let cue_c = compact(&halfwidth(cue));
                 if scope.contains(&cue_c) {
                     score += 2.0;
+                    in_scope = true;
                     hits.push(cue.clone());
                 } else if name.contains(&cue_c) {
                     score += 1.0;
                     hits.push(cue.clone());
                 }
             }
-            (score, category.as_str(), hits)
+            (score, category.as_str(), hits, in_scope)
         })
-        .filter(|(score, _, _)| *score > 0.0)
+        .filter(|(score, _, _, _)| *score > 0.0)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    let (best, category, cues) = scored.first()?.clone();
+    let (best, category, cues, in_scope) = scored.first()?.clone();
     let contested = scored.len() > 1 && scored[1].0 * 2.0 > best;
     let confidence = if contested {
         CATEGORY_CONTESTED
-    } else if best >= 2.0 {
+    } else if in_scope {
         CATEGORY_CLEAR
     } else {
         CATEGORY_NAME_ONLY

@@ -38,6 +38,8 @@ const CUE_TITLE_CAP: f64 = 0.9;
 const CUE_TITLE_LINES: usize = 3;
 const CUE_TITLE_MAX_CHARS: usize = 16;
 const TITLE_CAP: f64 = 0.98;
+/// A title with no cue word of the kind in the text: below the kind threshold, so a person looks.
+const TITLE_ONLY_CAP: f64 = 0.6;
 /// Endings that say what kind of paper, not what it is about.
 const GENERIC_ENDINGS: [&str; 5] = ["情况说明", "说明", "材料", "情况", "记录"];
 const MIN_CORE_CHARS: usize = 3;
@@ -100,12 +102,23 @@ impl KeywordClassifier {
 impl DocumentClassifier for KeywordClassifier {
     fn classify(&self, lines: &[TextLine]) -> Classification {
         let title_lines: Vec<String> = lines.iter().take(TITLE_ZONE_LINES).map(|l| compact(&halfwidth(&l.text))).collect();
-        let body = compact(&halfwidth(&lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>().join("\n")));
+        // Cue words count in the body only: a heading's own words are the title's evidence, not more.
+        let body = compact(&halfwidth(
+            &lines
+                .iter()
+                .enumerate()
+                .filter(|(idx, l)| !(*idx < CUE_TITLE_LINES && compact(&halfwidth(&l.text)).chars().count() <= CUE_TITLE_MAX_CHARS))
+                .map(|(_, l)| l.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
         // A longer matching title is more specific: 排水许可告知承诺书 beats 承诺书 elsewhere.
         let title_lengths: Vec<Option<usize>> = self.kinds.iter().map(|k| Self::title_match(&k.titles, &title_lines)).collect();
         let longest_title = title_lengths.iter().flatten().max().copied();
         let headings: Vec<&String> =
             title_lines.iter().take(CUE_TITLE_LINES).filter(|l| l.chars().count() <= CUE_TITLE_MAX_CHARS).collect();
+        let any_core =
+            longest_title.is_none() && self.kinds.iter().any(|k| headings.iter().any(|h| k.cores.iter().any(|c| h.contains(c.as_str()))));
         let mut scored: Vec<(f64, f64, &str)> = self
             .kinds
             .iter()
@@ -114,8 +127,10 @@ impl DocumentClassifier for KeywordClassifier {
                 let (id, cues) = (&kind.id, &kind.cues);
                 let is_best_title = title_len.is_some() && *title_len == longest_title;
                 // Only when no kind's title is present: a heading is then the best evidence left.
+                // The strongest heading evidence present decides: a title core outranks a cue word.
                 let core_heading = longest_title.is_none() && headings.iter().any(|h| kind.cores.iter().any(|c| h.contains(c.as_str())));
-                let cue_heading = longest_title.is_none() && headings.iter().any(|h| cues.iter().any(|c| h.contains(c.as_str())));
+                let cue_heading =
+                    longest_title.is_none() && !any_core && headings.iter().any(|h| cues.iter().any(|c| h.contains(c.as_str())));
                 let (title, cap) = if is_best_title {
                     (TITLE_WEIGHT, TITLE_CAP)
                 } else if title_len.is_some() {
@@ -128,6 +143,8 @@ impl DocumentClassifier for KeywordClassifier {
                     (0.0, NO_TITLE_CAP)
                 };
                 let n_cues = cues.iter().filter(|c| body.contains(c.as_str())).count().min(MAX_CUES_COUNTED);
+                // A title over an empty page is not the material: the body must say something too.
+                let cap = if n_cues == 0 { cap.min(TITLE_ONLY_CAP) } else { cap };
                 (title + CUE_WEIGHT * n_cues as f64, cap, id.as_str())
             })
             .collect();
@@ -146,5 +163,42 @@ impl DocumentClassifier for KeywordClassifier {
         let margin = best - second;
         let confidence = (cap * (1.0 - (-margin / MARGIN_SCALE).exp())).clamp(0.0, cap);
         Classification { kind: kind.to_string(), confidence: (confidence * 1000.0).round() / 1000.0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    fn classify(texts: &[&str]) -> Classification {
+        let rules = RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+        let lines: Vec<TextLine> = texts.iter().map(|t| TextLine { page: 1, text: t.to_string(), confidence: 1.0 }).collect();
+        KeywordClassifier::new(&rules.documents).classify(&lines)
+    }
+
+    #[test]
+    fn a_title_with_a_body_is_sure() {
+        let c = classify(&["排水管网图及说明", "本单位内部排水实行雨污分流，污水经专用检测井接入市政污水管网，排放口管径DN300。"]);
+        assert_eq!(c.kind, "drainage_plan");
+        assert!(c.confidence > 0.9, "{c:?}");
+    }
+
+    /// Regression (review of 2026-11-28): a page that is only a title passed as the material.
+    #[test]
+    fn a_title_alone_is_not_enough() {
+        let c = classify(&["排水管网图"]);
+        assert_eq!(c.kind, "drainage_plan");
+        assert!(c.confidence < 0.7, "{c:?}");
+    }
+
+    #[test]
+    fn a_heading_that_names_the_subject_counts_and_body_vocabulary_alone_does_not() {
+        let c = classify(&["隔油池（器）安装情况说明", "安装不锈钢台下隔油器一台，每日清理。"]);
+        assert_eq!(c.kind, "pretreatment_docs");
+        assert!(c.confidence >= 0.7, "{c:?}");
+        let c = classify(&["本店污水经管网排入市政，雨水单独排放。"]);
+        assert!(c.confidence < 0.7, "no title: {c:?}");
+        assert_eq!(classify(&["hello world"]).kind, "unknown");
     }
 }

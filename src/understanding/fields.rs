@@ -144,7 +144,7 @@ impl KindReader {
         for idx in 0..normalized.len().saturating_sub(1) {
             let line = normalized[idx].trim_end().to_string();
             // A char boundary even when the last space is a multi-byte one (U+2003).
-            let tail_start = line.char_indices().filter(|(_, c)| c.is_whitespace()).last().map(|(i, c)| i + c.len_utf8()).unwrap_or(0);
+            let tail_start = line.char_indices().rfind(|(_, c)| c.is_whitespace()).map(|(i, c)| i + c.len_utf8()).unwrap_or(0);
             let tail = &line[tail_start..];
             if tail.chars().count() < 2 || tail.chars().any(|c| c.is_ascii_alphanumeric()) {
                 continue;

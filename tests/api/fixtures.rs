@@ -177,3 +177,26 @@ fn every_heldout_package_gets_its_expected_outcome() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Regression (review of 2026-11-28): a declared category that escapes required tests, and a page
+/// that is only a title, must not be issued.
+#[test]
+fn a_wrong_declared_category_and_a_title_only_page_go_to_a_person() {
+    let decider = decider();
+    let fixture = Fixture::load("clean-catering-stsong");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let mut form = fixture.form.clone();
+    form["discharge_category"] = serde_json::json!("construction");
+    let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
+    assert_eq!(decision["outcome"], "needs_review");
+    assert!(crate::helpers::finding_rules(&decision).contains(&"fields.discharge_category".to_string()));
+
+    // The drainage plan replaced by a one-line page that only says 排水管网图.
+    let stub = std::fs::read(repo().join("fixtures/pdf-samples/helvetica.pdf")).unwrap();
+    let mut files = files.clone();
+    let reader = Reader::new(ReadLimits::default(), onewindow_exe());
+    assert!(reader.read(&stub).is_readable());
+    files[2] = InputFile::new("排水管网图.pdf", stub);
+    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    assert_ne!(decision["outcome"], "issued", "{}", decision["findings"]);
+}

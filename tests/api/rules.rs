@@ -19,7 +19,7 @@ fn clean_facts(rules: &RuleSet) -> Facts {
     let mut documents = std::collections::BTreeMap::new();
     documents.insert(
         "licence".to_string(),
-        json!({"name": "无锡市新吴区张记餐饮店", "credit_code": "92320214MA1NB3C47B", "business_scope": "餐饮服务"}),
+        json!({"name": "无锡市新吴区张记餐饮店", "credit_code": "92320214MA1NB3C47B", "business_scope": "餐饮服务", "legal_representative": "张建国"}),
     );
     documents.insert(
         "report".to_string(),
@@ -54,6 +54,7 @@ fn cases() -> Vec<(&'static str, Mutation)> {
         ("form.contact_phone", |f| f.form["contact_phone"] = json!("1234")),
         ("licence.credit_code", |f| f.documents.get_mut("licence").unwrap()["credit_code"] = json!("92320214MA1NB3C4IB")),
         ("licence.name_matches", |f| f.documents.get_mut("licence").unwrap()["name"] = json!("无锡市新吴区李记餐饮店")),
+        ("licence.legal_representative_matches", |f| f.documents.get_mut("licence").unwrap()["legal_representative"] = json!("李四")),
         ("licence.credit_code_matches", |f| f.documents.get_mut("licence").unwrap()["credit_code"] = json!("91320214MA20K7L53Q")),
         ("report.client_matches", |f| f.documents.get_mut("report").unwrap()["client"] = json!("无锡某某公司")),
         ("report.sampling_not_future", |f| f.documents.get_mut("report").unwrap()["sampling_date"] = json!("2026-10-21")),
