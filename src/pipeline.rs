@@ -38,6 +38,9 @@ pub enum DecideError {
     InvalidForm(Vec<FieldError>),
     #[error("`{0}` is not a field of this service that can be corrected")]
     UnknownField(String),
+    /// The machine could not read (not the document's fault); retry, never decide on it.
+    #[error("reading failed: {0}")]
+    System(String),
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -148,6 +151,9 @@ impl Decider {
             }
         }
         let documents = self.read_all(files);
+        if let Some(error) = documents.iter().find_map(|d| d.read.system_error.clone()) {
+            return Err(DecideError::System(error));
+        }
         Ok(self.decide_read(compiled, form, &documents, submitted_on, corrections))
     }
 

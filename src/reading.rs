@@ -69,11 +69,15 @@ pub struct ReadOutcome {
     pub lines: Vec<TextLine>,
     /// Why the document could not be read; `None` when it was.
     pub unreadable: Option<String>,
+    /// The machine failed, not the document (the reader process could not start): the decision must
+    /// be retried, never made on this outcome.
+    #[serde(skip)]
+    pub system_error: Option<String>,
 }
 
 impl ReadOutcome {
     pub fn unreadable(format: Format, reason: impl Into<String>) -> Self {
-        Self { format, method: "none".into(), lines: Vec::new(), unreadable: Some(reason.into()) }
+        Self { format, method: "none".into(), lines: Vec::new(), unreadable: Some(reason.into()), system_error: None }
     }
 
     pub fn is_readable(&self) -> bool {

@@ -79,6 +79,7 @@ pub struct DocumentRecord {
     pub size_bytes: i64,
     pub format: String,
     pub created_at: String,
+    pub withdrawn_at: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -264,6 +265,9 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<Vec<DocumentRecord>, StoreError>;
     async fn documents(&self, application_id: &str) -> Result<Vec<DocumentRecord>, StoreError>;
+    /// Withdraws a document from future submissions (kept on record); false when there is no such
+    /// current document.
+    async fn withdraw_document(&self, application_id: &str, document_id: i64, actor: &str) -> Result<bool, StoreError>;
     /// Submits the application once per idempotency key and queues its decision job. The first
     /// submission fixes the acceptance date; a resubmission ends a wait for the applicant, adding
     /// `resumed_after_days` working days to the paused time.

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/applications", post(create_application))
         .route("/applications/{id}", get(get_application))
         .route("/applications/{id}/documents", post(upload_documents))
+        .route("/applications/{id}/documents/{document_id}", axum::routing::delete(withdraw_document))
         .route("/applications/{id}/submit", post(submit_application))
         .route("/applications/{id}/decision", get(get_decision))
         .route("/applications/{id}/decisions", get(list_decisions))
@@ -189,6 +190,20 @@ async fn upload_documents(
     let records = state.store().add_documents(&id, &stored, document_limits, &caller.actor()).await?;
     tracing::info!(application.id = %id, n_documents = records.len(), "documents stored");
     Ok((StatusCode::CREATED, Json(json!({"documents": records}))))
+}
+
+/// Withdraws a wrong or unreadable file before the next submission; it stays on record.
+async fn withdraw_document(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, document_id)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    changeable(&state, &caller, &id).await?;
+    if state.store().withdraw_document(&id, document_id, &caller.actor()).await? {
+        Ok(Json(json!({"id": id, "document_id": document_id, "withdrawn": true})))
+    } else {
+        Err(ApiError::NotFound(format!("no current document {document_id} in application {id}")))
+    }
 }
 
 /// Keeps the last path component and drops control characters: a name is shown, never used as a path.

@@ -102,6 +102,7 @@ impl From<DecideError> for ApiError {
             DecideError::UnknownService(s) => ApiError::UnknownService(s),
             DecideError::InvalidForm(fields) => ApiError::InvalidForm(fields),
             e @ DecideError::UnknownField(_) => ApiError::BadRequest(e.to_string()),
+            e @ DecideError::System(_) => ApiError::Internal(e.into()),
         }
     }
 }

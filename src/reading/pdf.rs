@@ -18,6 +18,8 @@ use super::{pdf_fallback, Format, ReadOutcome, TextLine};
 
 /// Separates the result record from anything a library may have printed to stdout.
 const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
+/// Marks an error of the machine, not of the document.
+const SYSTEM_ERROR_PREFIX: &str = "system: ";
 /// The child's output is bounded so a runaway text layer cannot exhaust the parent.
 const MAX_CHILD_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
 /// Fewer visible characters than this per page means pdf-extract found no usable text layer.
@@ -49,10 +51,18 @@ impl IsolatedPdfReader {
     pub fn read(&self, bytes: &[u8]) -> ReadOutcome {
         match self.run_child(bytes) {
             Ok(result) => to_outcome(result),
-            Err(reason) => {
-                tracing::warn!(reason = %reason, "pdf reader child failed");
-                ReadOutcome::unreadable(Format::Pdf, reason)
-            }
+            Err(reason) => match reason.strip_prefix(SYSTEM_ERROR_PREFIX) {
+                Some(system) => {
+                    tracing::error!(error = %system, "pdf reader unavailable");
+                    ReadOutcome {
+                        system_error: Some(system.to_string()), ..ReadOutcome::unreadable(Format::Pdf, "系统暂时无法读取")
+                    }
+                }
+                None => {
+                    tracing::warn!(reason = %reason, "pdf reader child failed");
+                    ReadOutcome::unreadable(Format::Pdf, reason)
+                }
+            },
         }
     }
 
@@ -67,7 +77,7 @@ impl IsolatedPdfReader {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("无法启动PDF读取进程：{e}"))?;
+            .map_err(|e| format!("{SYSTEM_ERROR_PREFIX}cannot start the pdf reader process: {e}"))?;
 
         let mut stdin = child.stdin.take().expect("stdin was piped");
         let input = bytes.to_vec();
@@ -120,7 +130,7 @@ fn to_outcome(result: ChildResult) -> ReadOutcome {
             lines.into_iter().map(move |text| TextLine { page: page_idx as u32 + 1, text, confidence: TEXT_LAYER_CONFIDENCE })
         })
         .collect();
-    ReadOutcome { format: Format::Pdf, method: result.method, lines, unreadable: None }
+    ReadOutcome { format: Format::Pdf, method: result.method, lines, unreadable: None, system_error: None }
 }
 
 /// The child side: limits itself, reads stdin, extracts, prints the result record. Runs in its own

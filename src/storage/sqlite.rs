@@ -220,11 +220,12 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
         application.state()?.add_document()?;
-        let (count, total): (i64, i64) =
-            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ?")
-                .bind(application_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let (count, total): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ? AND withdrawn_at IS NULL",
+        )
+        .bind(application_id)
+        .fetch_one(&mut *tx)
+        .await?;
         if count as usize + documents.len() > limits.max_files {
             return Err(StoreError::TooManyFiles(limits.max_files));
         }
@@ -266,6 +267,25 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn withdraw_document(&self, application_id: &str, document_id: i64, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, application_id).await?;
+        application.state()?.add_document()?;
+        let updated = sqlx::query("UPDATE documents SET withdrawn_at = ? WHERE id = ? AND application_id = ? AND withdrawn_at IS NULL")
+            .bind(now_text())
+            .bind(document_id)
+            .bind(application_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        audit(&mut tx, actor, "document.withdrawn", Some(application_id), serde_json::json!({"document_id": document_id})).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn submit(
         &self,
         application_id: &str,
@@ -287,10 +307,11 @@ impl Store for SqliteStore {
         }
         let next = application.state()?.submit()?;
         let seq = application.submissions + 1;
-        let document_ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? ORDER BY id")
-            .bind(application_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let document_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? AND withdrawn_at IS NULL ORDER BY id")
+                .bind(application_id)
+                .fetch_all(&mut *tx)
+                .await?;
         let now = now_text();
         let submission: SubmissionRecord = sqlx::query_as(
             "INSERT INTO submissions (application_id, seq, idempotency_key, submitted_on, document_ids, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",

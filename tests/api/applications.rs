@@ -146,3 +146,35 @@ async fn the_openapi_document_is_served_and_names_every_route() {
     let error_types = &document["components"]["schemas"]["Error"]["properties"]["error_type"]["enum"];
     assert!(error_types.as_array().unwrap().iter().any(|t| t == "invalid_form"));
 }
+
+/// Regression (review of 2026-11-28): one unreadable file used to block the case for good, since
+/// every submission took every document. The applicant withdraws it and submits again.
+#[tokio::test]
+async fn a_broken_file_is_withdrawn_and_the_case_goes_through() {
+    let app = spawn_app().await;
+    let fixture = Fixture::load("clean-catering-stsong");
+    let id = app.create_ok(&fixture.form).await;
+    let mut files = fixture.files.clone();
+    let broken = fixture.files[0].1[..fixture.files[0].1.len() / 3].to_vec();
+    files.push(("扫描件.pdf".into(), broken));
+    app.upload(&id, &files).await;
+    app.submit(&id, "k1").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "needs_materials");
+    let broken_id =
+        application["documents"].as_array().unwrap().iter().find(|d| d["file_name"] == "扫描件.pdf").unwrap()["id"].as_i64().unwrap();
+
+    let other = crate::helpers::add_user(&app.state, onewindow::domain::user::Role::Applicant).await;
+    let path = format!("/api/v1/applications/{id}/documents/{broken_id}");
+    assert_eq!(app.client.delete(app.url(&path)).bearer_auth(&other).send().await.unwrap().status(), 404, "not theirs");
+    assert_eq!(app.client.delete(app.url(&path)).bearer_auth(&app.token).send().await.unwrap().status(), 200);
+    assert_eq!(app.client.delete(app.url(&path)).bearer_auth(&app.token).send().await.unwrap().status(), 404, "already withdrawn");
+
+    app.submit(&id, "k2").await;
+    let application = app.wait_for_decisions(&id, 2).await;
+    assert_eq!(application["state"], "issued", "{}", application["decision"]["findings"]);
+    assert_eq!(application["decision"]["documents"].as_array().unwrap().len(), 5, "the withdrawn file is not part of it");
+    let withdrawn = application["documents"].as_array().unwrap().iter().find(|d| d["id"] == broken_id).unwrap();
+    assert!(withdrawn["withdrawn_at"].is_string(), "but stays on record");
+    assert_eq!(app.client.delete(app.url(&path)).bearer_auth(&app.token).send().await.unwrap().status(), 409, "closed once issued");
+}

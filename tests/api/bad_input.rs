@@ -146,3 +146,18 @@ fn a_reading_that_overruns_its_time_limit_is_unreadable_not_a_hang() {
     assert!(outcome.unreadable.unwrap().contains("超时"));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Regression (review of 2026-11-28): when the reader process cannot start, that is the machine's
+/// failure, not the applicant's: no decision is made on it (the worker retries), and nobody is told
+/// their file is unreadable.
+#[test]
+fn a_reader_that_cannot_start_is_an_error_not_an_unreadable_document() {
+    use onewindow::pipeline::{DecideError, Decider, InputFile};
+    use onewindow::reading::{ReadLimits, Reader};
+    let rules = onewindow::rules::RuleSet::load_dir(&crate::helpers::repo().join("rules")).unwrap();
+    let decider = Decider::new(std::sync::Arc::new(rules), Reader::new(ReadLimits::default(), "/nonexistent/onewindow".into()));
+    let fixture = Fixture::load("clean-catering-stsong");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let result = decider.decide("drainage-permit", &fixture.form, &files, fixture.at());
+    assert!(matches!(result, Err(DecideError::System(_))), "{result:?}");
+}
