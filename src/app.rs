@@ -105,7 +105,7 @@ impl Application {
             .context("recording the rule set")?;
         // With the embedded database this process is the only one, so whatever was running died with
         // the previous process and goes back in the queue at once.
-        let requeued = store.requeue_running_jobs().await.context("requeueing interrupted jobs")?;
+        let requeued = store.requeue_running_jobs(crate::worker::MAX_ATTEMPTS).await.context("requeueing interrupted jobs")?;
         if requeued > 0 {
             tracing::warn!(jobs = requeued, "requeued jobs interrupted by a previous stop");
         }

@@ -287,8 +287,9 @@ pub trait Store: Send + Sync + 'static {
     async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError>;
     /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`.
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError>;
-    /// Puts jobs left running by a crashed process back in the queue.
-    async fn requeue_running_jobs(&self) -> Result<u64, StoreError>;
+    /// Puts jobs left running by a crashed process back in the queue; a job that was already on its
+    /// `max_attempts`-th attempt (it may be what crashed the process) fails and its case goes to a person.
+    async fn requeue_running_jobs(&self, max_attempts: i64) -> Result<u64, StoreError>;
     async fn decisions(&self, application_id: &str) -> Result<Vec<DecisionRecord>, StoreError>;
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;

@@ -12,7 +12,7 @@ use crate::storage::Job;
 /// How long a claimed job is ours before another worker may take it over.
 const LEASE_MS: i64 = 5 * 60 * 1000;
 /// A job that fails this often is given up and left for an operator, with its errors in the log.
-const MAX_ATTEMPTS: i64 = 3;
+pub const MAX_ATTEMPTS: i64 = 3;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 pub async fn run(state: AppState, worker_idx: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {

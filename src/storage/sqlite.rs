@@ -473,7 +473,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn requeue_running_jobs(&self) -> Result<u64, StoreError> {
+    async fn requeue_running_jobs(&self, max_attempts: i64) -> Result<u64, StoreError> {
+        let exhausted: Vec<Job> =
+            sqlx::query_as("SELECT id, application_id, submission_seq, attempts FROM jobs WHERE state = 'running' AND attempts >= ?")
+                .bind(max_attempts)
+                .fetch_all(&self.pool)
+                .await?;
+        for job in exhausted {
+            self.fail_job(&job, "interrupted on its last attempt (the process stopped while deciding)", max_attempts).await?;
+        }
         let result =
             sqlx::query("UPDATE jobs SET state = 'queued', lease_until_ms = NULL WHERE state = 'running'").execute(&self.pool).await?;
         Ok(result.rows_affected())

@@ -52,3 +52,23 @@ async fn a_case_the_machine_cannot_decide_goes_to_review_not_limbo() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A job that was on its last attempt when the process died may be what killed it: it is not run a
+/// fourth time at start-up; the case goes to a person.
+#[tokio::test]
+async fn a_job_interrupted_on_its_last_attempt_is_not_run_again() {
+    let app = spawn_app_with(AppOptions { workers: 0, ..AppOptions::default() }).await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    let token = app.token.clone();
+    let (data_dir, temp) = app.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
+    sqlx::query("UPDATE jobs SET state = 'running', attempts = 3, lease_until_ms = 9999999999999").execute(&pool).await.unwrap();
+    pool.close().await;
+
+    let mut app = spawn_app_with(AppOptions { data_dir: Some((data_dir, temp)), ..AppOptions::default() }).await;
+    app.token = token;
+    let application = app.get_application(&id).await;
+    assert_eq!(application["state"], "needs_review");
+    assert!(application["decisions"].as_array().unwrap().is_empty(), "not decided again");
+    assert!(application["history"].as_array().unwrap().iter().any(|e| e["kind"] == "decision.failed"));
+}
