@@ -6,12 +6,26 @@ pub mod certificate;
 use chrono::NaiveDate;
 use serde_json::Value;
 
+use serde::{Deserialize, Serialize};
+
 use crate::rules::catalog::ServiceInfo;
-use crate::storage::PermitSpec;
-/// The permit to issue for an application of `service`, or `None` when the service numbers no permit.
-pub fn permit_spec(service: &ServiceInfo, form: &Value, issued_on: NaiveDate, issued_by: &str) -> Option<PermitSpec> {
+use crate::rules::engine::format_number;
+use crate::rules::RuleSet;
+use crate::storage::{PermitRecord, PermitSpec};
+/// The permit to issue for an application of `service`, or `None` when the service numbers no
+/// permit. What the certificate will say is fixed here, from the form as accepted and the category
+/// the decision rested on.
+pub fn permit_spec(
+    rules: &RuleSet,
+    service: &ServiceInfo,
+    form: &Value,
+    category: Option<&str>,
+    issued_on: NaiveDate,
+    issued_by: &str,
+) -> Option<PermitSpec> {
     let template = service.permit_number.clone()?;
     let holder = ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string();
+    let body = certificate_body(rules, service, form, category);
     Some(PermitSpec {
         service: service.id.clone(),
         number_template: template,
@@ -19,7 +33,16 @@ pub fn permit_spec(service: &ServiceInfo, form: &Value, issued_on: NaiveDate, is
         holder,
         issued_on: issued_on.format("%Y-%m-%d").to_string(),
         issued_by: issued_by.to_string(),
+        certificate: serde_json::to_string(&body).unwrap_or_default(),
     })
+}
+
+/// The category a decision rested on: the form's, or the one worked out (and perhaps corrected).
+pub fn decided_category(decision: &Value, form: &Value) -> Option<String> {
+    decision["fields"]["discharge_category"]["value"]
+        .as_str()
+        .or_else(|| form.get("discharge_category").and_then(Value::as_str))
+        .map(str::to_string)
 }
 
 /// Percent-encodes a path segment (permit numbers carry Chinese characters and brackets).
@@ -38,21 +61,19 @@ pub fn verify_url(public_url: &str, number: &str) -> String {
     format!("{}/verify/{}", public_url.trim_end_matches('/'), encode_path_segment(number))
 }
 
-/// What the certificate of a drainage permit says (domain.md §1.8), from the permit, the form as
-/// issued and the decision's fields.
-pub fn certificate_data(
-    rules: &crate::rules::RuleSet,
-    service: &ServiceInfo,
-    permit: &crate::storage::PermitRecord,
-    form: &Value,
-    decision: Option<&Value>,
-    public_url: &str,
-) -> certificate::CertificateData {
+/// The part of a certificate fixed at issue (title, rows, authority); the number, validity and
+/// verification address come from the permit when it is rendered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CertificateBody {
+    pub title: String,
+    pub rows: Vec<(String, String)>,
+    pub authority: String,
+}
+
+/// What the certificate of a drainage permit says (domain.md §1.8) besides number and validity.
+pub fn certificate_body(rules: &RuleSet, service: &ServiceInfo, form: &Value, category: Option<&str>) -> CertificateBody {
     let text = |key: &str| form.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    let category = decision
-        .and_then(|d| d["fields"]["discharge_category"]["value"].as_str().map(str::to_string))
-        .or_else(|| form.get("discharge_category").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| "other".into());
+    let category = category.or_else(|| form.get("discharge_category").and_then(Value::as_str)).unwrap_or("other").to_string();
     let category_name = rules.categories.names.get(&category).cloned().unwrap_or(category.clone());
     let outlets: Vec<String> = form
         .get("outlets")
@@ -61,7 +82,7 @@ pub fn certificate_data(
         .flatten()
         .map(|o| {
             let kind = if o["kind"] == "foul" { "污水" } else { "雨水" };
-            let diameter = o["diameter_mm"].as_f64().map(|d| format!("，DN{}", crate::rules::engine::format_number(d))).unwrap_or_default();
+            let diameter = o["diameter_mm"].as_f64().map(|d| format!("，DN{}", format_number(d))).unwrap_or_default();
             format!("{} {}排放口（{}{}）", o["id"].as_str().unwrap_or("?"), kind, o["position"].as_str().unwrap_or(""), diameter)
         })
         .collect();
@@ -76,19 +97,17 @@ pub fn certificate_data(
             let spec = rules.water.items.get(item)?;
             let max = spec.max.get(grade)?;
             Some(match spec.min.get(grade) {
-                Some(min) => {
-                    format!("{} {}～{}", spec.name, crate::rules::engine::format_number(*min), crate::rules::engine::format_number(*max))
-                }
-                None => format!("{} ≤{} {}", spec.name, crate::rules::engine::format_number(*max), spec.unit),
+                Some(min) => format!("{} {}～{}", spec.name, format_number(*min), format_number(*max)),
+                None => format!("{} ≤{} {}", spec.name, format_number(*max), spec.unit),
             })
         })
         .collect();
-    let volume = form.get("daily_volume_m3").and_then(Value::as_f64).map(crate::rules::engine::format_number).unwrap_or_default();
-    certificate::CertificateData {
+    let volume = form.get("daily_volume_m3").and_then(Value::as_f64).map(format_number).unwrap_or_default();
+    let holder = ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string();
+    CertificateBody {
         title: service.certificate_title.clone().unwrap_or_else(|| service.name.clone()),
-        number: permit.number.clone(),
         rows: vec![
-            ("排水户名称".into(), permit.holder.clone()),
+            ("排水户名称".into(), holder),
             ("统一社会信用代码".into(), text("credit_code")),
             ("法定代表人".into(), text("legal_representative")),
             ("排水户地址".into(), text("address")),
@@ -96,9 +115,21 @@ pub fn certificate_data(
             (format!("排放口（{}个）", outlets.len()), outlets.join("；")),
             ("许可排水量".into(), format!("{volume} 立方米/日")),
             ("主要污染物及限值".into(), format!("{}（GB/T 31962-2015 {grade}级）", limits.join("，"))),
-            ("有效期限".into(), format!("{} 至 {}", permit.valid_from, permit.valid_to)),
         ],
         authority: service.authority.clone().unwrap_or_default(),
+    }
+}
+
+/// The full certificate of an issued permit, from what was fixed at issue.
+pub fn certificate_data(permit: &PermitRecord, public_url: &str) -> certificate::CertificateData {
+    let body: CertificateBody = serde_json::from_str(&permit.certificate).unwrap_or_default();
+    let mut rows = body.rows;
+    rows.push(("有效期限".into(), format!("{} 至 {}", permit.valid_from, permit.valid_to)));
+    certificate::CertificateData {
+        title: body.title,
+        number: permit.number.clone(),
+        rows,
+        authority: body.authority,
         issued_on: permit.valid_from.clone(),
         verify_url: verify_url(public_url, &permit.number),
     }

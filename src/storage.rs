@@ -163,6 +163,8 @@ pub struct PermitSpec {
     /// `YYYY-MM-DD`; its year is the numbering year.
     pub issued_on: String,
     pub issued_by: String,
+    /// JSON of `issuance::CertificateBody`, fixed at issue.
+    pub certificate: String,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -178,6 +180,8 @@ pub struct PermitRecord {
     pub issued_by: String,
     pub status: String,
     pub created_at: String,
+    #[serde(skip)]
+    pub certificate: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

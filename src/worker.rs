@@ -69,12 +69,14 @@ async fn decide_job(
     let inputs = crate::cases::load_inputs(state, &application, job.submission_seq).await?;
     let decider = state.decider().clone();
     let service = application.service.clone();
-    let permit = decider
-        .rules()
-        .service(&service)
-        .and_then(|s| crate::issuance::permit_spec(s.info(), &inputs.form, state.clock().today(), "system:decider"));
+    let form = inputs.form.clone();
     let decision = tokio::task::spawn_blocking(move || decider.decide(&service, &inputs.form, &inputs.files, inputs.submitted_on))
         .await
         .context("the decision task panicked")??;
+    let rules = state.decider().rules();
+    let category = serde_json::to_value(&decision).ok().and_then(|d| crate::issuance::decided_category(&d, &form));
+    let permit = rules
+        .service(&application.service)
+        .and_then(|s| crate::issuance::permit_spec(rules, s.info(), &form, category.as_deref(), state.clock().today(), "system:decider"));
     Ok((decision, permit))
 }

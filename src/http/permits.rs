@@ -24,17 +24,14 @@ pub fn page_router() -> Router<AppState> {
 }
 
 async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
-    let application = match state.store().application(&id).await? {
-        Some(application) if caller.can_read(&application) => application,
+    match state.store().application(&id).await? {
+        Some(application) if caller.can_read(&application) => {}
         _ => return Err(ApiError::NotFound(format!("application {id} not found"))),
-    };
+    }
     let permit =
         state.store().permit_for(&id).await?.ok_or_else(|| ApiError::NotFound("no permit has been issued for this application".into()))?;
-    let rules = state.decider().rules();
-    let service = rules.service(&application.service).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("service vanished")))?;
-    let form = crate::cases::form_as_corrected(&state, &application).await.map_err(ApiError::Internal)?;
-    let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
-    let data = crate::issuance::certificate_data(rules, service.info(), &permit, &form, decision.as_ref(), state.public_url());
+    // Rendered from what was fixed when the permit was issued, never from today's rule tables.
+    let data = crate::issuance::certificate_data(&permit, state.public_url());
     let state_for_render = state.clone();
     let pdf = tokio::task::spawn_blocking(move || crate::issuance::certificate::render(state_for_render.certificate_font(), &data))
         .await

@@ -178,7 +178,13 @@ async fn decide_case(
         ReviewAction::Issue => json!({"title": "准予行政许可", "reason": reason.label, "text": body.text.trim()}),
     };
     let permit = match body.action {
-        ReviewAction::Issue => crate::issuance::permit_spec(service.info(), &form, today, &caller.actor()),
+        ReviewAction::Issue => {
+            let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
+            let category = decision.as_ref().and_then(|d| crate::issuance::decided_category(d, &form));
+            // A reviewer's correction of the category is in the corrected form and wins.
+            let category = form.get("discharge_category").and_then(Value::as_str).map(str::to_string).or(category);
+            crate::issuance::permit_spec(rules, service.info(), &form, category.as_deref(), today, &caller.actor())
+        }
         _ => None,
     };
     let input = ReviewInput {

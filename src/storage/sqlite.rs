@@ -117,8 +117,8 @@ async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &st
     .await?;
     let number = format_number(&spec.number_template, year, seq);
     let permit: PermitRecord = sqlx::query_as(
-        "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?) RETURNING *",
+        "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at, certificate)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?, ?) RETURNING *",
     )
     .bind(&number)
     .bind(&spec.service)
@@ -130,6 +130,7 @@ async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &st
     .bind(valid_to(issued_on, spec.validity_years).format("%Y-%m-%d").to_string())
     .bind(&spec.issued_by)
     .bind(now_text())
+    .bind(&spec.certificate)
     .fetch_one(&mut **tx)
     .await?;
     audit(

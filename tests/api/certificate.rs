@@ -58,6 +58,8 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/pdf");
     let pdf = response.bytes().await.unwrap().to_vec();
+    let again = app.get(&format!("/api/v1/applications/{id}/certificate")).await.bytes().await.unwrap().to_vec();
+    assert_eq!(pdf, again, "a certificate is fixed at issue and renders the same bytes");
     assert!(pdf.len() < 200_000, "only the glyphs used are embedded: {} bytes", pdf.len());
 
     let read = Reader::new(ReadLimits::default(), onewindow_exe()).read(&pdf);
@@ -66,6 +68,7 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     assert!(text.contains(&number), "{text}");
     assert!(text.contains(fixture.form["applicant_name"].as_str().unwrap()), "{text}");
     assert!(text.contains("城镇污水排入排水管网许可证") && text.contains("2031-10-19"), "{text}");
+    assert!(text.contains("餐饮") && text.contains("动植物油"), "category and its limits: {text}");
 
     let url = decode_qr(&pdf);
     let expected = format!("https://onewindow.example.gov.cn/verify/{}", onewindow::issuance::encode_path_segment(&number));
