@@ -4,6 +4,8 @@ pub mod application;
 pub mod calendar;
 pub mod credit_code;
 pub mod decision;
+pub mod id_number;
 pub mod permit;
 pub mod phone;
+pub mod retirement;
 pub mod user;

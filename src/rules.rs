@@ -49,6 +49,8 @@ pub struct RuleSet {
     pub categories: CategoriesFile,
     pub review_reasons: ReviewReasonsFile,
     pub calendar: crate::domain::calendar::WorkCalendar,
+    /// Retirement ages and minimum contributions (for the retirement service, issue 4).
+    pub retirement: crate::domain::retirement::RetirementTable,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -63,6 +65,7 @@ const TEST_ITEMS_FILE: &str = "tables/test-items.toml";
 const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
 const REVIEW_REASONS_FILE: &str = "tables/review-reasons.toml";
 const CALENDAR_FILE: &str = "tables/calendar.toml";
+const RETIREMENT_FILE: &str = "tables/retirement.toml";
 
 impl RuleSet {
     /// Reads every `.toml` file under `dir` (recursively) and loads them.
@@ -81,6 +84,7 @@ impl RuleSet {
         let review_reasons: ReviewReasonsFile = parse_file(&files, REVIEW_REASONS_FILE)?;
         let calendar_file: crate::domain::calendar::CalendarFile = parse_file(&files, CALENDAR_FILE)?;
         let calendar = crate::domain::calendar::WorkCalendar::new(&calendar_file);
+        let retirement: crate::domain::retirement::RetirementTable = parse_file(&files, RETIREMENT_FILE)?;
         for reason in &review_reasons.reasons {
             if !matches!(reason.action.as_str(), "issue" | "refuse" | "request_materials") {
                 return Err(RuleSetError::Invalid {
@@ -104,7 +108,7 @@ impl RuleSet {
             let compiled = CompiledService::compile(name, service, &known, &documents, &water)?;
             services.insert(compiled.info().id.clone(), compiled);
         }
-        Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar })
+        Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar, retirement })
     }
 
     /// `sha256:` over every file's path and bytes, in path order.
