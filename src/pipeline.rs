@@ -177,7 +177,8 @@ impl Decider {
         submitted_on: NaiveDate,
         corrections: &BTreeMap<String, Value>,
     ) -> Decision {
-        let mut form = form.clone();
+        // Absent optional fields take their defaults (no pledges when `pledges` is left out).
+        let mut form = crate::rules::schema::apply_defaults(service.form_schema(), form);
         if let Some(category) = corrections.get("discharge_category") {
             form["discharge_category"] = category.clone();
         }

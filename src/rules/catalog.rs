@@ -51,6 +51,9 @@ pub struct FormField {
     pub label: String,
     #[serde(default)]
     pub optional: bool,
+    /// The value an absent optional field takes.
+    #[serde(default)]
+    pub default: Option<toml::Value>,
     #[serde(default)]
     pub values: Vec<String>,
     #[serde(default)]

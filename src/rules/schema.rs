@@ -42,11 +42,29 @@ fn validate_object(schema: &BTreeMap<String, FormField>, map: &serde_json::Map<S
             Some(value) => validate_value(spec, value, &path, errors),
         }
     }
-    for name in map.keys() {
-        if !schema.contains_key(name) {
-            errors.push(FieldError { field: join(prefix, name), error: "未知字段".into() });
+    // Fields the schema does not name are allowed (the contract may be extended) and ignored by
+    // the rules, which can only name fields of the schema.
+}
+
+/// The form with every missing field that has a default filled in (recursively).
+pub fn apply_defaults(schema: &BTreeMap<String, FormField>, form: &Value) -> Value {
+    let mut form = form.clone();
+    let Some(map) = form.as_object_mut() else { return form };
+    for (name, spec) in schema {
+        match map.get(name) {
+            None | Some(Value::Null) => {
+                if let Some(default) = &spec.default {
+                    map.insert(name.clone(), serde_json::to_value(default).unwrap_or(Value::Null));
+                }
+            }
+            Some(value) if spec.kind == FormFieldKind::Object => {
+                let filled = apply_defaults(&spec.fields, value);
+                map.insert(name.clone(), filled);
+            }
+            Some(_) => {}
         }
     }
+    form
 }
 
 fn validate_value(spec: &FormField, value: &Value, path: &str, errors: &mut Vec<FieldError>) {

@@ -200,3 +200,21 @@ fn a_wrong_declared_category_and_a_title_only_page_go_to_a_person() {
     let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
     assert_ne!(decision["outcome"], "issued", "{}", decision["findings"]);
 }
+
+/// The contract may be extended: a form with fields the schema does not know, and without the
+/// optional ones (no pledges, outlets with only their kind), is decided, not refused.
+#[test]
+fn a_minimal_form_with_extra_fields_is_decided() {
+    let decider = decider();
+    let fixture = Fixture::load("clean-catering-stsong");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let mut form = fixture.form.clone();
+    let map = form.as_object_mut().unwrap();
+    map.remove("pledges");
+    map.remove("discharge_category");
+    map.insert("remarks".into(), serde_json::json!("门店位于商场一层"));
+    form["outlets"] = serde_json::json!([{"kind": "foul"}]);
+    let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
+    assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
+    assert_eq!(decision["fields"]["pledges"]["value"], serde_json::json!({"concealed_works": false, "water_quality": false}));
+}
