@@ -335,6 +335,8 @@ pub trait Store: Send + Sync + 'static {
     async fn corrections(&self, application_id: &str) -> Result<Vec<CorrectionRecord>, StoreError>;
     async fn permit_for(&self, application_id: &str) -> Result<Option<PermitRecord>, StoreError>;
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError>;
+    /// Revokes a valid permit (行政许可法 第六十九条), with the reason on record; false when it is not valid.
+    async fn revoke_permit(&self, number: &str, reason: &str, actor: &str) -> Result<bool, StoreError>;
     /// Cases the office holds (submitted or in review), for deadline checks.
     async fn open_cases(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
     /// Marks a case escalated (once) and logs it; false when it already was.

@@ -15,7 +15,10 @@ use crate::storage::PermitRecord;
 
 /// Routes under `/api/v1`.
 pub fn api_router() -> Router<AppState> {
-    Router::new().route("/applications/{id}/certificate", get(get_certificate)).route("/permits/{number}/verify", get(verify_permit))
+    Router::new()
+        .route("/applications/{id}/certificate", get(get_certificate))
+        .route("/permits/{number}/verify", get(verify_permit))
+        .route("/permits/{number}/revoke", axum::routing::post(revoke_permit))
 }
 
 /// The public page, outside the API.
@@ -38,6 +41,31 @@ async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id)
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revocation {
+    reason: String,
+}
+
+/// A person revokes a permit (obtained by deception, conditions no longer met …) with a reason; the
+/// public verification shows it at once. Only reviewers and admins; never the machine.
+async fn revoke_permit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(number): Path<String>,
+    super::error::AppJson(body): super::error::AppJson<Revocation>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[crate::domain::user::Role::Reviewer, crate::domain::user::Role::Admin])?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("a revocation states its reason".into()));
+    }
+    let permit = state.store().permit(&number).await?.ok_or_else(|| ApiError::NotFound("no permit with this number".into()))?;
+    if !state.store().revoke_permit(&permit.number, body.reason.trim(), &caller.actor()).await? {
+        return Err(ApiError::Conflict(format!("the permit is {} already", permit.status)));
+    }
+    Ok(Json(json!({"number": permit.number, "status": "revoked"})))
 }
 
 /// Valid, expired or revoked, as of the service's today.

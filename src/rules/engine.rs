@@ -409,6 +409,24 @@ fn display(value: &CelValue) -> String {
         CelValue::Bool(b) => b.to_string(),
         CelValue::List(items) => items.iter().map(display).collect::<Vec<_>>().join("、"),
         CelValue::Null => "（空）".into(),
+        // Map entries sorted by key, so a message never depends on hash order.
+        CelValue::Map(map) => {
+            let mut entries: Vec<String> = map
+                .map
+                .iter()
+                .map(|(key, value)| {
+                    let key = match key {
+                        cel::objects::Key::String(s) => s.to_string(),
+                        cel::objects::Key::Int(i) => i.to_string(),
+                        cel::objects::Key::Uint(u) => u.to_string(),
+                        cel::objects::Key::Bool(b) => b.to_string(),
+                    };
+                    format!("{key}：{}", display(value))
+                })
+                .collect();
+            entries.sort();
+            entries.join("、")
+        }
         other => format!("{other:?}"),
     }
 }

@@ -692,6 +692,19 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as("SELECT * FROM permits WHERE application_id = ?").bind(application_id).fetch_optional(&self.pool).await?)
     }
 
+    async fn revoke_permit(&self, number: &str, reason: &str, actor: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application_id: Option<String> =
+            sqlx::query_scalar("UPDATE permits SET status = 'revoked' WHERE number = ? AND status = 'valid' RETURNING application_id")
+                .bind(number)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(application_id) = application_id else { return Ok(false) };
+        audit(&mut tx, actor, "permit.revoked", Some(&application_id), serde_json::json!({"number": number, "reason": reason})).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM permits WHERE number = ?").bind(number).fetch_optional(&self.pool).await?)
     }

@@ -274,3 +274,30 @@ async fn reviewers_taking_the_next_case_at_once_get_distinct_cases() {
     assert_eq!(claimed, ids, "four reviewers, four different cases");
     assert_eq!(empty, 1, "the fifth finds the queue empty");
 }
+
+#[tokio::test]
+async fn a_person_revokes_a_permit_with_a_reason_and_verification_shows_it() {
+    let app = spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    let number = application["permit"]["number"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/permits/{number}/revoke");
+    let reviewer = add_user(&app.state, Role::Reviewer).await;
+    let auditor = add_user(&app.state, Role::Auditor).await;
+
+    assert_eq!(app.post_as(&app.token, &path, json!({"reason": "x"})).await.status(), 403, "not the applicant");
+    assert_eq!(app.post_as(&auditor, &path, json!({"reason": "x"})).await.status(), 403, "auditors change nothing");
+    assert_eq!(app.post_as(&reviewer, &path, json!({"reason": " "})).await.status(), 400, "a reason is required");
+    let response = app.post_as(&reviewer, &path, json!({"reason": "以欺骗手段取得许可（行政许可法 第六十九条）"})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.post_as(&reviewer, &path, json!({"reason": "again"})).await.status(), 409);
+
+    let verify: Value = app.client.get(app.url(&format!("/api/v1/permits/{number}/verify"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verify["status"], "revoked");
+    let history = app.get_application(&id).await["history"].clone();
+    assert!(history
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "permit.revoked" && e["actor"].as_str().unwrap().starts_with("reviewer:")));
+}
