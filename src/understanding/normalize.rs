@@ -25,9 +25,14 @@ pub fn halfwidth(input: &str) -> String {
         .collect()
 }
 
-/// The key used to compare names across documents: half-width, no whitespace, ASCII upper case.
+/// The key used to compare names across documents: half-width, no whitespace, no brackets (a branch
+/// is written 某公司（新吴分店） on one paper and 某公司新吴分店 on another), ASCII upper case.
 pub fn name_key(input: &str) -> String {
-    halfwidth(input).chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect()
+    halfwidth(input)
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '(' | ')' | '[' | ']' | '〔' | '〕'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// Removes every whitespace character (for matching titles printed with letter spacing: 营 业 执 照).
@@ -251,7 +256,8 @@ mod tests {
     fn halfwidth_folds_punctuation_digits_and_subscripts() {
         assert_eq!(halfwidth("名称：张记（个体）ＣＯＤ１２３"), "名称:张记(个体)COD123");
         assert_eq!(halfwidth("NH₃－N"), "NH3-N");
-        assert_eq!(name_key(" 无锡市 新吴区张记餐饮店（个体） "), "无锡市新吴区张记餐饮店(个体)");
+        assert_eq!(name_key(" 无锡市 新吴区张记餐饮店（个体） "), "无锡市新吴区张记餐饮店个体");
+        assert_eq!(name_key("无锡味道餐饮管理有限公司（新吴分店）"), name_key("无锡味道餐饮管理有限公司新吴分店"));
     }
 
     #[test]
