@@ -125,7 +125,29 @@ struct BenchArgs {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                error.exit();
+            }
+            // Scripts rely on one line (CONTRACT.md): clap's first line names the problem.
+            // Scripts rely on one line (CONTRACT.md): clap's message up to its usage block, joined.
+            let rendered = error.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("onewindow: {}", message.join(" ").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     if let Command::ReadPdf { memory_bytes, cpu_seconds } = cli.command {
         return match crate::reading::pdf::run_child(memory_bytes, cpu_seconds) {
             Ok(()) => ExitCode::SUCCESS,

@@ -41,6 +41,8 @@ fn usage_errors_exit_non_zero_with_one_line() {
         (vec!["--service", "drainage-permit", "--form", bad_json.path().to_str().unwrap()], "not valid JSON"),
         (vec!["--service", "drainage-permit", "--form", incomplete.path().to_str().unwrap()], "credit_code"),
         (vec!["--service", "drainage-permit", "--form", form.to_str().unwrap(), "/no/such/file.pdf"], "cannot open"),
+        (vec!["--service", "drainage-permit", "--form", form.to_str().unwrap(), "--at", "yesterday"], "--at"),
+        (vec!["--form", form.to_str().unwrap()], "--service"),
     ];
     for (args, expected) in cases {
         let output = decide(&args);
