@@ -315,7 +315,12 @@ impl Decider {
         let form = &form;
 
         // The discharge category: the applicant's word, or worked out from the licence.
-        let category = self.category(form, &doc_values, &mut fields, category_threshold, &basis, &mut findings);
+        // Only a service whose form has a discharge category works one out (the drainage permit).
+        let category = if service.form_schema().contains_key("discharge_category") {
+            self.category(form, &doc_values, &mut fields, category_threshold, &basis, &mut findings)
+        } else {
+            String::new()
+        };
         let grade = form.get("plant_grade").and_then(Value::as_str).unwrap_or("C");
         let facts = Facts {
             form: form.clone(),

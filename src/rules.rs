@@ -9,6 +9,7 @@ pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -50,7 +51,7 @@ pub struct RuleSet {
     pub review_reasons: ReviewReasonsFile,
     pub calendar: crate::domain::calendar::WorkCalendar,
     /// Retirement ages and minimum contributions (for the retirement service, issue 4).
-    pub retirement: crate::domain::retirement::RetirementTable,
+    pub retirement: Arc<crate::domain::retirement::RetirementTable>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -84,7 +85,7 @@ impl RuleSet {
         let review_reasons: ReviewReasonsFile = parse_file(&files, REVIEW_REASONS_FILE)?;
         let calendar_file: crate::domain::calendar::CalendarFile = parse_file(&files, CALENDAR_FILE)?;
         let calendar = crate::domain::calendar::WorkCalendar::new(&calendar_file);
-        let retirement: crate::domain::retirement::RetirementTable = parse_file(&files, RETIREMENT_FILE)?;
+        let retirement: Arc<crate::domain::retirement::RetirementTable> = Arc::new(parse_file(&files, RETIREMENT_FILE)?);
         for reason in &review_reasons.reasons {
             if !matches!(reason.action.as_str(), "issue" | "refuse" | "request_materials") {
                 return Err(RuleSetError::Invalid {
@@ -105,7 +106,7 @@ impl RuleSet {
         for name in files.keys().filter(|f| !f.contains('/') && f.as_str() != DOCUMENTS_FILE) {
             let service: ServiceFile = parse_file(&files, name)?;
             let known = KnownPaths::build(&service, &documents, &water);
-            let compiled = CompiledService::compile(name, service, &known, &documents, &water)?;
+            let compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
             services.insert(compiled.info().id.clone(), compiled);
         }
         Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar, retirement })

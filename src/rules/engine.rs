@@ -12,8 +12,12 @@ use serde_json::{json, Value};
 
 use super::catalog::{DocumentsFile, FormField, FormFieldKind, RuleSpec, ServiceFile, ServiceInfo, WaterStandard};
 use super::{referenced_paths, KnownPaths, RuleSetError};
+use chrono::Datelike;
+
 use crate::domain::credit_code::CreditCode;
+use crate::domain::id_number::{IdNumber, Sex};
 use crate::domain::phone::is_valid_phone;
+use crate::domain::retirement::{Age, RetirementTable};
 use crate::understanding::normalize::name_key;
 
 struct CompiledExpr {
@@ -55,6 +59,7 @@ struct CompiledMaterial {
 /// A service's rules, compiled and checked.
 pub struct CompiledService {
     file: ServiceFile,
+    retirement: Arc<RetirementTable>,
     materials: Vec<CompiledMaterial>,
     rules: Vec<CompiledRule>,
     spot_check: Option<CompiledExpr>,
@@ -106,6 +111,7 @@ impl CompiledService {
         known: &KnownPaths,
         documents: &DocumentsFile,
         water: &WaterStandard,
+        retirement: Arc<RetirementTable>,
     ) -> Result<Self, RuleSetError> {
         let mut materials = Vec::new();
         for material in &file.materials {
@@ -148,7 +154,7 @@ impl CompiledService {
             Some(src) => Some(CompiledExpr::compile(file_name, "service.spot_check", src, known)?),
             None => None,
         };
-        let service = Self { file, materials, rules, spot_check };
+        let service = Self { file, retirement, materials, rules, spot_check };
         service.check_against_sample(file_name, documents, water)?;
         Ok(service)
     }
@@ -177,7 +183,7 @@ impl CompiledService {
     /// Evaluates materials, rules and the spot-check condition. Never fails: an expression that
     /// cannot be evaluated makes its rule `unknown`.
     pub fn evaluate(&self, facts: &Facts) -> Evaluation {
-        let context = build_context(facts, self.params_json());
+        let context = build_context(facts, self.params_json(), &self.retirement);
         let mut missing_materials = Vec::new();
         for material in &self.materials {
             let required = match &material.required {
@@ -226,9 +232,17 @@ impl CompiledService {
             required_items: water.items.keys().cloned().collect(),
             submitted: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
         };
-        let context = build_context(&facts, self.params_json());
+        let context = build_context(&facts, self.params_json(), &self.retirement);
         let check = |item: &str, expr: &CompiledExpr| -> Result<(), RuleSetError> {
-            eval_bool(expr, &context).map(|_| ()).map_err(|error| RuleSetError::Invalid {
+            match expr.program.execute(&context) {
+                Ok(CelValue::Bool(_)) => Ok(()),
+                // A project function refusing the sample's placeholder data (an ID number "示例") is
+                // about the data, not the rule; names, keys and types are what this check is for.
+                Err(ExecutionError::FunctionError { .. }) => Ok(()),
+                Ok(other) => Err(format!("expected a boolean, got {other:?}")),
+                Err(error) => Err(error.to_string()),
+            }
+            .map_err(|error| RuleSetError::Invalid {
                 file: file_name.into(),
                 item: item.into(),
                 error: format!("`{}` fails on a complete sample application: {error}", expr.source),
@@ -247,6 +261,9 @@ impl CompiledService {
             check(&item, &rule.expr)?;
             for part in &rule.message {
                 if let MessagePart::Expr(expr) = part {
+                    if let Err(ExecutionError::FunctionError { .. }) = expr.program.execute(&context) {
+                        continue;
+                    }
                     expr.program.execute(&context).map_err(|error| RuleSetError::Invalid {
                         file: file_name.into(),
                         item: item.clone(),
@@ -333,7 +350,7 @@ fn to_cel(value: &Value) -> CelValue {
     cel::to_value(all_doubles(value)).unwrap_or(CelValue::Null)
 }
 
-fn build_context(facts: &Facts, params: Value) -> Context<'static, 'static> {
+fn build_context(facts: &Facts, params: Value, retirement: &Arc<RetirementTable>) -> Context<'static, 'static> {
     let mut context = Context::default();
     context.add_variable_from_value("form", to_cel(&facts.form));
     for (variable, value) in &facts.documents {
@@ -350,7 +367,63 @@ fn build_context(facts: &Facts, params: Value) -> Context<'static, 'static> {
     let _ = context.add_function("valid_phone", |phone: Arc<String>| is_valid_phone(&phone));
     let _ = context.add_function("same_name", |a: Arc<String>, b: Arc<String>| name_key(&a) == name_key(&b));
     let _ = context.add_function("days_between", days_between);
+    let _ = context
+        .add_function("year_of", |date: Arc<String>| -> Result<f64, ExecutionError> { Ok(parse_date("year_of", &date)?.year() as f64) });
+    let _ = context.add_function("valid_id", |id: Arc<String>, on: Arc<String>| -> Result<bool, ExecutionError> {
+        Ok(IdNumber::parse(&id, parse_date("valid_id", &on)?).is_ok())
+    });
+    let _ = context.add_function("birth_of", |id: Arc<String>| -> Result<Arc<String>, ExecutionError> {
+        Ok(Arc::new(id_number("birth_of", &id)?.birth_date().format("%Y-%m-%d").to_string()))
+    });
+    let _ = context.add_function("sex_of", |id: Arc<String>| -> Result<Arc<String>, ExecutionError> {
+        Ok(Arc::new(match id_number("sex_of", &id)?.sex() {
+            Sex::Male => "male".to_string(),
+            Sex::Female => "female".to_string(),
+        }))
+    });
+    let _ = context.add_function("age_months_on", |birth: Arc<String>, on: Arc<String>| -> Result<f64, ExecutionError> {
+        let (birth, on) = (parse_date("age_months_on", &birth)?, parse_date("age_months_on", &on)?);
+        let mut months = (on.year() - birth.year()) * 12 + on.month() as i32 - birth.month() as i32;
+        if on.day() < birth.day() {
+            months -= 1;
+        }
+        Ok(months.max(0) as f64)
+    });
+    let table = Arc::clone(retirement);
+    let _ = context.add_function(
+        "retirement_age_months",
+        move |sex: Arc<String>, original: f64, birth: Arc<String>| -> Result<f64, ExecutionError> {
+            let birth = parse_date("retirement_age_months", &birth)?;
+            let age = table
+                .statutory_age(&sex, original as u32, birth)
+                .map_err(|e| ExecutionError::function_error("retirement_age_months", e))?;
+            Ok(age.months as f64)
+        },
+    );
+    let table = Arc::clone(retirement);
+    let _ = context.add_function("min_contribution_months", move |year: f64| table.minimum_contribution_months(year as i32) as f64);
+    let table = Arc::clone(retirement);
+    let _ = context.add_function("earliest_retirement_months", move |statutory: f64, original: f64| {
+        table.earliest_age(Age { months: statutory as u32 }, original as u32).months as f64
+    });
+    let table = Arc::clone(retirement);
+    let _ = context
+        .add_function("latest_retirement_months", move |statutory: f64| table.latest_age(Age { months: statutory as u32 }).months as f64);
+    let _ = context.add_function("years_months", |months: f64| -> Arc<String> {
+        let months = months.max(0.0) as u32;
+        Arc::new(if months.is_multiple_of(12) { format!("{}岁", months / 12) } else { format!("{}岁{}个月", months / 12, months % 12) })
+    });
     context
+}
+
+fn parse_date(function: &str, date: &str) -> Result<NaiveDate, ExecutionError> {
+    NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|e| ExecutionError::function_error(function, format!("{date}: {e}")))
+}
+
+/// An ID number checked as of a far date (the rules check "not born in the future" with `valid_id`).
+fn id_number(function: &str, id: &str) -> Result<IdNumber, ExecutionError> {
+    let far = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+    IdNumber::parse(id, far).map_err(|e| ExecutionError::function_error(function, e))
 }
 
 /// Days from `from` to `to`, both `YYYY-MM-DD`, as a double (negative when `from` is later).

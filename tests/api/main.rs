@@ -10,5 +10,6 @@ mod decide_cli;
 mod fixtures;
 mod helpers;
 mod restart;
+mod retirement;
 mod review;
 mod rules;
