@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::decision::{self, PolicyInput};
-use crate::domain::decision::{Decision, DocumentReport, Evidence, FieldReport, FieldSource, Finding, RuleResult};
+use crate::domain::decision::{Decision, DocumentReport, Evidence, FieldReport, FieldSource, Finding, ItemDecision, Outcome, RuleResult};
 use crate::reading::{ReadOutcome, Reader};
 use crate::rules::engine::{format_number, limits_for};
 use crate::rules::schema::{validate_form, FieldError};
@@ -404,6 +404,43 @@ impl Decider {
             pledge_based: evaluation.spot_check,
         });
         let mut missing_materials = evaluation.missing_materials.clone();
+        let (mut outcome, mut findings) = (outcome, findings);
+        let mut items = Vec::new();
+        if !service.items().is_empty() {
+            // A bundle: each requested item is decided on the findings and materials that concern it,
+            // so a failed tax confirmation does not hold up the employment registration.
+            let requested: Vec<String> =
+                form.get("items").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+            let rule_items: BTreeMap<&str, &[String]> = evaluation.outcomes.iter().map(|o| (o.id.as_str(), o.items.as_slice())).collect();
+            let concerns = |scope: &[String], item: &str| scope.is_empty() || scope.iter().any(|i| i == item);
+            let finding_concerns = |f: &Finding, item: &str| match f.rule.strip_prefix("materials.") {
+                Some(material) => concerns(service.material_items(material), item),
+                None => rule_items.get(f.rule.as_str()).is_none_or(|scope| concerns(scope, item)),
+            };
+            for item in &requested {
+                let item_findings: Vec<Finding> = findings.iter().filter(|f| finding_concerns(f, item)).cloned().collect();
+                let item_missing: Vec<String> =
+                    evaluation.missing_materials.iter().filter(|m| concerns(service.material_items(m), item)).cloned().collect();
+                let (item_outcome, _) = decision::decide(&PolicyInput {
+                    any_unreadable,
+                    any_uncertain_kind,
+                    missing_materials: &item_missing,
+                    findings: &item_findings,
+                    auto_issue: service.info().auto_issue,
+                    pledge_based: false,
+                });
+                items.push(ItemDecision { item: item.clone(), outcome: item_outcome, findings: item_findings });
+            }
+            // The notice and the findings cover what the requested items need, all at once.
+            findings.retain(|f| requested.iter().any(|item| finding_concerns(f, item)));
+            missing_materials.retain(|m| requested.iter().any(|item| concerns(service.material_items(m), item)));
+            let rank = |o: Outcome| match o {
+                Outcome::Issued => 0,
+                Outcome::NeedsReview => 1,
+                Outcome::NeedsMaterials => 2,
+            };
+            outcome = items.iter().map(|i| i.outcome).max_by_key(|o| rank(*o)).unwrap_or(Outcome::NeedsReview);
+        }
         missing_materials.sort();
         Decision {
             service: service.info().id.clone(),
@@ -413,7 +450,7 @@ impl Decider {
             missing_materials,
             documents: reports,
             fields,
-            items: vec![],
+            items,
             ruleset: rules.hash().to_string(),
             models: BTreeMap::new(),
             submitted_on: submitted_on.format("%Y-%m-%d").to_string(),

@@ -15,6 +15,15 @@ pub struct ServiceFile {
     pub materials: Vec<MaterialSpec>,
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// A bundle's items (一件事): decided one by one, reported in the decision's `items`.
+    #[serde(default)]
+    pub items: BTreeMap<String, ItemSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +91,9 @@ pub enum FormFieldKind {
 #[serde(deny_unknown_fields)]
 pub struct MaterialSpec {
     pub id: String,
+    /// The bundle items that need this material; empty means every item.
+    #[serde(default)]
+    pub items: Vec<String>,
     /// CEL condition; absent means always required.
     #[serde(default)]
     pub required: Option<String>,
@@ -92,6 +104,9 @@ pub struct MaterialSpec {
 pub struct RuleSpec {
     pub id: String,
     pub basis: String,
+    /// The bundle items this rule concerns; empty means every item (and services without items).
+    #[serde(default)]
+    pub items: Vec<String>,
     #[serde(default)]
     pub when: Option<String>,
     pub expr: String,

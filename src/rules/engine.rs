@@ -91,6 +91,8 @@ pub enum RuleStatus {
 pub struct RuleOutcome {
     pub id: String,
     pub basis: String,
+    /// The bundle items the rule concerns; empty means all.
+    pub items: Vec<String>,
     pub status: RuleStatus,
     pub message: String,
     pub referenced: Vec<String>,
@@ -127,6 +129,15 @@ impl CompiledService {
                 None => None,
             };
             materials.push(CompiledMaterial { id: material.id.clone(), required });
+        }
+        let unknown_item = file
+            .rules
+            .iter()
+            .flat_map(|r| r.items.iter().map(move |i| (r.id.clone(), i)))
+            .chain(file.materials.iter().flat_map(|m| m.items.iter().map(move |i| (m.id.clone(), i))))
+            .find(|(_, item)| !file.items.contains_key(*item));
+        if let Some((owner, item)) = unknown_item {
+            return Err(RuleSetError::Invalid { file: file_name.into(), item: owner, error: format!("unknown bundle item `{item}`") });
         }
         let mut rules = Vec::new();
         for spec in &file.rules {
@@ -165,6 +176,16 @@ impl CompiledService {
 
     pub fn form_schema(&self) -> &BTreeMap<String, FormField> {
         &self.file.form
+    }
+
+    /// The bundle's items (id → name); empty for a single-outcome service.
+    pub fn items(&self) -> &BTreeMap<String, super::catalog::ItemSpec> {
+        &self.file.items
+    }
+
+    /// The items a material serves (empty: all).
+    pub fn material_items(&self, material: &str) -> &[String] {
+        self.file.materials.iter().find(|m| m.id == material).map(|m| m.items.as_slice()).unwrap_or(&[])
     }
 
     pub fn material_ids(&self) -> impl Iterator<Item = &str> {
@@ -306,6 +327,7 @@ fn sample_form(schema: &BTreeMap<String, FormField>) -> Value {
             FormFieldKind::Enum => json!(field.values.first().cloned().unwrap_or_default()),
             FormFieldKind::Date => json!("2026-01-01"),
             FormFieldKind::Object => sample_form(&field.fields),
+            FormFieldKind::List if field.item.is_empty() => json!(field.values.clone()),
             FormFieldKind::List => json!([sample_form(&field.item)]),
         };
         map.insert(name.clone(), value);
@@ -456,7 +478,14 @@ fn evaluate_rule(rule: &CompiledRule, context: &Context) -> RuleOutcome {
         RuleStatus::Unknown(_) => format!("无法判定（所需信息未能从材料中读取）：{}", render_message(&rule.message, context)),
         _ => String::new(),
     };
-    RuleOutcome { id: rule.spec.id.clone(), basis: rule.spec.basis.clone(), status, message, referenced: rule.referenced.clone() }
+    RuleOutcome {
+        id: rule.spec.id.clone(),
+        basis: rule.spec.basis.clone(),
+        items: rule.spec.items.clone(),
+        status,
+        message,
+        referenced: rule.referenced.clone(),
+    }
 }
 
 fn render_message(parts: &[MessagePart], context: &Context) -> String {

@@ -98,6 +98,20 @@ fn validate_value(spec: &FormField, value: &Value, path: &str, errors: &mut Vec<
             None => bad(format!("{}应为对象", spec.label)),
         },
         FormFieldKind::List => match value.as_array() {
+            // A list of choices (`items`: ["pension", "medical"]).
+            Some(items) if spec.item.is_empty() => {
+                for (idx, item) in items.iter().enumerate() {
+                    if !item.as_str().is_some_and(|v| spec.values.iter().any(|allowed| allowed == v)) {
+                        errors.push(FieldError {
+                            field: format!("{path}[{idx}]"),
+                            error: format!("应为以下之一：{}", spec.values.join(", ")),
+                        });
+                    }
+                }
+                if items.is_empty() && !spec.optional {
+                    errors.push(FieldError { field: path.to_string(), error: format!("{}至少选择一项", spec.label) });
+                }
+            }
             Some(items) => {
                 for (idx, item) in items.iter().enumerate() {
                     let item_path = format!("{path}[{idx}]");

@@ -8,6 +8,7 @@ mod certificate;
 mod deadlines;
 mod decide_cli;
 mod fixtures;
+mod flexible;
 mod helpers;
 mod restart;
 mod retirement;

@@ -1,0 +1,126 @@
+//! 灵活就业"一件事": one form, one set of materials, one outcome per requested item, decided
+//! independently. The ID card and licence here are text PDFs made with the project's own PDF writer
+//! (photos arrive with OCR, issue 3).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use onewindow::issuance::certificate::{render, CertificateData, CertificateFont};
+use onewindow::pipeline::{Decider, InputFile};
+use onewindow::reading::{ReadLimits, Reader};
+use onewindow::rules::RuleSet;
+use serde_json::{json, Value};
+
+use crate::helpers::{onewindow_exe, repo};
+
+fn text_pdf(title: &str, rows: &[(&str, &str)]) -> Vec<u8> {
+    let data = CertificateData {
+        title: title.into(),
+        number: String::new(),
+        rows: rows.iter().map(|(l, v)| (l.to_string(), v.to_string())).collect(),
+        authority: String::new(),
+        issued_on: String::new(),
+        verify_url: "https://example.invalid/".into(),
+    };
+    render(&CertificateFont::shipped().unwrap(), &data).unwrap()
+}
+
+fn id_card(name: &str, id: &str) -> InputFile {
+    InputFile::new(
+        "身份证.pdf",
+        text_pdf(
+            "中华人民共和国居民身份证",
+            &[("姓名", name), ("性别", "女"), ("民族", "汉"), ("住址", "无锡市新吴区旺庄路156号"), ("公民身份号码", id)],
+        ),
+    )
+}
+
+fn licence(name: &str, code: &str) -> InputFile {
+    InputFile::new(
+        "营业执照.pdf",
+        text_pdf(
+            "营业执照",
+            &[
+                ("统一社会信用代码", code),
+                ("名称", name),
+                ("类型", "个体工商户"),
+                ("经营者", "陈晓雨"),
+                ("经营范围", "饮品制售；食品销售"),
+                ("登记机关", "无锡市新吴区市场监督管理局"),
+            ],
+        ),
+    )
+}
+
+fn decide(form: &Value, files: &[InputFile]) -> Value {
+    let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
+    let decider = Decider::new(Arc::new(rules), Reader::new(ReadLimits::default(), onewindow_exe()));
+    let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    serde_json::to_value(decider.decide("flexible-employment", form, files, today).unwrap()).unwrap()
+}
+
+fn milk_tea_shop() -> Value {
+    json!({
+        "name": "陈晓雨", "id_number": "320214199506011239", "contact_phone": "13812345678", "address": "无锡市新吴区旺庄路156号",
+        "employment_type": "shop", "occupation": "开奶茶店", "start_date": "2026-11-10", "individual_business": true,
+        "credit_code": "92320214MA1NB3C47B", "insured_by_employer": false,
+        "items": ["employment_registration", "pension", "medical", "tax_confirmation"], "contribution_base": 6000
+    })
+}
+
+fn outcomes(decision: &Value) -> Vec<(String, String)> {
+    decision["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["item"].as_str().unwrap().into(), i["outcome"].as_str().unwrap().into()))
+        .collect()
+}
+
+#[test]
+fn a_milk_tea_shop_gets_all_four_items_in_one_decision() {
+    let files = [id_card("陈晓雨", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
+    let decision = decide(&milk_tea_shop(), &files);
+    assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
+    assert_eq!(decision["documents"][0]["kind"], "id_card");
+    assert_eq!(decision["documents"][1]["kind"], "business_licence");
+    let items = outcomes(&decision);
+    assert_eq!(items.len(), 4);
+    assert!(items.iter().all(|(_, o)| o == "issued"), "{items:?}");
+}
+
+#[test]
+fn a_failed_tax_confirmation_does_not_hold_up_the_insurance_items() {
+    let mut form = milk_tea_shop();
+    form["credit_code"] = json!("91320214MA20K7L53Q"); // an enterprise's code, not an individual business's
+    let files = [id_card("陈晓雨", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "91320214MA20K7L53Q")];
+    let decision = decide(&form, &files);
+    let items: std::collections::BTreeMap<String, String> = outcomes(&decision).into_iter().collect();
+    assert_eq!(items["tax_confirmation"], "needs_review");
+    assert_eq!(items["pension"], "issued");
+    assert_eq!(items["medical"], "issued");
+    assert_eq!(decision["outcome"], "needs_review", "issued only when every requested item is");
+}
+
+#[test]
+fn a_ride_hailing_driver_insured_by_an_employer_is_registered_but_not_enrolled() {
+    let form = json!({
+        "name": "周强", "id_number": "320214198803121245", "contact_phone": "13912345678", "address": "无锡市新吴区长江路21号",
+        "employment_type": "service", "occupation": "网约车司机", "start_date": "2026-11-01", "individual_business": false,
+        "insured_by_employer": true, "items": ["employment_registration", "pension"], "contribution_base": 6000
+    });
+    let decision = decide(&form, &[id_card("周强", "320214198803121245")]);
+    let items: std::collections::BTreeMap<String, String> = outcomes(&decision).into_iter().collect();
+    assert_eq!(items.len(), 2, "only what was asked for");
+    assert_eq!(items["employment_registration"], "issued", "{}", decision["findings"]);
+    assert_eq!(items["pension"], "needs_review");
+    assert!(!decision["missing_materials"].as_array().unwrap().iter().any(|m| m == "business_licence"), "no business, no licence");
+}
+
+#[test]
+fn one_notice_lists_everything_missing_across_items() {
+    let decision = decide(&milk_tea_shop(), &[]);
+    assert_eq!(decision["outcome"], "needs_materials");
+    assert_eq!(decision["missing_materials"], json!(["business_licence", "id_card"]));
+    assert!(outcomes(&decision).iter().all(|(_, o)| o == "needs_materials"));
+}
