@@ -25,12 +25,12 @@ fn text_pdf(title: &str, rows: &[(&str, &str)]) -> Vec<u8> {
     render(&CertificateFont::shipped().unwrap(), &data).unwrap()
 }
 
-fn id_card(name: &str, id: &str) -> InputFile {
+fn id_card(name: &str, sex: &str, birth: &str, id: &str) -> InputFile {
     InputFile::new(
         "身份证.pdf",
         text_pdf(
             "中华人民共和国居民身份证",
-            &[("姓名", name), ("性别", "女"), ("民族", "汉"), ("住址", "无锡市新吴区旺庄路156号"), ("公民身份号码", id)],
+            &[("姓名", name), ("性别", sex), ("民族", "汉"), ("出生", birth), ("住址", "无锡市新吴区旺庄路156号"), ("公民身份号码", id)],
         ),
     )
 }
@@ -79,7 +79,7 @@ fn outcomes(decision: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn a_milk_tea_shop_gets_all_four_items_in_one_decision() {
-    let files = [id_card("陈晓雨", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
+    let files = [id_card("陈晓雨", "男", "1995年6月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
     let decision = decide(&milk_tea_shop(), &files);
     assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
     assert_eq!(decision["documents"][0]["kind"], "id_card");
@@ -93,7 +93,7 @@ fn a_milk_tea_shop_gets_all_four_items_in_one_decision() {
 fn a_failed_tax_confirmation_does_not_hold_up_the_insurance_items() {
     let mut form = milk_tea_shop();
     form["credit_code"] = json!("91320214MA20K7L53Q"); // an enterprise's code, not an individual business's
-    let files = [id_card("陈晓雨", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "91320214MA20K7L53Q")];
+    let files = [id_card("陈晓雨", "男", "1995年6月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "91320214MA20K7L53Q")];
     let decision = decide(&form, &files);
     let items: std::collections::BTreeMap<String, String> = outcomes(&decision).into_iter().collect();
     assert_eq!(items["tax_confirmation"], "needs_review");
@@ -109,7 +109,7 @@ fn a_ride_hailing_driver_insured_by_an_employer_is_registered_but_not_enrolled()
         "employment_type": "service", "occupation": "网约车司机", "start_date": "2026-11-01", "individual_business": false,
         "insured_by_employer": true, "items": ["employment_registration", "pension"], "contribution_base": 6000
     });
-    let decision = decide(&form, &[id_card("周强", "320214198803121245")]);
+    let decision = decide(&form, &[id_card("周强", "女", "1988年3月12日", "320214198803121245")]);
     let items: std::collections::BTreeMap<String, String> = outcomes(&decision).into_iter().collect();
     assert_eq!(items.len(), 2, "only what was asked for");
     assert_eq!(items["employment_registration"], "issued", "{}", decision["findings"]);
@@ -123,4 +123,14 @@ fn one_notice_lists_everything_missing_across_items() {
     assert_eq!(decision["outcome"], "needs_materials");
     assert_eq!(decision["missing_materials"], json!(["business_licence", "id_card"]));
     assert!(outcomes(&decision).iter().all(|(_, o)| o == "needs_materials"));
+}
+
+#[test]
+fn the_sex_and_birth_date_on_the_card_must_agree_with_the_number() {
+    let files = [id_card("陈晓雨", "女", "1995年6月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
+    let decision = decide(&milk_tea_shop(), &files);
+    assert_eq!(decision["outcome"], "needs_review");
+    assert!(crate::helpers::finding_rules(&decision).contains(&"card.sex_and_birth_match_number".to_string()));
+    let files = [id_card("陈晓雨", "男", "1995年7月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
+    assert!(crate::helpers::finding_rules(&decide(&milk_tea_shop(), &files)).contains(&"card.sex_and_birth_match_number".to_string()));
 }

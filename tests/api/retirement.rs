@@ -73,6 +73,7 @@ fn each_rule_fails_on_its_defect() {
         ("contribution.minimum", |f| f["contribution_months"] = json!(179)),
         ("card.name_matches", |_| {}),
         ("card.id_matches", |_| {}),
+        ("card.sex_and_birth_match_number", |_| {}),
     ];
     for (rule, edit) in cases {
         let mut form = man_born_1965_01();
@@ -80,6 +81,10 @@ fn each_rule_fails_on_its_defect() {
         let mut facts = facts(form, "2025-02-01");
         if rule == "card.name_matches" {
             facts.documents.get_mut("card").unwrap()["name"] = json!("王建军");
+        }
+        if rule == "card.sex_and_birth_match_number" {
+            facts.documents.get_mut("card").unwrap()["sex"] = json!("女");
+            facts.documents.get_mut("card").unwrap()["birth"] = json!("1965-01-15");
         }
         if rule == "card.id_matches" {
             facts.documents.get_mut("card").unwrap()["id_number"] = json!("320214197003152225");
