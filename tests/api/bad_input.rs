@@ -123,7 +123,7 @@ async fn a_decompression_bomb_is_contained_and_other_requests_are_served_meanwhi
         let started = Instant::now();
         let response = app.client.get(app.url("/health")).send().await.unwrap();
         assert_eq!(response.status(), 200);
-        assert!(started.elapsed() < Duration::from_secs(2), "health answered in {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(5), "health answered in {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let application = app.wait_for_decisions(&id, 1).await;
@@ -144,7 +144,7 @@ fn a_reading_that_overruns_its_time_limit_is_unreadable_not_a_hang() {
     let outcome = reader.read(&fixture.files[0].1);
     assert!(!outcome.is_readable());
     assert!(outcome.unreadable.unwrap().contains("超时"));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(10), "no hang");
 }
 
 /// Regression (review of 2026-11-28): when the reader process cannot start, that is the machine's
