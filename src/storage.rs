@@ -167,6 +167,28 @@ pub struct PermitSpec {
     pub certificate: String,
 }
 
+/// The record an issued bundle item gets.
+#[derive(Debug, Clone)]
+pub struct ItemRecordSpec {
+    pub service: String,
+    pub item: String,
+    pub number_template: String,
+    pub issued_on: String,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ItemRecord {
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub application_id: String,
+    pub submission_seq: i64,
+    pub item: String,
+    pub number: String,
+    pub issued_on: String,
+    pub created_at: String,
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PermitRecord {
     pub number: String,
@@ -288,7 +310,16 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError>;
     /// Records the decision, moves the application on, issues the permit when the outcome is
     /// `issued` and a spec is given, and closes the job, in one transaction.
-    async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError>;
+    /// Issued bundle items get their records (`item_records`, for the items the decision issued) in
+    /// the same transaction.
+    async fn complete_job(
+        &self,
+        job: &Job,
+        decision: &Decision,
+        permit: Option<&PermitSpec>,
+        item_records: &[ItemRecordSpec],
+    ) -> Result<(), StoreError>;
+    async fn item_records(&self, application_id: &str) -> Result<Vec<ItemRecord>, StoreError>;
     /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`.
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError>;
     /// Puts jobs left running by a crashed process back in the queue; a job that was already on its

@@ -45,7 +45,7 @@ pub async fn run(state: AppState, worker_idx: usize, mut shutdown: tokio::sync::
 async fn process(state: &AppState, job: Job) {
     let started = std::time::Instant::now();
     match decide_job(state, &job).await {
-        Ok((decision, permit)) => match state.store().complete_job(&job, &decision, permit.as_ref()).await {
+        Ok((decision, permit, item_records)) => match state.store().complete_job(&job, &decision, permit.as_ref(), &item_records).await {
             Ok(()) => tracing::info!(outcome = decision.outcome.as_str(), duration_ms = started.elapsed().as_millis() as u64, "decided"),
             Err(error) => {
                 tracing::error!(error = %error, "recording the decision failed");
@@ -64,7 +64,7 @@ async fn process(state: &AppState, job: Job) {
 async fn decide_job(
     state: &AppState,
     job: &Job,
-) -> anyhow::Result<(crate::domain::decision::Decision, Option<crate::storage::PermitSpec>)> {
+) -> anyhow::Result<(crate::domain::decision::Decision, Option<crate::storage::PermitSpec>, Vec<crate::storage::ItemRecordSpec>)> {
     let application = state.store().application(&job.application_id).await?.context("application vanished")?;
     let inputs = crate::cases::load_inputs(state, &application, job.submission_seq).await?;
     let decider = state.decider().clone();
@@ -78,5 +78,21 @@ async fn decide_job(
     let permit = rules
         .service(&application.service)
         .and_then(|s| crate::issuance::permit_spec(rules, s.info(), &form, category.as_deref(), state.clock().today(), "system:decider"));
-    Ok((decision, permit))
+    let item_records = rules
+        .service(&application.service)
+        .map(|s| {
+            s.items()
+                .iter()
+                .filter_map(|(item, spec)| {
+                    Some(crate::storage::ItemRecordSpec {
+                        service: application.service.clone(),
+                        item: item.clone(),
+                        number_template: spec.record_number.clone()?,
+                        issued_on: state.clock().today().format("%Y-%m-%d").to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((decision, permit, item_records))
 }

@@ -79,6 +79,7 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
     let reviews = store.reviews(&id).await?;
     let corrections = store.corrections(&id).await?;
     let permit = store.permit_for(&id).await?;
+    let item_records = store.item_records(&id).await?;
     let history: Vec<Value> =
         store.audit_for(&id).await?.into_iter().map(|e| json!({"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind})).collect();
     let latest: Option<Value> =
@@ -104,6 +105,7 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
         "reviews": reviews,
         "corrections": corrections,
         "permit": permit,
+        "item_records": item_records,
         "history": history,
     })))
 }

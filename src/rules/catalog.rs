@@ -24,6 +24,9 @@ pub struct ServiceFile {
 #[serde(deny_unknown_fields)]
 pub struct ItemSpec {
     pub name: String,
+    /// Number format of the record an issued item gets: `{year}`, `{seq}` / `{seq:0N}`.
+    #[serde(default)]
+    pub record_number: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,8 +9,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{
-    ApplicationRecord, ClaimOutcome, CorrectionRecord, DecisionRecord, DocumentLimits, DocumentRecord, Job, NewCorrection, NewDocument,
-    PermitRecord, PermitSpec, ReviewInput, ReviewRecord, Store, StoreError, SubmissionRecord, Submitted, UserRecord,
+    ApplicationRecord, ClaimOutcome, CorrectionRecord, DecisionRecord, DocumentLimits, DocumentRecord, ItemRecord, ItemRecordSpec, Job,
+    NewCorrection, NewDocument, PermitRecord, PermitSpec, ReviewInput, ReviewRecord, Store, StoreError, SubmissionRecord, Submitted,
+    UserRecord,
 };
 use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
 use crate::domain::application::ApplicationState;
@@ -142,6 +143,47 @@ async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &st
     )
     .await?;
     Ok(permit)
+}
+
+/// Numbers and records an issued bundle item, once per application and item, inside the caller's
+/// transaction (counter and record together: unique and gap-free).
+async fn record_item(
+    tx: &mut Transaction<'static, Sqlite>,
+    application_id: &str,
+    submission_seq: i64,
+    spec: &ItemRecordSpec,
+) -> Result<(), StoreError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM item_records WHERE application_id = ? AND item = ?")
+        .bind(application_id)
+        .bind(&spec.item)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let issued_on = chrono::NaiveDate::parse_from_str(&spec.issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let year = chrono::Datelike::year(&issued_on);
+    let counter = format!("{}:{}", spec.service, spec.item);
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO permit_counters (service, year, last) VALUES (?, ?, 1)
+         ON CONFLICT (service, year) DO UPDATE SET last = last + 1 RETURNING last",
+    )
+    .bind(&counter)
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await?;
+    let number = format_number(&spec.number_template, year, seq);
+    sqlx::query("INSERT INTO item_records (application_id, submission_seq, item, number, issued_on, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(application_id)
+        .bind(submission_seq)
+        .bind(&spec.item)
+        .bind(&number)
+        .bind(&spec.issued_on)
+        .bind(now_text())
+        .execute(&mut **tx)
+        .await?;
+    audit(tx, "system:decider", "item.recorded", Some(application_id), serde_json::json!({"item": spec.item, "number": number})).await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -378,7 +420,20 @@ impl Store for SqliteStore {
         Ok(job)
     }
 
-    async fn complete_job(&self, job: &Job, decision: &Decision, permit: Option<&PermitSpec>) -> Result<(), StoreError> {
+    async fn item_records(&self, application_id: &str) -> Result<Vec<ItemRecord>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM item_records WHERE application_id = ? ORDER BY id")
+            .bind(application_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn complete_job(
+        &self,
+        job: &Job,
+        decision: &Decision,
+        permit: Option<&PermitSpec>,
+        item_records: &[ItemRecordSpec],
+    ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ? AND attempts = ?")
             .bind(job.id)
@@ -415,6 +470,12 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
         if let (Outcome::Issued, Some(spec)) = (decision.outcome, permit) {
             issue_permit(&mut tx, &job.application_id, spec).await?;
+        }
+        for spec in item_records {
+            let issued = decision.items.iter().any(|i| i.item == spec.item && i.outcome == Outcome::Issued);
+            if issued {
+                record_item(&mut tx, &job.application_id, job.submission_seq, spec).await?;
+            }
         }
         let failed_rules: Vec<&str> = decision.findings.iter().map(|f| f.rule.as_str()).collect();
         audit(

@@ -134,3 +134,33 @@ fn the_sex_and_birth_date_on_the_card_must_agree_with_the_number() {
     let files = [id_card("陈晓雨", "男", "1995年7月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
     assert!(crate::helpers::finding_rules(&decide(&milk_tea_shop(), &files)).contains(&"card.sex_and_birth_match_number".to_string()));
 }
+
+/// Through the API: the bundle is decided by the worker and each issued item gets its own record.
+#[tokio::test]
+async fn each_issued_item_gets_its_own_record() {
+    let app = crate::helpers::spawn_app().await; // today 2026-10-20
+    let mut form = milk_tea_shop();
+    form["start_date"] = json!("2026-10-10");
+    let response = app.create_application("flexible-employment", &form).await;
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let files: Vec<(String, Vec<u8>)> =
+        [id_card("陈晓雨", "男", "1995年6月1日", "320214199506011239"), licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")]
+            .into_iter()
+            .map(|f| (f.name.clone(), f.bytes.to_vec()))
+            .collect();
+    assert_eq!(app.upload(&id, &files).await.status(), 201);
+    app.submit(&id, "k").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "issued", "{}", application["decision"]["findings"]);
+    let records: Vec<(String, String)> = application["item_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["item"].as_str().unwrap().to_string(), r["number"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(records.contains(&("employment_registration".into(), "新吴就登〔2026〕00001号".into())), "{records:?}");
+    assert!(records.contains(&("pension".into(), "新吴养参〔2026〕00001号".into())), "{records:?}");
+    assert!(application["permit"].is_null(), "a bundle issues records, not a permit");
+}
