@@ -24,7 +24,7 @@ pub fn permit_spec(
     issued_by: &str,
 ) -> Option<PermitSpec> {
     let template = service.permit_number.clone()?;
-    let holder = ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string();
+    let holder = holder_of(form);
     let body = certificate_body(rules, service, form, category);
     Some(PermitSpec {
         service: service.id.clone(),
@@ -35,6 +35,11 @@ pub fn permit_spec(
         issued_by: issued_by.to_string(),
         certificate: serde_json::to_string(&body).unwrap_or_default(),
     })
+}
+
+/// Whom a permit or record is for: the applicant (a business) or the person.
+fn holder_of(form: &Value) -> String {
+    ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string()
 }
 
 /// The category a decision rested on: the form's, or the one worked out (and perhaps corrected).
@@ -103,7 +108,7 @@ pub fn certificate_body(rules: &RuleSet, service: &ServiceInfo, form: &Value, ca
         })
         .collect();
     let volume = form.get("daily_volume_m3").and_then(Value::as_f64).map(format_number).unwrap_or_default();
-    let holder = ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string();
+    let holder = holder_of(form);
     CertificateBody {
         title: service.certificate_title.clone().unwrap_or_else(|| service.name.clone()),
         rows: vec![

@@ -10,9 +10,10 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::error::{ApiError, AppJson};
 use crate::app::AppState;
+use crate::deadlines::Deadlines;
 use crate::domain::application::ReviewAction;
 use crate::domain::user::Role;
-use crate::storage::{ClaimOutcome, NewCorrection, ReviewInput};
+use crate::storage::{ApplicationRecord, ClaimOutcome, NewCorrection, ReviewInput};
 
 /// How long a claim holds a case before it returns to the queue by itself.
 pub const CLAIM_LEASE_MS: i64 = 30 * 60 * 1000;
@@ -34,19 +35,38 @@ struct QueueQuery {
     due: Option<String>,
 }
 
+/// Cases in review with their deadlines, due soonest first (the store's order, oldest waiting
+/// first, breaks ties). Deadlines are worked out once per case.
+async fn queue_by_due(state: &AppState, service: Option<&str>) -> Result<Vec<(ApplicationRecord, Option<Deadlines>)>, ApiError> {
+    let today = state.clock().today();
+    let rules = state.decider().rules();
+    let mut cases: Vec<(ApplicationRecord, Option<Deadlines>)> = state
+        .store()
+        .review_queue(service)
+        .await?
+        .into_iter()
+        .map(|a| {
+            let due = rules.service(&a.service).and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), &a, today));
+            (a, due)
+        })
+        .collect();
+    cases.sort_by(|(_, a), (_, b)| {
+        let key = |d: &Option<Deadlines>| d.as_ref().map(|d| d.promised_due.clone()).unwrap_or_default();
+        key(a).cmp(&key(b))
+    });
+    Ok(cases)
+}
+
 async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query): Query<QueueQuery>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Reviewer, Role::Auditor, Role::Admin])?;
     let now_ms = state.clock().now_ms();
-    let today = state.clock().today();
-    let rules = state.decider().rules();
-    let cases = state.store().review_queue(query.service.as_deref()).await?;
-    let mut items: Vec<(String, Value)> = cases
-        .iter()
-        .map(|a| {
+    let items: Vec<Value> = queue_by_due(&state, query.service.as_deref())
+        .await?
+        .into_iter()
+        .filter(|(_, due)| query.due.as_deref().is_none_or(|status| due.as_ref().is_some_and(|d| d.status == status)))
+        .map(|(a, due)| {
             let claimed = a.is_claimed(now_ms);
-            let due = rules.service(&a.service).and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), a, today));
-            let sort_key = due.as_ref().map(|d| d.promised_due.clone()).unwrap_or_default();
-            let item = json!({
+            json!({
                 "id": a.id,
                 "service": a.service,
                 "state": a.state,
@@ -55,16 +75,10 @@ async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query):
                 "escalated_on": a.escalated_on,
                 "claimed_by": if claimed { a.claimed_by } else { None },
                 "claim_until_ms": if claimed { a.claim_until_ms } else { None },
-            });
-            (sort_key, item)
+            })
         })
         .collect();
-    // Oldest due first; the store's order (oldest waiting first) breaks ties.
-    items.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some(status) = query.due.as_deref() {
-        items.retain(|(_, item)| item["deadlines"]["status"] == status);
-    }
-    Ok(Json(json!({"queue": items.into_iter().map(|(_, item)| item).collect::<Vec<_>>()})))
+    Ok(Json(json!({"queue": items})))
 }
 
 async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -83,18 +97,8 @@ async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Pat
 async fn claim_next_case(State(state): State<AppState>, caller: Caller, Query(query): Query<QueueQuery>) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Reviewer, Role::Admin])?;
     let now_ms = state.clock().now_ms();
-    let today = state.clock().today();
-    let rules = state.decider().rules();
-    let mut cases = state.store().review_queue(query.service.as_deref()).await?;
-    cases.retain(|a| !a.is_claimed(now_ms) && a.owner_id != Some(caller.user_id));
-    cases.sort_by_key(|a| {
-        rules
-            .service(&a.service)
-            .and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), a, today))
-            .map(|d| d.promised_due)
-            .unwrap_or_default()
-    });
-    for candidate in cases {
+    let cases = queue_by_due(&state, query.service.as_deref()).await?;
+    for (candidate, _) in cases.into_iter().filter(|(a, _)| !a.is_claimed(now_ms) && a.owner_id != Some(caller.user_id)) {
         // Another reviewer may take it between the listing and this claim; the claim decides.
         if let ClaimOutcome::Claimed { until_ms } =
             state.store().claim(&candidate.id, caller.user_id, now_ms, CLAIM_LEASE_MS, &caller.actor()).await?

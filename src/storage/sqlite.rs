@@ -103,20 +103,31 @@ async fn set_state(tx: &mut Transaction<'static, Sqlite>, id: &str, state: Appli
     Ok(())
 }
 
-/// Numbers and records a permit inside the caller's transaction: the counter and the permit commit
-/// or roll back together, so numbers are unique and gap-free per service and year.
-async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &str, spec: &PermitSpec) -> Result<PermitRecord, StoreError> {
-    let issued_on = chrono::NaiveDate::parse_from_str(&spec.issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
+/// The next number of `counter` in the year of `issued_on` (`YYYY-MM-DD`), formatted by `template`.
+/// Taken inside the caller's transaction, so a rolled-back issue leaves no gap.
+async fn next_number(
+    tx: &mut Transaction<'static, Sqlite>,
+    counter: &str,
+    issued_on: &str,
+    template: &str,
+) -> Result<(chrono::NaiveDate, i32, i64, String), StoreError> {
+    let issued_on = chrono::NaiveDate::parse_from_str(issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let year = chrono::Datelike::year(&issued_on);
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO permit_counters (service, year, last) VALUES (?, ?, 1)
          ON CONFLICT (service, year) DO UPDATE SET last = last + 1 RETURNING last",
     )
-    .bind(&spec.service)
+    .bind(counter)
     .bind(year)
     .fetch_one(&mut **tx)
     .await?;
-    let number = format_number(&spec.number_template, year, seq);
+    Ok((issued_on, year, seq, format_number(template, year, seq)))
+}
+
+/// Numbers and records a permit inside the caller's transaction: the counter and the permit commit
+/// or roll back together, so numbers are unique and gap-free per service and year.
+async fn issue_permit(tx: &mut Transaction<'static, Sqlite>, application_id: &str, spec: &PermitSpec) -> Result<PermitRecord, StoreError> {
+    let (issued_on, year, seq, number) = next_number(tx, &spec.service, &spec.issued_on, &spec.number_template).await?;
     let permit: PermitRecord = sqlx::query_as(
         "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at, certificate)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?, ?) RETURNING *",
@@ -161,18 +172,8 @@ async fn record_item(
     if exists.is_some() {
         return Ok(());
     }
-    let issued_on = chrono::NaiveDate::parse_from_str(&spec.issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let year = chrono::Datelike::year(&issued_on);
     let counter = format!("{}:{}", spec.service, spec.item);
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO permit_counters (service, year, last) VALUES (?, ?, 1)
-         ON CONFLICT (service, year) DO UPDATE SET last = last + 1 RETURNING last",
-    )
-    .bind(&counter)
-    .bind(year)
-    .fetch_one(&mut **tx)
-    .await?;
-    let number = format_number(&spec.number_template, year, seq);
+    let (_, _, _, number) = next_number(tx, &counter, &spec.issued_on, &spec.number_template).await?;
     sqlx::query("INSERT INTO item_records (application_id, submission_seq, item, number, issued_on, created_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(application_id)
         .bind(submission_seq)
