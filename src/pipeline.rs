@@ -178,11 +178,15 @@ impl Decider {
         corrections: &BTreeMap<String, Value>,
     ) -> Decision {
         // Absent optional fields take their defaults (no pledges when `pledges` is left out).
-        let mut form = crate::rules::schema::apply_defaults(service.form_schema(), form);
-        if let Some(category) = corrections.get("discharge_category") {
-            form["discharge_category"] = category.clone();
+        let form = &crate::rules::schema::apply_defaults(service.form_schema(), form);
+        // The form the rules see: a reviewer's corrections of form fields in place of the applicant's
+        // values. `fields` keeps reporting the applicant's values, so a correction can name them.
+        let mut decided_form = form.clone();
+        for (key, value) in corrections {
+            if form.get(key).is_some() || service.form_schema().contains_key(key) {
+                decided_form[key] = value.clone();
+            }
         }
-        let form = &form;
         let rules = &self.rules;
         let kind_threshold = service.param_f64("kind_confidence").unwrap_or(KIND_CONFIDENCE_DEFAULT);
         let field_threshold = service.param_f64("field_confidence").unwrap_or(FIELD_CONFIDENCE_DEFAULT);
@@ -306,13 +310,7 @@ impl Decider {
                 },
             );
         }
-        let mut form = form.clone();
-        for (key, value) in corrections {
-            if form.get(key).is_some() || service.form_schema().contains_key(key) {
-                form[key] = value.clone();
-            }
-        }
-        let form = &form;
+        let form = &decided_form;
 
         // The discharge category: the applicant's word, or worked out from the licence.
         // Only a service whose form has a discharge category works one out (the drainage permit).

@@ -218,3 +218,17 @@ fn a_minimal_form_with_extra_fields_is_decided() {
     assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
     assert_eq!(decision["fields"]["pledges"]["value"], serde_json::json!({"concealed_works": false, "water_quality": false}));
 }
+
+/// Regression: a corrected discharge category reported the corrected value as the one it replaced.
+#[test]
+fn a_corrected_form_field_keeps_the_applicants_value_on_record() {
+    let decider = decider();
+    let fixture = Fixture::load("clean-catering-stsong");
+    let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
+    let corrections = std::collections::BTreeMap::from([("discharge_category".to_string(), serde_json::json!("hotel"))]);
+    let decision = decider.decide_corrected("drainage-permit", &fixture.form, &files, fixture.at(), &corrections).unwrap();
+    let field = serde_json::to_value(&decision.fields["discharge_category"]).unwrap();
+    assert_eq!(field["value"], "hotel");
+    assert_eq!(field["source"], "correction");
+    assert_eq!(field["corrected_from"], "catering");
+}
