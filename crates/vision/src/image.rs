@@ -1,0 +1,206 @@
+//! An 8-bit RGB raster and the resampling the OCR pipeline needs.
+
+/// Interleaved 8-bit RGB, row-major, no padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for RgbImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbImage({}x{})", self.width, self.height)
+    }
+}
+
+impl RgbImage {
+    /// `None` unless `data` holds exactly `width * height` RGB pixels.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Option<Self> {
+        (width.checked_mul(height)?.checked_mul(3)? == data.len()).then_some(RgbImage { width, height, data })
+    }
+
+    pub fn filled(width: usize, height: usize, rgb: [u8; 3]) -> Self {
+        RgbImage { width, height, data: rgb.iter().copied().cycle().take(width * height * 3).collect() }
+    }
+
+    #[inline]
+    fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    /// Bilinear resize with pixel centres aligned (the convention of OpenCV's `INTER_LINEAR`,
+    /// which the reference pipeline uses).
+    pub fn resize(&self, width: usize, height: usize) -> RgbImage {
+        let width = width.max(1);
+        let height = height.max(1);
+        if self.width == 0 || self.height == 0 {
+            return RgbImage::filled(width, height, [0, 0, 0]);
+        }
+        let axis = |dst: usize, src: usize| -> Vec<(usize, usize, f32)> {
+            let scale = src as f32 / dst as f32;
+            (0..dst)
+                .map(|d| {
+                    let s = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
+                    let i0 = (s.floor() as usize).min(src - 1);
+                    let i1 = (i0 + 1).min(src - 1);
+                    (i0, i1, if i0 == i1 { 0.0 } else { s - i0 as f32 })
+                })
+                .collect()
+        };
+        let xs = axis(width, self.width);
+        let ys = axis(height, self.height);
+        let mut data = Vec::with_capacity(width * height * 3);
+        for &(y0, y1, fy) in &ys {
+            for &(x0, x1, fx) in &xs {
+                let (a, b, c, d) = (self.pixel(x0, y0), self.pixel(x1, y0), self.pixel(x0, y1), self.pixel(x1, y1));
+                for ch in 0..3 {
+                    let top = a[ch] as f32 + (b[ch] as f32 - a[ch] as f32) * fx;
+                    let bottom = c[ch] as f32 + (d[ch] as f32 - c[ch] as f32) * fx;
+                    data.push((top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+        RgbImage { width, height, data }
+    }
+
+    pub fn rotate180(&self) -> RgbImage {
+        let mut data = Vec::with_capacity(self.data.len());
+        for px in self.data.chunks_exact(3).rev() {
+            data.extend_from_slice(px);
+        }
+        RgbImage { width: self.width, height: self.height, data }
+    }
+
+    /// A quarter turn counter-clockwise (the top row becomes the left column, read bottom-up).
+    pub fn rotate90_ccw(&self) -> RgbImage {
+        let (w, h) = (self.height, self.width);
+        let mut data = Vec::with_capacity(self.data.len());
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&self.pixel(self.width - 1 - y, x));
+            }
+        }
+        RgbImage { width: w, height: h, data }
+    }
+
+    /// Bilinear sample with the border replicated.
+    #[inline]
+    fn sample(&self, x: f32, y: f32) -> [f32; 3] {
+        let x = x.clamp(0.0, (self.width - 1) as f32);
+        let y = y.clamp(0.0, (self.height - 1) as f32);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let (a, b, c, d) = (self.pixel(x0, y0), self.pixel(x1, y0), self.pixel(x0, y1), self.pixel(x1, y1));
+        let mut out = [0.0; 3];
+        for ch in 0..3 {
+            let top = a[ch] as f32 + (b[ch] as f32 - a[ch] as f32) * fx;
+            let bottom = c[ch] as f32 + (d[ch] as f32 - c[ch] as f32) * fx;
+            out[ch] = top + (bottom - top) * fy;
+        }
+        out
+    }
+
+    /// Map the quadrilateral `quad` (top-left, top-right, bottom-right, bottom-left) onto an upright
+    /// `width`×`height` image by a perspective transform: the crop and deskew of one text line.
+    pub fn warp_quad(&self, quad: &[[f32; 2]; 4], width: usize, height: usize) -> Option<RgbImage> {
+        if self.width == 0 || self.height == 0 || width == 0 || height == 0 {
+            return None;
+        }
+        // Homography from the output rectangle to the quadrilateral (inverse mapping).
+        let (w, h) = (width as f32, height as f32);
+        let h_mat = crate::geometry::homography(&[[0.0, 0.0], [w, 0.0], [w, h], [0.0, h]], quad)?;
+        let mut data = Vec::with_capacity(width * height * 3);
+        for y in 0..height {
+            for x in 0..width {
+                let (u, v) = (x as f32, y as f32);
+                let den = h_mat[6] * u + h_mat[7] * v + 1.0;
+                let sx = (h_mat[0] * u + h_mat[1] * v + h_mat[2]) / den;
+                let sy = (h_mat[3] * u + h_mat[4] * v + h_mat[5]) / den;
+                let px = self.sample(sx, sy);
+                data.extend(px.iter().map(|c| c.round().clamp(0.0, 255.0) as u8));
+            }
+        }
+        Some(RgbImage { width, height, data })
+    }
+
+    /// Planar `[3, height, pad_width]` floats in the networks' channel order (blue, green, red: the
+    /// reference pipeline feeds OpenCV's BGR), each `(v/255 - mean[c]) / std[c]`, zero beyond `width`.
+    pub fn to_planes_bgr(&self, mean: [f32; 3], std: [f32; 3], pad_width: usize) -> Vec<f32> {
+        let pad_width = pad_width.max(self.width);
+        let plane = self.height * pad_width;
+        let mut out = vec![0.0f32; 3 * plane];
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let [r, g, b] = self.pixel(x, y);
+                for (c, v) in [b, g, r].into_iter().enumerate() {
+                    out[c * plane + y * pad_width + x] = (v as f32 / 255.0 - mean[c]) / std[c];
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(w: usize, h: usize) -> RgbImage {
+        let mut data = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&[(x * 10) as u8, (y * 10) as u8, 7]);
+            }
+        }
+        RgbImage::new(w, h, data).unwrap()
+    }
+
+    #[test]
+    fn new_rejects_a_buffer_of_the_wrong_size() {
+        assert!(RgbImage::new(2, 2, vec![0; 11]).is_none());
+        assert!(RgbImage::new(usize::MAX, 2, vec![]).is_none());
+    }
+
+    #[test]
+    fn resize_to_the_same_size_is_the_identity_and_halving_averages_pairs() {
+        let img = gradient(8, 6);
+        assert_eq!(img.resize(8, 6), img);
+        let half = img.resize(4, 3);
+        // Output pixel 0 sits at source x = 0.5: halfway between 0 and 10.
+        assert_eq!(half.pixel(0, 0), [5, 5, 7]);
+        assert_eq!(half.pixel(3, 2), [65, 45, 7]);
+    }
+
+    #[test]
+    fn quarter_turns_and_half_turns_compose() {
+        let img = gradient(5, 3);
+        let r = img.rotate90_ccw();
+        assert_eq!((r.width, r.height), (3, 5));
+        // The top-right pixel comes to the top-left.
+        assert_eq!(r.pixel(0, 0), img.pixel(4, 0));
+        assert_eq!(r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw(), r);
+        assert_eq!(img.rotate180().rotate180(), img);
+        assert_eq!(img.rotate180().pixel(0, 0), img.pixel(4, 2));
+    }
+
+    #[test]
+    fn warping_an_axis_aligned_quad_is_a_crop() {
+        let img = gradient(10, 8);
+        let crop = img.warp_quad(&[[2.0, 1.0], [6.0, 1.0], [6.0, 4.0], [2.0, 4.0]], 4, 3).unwrap();
+        for y in 0..3 {
+            for x in 0..4 {
+                assert_eq!(crop.pixel(x, y), img.pixel(x + 2, y + 1));
+            }
+        }
+    }
+
+    #[test]
+    fn planes_are_blue_green_red_and_padded_with_zero() {
+        let img = RgbImage::new(1, 1, vec![255, 0, 51]).unwrap();
+        let planes = img.to_planes_bgr([0.0; 3], [1.0; 3], 2);
+        assert_eq!(planes, vec![0.2, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    }
+}

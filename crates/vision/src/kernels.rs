@@ -1,0 +1,154 @@
+//! Numeric kernels candle lacks in a fast form.
+
+use rayon::prelude::*;
+
+/// A depthwise 2-D convolution: every channel convolved with its own kernel (ONNX `Conv` with
+/// `group == channels`). Padding is per side, so asymmetric padding and unequal strides need no copies.
+#[derive(Debug, Clone, Copy)]
+pub struct Depthwise<'a> {
+    /// `[channels, 1, kh, kw]`, row-major.
+    pub weights: &'a [f32],
+    /// One per channel, if any.
+    pub bias: Option<&'a [f32]>,
+    pub kernel: (usize, usize),
+    /// (vertical, horizontal)
+    pub stride: (usize, usize),
+    /// top, left, bottom, right
+    pub pads: [usize; 4],
+}
+
+impl Depthwise<'_> {
+    /// Output height and width for an input of `h`×`w`, or `None` when the kernel does not fit.
+    pub fn output_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.stride;
+        let ph = h + self.pads[0] + self.pads[2];
+        let pw = w + self.pads[1] + self.pads[3];
+        if ph < kh || pw < kw || sh == 0 || sw == 0 {
+            return None;
+        }
+        Some(((ph - kh) / sh + 1, (pw - kw) / sw + 1))
+    }
+
+    /// Convolve `input` (`[n, channels, h, w]`, row-major). Returns the output and its height and width.
+    pub fn run(&self, input: &[f32], n: usize, channels: usize, h: usize, w: usize) -> Option<(Vec<f32>, usize, usize)> {
+        let (kh, kw) = self.kernel;
+        if input.len() != n * channels * h * w || self.weights.len() != channels * kh * kw {
+            return None;
+        }
+        if self.bias.is_some_and(|b| b.len() != channels) {
+            return None;
+        }
+        let (oh, ow) = self.output_size(h, w)?;
+        let mut out = vec![0f32; n * channels * oh * ow];
+        if oh * ow == 0 {
+            return Some((out, oh, ow));
+        }
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane_index, out_plane)| {
+            let c = plane_index % channels;
+            let plane = &input[plane_index * h * w..(plane_index + 1) * h * w];
+            let kernel = &self.weights[c * kh * kw..(c + 1) * kh * kw];
+            let bias = self.bias.map_or(0.0, |b| b[c]);
+            self.plane(plane, h, w, kernel, bias, out_plane, ow);
+        });
+        Some((out, oh, ow))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plane(&self, plane: &[f32], h: usize, w: usize, kernel: &[f32], bias: f32, out: &mut [f32], ow: usize) {
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.stride;
+        let (pt, pl) = (self.pads[0], self.pads[1]);
+        for (oy, out_row) in out.chunks_mut(ow).enumerate() {
+            out_row.fill(bias);
+            for ky in 0..kh {
+                // input row = oy*sh + ky - pt
+                let Some(iy) = (oy * sh + ky).checked_sub(pt) else { continue };
+                if iy >= h {
+                    continue;
+                }
+                let in_row = &plane[iy * w..(iy + 1) * w];
+                for kx in 0..kw {
+                    let weight = kernel[ky * kw + kx];
+                    // input column = ox*sw + kx - pl, valid for ox in first..end
+                    let first = if kx >= pl { 0 } else { (pl - kx).div_ceil(sw) };
+                    let end = if w + pl > kx { ((w - 1 + pl - kx) / sw + 1).min(ow) } else { 0 };
+                    if first >= end {
+                        continue;
+                    }
+                    let start = first * sw + kx - pl;
+                    if sw == 1 {
+                        for (o, i) in out_row[first..end].iter_mut().zip(&in_row[start..]) {
+                            *o += weight * i;
+                        }
+                    } else {
+                        for (o, i) in out_row[first..end].iter_mut().zip(in_row[start..].iter().step_by(sw)) {
+                            *o += weight * i;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, written out: out[c][oy][ox] = bias[c] + Σ w[c][ky][kx] · in[c][oy·sh+ky−pt][ox·sw+kx−pl].
+    fn reference(d: &Depthwise, input: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
+        let (oh, ow) = d.output_size(h, w).unwrap();
+        let (kh, kw) = d.kernel;
+        let mut out = vec![0.0; n * c * oh * ow];
+        for b in 0..n {
+            for ch in 0..c {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = d.bias.map_or(0.0, |bias| bias[ch]);
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * d.stride.0 + ky) as isize - d.pads[0] as isize;
+                                let ix = (ox * d.stride.1 + kx) as isize - d.pads[1] as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    acc += d.weights[(ch * kh + ky) * kw + kx] * input[((b * c + ch) * h + iy as usize) * w + ix as usize];
+                                }
+                            }
+                        }
+                        out[((b * c + ch) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_definition_for_every_stride_and_padding_pp_ocr_uses() {
+        let (n, c, h, w) = (2, 3, 9, 11);
+        let input: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        for (k, pad) in [(3, 1), (5, 2), (3, 0), (2, 0)] {
+            let weights: Vec<f32> = (0..c * k * k).map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0).collect();
+            let bias = [0.5, -1.0, 0.25];
+            for stride in [(1, 1), (2, 2), (2, 1), (1, 2)] {
+                for pads in [[pad; 4], [0, pad, 0, pad], [pad, 0, 1, 0]] {
+                    let d = Depthwise { weights: &weights, bias: Some(&bias), kernel: (k, k), stride, pads };
+                    let (got, oh, ow) = d.run(&input, n, c, h, w).unwrap();
+                    let want = reference(&d, &input, n, c, h, w);
+                    assert_eq!(got.len(), n * c * oh * ow);
+                    for (g, e) in got.iter().zip(&want) {
+                        assert!((g - e).abs() < 1e-4, "k={k} stride={stride:?} pads={pads:?}: {g} vs {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_mismatched_buffers_instead_of_reading_past_them() {
+        let weights = [1.0; 9];
+        let d = Depthwise { weights: &weights, bias: None, kernel: (3, 3), stride: (1, 1), pads: [0; 4] };
+        assert!(d.run(&[0.0; 8], 1, 1, 3, 3).is_none());
+        assert!(d.run(&[0.0; 4], 1, 1, 2, 2).is_none(), "a 3x3 kernel does not fit a 2x2 input without padding");
+    }
+}

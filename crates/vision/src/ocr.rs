@@ -1,0 +1,271 @@
+//! The OCR pipeline: detect text lines, crop and deskew each, turn upside-down lines the right way
+//! up, recognise them in batches of similar width, and decode the CTC output with a confidence per
+//! line. Preprocessing follows the reference pipeline of the registry package the networks come
+//! from, so that the same image gives the same text.
+
+use std::path::Path;
+
+use anyhow::{ensure, Context, Result};
+use candle_core::{Device, Tensor};
+
+use crate::geometry::{db_boxes, order_corners, reading_order, DbParams, Quad};
+use crate::graph::Graph;
+use crate::image::RgbImage;
+
+/// Every network takes `(v/255 - 0.5) / 0.5` per channel (the package's configuration).
+const HALF: [f32; 3] = [0.5, 0.5, 0.5];
+
+#[derive(Debug, Clone)]
+pub struct OcrOptions {
+    /// The detector sees the image scaled so that its shorter side is at least this.
+    pub det_min_side: usize,
+    /// Images are first scaled down so that their longer side is at most this.
+    pub max_side: usize,
+    pub db: DbParams,
+    /// Text height the recogniser expects, and its minimum input width.
+    pub rec_height: usize,
+    pub rec_min_width: usize,
+    pub rec_batch: usize,
+    /// Classifier input size and the probability above which a line is turned 180°.
+    pub cls_width: usize,
+    pub cls_thresh: f32,
+    /// Lines recognised with a lower confidence are dropped, as the reference pipeline does.
+    pub min_line_confidence: f32,
+}
+
+impl Default for OcrOptions {
+    fn default() -> Self {
+        OcrOptions {
+            det_min_side: 736,
+            max_side: 2000,
+            db: DbParams::default(),
+            rec_height: 48,
+            rec_min_width: 320,
+            rec_batch: 6,
+            cls_width: 192,
+            cls_thresh: 0.9,
+            min_line_confidence: 0.5,
+        }
+    }
+}
+
+/// One recognised line of text, in the coordinates of the input image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextLine {
+    pub text: String,
+    /// Mean probability of the characters read (0 when none).
+    pub confidence: f32,
+    pub quad: Quad,
+}
+
+pub struct Ocr {
+    det: Graph,
+    cls: Graph,
+    rec: Graph,
+    /// Index 0 is the CTC blank.
+    alphabet: Vec<String>,
+    pub options: OcrOptions,
+}
+
+impl std::fmt::Debug for Ocr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ocr").field("alphabet", &self.alphabet.len()).finish()
+    }
+}
+
+impl Ocr {
+    /// Load `det`, `cls` and `rec` (`.json` + `.safetensors`) from `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let load = |stem: &str| Graph::load(&dir.join(format!("{stem}.json")), &dir.join(format!("{stem}.safetensors")));
+        let det = load("det")?;
+        let cls = load("cls")?;
+        let rec = load("rec")?;
+        let ctc = rec.ctc.context("the recognition graph names no CTC layout")?;
+        ensure!(ctc.blank == 0, "CTC blank at index {} is not supported", ctc.blank);
+        ensure!(!rec.characters.is_empty(), "the recognition graph carries no dictionary");
+        let mut alphabet = Vec::with_capacity(rec.characters.len() + 2);
+        alphabet.push(String::new());
+        alphabet.extend(rec.characters.iter().cloned());
+        if ctc.append_space {
+            alphabet.push(" ".to_string());
+        }
+        Ok(Ocr { det, cls, rec, alphabet, options: OcrOptions::default() })
+    }
+
+    pub fn alphabet_len(&self) -> usize {
+        self.alphabet.len()
+    }
+
+    /// Every text line of the image, in reading order.
+    pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>> {
+        if image.width < 2 || image.height < 2 {
+            return Ok(Vec::new());
+        }
+        // Very large photos are scaled down first; boxes are mapped back to the original.
+        let longest = image.width.max(image.height);
+        let (work, scale) = if longest > self.options.max_side {
+            let s = self.options.max_side as f32 / longest as f32;
+            let to32 = |v: f32| ((((v as usize) as f32 / 32.0).round() as usize) * 32).max(32);
+            let (w, h) = (to32(image.width as f32 * s), to32(image.height as f32 * s));
+            (image.resize(w, h), [w as f32 / image.width as f32, h as f32 / image.height as f32])
+        } else {
+            (image.clone(), [1.0, 1.0])
+        };
+        let quads = self.detect(&work)?;
+        let mut crops: Vec<RgbImage> = quads.iter().filter_map(|q| crop_line(&work, q)).collect();
+        let quads: Vec<Quad> = quads.into_iter().filter(|q| crop_size(q).is_some()).collect();
+        self.orient(&mut crops)?;
+        let texts = self.recognize(&crops)?;
+        Ok(quads
+            .into_iter()
+            .zip(texts)
+            .filter(|(_, (_, conf))| *conf >= self.options.min_line_confidence)
+            .map(|(q, (text, confidence))| TextLine { text, confidence, quad: q.map(|[x, y]| [x / scale[0], y / scale[1]]) })
+            .collect())
+    }
+
+    /// Text-line quadrilaterals in reading order, in the image's coordinates.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Quad>> {
+        let (w, h) = (image.width, image.height);
+        let shortest = w.min(h) as f32;
+        let ratio = if shortest < self.options.det_min_side as f32 { self.options.det_min_side as f32 / shortest } else { 1.0 };
+        let to32 = |v: f32| ((((v as usize) as f32 / 32.0).round() as usize) * 32).max(32);
+        let (rw, rh) = (to32(w as f32 * ratio), to32(h as f32 * ratio));
+        let resized = image.resize(rw, rh);
+        let input = Tensor::from_vec(resized.to_planes_bgr(HALF, HALF, rw), (1, 3, rh, rw), &Device::Cpu)?;
+        let prob = self.det.run(input)?.remove(0);
+        ensure!(prob.dims() == [1, 1, rh, rw], "detector output {:?} for input {rh}x{rw}", prob.dims());
+        let prob = prob.flatten_all()?.to_vec1::<f32>()?;
+        let mut boxes = db_boxes(&prob, rw, rh, &self.options.db);
+        let (sx, sy) = (w as f32 / rw as f32, h as f32 / rh as f32);
+        let mut kept = Vec::with_capacity(boxes.len());
+        for b in boxes.drain(..) {
+            let quad = order_corners(
+                b.quad.map(|[x, y]| [(x * sx).round().clamp(0.0, (w - 1) as f32), (y * sy).round().clamp(0.0, (h - 1) as f32)]),
+            );
+            let side = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+            if side(quad[0], quad[1]) <= 3.0 || side(quad[0], quad[3]) <= 3.0 {
+                continue;
+            }
+            kept.push(crate::geometry::Detection { quad, score: b.score });
+        }
+        reading_order(&mut kept, 10.0);
+        Ok(kept.into_iter().map(|d| d.quad).collect())
+    }
+
+    /// Turn lines the direction classifier finds upside down.
+    fn orient(&self, crops: &mut [RgbImage]) -> Result<()> {
+        let (height, width) = (self.options.rec_height, self.options.cls_width);
+        for start in (0..crops.len()).step_by(self.options.rec_batch.max(1)) {
+            let end = (start + self.options.rec_batch.max(1)).min(crops.len());
+            let mut batch = Vec::with_capacity((end - start) * 3 * height * width);
+            for crop in &crops[start..end] {
+                batch.extend(fit_height(crop, height, width).to_planes_bgr(HALF, HALF, width));
+            }
+            let out = self.cls.run(Tensor::from_vec(batch, (end - start, 3, height, width), &Device::Cpu)?)?.remove(0);
+            let probs = out.to_vec2::<f32>()?;
+            for (crop, p) in crops[start..end].iter_mut().zip(probs) {
+                if p.len() == 2 && p[1] > p[0] && p[1] > self.options.cls_thresh {
+                    *crop = crop.rotate180();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Recognise upright line crops; returns (text, confidence) per crop, in input order.
+    pub fn recognize(&self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>> {
+        let height = self.options.rec_height;
+        let ratio = |c: &RgbImage| c.width as f32 / c.height.max(1) as f32;
+        // Lines of similar width share a batch, so little of each batch is padding.
+        let mut order: Vec<usize> = (0..crops.len()).collect();
+        order.sort_by(|a, b| ratio(&crops[*a]).total_cmp(&ratio(&crops[*b])));
+        let mut results = vec![(String::new(), 0.0f32); crops.len()];
+        for chunk in order.chunks(self.options.rec_batch.max(1)) {
+            let max_ratio = chunk.iter().map(|i| ratio(&crops[*i])).fold(self.options.rec_min_width as f32 / height as f32, f32::max);
+            let width = (height as f32 * max_ratio) as usize;
+            let mut batch = Vec::with_capacity(chunk.len() * 3 * height * width);
+            for &i in chunk {
+                batch.extend(fit_height(&crops[i], height, width).to_planes_bgr(HALF, HALF, width));
+            }
+            let probs = self.rec.run(Tensor::from_vec(batch, (chunk.len(), 3, height, width), &Device::Cpu)?)?.remove(0);
+            let (n, steps, classes) = probs.dims3()?;
+            ensure!(
+                n == chunk.len() && classes == self.alphabet.len(),
+                "recogniser output {:?}, dictionary of {}",
+                probs.dims(),
+                self.alphabet.len()
+            );
+            let best = probs.argmax(2)?.to_vec2::<u32>()?;
+            let best_p = probs.max(2)?.to_vec2::<f32>()?;
+            for (k, &i) in chunk.iter().enumerate() {
+                results[i] = ctc_decode(&best[k][..steps], &best_p[k][..steps], &self.alphabet);
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Greedy CTC decoding: drop repeats and blanks (index 0). The confidence is the mean probability
+/// of the characters kept.
+pub fn ctc_decode(best: &[u32], best_p: &[f32], alphabet: &[String]) -> (String, f32) {
+    let mut text = String::new();
+    let (mut sum, mut n) = (0.0f32, 0usize);
+    let mut previous = None;
+    for (&index, &p) in best.iter().zip(best_p) {
+        if index != 0 && previous != Some(index) {
+            if let Some(ch) = alphabet.get(index as usize) {
+                text.push_str(ch);
+                sum += p;
+                n += 1;
+            }
+        }
+        previous = Some(index);
+    }
+    (text, if n == 0 { 0.0 } else { sum / n as f32 })
+}
+
+/// Output size of the crop for a quad: the longer of each pair of opposite sides.
+fn crop_size(q: &Quad) -> Option<(usize, usize)> {
+    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let w = d(q[0], q[1]).max(d(q[2], q[3])) as usize;
+    let h = d(q[0], q[3]).max(d(q[1], q[2])) as usize;
+    (w > 0 && h > 0).then_some((w, h))
+}
+
+/// Crop a text line upright; lines much taller than wide are vertical text, turned a quarter.
+fn crop_line(image: &RgbImage, q: &Quad) -> Option<RgbImage> {
+    let (w, h) = crop_size(q)?;
+    let crop = image.warp_quad(q, w, h)?;
+    Some(if h as f32 / w as f32 >= 1.5 { crop.rotate90_ccw() } else { crop })
+}
+
+/// Scale to `height` keeping the aspect ratio, at most `max_width` wide.
+fn fit_height(crop: &RgbImage, height: usize, max_width: usize) -> RgbImage {
+    let ratio = crop.width as f32 / crop.height.max(1) as f32;
+    let width = ((height as f32 * ratio).ceil() as usize).clamp(1, max_width);
+    crop.resize(width, height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctc_drops_blanks_and_repeats_but_keeps_a_letter_doubled_across_a_blank() {
+        let alphabet: Vec<String> = ["", "a", "b", "l"].iter().map(|s| s.to_string()).collect();
+        let best = [1, 1, 0, 3, 3, 0, 3, 2, 0];
+        let p = [0.9, 0.8, 1.0, 0.7, 0.6, 1.0, 0.5, 0.9, 1.0];
+        let (text, conf) = ctc_decode(&best, &p, &alphabet);
+        assert_eq!(text, "allb");
+        assert!((conf - (0.9 + 0.7 + 0.5 + 0.9) / 4.0).abs() < 1e-6);
+        assert_eq!(ctc_decode(&[0, 0], &[1.0, 1.0], &alphabet), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn tall_crops_are_turned_to_read_horizontally() {
+        let img = RgbImage::filled(100, 100, [255, 255, 255]);
+        let crop = crop_line(&img, &[[10.0, 10.0], [20.0, 10.0], [20.0, 60.0], [10.0, 60.0]]).unwrap();
+        assert_eq!((crop.width, crop.height), (50, 10));
+    }
+}
