@@ -12,7 +12,6 @@ use tokio::sync::Notify;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LimitsConfig, ServeConfig};
 use crate::pipeline::Decider;
-use crate::reading::Reader;
 use crate::rules::RuleSet;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{BlobStore, Store};
@@ -113,7 +112,8 @@ impl Application {
             Some(exe) => exe,
             None => std::env::current_exe().context("locating the onewindow binary for the pdf reader")?,
         };
-        let decider = Decider::new(Arc::new(rules), Reader::new(config.limits.read_limits(), reader_exe));
+        let reader = config.limits.reader(reader_exe).context("loading the models")?;
+        let decider = Decider::new(Arc::new(rules), reader);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let app = App {
             store,

@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{LimitsConfig, RulesConfig, ServeConfig};
 use crate::pipeline::{Decider, InputFile};
-use crate::reading::Reader;
 use crate::rules::RuleSet;
 
 #[derive(Debug, Parser)]
@@ -38,6 +37,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Read one file as the service would (PDF text layer, or OCR of a photo or scan) and print
+    /// its lines with their confidence as JSON.
+    Read(ReadArgs),
     /// Time the decision of every fixture package and print latency percentiles.
     Bench(BenchArgs),
     /// Read one PDF from stdin under resource limits (used by the service itself).
@@ -48,6 +50,14 @@ enum Command {
         #[arg(long)]
         cpu_seconds: u64,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct ReadArgs {
+    /// The file to read.
+    file: PathBuf,
+    #[command(flatten)]
+    limits: LimitsConfig,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,6 +168,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => crate::app::serve(config),
         Command::Decide(args) => decide(args),
+        Command::Read(args) => read(args),
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
@@ -182,7 +193,7 @@ fn init_tracing() {
 pub fn build_decider(rules: &RulesConfig, limits: &LimitsConfig) -> anyhow::Result<Decider> {
     let ruleset = RuleSet::load_dir(&rules.rules_dir).with_context(|| format!("loading rules from {}", rules.rules_dir.display()))?;
     let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-    Ok(Decider::new(Arc::new(ruleset), Reader::new(limits.read_limits(), exe)))
+    Ok(Decider::new(Arc::new(ruleset), limits.reader(exe).context("loading the models")?))
 }
 
 fn decide(args: DecideArgs) -> anyhow::Result<()> {
@@ -202,6 +213,14 @@ fn decide(args: DecideArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn read(args: ReadArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
+    let reader = args.limits.reader(exe).context("loading the models")?;
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&reader.read(&bytes))?);
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
@@ -210,7 +229,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
         let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-        let reader = Reader::new(args.limits.read_limits(), exe);
+        let reader = args.limits.reader(exe).context("loading the models")?;
         let reports = crate::replay::replay(store.as_ref(), &blobs, reader, &args.application_id).await?;
         let mut all = true;
         for report in &reports {

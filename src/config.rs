@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::reading::ReadLimits;
+use crate::reading::{ReadLimits, Reader};
 
-/// Limits on what an upload and its reading may cost.
+/// Limits on what an upload and its reading may cost, and the models that read it.
 #[derive(Debug, Clone, Args)]
 pub struct LimitsConfig {
     /// Largest accepted file, in bytes.
@@ -27,6 +27,19 @@ pub struct LimitsConfig {
     /// Address-space limit of the isolated PDF reader, in MiB.
     #[arg(long, env = "ONEWINDOW_PDF_MEMORY_MIB", default_value_t = 1024)]
     pub pdf_memory_mib: u64,
+    /// Largest width or height of an image (photo or scanned page), in pixels.
+    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_SIDE", default_value_t = 10_000)]
+    pub max_image_side: u32,
+    /// Most memory one image may take once decoded, in MiB.
+    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_MIB", default_value_t = 256)]
+    pub max_image_mib: u64,
+    /// How many images are OCR'd at once in this process (each run uses every core).
+    #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = 1)]
+    pub ocr_concurrency: usize,
+    /// The models directory, with its MANIFEST.toml; the service refuses to start if a file is
+    /// missing or differs from its pinned SHA-256.
+    #[arg(long, env = "ONEWINDOW_MODELS_DIR", default_value_os_t = crate::models::default_models_dir())]
+    pub models_dir: PathBuf,
 }
 
 impl Default for LimitsConfig {
@@ -37,6 +50,10 @@ impl Default for LimitsConfig {
             max_files: 40,
             pdf_timeout_secs: 10,
             pdf_memory_mib: 1024,
+            max_image_side: 10_000,
+            max_image_mib: 256,
+            ocr_concurrency: 1,
+            models_dir: crate::models::default_models_dir(),
         }
     }
 }
@@ -47,7 +64,15 @@ impl LimitsConfig {
             max_file_bytes: self.max_file_bytes,
             pdf_timeout: Duration::from_secs(self.pdf_timeout_secs),
             pdf_memory_bytes: self.pdf_memory_mib * 1024 * 1024,
+            image: crate::reading::image::ImageLimits { max_side: self.max_image_side, max_alloc_bytes: self.max_image_mib * 1024 * 1024 },
         }
+    }
+
+    /// The reading stage with its OCR models, verified against the manifest and loaded once.
+    /// `helper_exe` is this project's binary, which reads PDFs in a child process.
+    pub fn reader(&self, helper_exe: PathBuf) -> anyhow::Result<Reader> {
+        let ocr = crate::models::OcrEngine::load(&self.models_dir, self.ocr_concurrency)?;
+        Ok(Reader::new(self.read_limits(), helper_exe).with_ocr(ocr))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod decision;
 pub mod domain;
 pub mod http;
 pub mod issuance;
+pub mod models;
 pub mod pipeline;
 pub mod reading;
 pub mod replay;

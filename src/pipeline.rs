@@ -450,7 +450,7 @@ impl Decider {
             fields,
             items,
             ruleset: rules.hash().to_string(),
-            models: BTreeMap::new(),
+            models: self.reader.model_digests(),
             submitted_on: submitted_on.format("%Y-%m-%d").to_string(),
         }
     }

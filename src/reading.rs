@@ -4,13 +4,18 @@
 //! (corrupt, encrypted, empty, too large, too slow) into an unreadable document with a reason, never an
 //! error that stops the application.
 
+pub mod image;
 pub mod pdf;
 pub mod pdf_fallback;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::models::OcrEngine;
 
 /// What a file is, judged by its first bytes, never by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +51,7 @@ impl Format {
         }
     }
 
-    /// Formats the service accepts at upload (images are stored now and read once OCR is in place).
+    /// Formats the service accepts at upload.
     pub fn is_accepted(self) -> bool {
         !matches!(self, Format::Unknown)
     }
@@ -57,7 +62,39 @@ impl Format {
 pub struct TextLine {
     pub page: u32,
     pub text: String,
+    /// How sure the reader is of the whole line (for OCR: of its least sure piece).
     pub confidence: f64,
+    /// OCR only: the separately recognised pieces the line was joined from, so that a value is as
+    /// sure as the pieces it was read from, not as the least sure cell of its row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pieces: Vec<Piece>,
+}
+
+/// A piece of a line: characters `start..end` (counted in chars) recognised with `confidence`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Piece {
+    pub start: usize,
+    pub end: usize,
+    pub confidence: f64,
+}
+
+impl TextLine {
+    pub fn new(page: u32, text: impl Into<String>, confidence: f64) -> Self {
+        Self { page, text: text.into(), confidence, pieces: Vec::new() }
+    }
+
+    /// The confidence of what stands in bytes `range` of `text`, which is this line's text or a
+    /// char-for-char normalisation of it: the least sure piece overlapping the range, or the line's
+    /// own confidence when it has no pieces.
+    pub fn confidence_in(&self, text: &str, range: std::ops::Range<usize>) -> f64 {
+        if self.pieces.is_empty() || range.start >= range.end || range.end > text.len() {
+            return self.confidence;
+        }
+        let (Some(before), Some(inside)) = (text.get(..range.start), text.get(range)) else { return self.confidence };
+        let start = before.chars().count();
+        let end = start + inside.chars().count();
+        self.pieces.iter().filter(|p| p.start < end && p.end > start).map(|p| p.confidence).reduce(f64::min).unwrap_or(self.confidence)
+    }
 }
 
 /// The result of reading one document.
@@ -73,11 +110,29 @@ pub struct ReadOutcome {
     /// be retried, never made on this outcome.
     #[serde(skip)]
     pub system_error: Option<String>,
+    /// A scanned PDF's page images, taken out by the PDF reader for OCR.
+    #[serde(skip)]
+    pub page_images: Vec<PageImage>,
+}
+
+/// One page image of a scanned PDF.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageImage {
+    pub page: u32,
+    pub format: Format,
+    pub bytes: Vec<u8>,
 }
 
 impl ReadOutcome {
     pub fn unreadable(format: Format, reason: impl Into<String>) -> Self {
-        Self { format, method: "none".into(), lines: Vec::new(), unreadable: Some(reason.into()), system_error: None }
+        Self {
+            format,
+            method: "none".into(),
+            lines: Vec::new(),
+            unreadable: Some(reason.into()),
+            system_error: None,
+            page_images: Vec::new(),
+        }
     }
 
     pub fn is_readable(&self) -> bool {
@@ -92,11 +147,17 @@ pub struct ReadLimits {
     pub pdf_timeout: Duration,
     /// Address-space limit of the isolated PDF reader process.
     pub pdf_memory_bytes: u64,
+    pub image: image::ImageLimits,
 }
 
 impl Default for ReadLimits {
     fn default() -> Self {
-        Self { max_file_bytes: 20 * 1024 * 1024, pdf_timeout: Duration::from_secs(10), pdf_memory_bytes: 1024 * 1024 * 1024 }
+        Self {
+            max_file_bytes: 20 * 1024 * 1024,
+            pdf_timeout: Duration::from_secs(10),
+            pdf_memory_bytes: 1024 * 1024 * 1024,
+            image: image::ImageLimits::default(),
+        }
     }
 }
 
@@ -105,13 +166,29 @@ impl Default for ReadLimits {
 pub struct Reader {
     limits: ReadLimits,
     pdf: pdf::IsolatedPdfReader,
+    ocr: Option<Arc<OcrEngine>>,
 }
 
 impl Reader {
     /// `helper_exe` is this project's own binary, which reads PDFs in a child process (`__read-pdf`).
     pub fn new(limits: ReadLimits, helper_exe: PathBuf) -> Self {
         let pdf = pdf::IsolatedPdfReader::new(helper_exe, limits.pdf_timeout, limits.pdf_memory_bytes);
-        Self { limits, pdf }
+        Self { limits, pdf, ocr: None }
+    }
+
+    /// Read photos and scans with these OCR models (without them, images are unreadable).
+    pub fn with_ocr(mut self, ocr: Arc<OcrEngine>) -> Self {
+        self.ocr = Some(ocr);
+        self
+    }
+
+    /// `role → sha256:…` of the models this reader uses, recorded in each decision.
+    pub fn model_digests(&self) -> BTreeMap<String, String> {
+        self.ocr.as_ref().map(|o| o.digests.clone()).unwrap_or_default()
+    }
+
+    pub fn has_ocr(&self) -> bool {
+        self.ocr.is_some()
     }
 
     pub fn limits(&self) -> &ReadLimits {
@@ -131,10 +208,41 @@ impl Reader {
             );
         }
         match format {
-            Format::Pdf => self.pdf.read(bytes),
-            Format::Jpeg | Format::Png => ReadOutcome::unreadable(format, "图片材料需文字识别（OCR），本版本尚未启用，请上传带文字层的PDF"),
+            Format::Pdf => {
+                let mut outcome = self.pdf.read(bytes);
+                if !outcome.page_images.is_empty() {
+                    let pages = std::mem::take(&mut outcome.page_images);
+                    outcome = self.read_pages(Format::Pdf, pages.iter().map(|p| (p.page, p.format, p.bytes.as_slice())));
+                }
+                outcome
+            }
+            Format::Jpeg | Format::Png => self.read_pages(format, std::iter::once((1, format, bytes))),
             Format::Unknown => ReadOutcome::unreadable(format, "不支持的文件类型（仅接受PDF、JPEG、PNG）"),
         }
+    }
+}
+
+impl Reader {
+    /// OCR page images (a photo is one page, a scan one per page). Any page that cannot be read
+    /// makes the document unreadable, with the page named: a decision never rests on part of a file.
+    fn read_pages<'a>(&self, format: Format, pages: impl Iterator<Item = (u32, Format, &'a [u8])>) -> ReadOutcome {
+        let Some(ocr) = &self.ocr else {
+            return ReadOutcome::unreadable(format, "图片与扫描件需文字识别（OCR），本服务未加载识别模型");
+        };
+        let mut lines = Vec::new();
+        for (page, page_format, bytes) in pages {
+            let result = image::decode(bytes, page_format, self.limits.image).and_then(|decoded| image::read_page(ocr, &decoded, page));
+            match result {
+                Ok(page_lines) => lines.extend(page_lines),
+                Err(reason) if format == Format::Pdf => return ReadOutcome::unreadable(format, format!("扫描件第{page}页：{reason}")),
+                Err(reason) => return ReadOutcome::unreadable(format, reason),
+            }
+        }
+        if lines.is_empty() {
+            return ReadOutcome::unreadable(format, "未识别到文字：请上传清晰、完整、方向正确的照片或扫描件");
+        }
+        let method = if format == Format::Pdf { "ocr-scan" } else { "ocr" };
+        ReadOutcome { format, method: method.into(), lines, unreadable: None, system_error: None, page_images: Vec::new() }
     }
 }
 

@@ -1,4 +1,5 @@
-//! `/health`: 200 once the database answers and rules and readers are loaded, 503 before.
+//! `/health`: 200 once the database answers and rules and models are loaded (the models are
+//! verified against their manifest and loaded before the listener opens), 503 before.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,7 +22,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         "database": database,
         "ruleset": state.decider().rules().hash(),
         "services": state.decider().rules().services.keys().collect::<Vec<_>>(),
-        "models": {},
+        "models": state.decider().reader().model_digests(),
+        "ocr": state.decider().reader().has_ocr(),
     });
     (status, Json(body))
 }

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{pdf_fallback, Format, ReadOutcome, TextLine};
+use base64::Engine as _;
+
+use super::{pdf_fallback, Format, PageImage, ReadOutcome, TextLine};
 
 /// Separates the result record from anything a library may have printed to stdout.
 const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
@@ -41,7 +43,22 @@ struct ChildResult {
     method: String,
     pages: Vec<Vec<String>>,
     unreadable: Option<String>,
+    /// A scan's page images (no text layer), for the parent to OCR.
+    #[serde(default)]
+    images: Vec<EncodedPageImage>,
 }
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EncodedPageImage {
+    page: u32,
+    format: Format,
+    base64: String,
+}
+
+/// Most pages of a scan that are OCR'd; a longer scan is unreadable rather than slow for everyone.
+const MAX_SCAN_PAGES: usize = 30;
+/// Largest side of a page image taken out of a PDF.
+const MAX_SCAN_SIDE: i64 = 10_000;
 
 impl IsolatedPdfReader {
     pub fn new(helper_exe: PathBuf, timeout: Duration, memory_bytes: u64) -> Self {
@@ -126,11 +143,16 @@ fn to_outcome(result: ChildResult) -> ReadOutcome {
         .pages
         .into_iter()
         .enumerate()
-        .flat_map(|(page_idx, lines)| {
-            lines.into_iter().map(move |text| TextLine { page: page_idx as u32 + 1, text, confidence: TEXT_LAYER_CONFIDENCE })
-        })
+        .flat_map(|(page_idx, lines)| lines.into_iter().map(move |text| TextLine::new(page_idx as u32 + 1, text, TEXT_LAYER_CONFIDENCE)))
         .collect();
-    ReadOutcome { format: Format::Pdf, method: result.method, lines, unreadable: None, system_error: None }
+    let mut page_images = Vec::with_capacity(result.images.len());
+    for image in result.images {
+        match base64::engine::general_purpose::STANDARD.decode(&image.base64) {
+            Ok(bytes) => page_images.push(PageImage { page: image.page, format: image.format, bytes }),
+            Err(_) => return ReadOutcome::unreadable(Format::Pdf, "扫描件图像提取失败"),
+        }
+    }
+    ReadOutcome { format: Format::Pdf, method: result.method, lines, unreadable: None, system_error: None, page_images }
 }
 
 /// The child side: limits itself, reads stdin, extracts, prints the result record. Runs in its own
@@ -165,32 +187,114 @@ fn extract(bytes: &[u8]) -> ChildResult {
     if let Ok(Ok(pages)) = primary {
         let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
         if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
-            return ChildResult { method: "pdf-extract".into(), pages, unreadable: None };
+            return ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] };
         }
     }
     match std::panic::catch_unwind(|| pdf_fallback::extract_pages(bytes)) {
         Ok(Ok(pages)) => {
             let pages: Vec<Vec<String>> = pages.into_iter().map(|p| p.lines).collect();
             if visible_chars(&pages) > 0 {
-                ChildResult { method: "pdf-fallback".into(), pages, unreadable: None }
+                ChildResult { method: "pdf-fallback".into(), pages, unreadable: None, images: vec![] }
             } else if has_images(bytes) {
-                ChildResult {
-                    method: "none".into(),
-                    pages: vec![],
-                    unreadable: Some("扫描件无文字层，需文字识别（OCR），本版本尚未启用".into()),
+                let images = scan_images(bytes);
+                if images.is_empty() {
+                    let reason = "扫描件的图像编码不受支持（支持JPEG及无损压缩的灰度、彩色图像），请重新扫描为JPEG或上传带文字层的PDF";
+                    ChildResult { method: "none".into(), pages: vec![], unreadable: Some(reason.into()), images }
+                } else if images.len() > MAX_SCAN_PAGES {
+                    let reason = format!("扫描件共{}页，超过文字识别上限{MAX_SCAN_PAGES}页，请拆分后上传", images.len());
+                    ChildResult { method: "none".into(), pages: vec![], unreadable: Some(reason), images: vec![] }
+                } else {
+                    ChildResult { method: "ocr-scan".into(), pages: vec![], unreadable: None, images }
                 }
             } else {
-                ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF中没有可读取的文字".into()) }
+                ChildResult {
+                    method: "none".into(), pages: vec![], unreadable: Some("PDF中没有可读取的文字".into()), images: vec![]
+                }
             }
         }
         Ok(Err(pdf_fallback::FallbackError::Encrypted)) => {
-            ChildResult { method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()) }
+            ChildResult {
+                method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()), images: vec![]
+            }
         }
         Ok(Err(e)) => {
-            ChildResult { method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")) }
+            ChildResult {
+                method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")), images: vec![]
+            }
         }
-        Err(_) => ChildResult { method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()) },
+        Err(_) => {
+            ChildResult {
+                method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()), images: vec![]
+            }
+        }
     }
+}
+
+/// The largest image of every page of a scan, as JPEG (a DCT stream is a JPEG file as it stands)
+/// or as PNG (8-bit grey or RGB samples behind Flate, re-encoded here, in the limited child).
+/// A page whose image is in another encoding makes the whole scan unsupported: reading only some
+/// pages would hide the rest from the decision.
+fn scan_images(bytes: &[u8]) -> Vec<EncodedPageImage> {
+    let Ok(doc) = lopdf::Document::load_mem(bytes) else { return vec![] };
+    let mut out = Vec::new();
+    for (page, id) in doc.get_pages() {
+        let Ok(images) = doc.get_page_images(id) else { return vec![] };
+        let Some(largest) = images.into_iter().max_by_key(|i| i.width.saturating_mul(i.height)) else { continue };
+        match encode_page_image(&largest) {
+            Some((format, data)) => {
+                out.push(EncodedPageImage { page, format, base64: base64::engine::general_purpose::STANDARD.encode(data) })
+            }
+            None => return vec![],
+        }
+        if out.len() > MAX_SCAN_PAGES {
+            break;
+        }
+    }
+    out
+}
+
+fn encode_page_image(image: &lopdf::xobject::PdfImage) -> Option<(Format, Vec<u8>)> {
+    if !(1..=MAX_SCAN_SIDE).contains(&image.width) || !(1..=MAX_SCAN_SIDE).contains(&image.height) {
+        return None;
+    }
+    let filters: Vec<&str> = image.filters.iter().flatten().map(String::as_str).collect();
+    if filters == ["DCTDecode"] {
+        return Some((Format::Jpeg, image.content.to_vec()));
+    }
+    // Raw samples: only the plain case (no predictor, 8 bits, grey or RGB).
+    if !(filters.is_empty() || filters == ["FlateDecode"])
+        || image.bits_per_component != Some(8)
+        || image.origin_dict.get(b"DecodeParms").is_ok()
+    {
+        return None;
+    }
+    let (channels, color) = match image.color_space.as_deref() {
+        Some("DeviceGray") => (1usize, image::ExtendedColorType::L8),
+        Some("DeviceRGB") => (3usize, image::ExtendedColorType::Rgb8),
+        _ => return None,
+    };
+    let expected = image.width as usize * image.height as usize * channels;
+    let samples = if filters.is_empty() {
+        image.content.to_vec()
+    } else {
+        let mut samples = Vec::with_capacity(expected);
+        let mut decoder = flate2::read::ZlibDecoder::new(image.content).take(expected as u64 + 1);
+        decoder.read_to_end(&mut samples).ok()?;
+        samples
+    };
+    if samples.len() != expected {
+        return None;
+    }
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &samples,
+        image.width as u32,
+        image.height as u32,
+        color,
+    )
+    .ok()?;
+    Some((Format::Png, png))
 }
 
 fn has_images(bytes: &[u8]) -> bool {

@@ -173,7 +173,7 @@ mod tests {
 
     fn classify(texts: &[&str]) -> Classification {
         let rules = RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
-        let lines: Vec<TextLine> = texts.iter().map(|t| TextLine { page: 1, text: t.to_string(), confidence: 1.0 }).collect();
+        let lines: Vec<TextLine> = texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect();
         KeywordClassifier::new(&rules.documents).classify(&lines)
     }
 

@@ -194,22 +194,26 @@ impl KindReader {
                 let has_colon = raw.trim_start().starts_with(':');
                 let mut value = raw.trim_start().trim_start_matches(':').trim().to_string();
                 let mut confidence = if has_colon { CONF_LABEL_COLON } else { CONF_LABEL_SPACE };
+                // How sure the reader was of the characters the value came from.
+                let mut read_confidence = lines[line_idx].confidence_in(text, hit.start..segment_end);
                 let mut next = line_idx + 1;
                 if value.is_empty() && hit_idx + 1 == hits.len() {
                     // Label row, value row: take the next line unless it is itself a label line.
                     if let Some(next_line) = normalized.get(next).filter(|_| all_hits[next].first().is_none_or(|h| h.start > 0)) {
                         value = next_line.trim().to_string();
                         confidence = CONF_NEXT_LINE;
+                        read_confidence = read_confidence.min(lines[next].confidence);
                         next += 1;
                     }
                 }
                 if multiline && hit_idx + 1 == hits.len() {
                     // A long value (经营范围) wraps onto following lines until the next label.
-                    for extra in normalized.iter().skip(next).take(MAX_MULTILINE_LINES) {
+                    for (extra, extra_line) in normalized.iter().zip(lines).skip(next).take(MAX_MULTILINE_LINES) {
                         if self.hits(extra).first().is_some_and(|h| h.start == 0) {
                             break;
                         }
                         value.push_str(extra.trim());
+                        read_confidence = read_confidence.min(extra_line.confidence);
                     }
                 }
                 let Some(typed) = typed_value(kind, &value) else { continue };
@@ -220,7 +224,7 @@ impl KindReader {
                 let candidate = ExtractedField {
                     path: hit.field.clone(),
                     value: typed,
-                    confidence: confidence * line.confidence,
+                    confidence: confidence * read_confidence,
                     page: line.page,
                     line: line.text.clone(),
                 };
@@ -335,6 +339,23 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
             let upper = value.to_ascii_uppercase().replace(' ', "");
             CODE_TOKEN.captures(&upper).map(|c| json!(c[1].to_string()))
         }
+    }
+}
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("valid pattern"));
+
+/// How sure the reader was of a result: of the item's name and of the cell the number was read
+/// from (not of the row's serial number or its limit column). When the number does not stand in
+/// the text as read (a unit was converted), of the whole segment.
+fn value_read_confidence(line: &TextLine, text: &str, name: std::ops::Range<usize>, segment: std::ops::Range<usize>, value: f64) -> f64 {
+    let name_confidence = line.confidence_in(text, name.clone());
+    let cell = NUMBER
+        .find_iter(&text[segment.clone()])
+        .find(|m| m.as_str().parse::<f64>().is_ok_and(|v| (v - value).abs() < 1e-9))
+        .map(|m| line.confidence_in(text, segment.start + m.start()..segment.start + m.end()));
+    match cell {
+        Some(cell) => name_confidence.min(cell),
+        None => line.confidence_in(text, name.start..segment.end),
     }
 }
 
@@ -516,7 +537,7 @@ impl PollutantReader {
                 let candidate = ExtractedField {
                     path: path.clone(),
                     value: json!(value),
-                    confidence: confidence * line.confidence,
+                    confidence: confidence * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value),
                     page: line.page,
                     line: line.text.clone(),
                 };
@@ -587,7 +608,7 @@ mod tests {
     use crate::rules::RuleSet;
 
     fn lines(texts: &[&str]) -> Vec<TextLine> {
-        texts.iter().map(|t| TextLine { page: 1, text: t.to_string(), confidence: 1.0 }).collect()
+        texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect()
     }
 
     fn ruleset() -> RuleSet {

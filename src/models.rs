@@ -1,0 +1,224 @@
+//! The local models: `models/MANIFEST.toml` pins every file by SHA-256 with the registry package and
+//! version it came from, its licence and the command that reproduces it. Nothing is fetched at run
+//! time; a missing or altered file stops the service at startup with the file named.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// One `[[model]]` table of the manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelFile {
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub package: String,
+    pub version: String,
+    pub licence: String,
+    pub command: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Manifest {
+    model: Vec<ModelFile>,
+}
+
+/// The manifest's files, each checked: present, of the pinned size and SHA-256.
+#[derive(Debug, Clone)]
+pub struct VerifiedModels {
+    pub dir: PathBuf,
+    pub files: Vec<ModelFile>,
+}
+
+impl VerifiedModels {
+    /// `role → sha256:<hex>` of every weights file, as recorded in each decision. A role with several
+    /// files (graph and weights) is named by its weights, the file whose bytes decide the outputs;
+    /// the graph's hash is in the manifest and checked at startup all the same.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for f in &self.files {
+            if f.path.ends_with(".safetensors") || !out.contains_key(&f.role) {
+                out.insert(f.role.clone(), format!("sha256:{}", f.sha256));
+            }
+        }
+        out
+    }
+
+    pub fn path_of(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+}
+
+/// Read `MANIFEST.toml` in `dir` and check every file it lists.
+pub fn verify(dir: &Path) -> anyhow::Result<VerifiedModels> {
+    let manifest_path = dir.join("MANIFEST.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("model manifest {} is missing: the models directory is incomplete", manifest_path.display()))?;
+    let manifest: Manifest = toml::from_str(&text).with_context(|| format!("model manifest {} is not valid", manifest_path.display()))?;
+    if manifest.model.is_empty() {
+        bail!("model manifest {} lists no models", manifest_path.display());
+    }
+    for file in &manifest.model {
+        let path = dir.join(&file.path);
+        if file.path.contains("..") || Path::new(&file.path).is_absolute() {
+            bail!("model manifest names {} outside the models directory", file.path);
+        }
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("model file {} is missing (pinned in {})", path.display(), manifest_path.display()))?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        if digest != file.sha256 || bytes.len() as u64 != file.bytes {
+            bail!(
+                "model file {} does not match its pin: sha256 {digest} ({} bytes), manifest says {} ({} bytes); reproduce it with `{}`",
+                path.display(),
+                bytes.len(),
+                file.sha256,
+                file.bytes,
+                file.command
+            );
+        }
+    }
+    Ok(VerifiedModels { dir: dir.to_path_buf(), files: manifest.model })
+}
+
+/// The models directory of the checkout when run from one, else `./models`.
+pub fn default_models_dir() -> PathBuf {
+    let local = PathBuf::from("models");
+    if local.join("MANIFEST.toml").is_file() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// A counting semaphore for blocking threads: at most `permits` OCR runs at once, since each run
+/// already uses every core for its matrix products and more at once only adds memory.
+#[derive(Debug)]
+pub struct Permits {
+    free: Mutex<usize>,
+    returned: Condvar,
+}
+
+pub struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    pub fn new(permits: usize) -> Self {
+        Self { free: Mutex::new(permits.max(1)), returned: Condvar::new() }
+    }
+
+    pub fn acquire(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.returned.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.returned.notify_one();
+    }
+}
+
+/// The OCR networks, loaded once, shared by every reader thread.
+pub struct OcrEngine {
+    pub ocr: vision::Ocr,
+    pub permits: Permits,
+    pub digests: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OcrEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OcrEngine").field("digests", &self.digests).finish()
+    }
+}
+
+impl OcrEngine {
+    /// Verify the manifest, then load the OCR networks from `dir/ocr`.
+    pub fn load(dir: &Path, concurrency: usize) -> anyhow::Result<Arc<Self>> {
+        let verified = verify(dir)?;
+        let ocr = vision::Ocr::load(&verified.path_of("ocr"))
+            .with_context(|| format!("loading the OCR models from {}", dir.join("ocr").display()))?;
+        let digests = verified.digests().into_iter().filter(|(role, _)| role.starts_with("ocr")).collect();
+        Ok(Arc::new(Self { ocr, permits: Permits::new(concurrency), digests }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy_models(to: &Path) {
+        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+        std::fs::create_dir_all(to.join("ocr")).unwrap();
+        std::fs::copy(from.join("MANIFEST.toml"), to.join("MANIFEST.toml")).unwrap();
+        for entry in std::fs::read_dir(from.join("ocr")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), to.join("ocr").join(entry.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_shipped_models_match_their_pins_and_every_role_is_named_by_its_weights() {
+        let verified = verify(&default_models_dir()).unwrap();
+        let digests = verified.digests();
+        for role in ["ocr-detection", "ocr-recognition", "ocr-direction"] {
+            let weights = verified.files.iter().find(|f| f.role == role && f.path.ends_with(".safetensors")).unwrap();
+            assert_eq!(digests[role], format!("sha256:{}", weights.sha256));
+        }
+        assert!(verified.files.iter().all(|f| !f.licence.is_empty() && !f.package.is_empty() && !f.command.is_empty()));
+    }
+
+    #[test]
+    fn a_missing_or_altered_model_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_models(dir.path());
+        assert!(verify(dir.path()).is_ok());
+
+        let weights = dir.path().join("ocr/cls.safetensors");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&weights, &bytes).unwrap();
+        let err = format!("{:#}", verify(dir.path()).unwrap_err());
+        assert!(err.contains("cls.safetensors") && err.contains("does not match"), "{err}");
+
+        std::fs::remove_file(&weights).unwrap();
+        let err = format!("{:#}", verify(dir.path()).unwrap_err());
+        assert!(err.contains("cls.safetensors") && err.contains("missing"), "{err}");
+
+        std::fs::remove_file(dir.path().join("MANIFEST.toml")).unwrap();
+        let err = format!("{:#}", OcrEngine::load(dir.path(), 1).unwrap_err());
+        assert!(err.contains("MANIFEST.toml"), "{err}");
+    }
+
+    #[test]
+    fn permits_bound_how_many_run_at_once() {
+        let permits = Arc::new(Permits::new(2));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (permits, running, peak) = (permits.clone(), running.clone(), peak.clone());
+                std::thread::spawn(move || {
+                    let _permit = permits.acquire();
+                    let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let peak = peak.load(std::sync::atomic::Ordering::SeqCst);
+        assert!((1..=2).contains(&peak), "{peak} ran at once");
+    }
+}
