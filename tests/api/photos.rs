@@ -1,0 +1,156 @@
+//! Photos and scans: the same application as a phone photo of the licence and a scanned report
+//! (page images, no text layer) reads the same values as its text PDFs; images that cannot be
+//! read are unreadable with a reason, never a crash; the models are named in every decision.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use onewindow::config::LimitsConfig;
+use onewindow::pipeline::{Decider, InputFile};
+use onewindow::reading::Reader;
+use onewindow::rules::RuleSet;
+use serde_json::Value;
+
+use crate::helpers::{finding_rules, onewindow_exe, repo, spawn_app, Fixture};
+
+fn reader() -> Reader {
+    LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load")
+}
+
+fn decider() -> &'static Decider {
+    static DECIDER: OnceLock<Decider> = OnceLock::new();
+    DECIDER.get_or_init(|| Decider::new(Arc::new(RuleSet::load_dir(&repo().join("rules")).unwrap()), reader()))
+}
+
+fn photo_dir(case: &str) -> PathBuf {
+    repo().join("fixtures/photo").join(case)
+}
+
+/// A package of `fixtures/photo/CASE` decided as JSON.
+fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
+    let expected: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();
+    let files: Vec<InputFile> = expected["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .map(|f| InputFile::new(f, std::fs::read(dir.join(f)).unwrap()))
+        .collect();
+    let at = chrono::NaiveDate::parse_from_str(expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let decision = decider().decide("drainage-permit", &form, &files, at).unwrap();
+    (serde_json::to_value(&decision).unwrap(), expected)
+}
+
+/// The fields the drainage rules rest on: names, codes, dates, every pollutant.
+fn decisive_fields(decision: &Value) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = decision["fields"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("report.pollutants.")
+                || [
+                    "licence.name",
+                    "licence.credit_code",
+                    "licence.legal_representative",
+                    "licence.established",
+                    "report.client",
+                    "report.sampling_date",
+                    "report.report_date",
+                ]
+                .contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), v["value"].clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn photo_and_scan_packages_read_the_same_values_as_their_text_pdfs() {
+    let mut summary = Vec::new();
+    for case in ["clean-catering-stsong", "clean-hotel-libreoffice-tables", "clean-medical-ttf-method-columns", "licence-name-mismatch"] {
+        let (photo, expected) = decide_dir(&photo_dir(case));
+        let (text, _) = decide_dir(&Fixture::load(case).dir);
+        let kinds: Vec<&Value> = photo["documents"].as_array().unwrap().iter().map(|d| &d["kind"]).collect();
+        let expected_kinds: Vec<&Value> = expected["document_kinds"].as_array().unwrap().iter().collect();
+        assert_eq!(kinds, expected_kinds, "{case}: every photo and scan recognised as its material");
+        assert!(photo["documents"].as_array().unwrap().iter().all(|d| d["readable"] == true), "{case}: {}", photo["documents"]);
+        let (ours, theirs) = (decisive_fields(&photo), decisive_fields(&text));
+        assert!(ours.len() >= 10, "{case}: only {} decisive fields read: {ours:?}", ours.len());
+        assert_eq!(ours, theirs, "{case}: a value read from the photo or scan differs from the text PDF");
+        let rules = finding_rules(&photo);
+        for rule in expected["failed_rules"].as_array().unwrap() {
+            assert!(rules.iter().any(|r| r == rule.as_str().unwrap()), "{case}: {rule} not found in {rules:?}");
+        }
+        // With the values identical, the only thing that may stand between a clean photo package
+        // and its permit is the reader's own doubt, and then a person looks.
+        if expected["outcome"] == "issued" {
+            assert!(rules.iter().all(|r| r == "fields.low_confidence"), "{case}: {rules:?}");
+            assert_ne!(photo["outcome"], "needs_materials", "{case}");
+        } else {
+            assert_eq!(photo["outcome"], expected["outcome"], "{case}");
+        }
+        assert!(photo["models"]["ocr-recognition"].as_str().unwrap().starts_with("sha256:"), "{case}: {}", photo["models"]);
+        summary.push(format!("{case}: {} ({} findings)", photo["outcome"], rules.len()));
+    }
+    eprintln!("{}", summary.join("\n"));
+}
+
+#[test]
+fn a_png_licence_is_read_line_by_line_with_its_fields() {
+    let bytes = std::fs::read(photo_dir("png-licence").join("营业执照.png")).unwrap();
+    let read = reader().read(&bytes);
+    assert_eq!(read.method, "ocr", "{read:?}");
+    let texts: Vec<&str> = read.lines.iter().map(|l| l.text.as_str()).collect();
+    for known in ["营业执照", "无锡市新吴区张记餐饮店", "92320214MA1NB3C47B"] {
+        assert!(texts.iter().any(|t| t.replace(' ', "").contains(known)), "{known} not read: {texts:#?}");
+    }
+    assert!(read.lines.iter().all(|l| l.confidence > 0.0 && l.confidence <= 1.0));
+}
+
+#[test]
+fn bombs_and_broken_images_are_unreadable_with_a_reason() {
+    let reader = reader();
+    let bomb = std::fs::read(repo().join("fixtures/photo/bomb/huge.png")).unwrap();
+    let read = reader.read(&bomb);
+    assert!(read.unreadable.as_deref().unwrap_or_default().contains("过大"), "{read:?}");
+    let truncated = std::fs::read(repo().join("fixtures/photo/bomb/truncated.jpg")).unwrap();
+    let read = reader.read(&truncated);
+    assert!(!read.is_readable(), "{read:?}");
+    // An image with no text at all.
+    let mut blank = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut blank),
+        &vec![255u8; 300 * 200],
+        300,
+        200,
+        image::ExtendedColorType::L8,
+    )
+    .unwrap();
+    let read = reader.read(&blank);
+    assert!(read.unreadable.as_deref().unwrap_or_default().contains("未识别到文字"), "{read:?}");
+}
+
+#[tokio::test]
+async fn a_bomb_uploaded_as_the_licence_asks_for_the_licence_again_and_health_names_the_models() {
+    let app = spawn_app().await;
+    let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["ocr"], true, "{health}");
+    for role in ["ocr-detection", "ocr-recognition", "ocr-direction"] {
+        assert!(health["models"][role].as_str().unwrap().starts_with("sha256:"), "{health}");
+    }
+    let fixture = Fixture::load("clean-catering-stsong");
+    let id = app.create_ok(&fixture.form).await;
+    let mut files = fixture.files.clone();
+    files.retain(|(name, _)| !name.contains("营业执照"));
+    files.push(("营业执照.png".into(), std::fs::read(repo().join("fixtures/photo/bomb/huge.png")).unwrap()));
+    assert_eq!(app.upload(&id, &files).await.status(), 201);
+    assert_eq!(app.submit(&id, "k").await.status(), 202);
+    let application = app.wait_for_decisions(&id, 1).await;
+    let decision = &application["decision"];
+    assert_eq!(decision["outcome"], "needs_materials", "{decision}");
+    assert_eq!(decision["missing_materials"], serde_json::json!(["business_licence"]));
+    assert_eq!(decision["models"], health["models"], "the decision names the models that read it");
+}
