@@ -21,7 +21,8 @@ fn load(dir: &PathBuf) -> anyhow::Result<Vec<Package>> {
     let mut entries: Vec<_> =
         std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.path());
-    for entry in entries.into_iter().filter(|e| e.path().is_dir()) {
+    // Directories without expected.json (loose images, bombs) are not packages.
+    for entry in entries.into_iter().filter(|e| e.path().join("expected.json").is_file()) {
         let path = entry.path();
         let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path.join("expected.json"))?)?;
         let form = serde_json::from_str(&std::fs::read_to_string(path.join("form.json"))?)?;
@@ -78,5 +79,128 @@ pub fn run(fixtures: PathBuf, iterations: usize, decider: anyhow::Result<Decider
         five_doc_ms.len()
     );
     println!("throughput: {:.1} applications/s", all_ms.len() as f64 / total_s);
+    println!("peak resident memory: {:.0} MiB", peak_rss_mib());
     Ok(())
+}
+
+/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not available.
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One OCR input of the benchmark: a photo, or the page image of a scanned PDF.
+struct OcrInput {
+    label: &'static str,
+    path: PathBuf,
+    /// The image bytes rapidocr is given (for a scan: its page image).
+    image: Vec<u8>,
+    /// What onewindow reads (for a scan: the whole PDF, page extraction included).
+    document: Vec<u8>,
+}
+
+/// `onewindow bench --ocr`: OCR of a licence photo and of a one-page scan by onewindow, and the same
+/// images through rapidocr-onnxruntime (Python, onnxruntime) in the same run when it is installed.
+pub fn run_ocr(
+    photo_dir: PathBuf,
+    iterations: usize,
+    load_reader: impl FnOnce() -> anyhow::Result<crate::reading::Reader>,
+) -> anyhow::Result<()> {
+    let before_models = peak_rss_mib();
+    let loaded = Instant::now();
+    let reader = load_reader()?;
+    println!(
+        "models loaded in {:.0} ms (peak resident {:.0} MiB before, {:.0} MiB after)",
+        loaded.elapsed().as_secs_f64() * 1000.0,
+        before_models,
+        peak_rss_mib()
+    );
+    let photo = photo_dir.join("clean-catering-stsong/营业执照.jpg");
+    let scan = photo_dir.join("clean-catering-stsong/水质检测报告.pdf");
+    let scan_bytes = std::fs::read(&scan).with_context(|| format!("reading {}", scan.display()))?;
+    let page = crate::reading::pdf::scan_page_images(&scan_bytes).into_iter().next().context("the scan fixture holds no page image")?;
+    let inputs = [
+        OcrInput {
+            label: "licence photo",
+            path: photo.clone(),
+            image: std::fs::read(&photo).with_context(|| format!("reading {}", photo.display()))?,
+            document: std::fs::read(&photo)?,
+        },
+        OcrInput { label: "one-page scan", path: scan, image: page.bytes, document: scan_bytes },
+    ];
+    let scratch = tempfile::tempdir()?;
+    let mut rapid_args = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let file = scratch.path().join(format!("input-{i}.jpg"));
+        std::fs::write(&file, &input.image)?;
+        rapid_args.push(file);
+    }
+    let rapid = rapidocr(&rapid_args, iterations);
+    for (input, rapid) in inputs.iter().zip(rapid.iter().map(Some).chain(std::iter::repeat(None))) {
+        let mut ms = Vec::new();
+        let mut outcome = None;
+        for _ in 0..iterations.max(1) {
+            let t = Instant::now();
+            outcome = Some(reader.read(&input.document));
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        ms.sort_by(f64::total_cmp);
+        let outcome = outcome.expect("at least one iteration");
+        let ours: String = outcome.lines.iter().map(|l| l.text.replace(' ', "")).collect();
+        println!(
+            "{:<14} onewindow   p50 {:>7.0} ms  p95 {:>7.0} ms  {} lines ({})",
+            input.label,
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.95),
+            outcome.lines.len(),
+            input.path.display()
+        );
+        match rapid {
+            Some(r) => {
+                let same = r.lines.iter().filter(|l| ours.contains(&l.replace(' ', ""))).count();
+                println!(
+                    "{:<14} rapidocr    p50 {:>7.0} ms  p95 {:>7.0} ms  {} pieces, {} of them read identically by onewindow; onewindow/rapidocr time {:.2}x",
+                    input.label,
+                    r.p50_ms,
+                    r.p95_ms,
+                    r.lines.len(),
+                    same,
+                    percentile(&ms, 0.5) / r.p50_ms.max(1e-9)
+                );
+            }
+            None => println!("{:<14} rapidocr    not measured (python3 with rapidocr-onnxruntime==1.4.4 not installed)", input.label),
+        }
+    }
+    println!("peak resident memory: {:.0} MiB", peak_rss_mib());
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+struct RapidResult {
+    p50_ms: f64,
+    p95_ms: f64,
+    lines: Vec<String>,
+}
+
+/// Run `tools/bench_rapidocr.py` on the images; empty when Python or the package is missing.
+fn rapidocr(images: &[PathBuf], iterations: usize) -> Vec<RapidResult> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/bench_rapidocr.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .arg("--iterations")
+        .arg(iterations.max(1).to_string())
+        .args(images)
+        .stderr(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(out) if out.status.success() => {
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        }
+        _ => Vec::new(),
+    }
 }

@@ -128,6 +128,10 @@ struct BenchArgs {
     /// How many times to decide the whole set.
     #[arg(long, default_value_t = 5)]
     iterations: usize,
+    /// Instead: time OCR of a licence photo and a one-page scan from this photo fixture directory,
+    /// beside rapidocr-onnxruntime on the same images when python3 has it.
+    #[arg(long, value_name = "PHOTO_FIXTURES")]
+    ocr: Option<PathBuf>,
     #[command(flatten)]
     rules: RulesConfig,
     #[command(flatten)]
@@ -172,7 +176,10 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
-        Command::Bench(args) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
+        Command::Bench(args) => match args.ocr {
+            Some(photos) => crate::bench::run_ocr(photos, args.iterations, || bench_reader(&args.limits)),
+            None => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
+        },
         Command::ReadPdf { .. } => unreachable!("handled above"),
     };
     match result {
@@ -211,6 +218,11 @@ fn decide(args: DecideArgs) -> anyhow::Result<()> {
     let decision = decider.decide(&args.service, &form, &files, at)?;
     println!("{}", serde_json::to_string_pretty(&decision)?);
     Ok(())
+}
+
+fn bench_reader(limits: &LimitsConfig) -> anyhow::Result<crate::reading::Reader> {
+    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
+    limits.reader(exe).context("loading the models")
 }
 
 fn read(args: ReadArgs) -> anyhow::Result<()> {

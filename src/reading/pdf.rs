@@ -230,6 +230,18 @@ fn extract(bytes: &[u8]) -> ChildResult {
     }
 }
 
+/// The page images of a scanned PDF, decoded from the child's encoding (for the benchmark, which
+/// gives the same images to another OCR engine). Runs in the calling process.
+pub fn scan_page_images(bytes: &[u8]) -> Vec<PageImage> {
+    scan_images(bytes)
+        .into_iter()
+        .filter_map(|i| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(&i.base64).ok()?;
+            Some(PageImage { page: i.page, format: i.format, bytes })
+        })
+        .collect()
+}
+
 /// The largest image of every page of a scan, as JPEG (a DCT stream is a JPEG file as it stands)
 /// or as PNG (8-bit grey or RGB samples behind Flate, re-encoded here, in the limited child).
 /// A page whose image is in another encoding makes the whole scan unsupported: reading only some

@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
+use crate::fuse::Step;
 use crate::kernels::Depthwise;
 
 pub const FORMAT: &str = "onewindow-graph/1";
@@ -91,33 +92,77 @@ enum Binary {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Conv { kernel: (usize, usize), stride: (usize, usize), pads: [usize; 4], group: usize },
-    ConvTranspose { kernel: (usize, usize) },
-    BatchNorm { eps: f64 },
+    Conv {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        pads: [usize; 4],
+        group: usize,
+    },
+    ConvTranspose {
+        kernel: (usize, usize),
+    },
+    BatchNorm {
+        eps: f64,
+    },
     Binary(Binary),
-    Clip { min: Option<f32>, max: Option<f32> },
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
     Relu,
     Sigmoid,
-    HardSigmoid { alpha: f64, beta: f64 },
+    HardSigmoid {
+        alpha: f64,
+        beta: f64,
+    },
     Sqrt,
     Identity,
     GlobalAveragePool,
     ResizeNearest,
-    Concat { axis: i64 },
-    AveragePool { kernel: (usize, usize), stride: (usize, usize) },
-    MaxPool { kernel: (usize, usize), stride: (usize, usize) },
+    Concat {
+        axis: i64,
+    },
+    AveragePool {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    },
+    MaxPool {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    },
     Shape,
-    Cast { to_float: bool },
+    Cast {
+        to_float: bool,
+    },
     Slice,
     Reshape,
-    Transpose { perm: Vec<usize> },
-    ReduceMean { axes: Option<Vec<i64>>, keepdims: bool },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    ReduceMean {
+        axes: Option<Vec<i64>>,
+        keepdims: bool,
+    },
     MatMul,
-    Squeeze { axes: Option<Vec<i64>> },
-    Unsqueeze { axes: Option<Vec<i64>> },
-    Softmax { axis: i64 },
-    Flatten { axis: i64 },
-    Gather { axis: i64 },
+    Squeeze {
+        axes: Option<Vec<i64>>,
+    },
+    Unsqueeze {
+        axes: Option<Vec<i64>>,
+    },
+    Softmax {
+        axis: i64,
+    },
+    Flatten {
+        axis: i64,
+    },
+    Gather {
+        axis: i64,
+    },
+    /// A chain of pointwise operators on one tensor, run in one pass (see [`crate::fuse`]).
+    Fused {
+        steps: Vec<Step>,
+    },
 }
 
 struct Node {
@@ -184,6 +229,7 @@ impl Graph {
         for output in &file.outputs {
             ensure!(defined.contains(output), "{name}: graph output {output} is never computed");
         }
+        let mut nodes = fuse_pointwise(nodes, &constants, &file.outputs);
         // Free every intermediate after its last use: the detector's early feature maps are large.
         let mut last_use: HashMap<&str, usize> = HashMap::new();
         for (index, node) in nodes.iter().enumerate() {
@@ -220,7 +266,11 @@ impl Graph {
         ensure!(self.inputs.len() == 1, "{}: expected one input, the graph has {}", self.name, self.inputs.len());
         let mut env: HashMap<String, Value> = HashMap::new();
         env.insert(self.inputs[0].clone(), Value::F(input));
+        // ONEWINDOW_GRAPH_PROFILE=1 prints the time spent per operator kind to stderr.
+        let profile = std::env::var_os("ONEWINDOW_GRAPH_PROFILE").is_some();
+        let mut spent: std::collections::BTreeMap<String, std::time::Duration> = Default::default();
         for node in &self.nodes {
+            let started = profile.then(std::time::Instant::now);
             let args: Vec<Option<&Value>> = node
                 .inputs
                 .iter()
@@ -233,6 +283,25 @@ impl Graph {
             }
             for name in &node.release {
                 env.remove(name);
+            }
+            if let Some(started) = started {
+                let key = match &node.op {
+                    Op::Fused { .. } => "Fused pointwise".to_string(),
+                    Op::Conv { group, .. } if *group > 1 => "Conv depthwise".to_string(),
+                    Op::Conv { kernel: (1, 1), .. } => "Conv 1x1".to_string(),
+                    Op::Conv { kernel, stride, .. } => format!("Conv {}x{} s{}", kernel.0, kernel.1, stride.0),
+                    op => format!("{op:?}").split([' ', '(', '{']).next().unwrap_or_default().to_string(),
+                };
+                *spent.entry(key).or_default() += started.elapsed();
+            }
+        }
+        if profile {
+            let mut rows: Vec<_> = spent.into_iter().collect();
+            rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+            let total: std::time::Duration = rows.iter().map(|r| r.1).sum();
+            eprintln!("graph {}: {:.1} ms", self.name, total.as_secs_f64() * 1000.0);
+            for (op, d) in rows.iter().take(12) {
+                eprintln!("  {op:<16} {:>8.1} ms", d.as_secs_f64() * 1000.0);
             }
         }
         self.outputs
@@ -484,6 +553,11 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
             }
             one(y)
         }
+        Op::Fused { steps } => {
+            let x = float(args, 0)?;
+            let out = with_slice(x, |data| crate::fuse::run(steps, data))?;
+            one(Tensor::from_vec(out, x.dims(), &Device::Cpu)?)
+        }
         Op::Relu => one(float(args, 0)?.relu()?),
         Op::Sigmoid => one(sigmoid(float(args, 0)?)?),
         Op::HardSigmoid { alpha, beta } => one(float(args, 0)?.affine(*alpha, *beta)?.maximum(0f32)?.minimum(1f32)?),
@@ -653,6 +727,151 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
     }
 }
 
+/// Borrow a tensor's f32 data as one contiguous slice (copying only if it is not contiguous).
+fn with_slice<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> T) -> Result<T> {
+    let t = if t.is_contiguous() { t.clone() } else { t.contiguous()? };
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => {
+            let all = cpu.as_slice::<f32>()?;
+            let start = layout.start_offset();
+            Ok(f(&all[start..start + t.elem_count()]))
+        }
+        _ => bail!("only CPU tensors are supported"),
+    }
+}
+
+/// Which values are integer tensors, judged from the graph alone: integer constants, shapes,
+/// integer casts, and whatever shape arithmetic makes of them.
+fn integer_values(nodes: &[Node], constants: &HashMap<String, Value>) -> HashSet<String> {
+    let mut ints: HashSet<String> = constants.iter().filter(|(_, v)| matches!(v, Value::I(_))).map(|(k, _)| k.clone()).collect();
+    for node in nodes {
+        let first_int = node.inputs.first().is_some_and(|i| ints.contains(i));
+        let all_int = node.inputs.iter().filter(|i| !i.is_empty()).all(|i| ints.contains(i));
+        let produces_int = match &node.op {
+            Op::Shape | Op::Cast { to_float: false } => true,
+            Op::Concat { .. } | Op::Binary(_) => all_int,
+            Op::Slice | Op::Gather { .. } | Op::Reshape | Op::Squeeze { .. } | Op::Unsqueeze { .. } | Op::Identity => first_int,
+            _ => false,
+        };
+        if produces_int {
+            ints.extend(node.outputs.iter().cloned());
+        }
+    }
+    ints
+}
+
+/// Replace runs of consecutive pointwise nodes on one float tensor with one fused node, when no
+/// intermediate value of the run is used outside it.
+fn fuse_pointwise(nodes: Vec<Node>, constants: &HashMap<String, Value>, outputs: &[String]) -> Vec<Node> {
+    let ints = integer_values(&nodes, constants);
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for input in nodes.iter().flat_map(|n| n.inputs.iter()).chain(outputs) {
+        *uses.entry(input.as_str()).or_default() += 1;
+    }
+    let scalar = |name: &str| match constants.get(name) {
+        Some(Value::F(t)) => scalar_of(t),
+        _ => None,
+    };
+    // The step a node would be, given the chain's registers so far.
+    let step = |node: &Node, regs: &HashMap<String, usize>| -> Option<Step> {
+        if node.outputs.len() != 1 {
+            return None;
+        }
+        let reg = |i: usize| node.inputs.get(i).and_then(|n| regs.get(n)).copied();
+        let konst = |i: usize| node.inputs.get(i).and_then(|n| scalar(n));
+        match &node.op {
+            Op::Binary(kind) => match (kind, reg(0), reg(1), konst(0), konst(1)) {
+                (Binary::Mul, Some(a), Some(b), _, _) => Some(Step::Mul { a, b }),
+                (Binary::Add, Some(a), Some(b), _, _) => Some(Step::Add { a, b }),
+                (Binary::Mul, Some(src), _, _, Some(c)) | (Binary::Mul, _, Some(src), Some(c), _) => {
+                    Some(Step::Affine { src, a: c, b: 0.0 })
+                }
+                (Binary::Add, Some(src), _, _, Some(c)) | (Binary::Add, _, Some(src), Some(c), _) => {
+                    Some(Step::Affine { src, a: 1.0, b: c })
+                }
+                (Binary::Sub, Some(src), _, _, Some(c)) => Some(Step::Affine { src, a: 1.0, b: -c }),
+                (Binary::Sub, _, Some(src), Some(c), _) => Some(Step::Affine { src, a: -1.0, b: c }),
+                (Binary::Div, Some(src), _, _, Some(c)) if c != 0.0 => Some(Step::Affine { src, a: 1.0 / c, b: 0.0 }),
+                _ => None,
+            },
+            Op::Clip { min, max } => {
+                let src = reg(0)?;
+                let bound = |i: usize, attr: Option<f32>| match node.inputs.get(i).filter(|n| !n.is_empty()) {
+                    Some(n) => scalar(n).map(Some),
+                    None => Some(attr),
+                };
+                let (lo, hi) = (bound(1, *min)?, bound(2, *max)?);
+                Some(Step::Clip { src, lo: lo.unwrap_or(f32::NEG_INFINITY), hi: hi.unwrap_or(f32::INFINITY) })
+            }
+            Op::Relu => Some(Step::Relu { src: reg(0)? }),
+            Op::Sigmoid => Some(Step::Sigmoid { src: reg(0)? }),
+            Op::HardSigmoid { alpha, beta } => Some(Step::HardSigmoid { src: reg(0)?, alpha: *alpha as f32, beta: *beta as f32 }),
+            _ => None,
+        }
+    };
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut i = 0;
+    while i < nodes.len() {
+        // A chain starts at a pointwise node whose first input is a float tensor.
+        let Some(input) = nodes[i].inputs.first().filter(|n| !n.is_empty() && !ints.contains(*n) && !constants.contains_key(*n)).cloned()
+        else {
+            out.push(nodes[i].clone_node());
+            i += 1;
+            continue;
+        };
+        let mut regs: HashMap<String, usize> = HashMap::from([(input.clone(), 0)]);
+        let mut steps = Vec::new();
+        let mut end = i;
+        while end < nodes.len() {
+            let Some(s) = step(&nodes[end], &regs) else { break };
+            steps.push(s);
+            regs.insert(nodes[end].outputs[0].clone(), steps.len());
+            end += 1;
+        }
+        // Keep the longest prefix whose intermediates are used only inside it.
+        let mut fused_end = None;
+        for last in (i + 1..end).rev() {
+            let inner: HashSet<&str> = nodes[i..last].iter().map(|n| n.outputs[0].as_str()).collect();
+            let inside_uses = |v: &str| nodes[i..=last].iter().flat_map(|n| n.inputs.iter()).filter(|x| x.as_str() == v).count();
+            if inner.iter().all(|v| uses.get(v).copied().unwrap_or(0) == inside_uses(v)) {
+                fused_end = Some(last);
+                break;
+            }
+        }
+        match fused_end {
+            Some(last) => {
+                let label = format!("{} … {} (fused)", nodes[i].name, nodes[last].name);
+                out.push(Node {
+                    op: Op::Fused { steps: steps[..=last - i].to_vec() },
+                    name: label,
+                    inputs: vec![input],
+                    outputs: vec![nodes[last].outputs[0].clone()],
+                    release: Vec::new(),
+                });
+                i = last + 1;
+            }
+            None => {
+                out.push(nodes[i].clone_node());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+impl Node {
+    fn clone_node(&self) -> Node {
+        Node {
+            op: self.op.clone(),
+            name: self.name.clone(),
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+            release: Vec::new(),
+        }
+    }
+}
+
 fn sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok(x.neg()?.exp()?.affine(1.0, 1.0)?.recip()?)
 }
@@ -679,6 +898,21 @@ fn conv(
             dw.run(&input, n, c, h, width).ok_or_else(|| anyhow!("depthwise convolution does not fit input {:?}", x.dims()))?;
         return Ok(Tensor::from_vec(out, (n, c, oh, ow), &Device::Cpu)?);
     }
+    if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
+        // A pointwise convolution is one matrix product per image: no im2col copy.
+        let y = w.reshape((co, c))?.broadcast_matmul(&x.reshape((n, c, h * width))?)?.reshape((n, co, h, width))?;
+        return Ok(match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, co, 1, 1))?)?,
+            None => y,
+        });
+    }
+    if group == 1 && stride == (1, 1) {
+        let y = conv_shifted(x, w, pads)?;
+        return Ok(match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, co, 1, 1))?)?,
+            None => y,
+        });
+    }
     let symmetric = pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3];
     let mut y = if symmetric && stride.0 == stride.1 {
         x.conv2d(w, pads[0], stride.0, 1, group)?
@@ -701,6 +935,26 @@ fn conv(
         y = y.broadcast_add(&b.reshape((1, co, 1, 1))?)?;
     }
     Ok(y)
+}
+
+/// A dense stride-1 convolution as one well-shaped matrix product instead of im2col: every tap's
+/// weights applied to every input pixel (`[kh·kw·co, c] × [c, h·w]`), then each output pixel sums
+/// its taps at their offsets ([`crate::kernels::sum_taps`]). The intermediate is kh·kw times the
+/// output, not kh·kw times the input, and the product has many rows, which the GEMM likes.
+fn conv_shifted(x: &Tensor, w: &Tensor, pads: [usize; 4]) -> Result<Tensor> {
+    let (n, c, h, width) = x.dims4()?;
+    let (co, _, kh, kw) = w.dims4()?;
+    let all_taps = w.permute((2, 3, 0, 1))?.contiguous()?.reshape((kh * kw * co, c))?;
+    let mut images = Vec::with_capacity(n);
+    let (mut oh, mut ow) = (0, 0);
+    for b in 0..n {
+        let z = all_taps.matmul(&x.get(b)?.reshape((c, h * width))?)?;
+        let (out, h2, w2) = with_slice(&z, |z| crate::kernels::sum_taps(z, co, h, width, (kh, kw), pads))?
+            .ok_or_else(|| anyhow!("kernel {kh}x{kw} does not fit input {h}x{width}"))?;
+        (oh, ow) = (h2, w2);
+        images.extend(out);
+    }
+    Ok(Tensor::from_vec(images, (n, co, oh, ow), &Device::Cpu)?)
 }
 
 fn binary(kind: Binary, args: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -730,6 +984,36 @@ fn binary(kind: Binary, args: &[Option<&Value>]) -> Result<Vec<Value>> {
         return Ok(vec![Value::I(Ints { shape, data })]);
     }
     let (x, y) = (to_float(a)?, to_float(b)?);
+    // A scalar operand (hard-swish's +3 and /6, a layer scale) is one affine pass, and equal shapes
+    // need no broadcasting: both much faster than candle's general broadcast path.
+    if kind != Binary::Pow {
+        if let Some(c) = scalar_of(&y).filter(|_| x.elem_count() > 1) {
+            let c = c as f64;
+            return Ok(vec![Value::F(match kind {
+                Binary::Add => x.affine(1.0, c)?,
+                Binary::Sub => x.affine(1.0, -c)?,
+                Binary::Mul => x.affine(c, 0.0)?,
+                _ => x.affine(1.0 / c, 0.0)?,
+            })]);
+        }
+        if let Some(c) = scalar_of(&x).filter(|_| y.elem_count() > 1) {
+            let c = c as f64;
+            return Ok(vec![Value::F(match kind {
+                Binary::Add => y.affine(1.0, c)?,
+                Binary::Sub => y.affine(-1.0, c)?,
+                Binary::Mul => y.affine(c, 0.0)?,
+                _ => y.recip()?.affine(c, 0.0)?,
+            })]);
+        }
+        if x.dims() == y.dims() {
+            return Ok(vec![Value::F(match kind {
+                Binary::Add => (&x + &y)?,
+                Binary::Sub => (&x - &y)?,
+                Binary::Mul => (&x * &y)?,
+                _ => (&x / &y)?,
+            })]);
+        }
+    }
     let out = match kind {
         Binary::Add => x.broadcast_add(&y)?,
         Binary::Sub => x.broadcast_sub(&y)?,
@@ -857,6 +1141,24 @@ mod tests {
         )?;
         let got = g.run(x.clone())?.remove(0);
         let want = x.conv2d(&w, 1, 2, 1, 4)?;
+        let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "max difference {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn dense_convolutions_by_taps_match_candle_for_odd_sizes_and_uneven_padding() -> Result<()> {
+        let x = Tensor::arange(0f32, 2.0 * 5.0 * 7.0 * 9.0, &Device::Cpu)?.reshape((2, 5, 7, 9))?.affine(0.013, -1.0)?.sin()?;
+        let w = Tensor::arange(0f32, 4.0 * 5.0 * 9.0, &Device::Cpu)?.reshape((4, 5, 3, 3))?.affine(0.021, -0.9)?.cos()?;
+        let got = conv_shifted(&x, &w, [1; 4])?;
+        let want = x.conv2d(&w, 1, 1, 1, 1)?;
+        let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "max difference {diff}");
+        // (1,3) kernel padded only left and right, as PP-OCR's recogniser has.
+        let w13 = w.narrow(2, 1, 1)?.contiguous()?;
+        let got = conv_shifted(&x, &w13, [0, 1, 0, 1])?;
+        let want = x.pad_with_zeros(3, 1, 1)?.conv2d(&w13, 0, 1, 1, 1)?;
+        assert_eq!(got.dims(), want.dims());
         let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max difference {diff}");
         Ok(())

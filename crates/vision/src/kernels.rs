@@ -92,6 +92,47 @@ impl Depthwise<'_> {
     }
 }
 
+/// The second half of a dense stride-1 convolution computed as one matrix product: `z` holds, for
+/// every kernel tap (ky, kx) and output channel, that tap's weights applied at every input pixel
+/// (`[kh·kw, channels, h, w]`); each output pixel sums the taps at their offsets.
+pub fn sum_taps(
+    z: &[f32],
+    channels: usize,
+    h: usize,
+    w: usize,
+    kernel: (usize, usize),
+    pads: [usize; 4],
+) -> Option<(Vec<f32>, usize, usize)> {
+    let (kh, kw) = kernel;
+    if z.len() != kh * kw * channels * h * w || h + pads[0] + pads[2] < kh || w + pads[1] + pads[3] < kw {
+        return None;
+    }
+    let (oh, ow) = (h + pads[0] + pads[2] - kh + 1, w + pads[1] + pads[3] - kw + 1);
+    let (pt, pl) = (pads[0], pads[1]);
+    let mut out = vec![0f32; channels * oh * ow];
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(c, plane)| {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = &z[((ky * kw + kx) * channels + c) * h * w..][..h * w];
+                // output (oy, ox) reads input (oy + ky − pt, ox + kx − pl)
+                let first = pl.saturating_sub(kx);
+                let end = (w + pl).saturating_sub(kx).min(ow);
+                if first >= end {
+                    continue;
+                }
+                for (oy, row) in plane.chunks_mut(ow).enumerate() {
+                    let Some(iy) = (oy + ky).checked_sub(pt).filter(|iy| *iy < h) else { continue };
+                    let src = &tap[iy * w + first + kx - pl..];
+                    for (o, i) in row[first..end].iter_mut().zip(src) {
+                        *o += i;
+                    }
+                }
+            }
+        }
+    });
+    Some((out, oh, ow))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! the resampling, [`geometry`] the detector's box extraction and the crop of each text line, [`ocr`] the
 //! whole pipeline with CTC decoding. The crate is built at opt-level 3 even in debug builds.
 
+pub mod fuse;
 pub mod geometry;
 pub mod graph;
 pub mod image;
