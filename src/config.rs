@@ -33,6 +33,10 @@ pub struct LimitsConfig {
     /// Most memory one image may take once decoded, in MiB.
     #[arg(long, env = "ONEWINDOW_MAX_IMAGE_MIB", default_value_t = 256)]
     pub max_image_mib: u64,
+    /// Most decisions queued or running; a submission beyond it is answered 429 with Retry-After
+    /// instead of waiting behind them.
+    #[arg(long, env = "ONEWINDOW_MAX_QUEUED_DECISIONS", default_value_t = 200)]
+    pub max_queued_decisions: usize,
     /// How many images are OCR'd at once in this process (each run uses every core).
     #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = 1)]
     pub ocr_concurrency: usize,
@@ -52,6 +56,7 @@ impl Default for LimitsConfig {
             pdf_memory_mib: 1024,
             max_image_side: 10_000,
             max_image_mib: 256,
+            max_queued_decisions: 200,
             ocr_concurrency: 1,
             models_dir: crate::models::default_models_dir(),
         }

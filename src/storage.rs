@@ -376,4 +376,6 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_for(&self, application_id: &str) -> Result<Vec<AuditEntry>, StoreError>;
     /// A cheap query, for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Decisions waiting for a worker or being made: the depth of the queue.
+    async fn pending_jobs(&self) -> Result<i64, StoreError>;
 }

@@ -235,6 +235,15 @@ async fn submit_application(
         .filter(|k| !k.is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS)
         .ok_or_else(|| ApiError::BadRequest(format!("an Idempotency-Key header (1–{MAX_IDEMPOTENCY_KEY_CHARS} characters) is required")))?
         .to_string();
+    // Overload is answered at once, not by a stall: the decision queue has a bound.
+    let pending = state.store().pending_jobs().await?;
+    let bound = state.limits().max_queued_decisions as i64;
+    if pending >= bound {
+        return Err(ApiError::Overloaded {
+            message: format!("{pending} decisions are queued (bound {bound}); submit again later, nothing was lost"),
+            retry_after_secs: 30,
+        });
+    }
     let today = state.clock().today().format("%Y-%m-%d").to_string();
     // A resubmission after a request for materials restarts the clock; the wait does not count.
     let calendar = &state.decider().rules().calendar;

@@ -161,3 +161,26 @@ fn a_reader_that_cannot_start_is_an_error_not_an_unreadable_document() {
     let result = decider.decide("drainage-permit", &fixture.form, &files, fixture.at());
     assert!(matches!(result, Err(DecideError::System(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn a_full_decision_queue_answers_429_with_retry_after_and_keeps_the_draft() {
+    let limits = LimitsConfig { max_queued_decisions: 1, ..LimitsConfig::default() };
+    // No workers: what is submitted stays queued.
+    let app = spawn_app_with(AppOptions { limits, workers: 0, ..AppOptions::default() }).await;
+    let fixture = Fixture::load("clean-catering-stsong");
+    let first = app.create_ok(&fixture.form).await;
+    let second = app.create_ok(&fixture.form).await;
+    for id in [&first, &second] {
+        assert_eq!(app.upload(id, &fixture.files).await.status(), 201);
+    }
+    assert_eq!(app.submit(&first, "a").await.status(), 202);
+    let refused = app.submit(&second, "b").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "30");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error_type"], "overloaded");
+    // Nothing was lost: the refused application is still a draft with its documents.
+    let application = app.get_application(&second).await;
+    assert_eq!(application["state"], "draft");
+    assert_eq!(application["documents"].as_array().unwrap().len(), fixture.files.len());
+}
