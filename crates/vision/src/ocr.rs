@@ -64,6 +64,10 @@ pub struct Ocr {
     rec: Graph,
     /// Index 0 is the CTC blank.
     alphabet: Vec<String>,
+    /// For each class index, the other indices of characters that mean the same once full-width
+    /// forms are folded to ASCII ("（" and "(", "Ｗ" and "W"): hesitating between them is no doubt
+    /// about the text.
+    same_as: Vec<Vec<u32>>,
     pub options: OcrOptions,
 }
 
@@ -89,7 +93,8 @@ impl Ocr {
         if ctc.append_space {
             alphabet.push(" ".to_string());
         }
-        Ok(Ocr { det, cls, rec, alphabet, options: OcrOptions::default() })
+        let same_as = equivalents(&alphabet);
+        Ok(Ocr { det, cls, rec, alphabet, same_as, options: OcrOptions::default() })
     }
 
     pub fn alphabet_len(&self) -> usize {
@@ -197,32 +202,74 @@ impl Ocr {
                 self.alphabet.len()
             );
             let best = probs.argmax(2)?.to_vec2::<u32>()?;
-            let best_p = probs.max(2)?.to_vec2::<f32>()?;
+            let all = probs.flatten_all()?.to_vec1::<f32>()?;
             for (k, &i) in chunk.iter().enumerate() {
-                results[i] = ctc_decode(&best[k][..steps], &best_p[k][..steps], &self.alphabet);
+                // Each frame's probability of its character, with its equivalent forms counted in.
+                let best_p: Vec<f32> = (0..steps)
+                    .map(|t| {
+                        let frame = &all[(k * steps + t) * classes..][..classes];
+                        let index = best[k][t] as usize;
+                        frame[index] + self.same_as[index].iter().map(|j| frame[*j as usize]).sum::<f32>()
+                    })
+                    .collect();
+                results[i] = ctc_decode(&best[k][..steps], &best_p, &self.alphabet);
             }
         }
         Ok(results)
     }
 }
 
-/// Greedy CTC decoding: drop repeats and blanks (index 0). The confidence is the mean probability
-/// of the characters kept.
+/// Greedy CTC decoding: drop repeats and blanks (index 0). A character is usually emitted over a
+/// run of frames, and a frame at the edge of the run often hesitates between the character and the
+/// blank, which yields the same text either way; so a character's confidence is the highest frame
+/// probability of its run (under CTC's independent frames, the probability that the character is
+/// emitted at all is at least that). The reference pipeline takes the run's first frame instead,
+/// which reads a clean "286" as 0.90. The line's confidence is the mean over its characters.
 pub fn ctc_decode(best: &[u32], best_p: &[f32], alphabet: &[String]) -> (String, f32) {
     let mut text = String::new();
-    let (mut sum, mut n) = (0.0f32, 0usize);
+    let mut confidences: Vec<f32> = Vec::new();
     let mut previous = None;
     for (&index, &p) in best.iter().zip(best_p) {
-        if index != 0 && previous != Some(index) {
-            if let Some(ch) = alphabet.get(index as usize) {
+        if index != 0 {
+            if previous == Some(index) {
+                if let Some(last) = confidences.last_mut() {
+                    *last = last.max(p);
+                }
+            } else if let Some(ch) = alphabet.get(index as usize) {
                 text.push_str(ch);
-                sum += p;
-                n += 1;
+                confidences.push(p);
             }
         }
         previous = Some(index);
     }
-    (text, if n == 0 { 0.0 } else { sum / n as f32 })
+    let confidence = if confidences.is_empty() { 0.0 } else { confidences.iter().sum::<f32>() / confidences.len() as f32 };
+    (text, confidence)
+}
+
+/// Full-width forms (U+FF01–FF5E) fold to ASCII; ideographic space to space.
+fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            _ => c,
+        })
+        .collect()
+}
+
+/// For every alphabet index, the other indices whose character folds to the same text.
+fn equivalents(alphabet: &[String]) -> Vec<Vec<u32>> {
+    let mut groups: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+    for (i, ch) in alphabet.iter().enumerate().skip(1) {
+        groups.entry(fold(ch)).or_default().push(i as u32);
+    }
+    let mut out = vec![Vec::new(); alphabet.len()];
+    for members in groups.values().filter(|m| m.len() > 1) {
+        for &i in members {
+            out[i as usize] = members.iter().copied().filter(|j| *j != i).collect();
+        }
+    }
+    out
 }
 
 /// Output size of the crop for a quad: the longer of each pair of opposite sides.
@@ -258,8 +305,31 @@ mod tests {
         let p = [0.9, 0.8, 1.0, 0.7, 0.6, 1.0, 0.5, 0.9, 1.0];
         let (text, conf) = ctc_decode(&best, &p, &alphabet);
         assert_eq!(text, "allb");
+        // Each character: the best frame of its run (a: 0.9, l: 0.7, l: 0.5, b: 0.9).
         assert!((conf - (0.9 + 0.7 + 0.5 + 0.9) / 4.0).abs() < 1e-6);
         assert_eq!(ctc_decode(&[0, 0], &[1.0, 1.0], &alphabet), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn a_character_hesitating_with_the_blank_on_one_frame_of_its_run_is_still_sure() {
+        // "286" as the recogniser emitted it on a noisy scan: the 6 spans two frames, the first
+        // 0.70 against the blank, the second 1.0.
+        let alphabet: Vec<String> = ["", "2", "6", "8"].iter().map(|s| s.to_string()).collect();
+        let (text, conf) = ctc_decode(&[1, 0, 3, 0, 2, 2, 0], &[1.0, 1.0, 1.0, 1.0, 0.70, 1.0, 1.0], &alphabet);
+        assert_eq!(text, "286");
+        assert!((conf - 1.0).abs() < 1e-6, "{conf}");
+        // A character seen on a single doubtful frame stays doubtful.
+        let (_, conf) = ctc_decode(&[3], &[0.69], &alphabet);
+        assert!((conf - 0.69).abs() < 1e-6);
+    }
+
+    #[test]
+    fn full_width_and_ascii_forms_of_a_character_are_equivalent_but_letters_of_different_case_are_not() {
+        let alphabet: Vec<String> = ["", "(", "（", "W", "Ｗ", "p", "P", "中"].iter().map(|s| s.to_string()).collect();
+        let same = equivalents(&alphabet);
+        assert_eq!(same[1], vec![2]);
+        assert_eq!(same[4], vec![3]);
+        assert!(same[5].is_empty() && same[6].is_empty() && same[7].is_empty());
     }
 
     #[test]
