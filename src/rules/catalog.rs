@@ -154,6 +154,9 @@ pub enum FieldKind {
     Text,
     Date,
     CreditCode,
+    /// The end of a validity period written "2015.06.01-2035.06.01" (the later date, as
+    /// YYYY-MM-DD) or "2016.02.10-长期" (`long_term`).
+    ValidityEnd,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -235,6 +235,7 @@ impl CompiledService {
                 for (name, spec) in &kind.fields {
                     let sample = match spec.kind {
                         super::catalog::FieldKind::Date => json!("2026-01-01"),
+                        super::catalog::FieldKind::ValidityEnd => json!("2036-01-01"),
                         _ => json!("示例"),
                     };
                     fields.insert(name.clone(), sample);

@@ -335,6 +335,17 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
             text.chars().any(|c| c.is_alphanumeric()).then(|| json!(text))
         }
         FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
+        FieldKind::ValidityEnd => {
+            let dates = find_dates(value);
+            if value.contains("长期") && dates.len() <= 1 {
+                Some(json!("long_term"))
+            } else if let [from, until] = dates.as_slice() {
+                // One date alone says nothing about the end; a period ends after it starts.
+                (until > from).then(|| json!(until.format("%Y-%m-%d").to_string()))
+            } else {
+                None
+            }
+        }
         FieldKind::CreditCode => {
             let upper = value.to_ascii_uppercase().replace(' ', "");
             CODE_TOKEN.captures(&upper).map(|c| json!(c[1].to_string()))
@@ -725,6 +736,15 @@ mod tests {
 
     /// Regression (review of 2026-11-28): a line ending in a multi-byte space (U+2003) made the
     /// split-label join slice inside a character and panic.
+    #[test]
+    fn validity_periods_end_on_their_later_date_or_never() {
+        assert_eq!(typed_value(FieldKind::ValidityEnd, "2015.06.01-2035.06.01"), Some(json!("2035-06-01")));
+        assert_eq!(typed_value(FieldKind::ValidityEnd, "2016.02.10-长期"), Some(json!("long_term")));
+        assert_eq!(typed_value(FieldKind::ValidityEnd, "2006年09月09日至2016年09月09日"), Some(json!("2016-09-09")));
+        assert_eq!(typed_value(FieldKind::ValidityEnd, "2035.06.01"), None, "a single date is not a period");
+        assert_eq!(typed_value(FieldKind::ValidityEnd, "2035.06.01-2015.06.01"), None, "a period that ends before it starts");
+    }
+
     #[test]
     fn multi_byte_spaces_do_not_panic() {
         let rules = ruleset();

@@ -14,7 +14,7 @@ fn ruleset() -> RuleSet {
 /// A man born 1965-01-15 (statutory age 60y1m: from 2025-02-15), 35 years of contributions.
 fn facts(form: Value, submitted: &str) -> Facts {
     let mut documents = std::collections::BTreeMap::new();
-    documents.insert("card".to_string(), json!({"name": form["name"], "id_number": form["id_number"]}));
+    documents.insert("card".to_string(), json!({"name": form["name"], "id_number": form["id_number"], "valid_until": "long_term"}));
     Facts {
         form,
         documents,
@@ -91,6 +91,26 @@ fn each_rule_fails_on_its_defect() {
         }
         assert_eq!(status(&rules, &facts, rule), RuleStatus::Fail, "{rule}");
     }
+}
+
+#[test]
+fn an_expired_card_fails_a_valid_one_passes_and_an_unread_validity_goes_to_a_person() {
+    let rules = ruleset();
+    let with_validity = |until: Option<&str>| {
+        let mut facts = facts(man_born_1965_01(), "2025-02-01");
+        let card = facts.documents.get_mut("card").unwrap();
+        match until {
+            Some(until) => card["valid_until"] = json!(until),
+            None => {
+                card.as_object_mut().unwrap().remove("valid_until");
+            }
+        }
+        facts
+    };
+    assert_eq!(status(&rules, &with_validity(Some("long_term")), "card.not_expired"), RuleStatus::Pass);
+    assert_eq!(status(&rules, &with_validity(Some("2025-02-01")), "card.not_expired"), RuleStatus::Pass, "valid through its last day");
+    assert_eq!(status(&rules, &with_validity(Some("2025-01-31")), "card.not_expired"), RuleStatus::Fail);
+    assert!(matches!(status(&rules, &with_validity(None), "card.not_expired"), RuleStatus::Unknown(_)), "front side only: a person checks");
 }
 
 #[test]
