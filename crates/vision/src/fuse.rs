@@ -46,28 +46,36 @@ const BLOCK: usize = 2048;
 /// Apply `steps` to every element of `input`; the result is the last register.
 pub fn run(steps: &[Step], input: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; input.len()];
-    out.par_chunks_mut(BLOCK).zip(input.par_chunks(BLOCK)).for_each(|(out, input)| {
-        let n = input.len();
+    // Each task takes many blocks so the registers are allocated once per task, not per block.
+    let task = BLOCK * 32;
+    out.par_chunks_mut(task).zip(input.par_chunks(task)).for_each(|(out, input)| {
         let mut regs: Vec<[f32; BLOCK]> = vec![[0f32; BLOCK]; steps.len() + 1];
-        regs[0][..n].copy_from_slice(input);
-        for (i, step) in steps.iter().enumerate() {
-            let (done, rest) = regs.split_at_mut(i + 1);
-            let dst = &mut rest[0][..n];
-            match *step {
-                Step::Affine { src, a, b } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = a * s + b),
-                Step::Clip { src, lo, hi } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = s.max(lo).min(hi)),
-                Step::Relu { src } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = s.max(0.0)),
-                Step::Sigmoid { src } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = 1.0 / (1.0 + (-s).exp())),
-                Step::HardSigmoid { src, alpha, beta } => {
-                    dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = (alpha * s + beta).clamp(0.0, 1.0))
-                }
-                Step::Mul { a, b } => dst.iter_mut().zip(done[a][..n].iter().zip(&done[b][..n])).for_each(|(d, (x, y))| *d = x * y),
-                Step::Add { a, b } => dst.iter_mut().zip(done[a][..n].iter().zip(&done[b][..n])).for_each(|(d, (x, y))| *d = x + y),
-            }
+        for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
+            run_block(steps, input, out, &mut regs);
         }
-        out.copy_from_slice(&regs[steps.len()][..n]);
     });
     out
+}
+
+fn run_block(steps: &[Step], input: &[f32], out: &mut [f32], regs: &mut [[f32; BLOCK]]) {
+    let n = input.len();
+    regs[0][..n].copy_from_slice(input);
+    for (i, step) in steps.iter().enumerate() {
+        let (done, rest) = regs.split_at_mut(i + 1);
+        let dst = &mut rest[0][..n];
+        match *step {
+            Step::Affine { src, a, b } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = a * s + b),
+            Step::Clip { src, lo, hi } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = s.max(lo).min(hi)),
+            Step::Relu { src } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = s.max(0.0)),
+            Step::Sigmoid { src } => dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = 1.0 / (1.0 + (-s).exp())),
+            Step::HardSigmoid { src, alpha, beta } => {
+                dst.iter_mut().zip(&done[src][..n]).for_each(|(d, s)| *d = (alpha * s + beta).clamp(0.0, 1.0))
+            }
+            Step::Mul { a, b } => dst.iter_mut().zip(done[a][..n].iter().zip(&done[b][..n])).for_each(|(d, (x, y))| *d = x * y),
+            Step::Add { a, b } => dst.iter_mut().zip(done[a][..n].iter().zip(&done[b][..n])).for_each(|(d, (x, y))| *d = x + y),
+        }
+    }
+    out.copy_from_slice(&regs[steps.len()][..n]);
 }
 
 #[cfg(test)]

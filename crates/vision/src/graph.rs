@@ -900,7 +900,15 @@ fn conv(
     }
     if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
         // A pointwise convolution is one matrix product per image: no im2col copy.
-        let y = w.reshape((co, c))?.broadcast_matmul(&x.reshape((n, c, h * width))?)?.reshape((n, co, h, width))?;
+        // One product for the whole batch: [co, c] × [c, n·h·w] on the batch laid side by side
+        // costs one transpose of the input but lets the GEMM use every core on one large product.
+        let weights = w.reshape((co, c))?;
+        let y = if n == 1 {
+            weights.matmul(&x.reshape((c, h * width))?)?.reshape((n, co, h, width))?
+        } else {
+            let side_by_side = x.reshape((n, c, h * width))?.transpose(0, 1)?.contiguous()?.reshape((c, n * h * width))?;
+            weights.matmul(&side_by_side)?.reshape((co, n, h * width))?.transpose(0, 1)?.contiguous()?.reshape((n, co, h, width))?
+        };
         return Ok(match bias {
             Some(b) => y.broadcast_add(&b.reshape((1, co, 1, 1))?)?,
             None => y,
