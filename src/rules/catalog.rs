@@ -136,6 +136,11 @@ pub struct KindSpec {
     pub cues: Vec<String>,
     #[serde(default)]
     pub fields: BTreeMap<String, FieldSpec>,
+    /// Labels may be followed directly by their value with no space or colon (an ID card prints
+    /// 姓名 a few millimetres from the name, and OCR often reads both as one piece). Off by
+    /// default, where 委托方地址 is another label, not 委托方 and its value.
+    #[serde(default)]
+    pub glued_values: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -82,6 +82,8 @@ pub struct KindReader {
     fields: BTreeMap<String, (FieldKind, bool)>,
     /// Date fields and the two-character stems of their labels (采样, 取样, 报告 …).
     date_stems: BTreeMap<String, Vec<String>>,
+    /// See `KindSpec::glued_values`.
+    glued_values: bool,
 }
 
 impl KindReader {
@@ -114,7 +116,7 @@ impl KindReader {
                 (name.clone(), stems)
             })
             .collect();
-        Self { labels, fields, date_stems }
+        Self { labels, fields, date_stems, glued_values: spec.glued_values }
     }
 
     /// Label occurrences that start a segment, in order, without overlaps.
@@ -125,7 +127,7 @@ impl KindReader {
                 let starts_segment = line[..m.start()].chars().next_back().is_none_or(is_segment_boundary);
                 // 委托方 is a label; 委托方地址 is another one, not 委托方 followed by its value.
                 let ends_label = line[m.end()..].chars().next().is_none_or(|c| !is_han(c));
-                if !ends_label {
+                if !ends_label && !self.glued_values {
                     continue;
                 }
                 let overlaps = hits.iter().any(|h| h.start < m.end() && m.start() < h.end);
@@ -695,6 +697,16 @@ mod tests {
         let read = reader.read(&lines(&["委托方 无锡新之洲酒店有限公司 联系人 沈立群", "委托方地址 无锡市新吴区长江路 21 号"]));
         assert_eq!(field(&read, "client").value, json!("无锡新之洲酒店有限公司"));
         assert_eq!(field(&read, "client").confidence, CONF_LABEL_SPACE);
+    }
+
+    #[test]
+    fn an_id_card_label_glued_to_its_value_by_ocr_is_still_the_label() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["id_card"], &rules.documents.other_labels);
+        let read = reader.read(&lines(&["姓名陈晓雨", "性别男 民族 汉", "公民身份号码 320214199506011239"]));
+        assert_eq!(field(&read, "name").value, json!("陈晓雨"));
+        assert_eq!(field(&read, "sex").value, json!("男"));
+        assert_eq!(field(&read, "ethnicity").value, json!("汉"));
     }
 
     #[test]

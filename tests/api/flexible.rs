@@ -1,6 +1,6 @@
 //! 灵活就业"一件事": one form, one set of materials, one outcome per requested item, decided
-//! independently. The ID card and licence here are text PDFs made with the project's own PDF writer
-//! (photos arrive with OCR, issue 3).
+//! independently. Most ID cards and licences here are text PDFs made with the project's own PDF
+//! writer; the last tests use photographed cards (front and back) from `fixtures/id-card/`, read by OCR.
 
 use std::sync::Arc;
 
@@ -172,4 +172,54 @@ async fn each_issued_item_gets_its_own_record() {
     assert!(records.contains(&("employment_registration".into(), "新吴就登〔2026〕00001号".into())), "{records:?}");
     assert!(records.contains(&("pension".into(), "新吴养参〔2026〕00001号".into())), "{records:?}");
     assert!(application["permit"].is_null(), "a bundle issues records, not a permit");
+}
+
+/// The decider with the OCR models, for ID cards photographed front and back.
+fn decide_with_ocr(form: &Value, files: &[InputFile]) -> Value {
+    let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
+    let reader = onewindow::config::LimitsConfig::default().reader(onewindow_exe()).unwrap();
+    let decider = Decider::new(Arc::new(rules), reader);
+    let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    serde_json::to_value(decider.decide("flexible-employment", form, files, today).unwrap()).unwrap()
+}
+
+fn card_photos(case: &str) -> [InputFile; 2] {
+    let dir = repo().join("fixtures/id-card").join(case);
+    ["front.jpg", "back.jpg"].map(|side| InputFile::new(format!("身份证-{side}"), std::fs::read(dir.join(side)).unwrap()))
+}
+
+#[test]
+fn an_id_card_photographed_front_and_back_is_read_and_the_milk_tea_shop_gets_all_four_items() {
+    let [front, back] = card_photos("milk-tea-owner");
+    let files = [front, back, licence("无锡市新吴区晓雨饮品店", "92320214MA1NB3C47B")];
+    let decision = decide_with_ocr(&milk_tea_shop(), &files);
+    let kinds: Vec<&Value> = decision["documents"].as_array().unwrap().iter().map(|d| &d["kind"]).collect();
+    assert_eq!(kinds, ["id_card", "id_card", "business_licence"], "both sides are the ID card");
+    let fields = &decision["fields"];
+    assert_eq!(fields["card.name"]["value"], "陈晓雨");
+    assert_eq!(fields["card.id_number"]["value"], "320214199506011239");
+    assert_eq!(fields["card.birth"]["value"], "1995-06-01");
+    assert_eq!(fields["card.valid_until"]["value"], "2035-06-01", "the back side's 有效期限");
+    assert_eq!(fields["card.valid_until"]["document"], "身份证-back.jpg");
+    assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
+    assert!(outcomes(&decision).iter().all(|(_, o)| o == "issued"));
+}
+
+#[test]
+fn an_expired_card_on_a_photo_is_a_finding_and_a_person_decides() {
+    let form = json!({
+        "name": "李建华", "id_number": "320214199009090538", "contact_phone": "13912345678", "address": "无锡市新吴区新华路5号",
+        "employment_type": "service", "occupation": "网约车司机", "start_date": "2026-11-10", "individual_business": false,
+        "insured_by_employer": false, "items": ["employment_registration", "pension"], "contribution_base": 6000
+    });
+    let decision = decide_with_ocr(&form, &card_photos("expired-card"));
+    assert_eq!(decision["fields"]["card.valid_until"]["value"], "2016-09-09");
+    let finding = decision["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "card.not_expired").expect("expired card found");
+    assert_eq!(finding["result"], "fail");
+    assert_eq!(decision["outcome"], "needs_review", "the machine never refuses");
+    // Only the front: the validity cannot be checked, so a person looks.
+    let [front, _] = card_photos("expired-card");
+    let decision = decide_with_ocr(&form, &[front]);
+    let finding = decision["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "card.not_expired").expect("validity unread");
+    assert_eq!(finding["result"], "unknown");
 }
