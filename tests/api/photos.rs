@@ -115,6 +115,24 @@ fn a_png_licence_is_read_line_by_line_with_its_fields() {
 }
 
 #[test]
+fn a_licence_photographed_sideways_or_upside_down_is_read_upright() {
+    let png = image::load_from_memory(&std::fs::read(photo_dir("png-licence").join("营业执照.png")).unwrap()).unwrap();
+    let reader = reader();
+    for (turn, turned) in
+        [("a quarter clockwise", png.rotate90()), ("a quarter anticlockwise", png.rotate270()), ("a half", png.rotate180())]
+    {
+        let mut bytes = Vec::new();
+        turned.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        let read = reader.read(&bytes);
+        let texts: Vec<String> = read.lines.iter().map(|l| l.text.replace(' ', "")).collect();
+        let position = |needle: &str| texts.iter().position(|t| t.contains(needle));
+        let (title, name, code) = (position("营业执照"), position("无锡市新吴区张记餐饮店"), position("92320214MA1NB3C47B"));
+        assert!(title.is_some() && name.is_some() && code.is_some(), "turned {turn}: {texts:#?}");
+        assert!(title < code && code < name, "turned {turn}: rows top to bottom: {texts:#?}");
+    }
+}
+
+#[test]
 fn bombs_and_broken_images_are_unreadable_with_a_reason() {
     let reader = reader();
     let bomb = std::fs::read(repo().join("fixtures/photo/bomb/huge.png")).unwrap();

@@ -85,6 +85,18 @@ impl RgbImage {
         RgbImage { width: w, height: h, data }
     }
 
+    /// A quarter turn clockwise (the left column becomes the top row).
+    pub fn rotate90_cw(&self) -> RgbImage {
+        let (w, h) = (self.height, self.width);
+        let mut data = Vec::with_capacity(self.data.len());
+        for y in 0..h {
+            for x in 0..w {
+                data.extend_from_slice(&self.pixel(y, self.height - 1 - x));
+            }
+        }
+        RgbImage { width: w, height: h, data }
+    }
+
     /// Bilinear sample with the border replicated.
     #[inline]
     fn sample(&self, x: f32, y: f32) -> [f32; 3] {
@@ -182,6 +194,9 @@ mod tests {
         // The top-right pixel comes to the top-left.
         assert_eq!(r.pixel(0, 0), img.pixel(4, 0));
         assert_eq!(r.rotate90_ccw().rotate90_ccw().rotate90_ccw().rotate90_ccw(), r);
+        assert_eq!(img.rotate90_cw().rotate90_ccw(), img);
+        // The bottom-left pixel comes to the top-left.
+        assert_eq!(img.rotate90_cw().pixel(0, 0), img.pixel(0, 2));
         assert_eq!(img.rotate180().rotate180(), img);
         assert_eq!(img.rotate180().pixel(0, 0), img.pixel(4, 2));
     }

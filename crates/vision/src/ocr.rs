@@ -55,7 +55,17 @@ pub struct TextLine {
     pub text: String,
     /// Mean probability of the characters read (0 when none).
     pub confidence: f32,
+    /// Where the line is, in the page's frame once turned upright (see [`Ocr::read`]).
     pub quad: Quad,
+}
+
+/// One detection-and-recognition pass over a page as it lies.
+struct Pass {
+    lines: Vec<TextLine>,
+    /// Text boxes found, boxes standing on end, lines the classifier turned.
+    detected: usize,
+    tall: usize,
+    flipped: usize,
 }
 
 pub struct Ocr {
@@ -101,10 +111,29 @@ impl Ocr {
         self.alphabet.len()
     }
 
-    /// Every text line of the image, in reading order.
+    /// Every text line of the image, in reading order. A page photographed sideways or upside down
+    /// is turned upright first (judged by its own lines: most stand on end, or most read upside
+    /// down), so that rows come out top to bottom; the quads are then in the turned page's frame.
     pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>> {
+        let pass = self.read_pass(image)?;
+        if pass.detected >= 3 && pass.tall * 2 > pass.detected {
+            let turned = image.rotate90_cw();
+            let again = self.read_pass(&turned)?;
+            return self.upright(&turned, again);
+        }
+        self.upright(image, pass)
+    }
+
+    fn upright(&self, image: &RgbImage, pass: Pass) -> Result<Vec<TextLine>> {
+        if pass.detected >= 3 && pass.flipped * 2 > pass.detected {
+            return Ok(self.read_pass(&image.rotate180())?.lines);
+        }
+        Ok(pass.lines)
+    }
+
+    fn read_pass(&self, image: &RgbImage) -> Result<Pass> {
         if image.width < 2 || image.height < 2 {
-            return Ok(Vec::new());
+            return Ok(Pass { lines: Vec::new(), detected: 0, tall: 0, flipped: 0 });
         }
         // Very large photos are scaled down first; boxes are mapped back to the original.
         let longest = image.width.max(image.height);
@@ -116,17 +145,19 @@ impl Ocr {
         } else {
             (image.clone(), [1.0, 1.0])
         };
-        let quads = self.detect(&work)?;
+        let quads: Vec<Quad> = self.detect(&work)?.into_iter().filter(|q| crop_size(q).is_some()).collect();
+        let tall = quads.iter().filter_map(crop_size).filter(|(w, h)| *h as f32 / *w as f32 >= 1.5).count();
         let mut crops: Vec<RgbImage> = quads.iter().filter_map(|q| crop_line(&work, q)).collect();
-        let quads: Vec<Quad> = quads.into_iter().filter(|q| crop_size(q).is_some()).collect();
-        self.orient(&mut crops)?;
+        let flipped = self.orient(&mut crops)?;
         let texts = self.recognize(&crops)?;
-        Ok(quads
+        let detected = quads.len();
+        let lines = quads
             .into_iter()
             .zip(texts)
             .filter(|(_, (_, conf))| *conf >= self.options.min_line_confidence)
             .map(|(q, (text, confidence))| TextLine { text, confidence, quad: q.map(|[x, y]| [x / scale[0], y / scale[1]]) })
-            .collect())
+            .collect();
+        Ok(Pass { lines, detected, tall, flipped })
     }
 
     /// Text-line quadrilaterals in reading order, in the image's coordinates.
@@ -158,8 +189,9 @@ impl Ocr {
         Ok(kept.into_iter().map(|d| d.quad).collect())
     }
 
-    /// Turn lines the direction classifier finds upside down.
-    fn orient(&self, crops: &mut [RgbImage]) -> Result<()> {
+    /// Turn lines the direction classifier finds upside down; returns how many it turned.
+    fn orient(&self, crops: &mut [RgbImage]) -> Result<usize> {
+        let mut turned = 0;
         let (height, width) = (self.options.rec_height, self.options.cls_width);
         for start in (0..crops.len()).step_by(self.options.rec_batch.max(1)) {
             let end = (start + self.options.rec_batch.max(1)).min(crops.len());
@@ -172,10 +204,11 @@ impl Ocr {
             for (crop, p) in crops[start..end].iter_mut().zip(probs) {
                 if p.len() == 2 && p[1] > p[0] && p[1] > self.options.cls_thresh {
                     *crop = crop.rotate180();
+                    turned += 1;
                 }
             }
         }
-        Ok(())
+        Ok(turned)
     }
 
     /// Recognise upright line crops; returns (text, confidence) per crop, in input order.
