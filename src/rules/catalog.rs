@@ -162,6 +162,9 @@ pub enum FieldKind {
     /// The end of a validity period written "2015.06.01-2035.06.01" (the later date, as
     /// YYYY-MM-DD) or "2016.02.10-长期" (`long_term`).
     ValidityEnd,
+    /// A span of contribution written in months ("426个月", "426") or years and months
+    /// ("35年6个月"), as a number of months.
+    Months,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -236,6 +236,7 @@ impl CompiledService {
                     let sample = match spec.kind {
                         super::catalog::FieldKind::Date => json!("2026-01-01"),
                         super::catalog::FieldKind::ValidityEnd => json!("2036-01-01"),
+                        super::catalog::FieldKind::Months => json!(360.0),
                         _ => json!("示例"),
                     };
                     fields.insert(name.clone(), sample);

@@ -337,6 +337,18 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
             text.chars().any(|c| c.is_alphanumeric()).then(|| json!(text))
         }
         FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
+        FieldKind::Months => {
+            let value = halfwidth(value);
+            if let Some(c) = YEARS_MONTHS.captures(&value) {
+                let years: f64 = c[1].parse().ok()?;
+                let months: f64 = c.get(2).map_or(Some(0.0), |m| m.as_str().parse().ok())?;
+                (months < 12.0).then_some(json!(years * 12.0 + months))
+            } else {
+                // A bare count, alone or before 个月/月: "426个月", "426".
+                let c = MONTH_COUNT.captures(&value)?;
+                c[1].parse::<f64>().ok().map(|m| json!(m))
+            }
+        }
         FieldKind::ValidityEnd => {
             let dates = find_dates(value);
             if value.contains("长期") && dates.len() <= 1 {
@@ -355,6 +367,8 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
     }
 }
 
+static YEARS_MONTHS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(\d{1,2})\s*年(?:\s*(\d{1,2})\s*个?月)?").expect("valid pattern"));
+static MONTH_COUNT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(\d{1,3})\s*(?:个月|月)?(?:\s|$|[,;。(])").expect("valid pattern"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("valid pattern"));
 
 /// How sure the reader was of a result: of the item's name and of the cell the number was read
@@ -748,6 +762,16 @@ mod tests {
 
     /// Regression (review of 2026-11-28): a line ending in a multi-byte space (U+2003) made the
     /// split-label join slice inside a character and panic.
+    #[test]
+    fn contribution_spans_in_months_or_years_and_months() {
+        assert_eq!(typed_value(FieldKind::Months, "426个月"), Some(json!(426.0)));
+        assert_eq!(typed_value(FieldKind::Months, "426"), Some(json!(426.0)));
+        assert_eq!(typed_value(FieldKind::Months, "35年6个月"), Some(json!(426.0)));
+        assert_eq!(typed_value(FieldKind::Months, "35年"), Some(json!(420.0)));
+        assert_eq!(typed_value(FieldKind::Months, "2025年6月"), None, "a date is not a span");
+        assert_eq!(typed_value(FieldKind::Months, "35年14个月"), None);
+    }
+
     #[test]
     fn validity_periods_end_on_their_later_date_or_never() {
         assert_eq!(typed_value(FieldKind::ValidityEnd, "2015.06.01-2035.06.01"), Some(json!("2035-06-01")));

@@ -15,6 +15,7 @@ fn ruleset() -> RuleSet {
 fn facts(form: Value, submitted: &str) -> Facts {
     let mut documents = std::collections::BTreeMap::new();
     documents.insert("card".to_string(), json!({"name": form["name"], "id_number": form["id_number"], "valid_until": "long_term"}));
+    documents.insert("contributions".to_string(), json!({"name": form["name"], "months": form["contribution_months"]}));
     Facts {
         form,
         documents,
@@ -74,6 +75,8 @@ fn each_rule_fails_on_its_defect() {
         ("card.name_matches", |_| {}),
         ("card.id_matches", |_| {}),
         ("card.sex_and_birth_match_number", |_| {}),
+        ("contributions.name_matches", |_| {}),
+        ("contributions.months_support_form", |_| {}),
     ];
     for (rule, edit) in cases {
         let mut form = man_born_1965_01();
@@ -85,6 +88,13 @@ fn each_rule_fails_on_its_defect() {
         if rule == "card.sex_and_birth_match_number" {
             facts.documents.get_mut("card").unwrap()["sex"] = json!("女");
             facts.documents.get_mut("card").unwrap()["birth"] = json!("1965-01-15");
+        }
+        if rule == "contributions.name_matches" {
+            facts.documents.get_mut("contributions").unwrap()["name"] = json!("王建军");
+        }
+        if rule == "contributions.months_support_form" {
+            // The form claims 420 months; the record shows 408.
+            facts.documents.get_mut("contributions").unwrap()["months"] = json!(408.0);
         }
         if rule == "card.id_matches" {
             facts.documents.get_mut("card").unwrap()["id_number"] = json!("320214197003152225");
