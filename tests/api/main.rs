@@ -10,6 +10,7 @@ mod decide_cli;
 mod fixtures;
 mod flexible;
 mod helpers;
+mod personal;
 mod photos;
 mod restart;
 mod retirement;

@@ -26,8 +26,9 @@ fn photo_dir(case: &str) -> PathBuf {
     repo().join("fixtures/photo").join(case)
 }
 
-/// A package of `fixtures/photo/CASE` decided as JSON.
-fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
+/// A fixture package (`form.json`, `expected.json`, the files it lists) decided with the OCR models,
+/// for the service its expected.json names (the drainage permit by default); (decision, expected).
+pub fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
     let expected: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();
     let files: Vec<InputFile> = expected["files"]
@@ -38,7 +39,8 @@ fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
         .map(|f| InputFile::new(f, std::fs::read(dir.join(f)).unwrap()))
         .collect();
     let at = chrono::NaiveDate::parse_from_str(expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap();
-    let decision = decider().decide("drainage-permit", &form, &files, at).unwrap();
+    let service = expected["service"].as_str().unwrap_or("drainage-permit");
+    let decision = decider().decide(service, &form, &files, at).unwrap();
     (serde_json::to_value(&decision).unwrap(), expected)
 }
 
