@@ -7,5 +7,6 @@ pub mod decision;
 pub mod id_number;
 pub mod permit;
 pub mod phone;
+pub mod pii;
 pub mod retirement;
 pub mod user;

@@ -69,6 +69,7 @@ async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query):
             json!({
                 "id": a.id,
                 "service": a.service,
+                "applicant": applicant_summary(&a.form),
                 "state": a.state,
                 "since": a.updated_at,
                 "deadlines": due,
@@ -79,6 +80,31 @@ async fn list_queue(State(state): State<AppState>, caller: Caller, Query(query):
         })
         .collect();
     Ok(Json(json!({"queue": items})))
+}
+
+/// Who the case is about, as a queue may show it: a business by its name, a person by family name,
+/// masked ID number and phone (the full form is in the case itself, for whoever claims it).
+fn applicant_summary(form: &str) -> Value {
+    use crate::domain::pii::{mask_id_number, mask_person_name, mask_phone};
+    let form: Value = serde_json::from_str(form).unwrap_or(Value::Null);
+    let text = |key: &str| form.get(key).and_then(Value::as_str);
+    let mut summary = serde_json::Map::new();
+    match (text("id_number"), text("applicant_name"), text("name")) {
+        (Some(id), _, name) => {
+            summary.insert("id_number".into(), json!(mask_id_number(id)));
+            if let Some(name) = name {
+                summary.insert("name".into(), json!(mask_person_name(name)));
+            }
+        }
+        (None, Some(business), _) => {
+            summary.insert("name".into(), json!(business));
+        }
+        _ => {}
+    }
+    if let Some(phone) = text("contact_phone") {
+        summary.insert("contact_phone".into(), json!(mask_phone(phone)));
+    }
+    Value::Object(summary)
 }
 
 async fn claim_case(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -59,3 +59,35 @@ fn every_flexible_employment_package_is_decided_as_expected() {
 fn every_retirement_package_is_decided_as_expected() {
     check_all("retirement");
 }
+
+#[tokio::test]
+async fn the_review_queue_shows_a_person_masked_and_never_their_full_id_number_or_phone() {
+    use onewindow::domain::user::Role;
+    let app = crate::helpers::spawn_app().await;
+    let dir = repo().join("fixtures/flexible-employment/expired-id-card");
+    let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();
+    let created = app.create_application("flexible-employment", &form).await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let files: Vec<(String, Vec<u8>)> =
+        ["身份证正面.jpg", "身份证反面.jpg"].iter().map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap())).collect();
+    assert_eq!(app.upload(&id, &files).await.status(), 201);
+    assert_eq!(app.submit(&id, "k").await.status(), 202);
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["decision"]["outcome"], "needs_review");
+
+    let reviewer = crate::helpers::add_user(&app.state, Role::Reviewer).await;
+    let response = app.client.get(app.url("/api/v1/review/queue")).bearer_auth(&reviewer).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("320214199009090538") && !body.contains("13912345678") && !body.contains("李建华"), "{body}");
+    let queue: Value = serde_json::from_str(&body).unwrap();
+    let entry = queue["queue"].as_array().unwrap().iter().find(|e| e["id"] == id.as_str()).expect("the case is queued");
+    assert_eq!(entry["applicant"]["id_number"], "320214********0538");
+    assert_eq!(entry["applicant"]["contact_phone"], "139****5678");
+    assert_eq!(entry["applicant"]["name"], "李**");
+    // The case itself, for the reviewer who works it, has the form in full.
+    let case = app.client.get(app.url(&format!("/api/v1/applications/{id}"))).bearer_auth(&reviewer).send().await.unwrap();
+    let case: Value = case.json().await.unwrap();
+    assert_eq!(case["form"]["id_number"], "320214199009090538");
+}
