@@ -12,6 +12,33 @@ use crate::rules::catalog::ServiceInfo;
 use crate::rules::engine::format_number;
 use crate::rules::RuleSet;
 use crate::storage::{PermitRecord, PermitSpec};
+/// The records to make for the bundle items of `service` named in `items` that are granted (by the
+/// decider or by a reviewer), each with its number template; items without one get no record.
+pub fn item_record_specs(
+    rules: &crate::rules::RuleSet,
+    service: &str,
+    items: &[&str],
+    today: chrono::NaiveDate,
+) -> Vec<crate::storage::ItemRecordSpec> {
+    rules
+        .service(service)
+        .map(|s| {
+            s.items()
+                .iter()
+                .filter(|(item, _)| items.contains(&item.as_str()))
+                .filter_map(|(item, spec)| {
+                    Some(crate::storage::ItemRecordSpec {
+                        service: service.to_string(),
+                        item: item.clone(),
+                        number_template: spec.record_number.clone()?,
+                        issued_on: today.format("%Y-%m-%d").to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The permit to issue for an application of `service`, or `None` when the service numbers no
 /// permit. What the certificate will say is fixed here, from the form as accepted and the category
 /// the decision rested on.

@@ -225,6 +225,8 @@ pub struct ReviewInput {
     pub document: String,
     /// `YYYY-MM-DD`: when a request for materials starts the wait for the applicant.
     pub decided_on: String,
+    /// On `issue`, the records of the bundle items the case grants (already recorded ones are kept).
+    pub item_records: Vec<ItemRecordSpec>,
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -343,7 +345,7 @@ pub trait Store: Send + Sync + 'static {
     /// Gives the case back to the queue; false when the caller did not hold it.
     async fn release(&self, application_id: &str, reviewer_id: i64, actor: &str) -> Result<bool, StoreError>;
     /// Records a reviewer's decision by the holder of a live claim, moving the state and issuing
-    /// the permit when the action is `issue`, in one transaction.
+    /// the permit and the bundle items' records when the action is `issue`, in one transaction.
     async fn review(
         &self,
         application_id: &str,

@@ -78,21 +78,9 @@ async fn decide_job(
     let permit = rules
         .service(&application.service)
         .and_then(|s| crate::issuance::permit_spec(rules, s.info(), &form, category.as_deref(), state.clock().today(), "system:decider"));
-    let item_records = rules
-        .service(&application.service)
-        .map(|s| {
-            s.items()
-                .iter()
-                .filter_map(|(item, spec)| {
-                    Some(crate::storage::ItemRecordSpec {
-                        service: application.service.clone(),
-                        item: item.clone(),
-                        number_template: spec.record_number.clone()?,
-                        issued_on: state.clock().today().format("%Y-%m-%d").to_string(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // Specs for every item; complete_job records those the decision issued.
+    let items: Vec<String> = rules.service(&application.service).map(|s| s.items().keys().cloned().collect()).unwrap_or_default();
+    let items: Vec<&str> = items.iter().map(String::as_str).collect();
+    let item_records = crate::issuance::item_record_specs(rules, &application.service, &items, state.clock().today());
     Ok((decision, permit, item_records))
 }

@@ -217,6 +217,20 @@ async fn decide_case(
         }
         _ => None,
     };
+    // Issuing a bundle case grants every item the applicant asked for (as the latest decision lists them).
+    let item_records = match body.action {
+        ReviewAction::Issue => {
+            let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
+            let requested: Vec<String> = decision
+                .as_ref()
+                .and_then(|d| d["items"].as_array())
+                .map(|items| items.iter().filter_map(|i| i["item"].as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let requested: Vec<&str> = requested.iter().map(String::as_str).collect();
+            crate::issuance::item_record_specs(rules, &application.service, &requested, today)
+        }
+        _ => Vec::new(),
+    };
     let input = ReviewInput {
         action: body.action,
         reason_code: body.reason_code.clone(),
@@ -224,6 +238,7 @@ async fn decide_case(
         missing_materials: body.missing_materials.clone(),
         document: document.to_string(),
         decided_on: today.to_string(),
+        item_records,
     };
     let (next, permit) =
         state.store().review(&id, caller.user_id, state.clock().now_ms(), &input, permit.as_ref(), &caller.actor()).await?;

@@ -394,7 +394,7 @@ impl Store for SqliteStore {
         for spec in item_records {
             let issued = decision.items.iter().any(|i| i.item == spec.item && i.outcome == Outcome::Issued);
             if issued {
-                record_item(&mut tx, &job.application_id, job.submission_seq, spec).await?;
+                record_item(&mut tx, &job.application_id, job.submission_seq, spec, "system:decider").await?;
             }
         }
         let failed_rules: Vec<&str> = decision.findings.iter().map(|f| f.rule.as_str()).collect();
@@ -608,6 +608,12 @@ impl Store for SqliteStore {
             (crate::domain::application::ReviewAction::Issue, Some(spec)) => Some(issue_permit(&mut tx, application_id, spec).await?),
             _ => None,
         };
+        if input.action == crate::domain::application::ReviewAction::Issue {
+            // Items the decider already issued keep their records; the rest are numbered now.
+            for spec in &input.item_records {
+                record_item(&mut tx, application_id, application.submissions, spec, actor).await?;
+            }
+        }
         tx.commit().await?;
         Ok((next, permit))
     }

@@ -174,6 +174,48 @@ async fn each_issued_item_gets_its_own_record() {
     assert!(application["permit"].is_null(), "a bundle issues records, not a permit");
 }
 
+#[tokio::test]
+async fn a_reviewer_who_issues_a_bundle_case_gives_each_waiting_item_its_record_and_keeps_the_machines() {
+    use onewindow::domain::user::Role;
+    let app = crate::helpers::spawn_app().await; // today 2026-10-20
+                                                 // Insured through an employer: registration is issued at once, the pension waits for a person.
+    let form = json!({
+        "name": "周强", "id_number": "320214198803120357", "contact_phone": "13912345678", "address": "无锡市新吴区旺庄路156号",
+        "employment_type": "service", "occupation": "网约车司机", "start_date": "2026-10-01", "individual_business": false,
+        "insured_by_employer": true, "items": ["employment_registration", "pension"], "contribution_base": 6000
+    });
+    let response = app.create_application("flexible-employment", &form).await;
+    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let card = id_card("周强", "男", "1988年3月12日", "320214198803120357");
+    assert_eq!(app.upload(&id, &[(card.name.clone(), card.bytes.to_vec())]).await.status(), 201);
+    app.submit(&id, "k").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "needs_review", "{}", application["decision"]["findings"]);
+    let records = |application: &Value| -> Vec<(String, String)> {
+        application["item_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["item"].as_str().unwrap().to_string(), r["number"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let before = records(&application);
+    assert_eq!(before.len(), 1, "only the registration was issued by the machine: {before:?}");
+    assert_eq!(before[0].0, "employment_registration");
+
+    let reviewer = crate::helpers::add_user(&app.state, Role::Reviewer).await;
+    assert_eq!(app.post_as(&reviewer, &format!("/api/v1/review/{id}/claim"), json!({})).await.status(), 200);
+    let issued =
+        app.post_as(&reviewer, &format!("/api/v1/review/{id}/decision"), json!({"action": "issue", "reason_code": "issue.verified"})).await;
+    assert_eq!(issued.status(), 200);
+    let application = app.get_application(&id).await;
+    assert_eq!(application["state"], "issued");
+    let after = records(&application);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(after.contains(&before[0]), "the machine's record keeps its number: {after:?}");
+    assert!(after.iter().any(|(item, number)| item == "pension" && number.contains("养参")), "{after:?}");
+}
+
 /// The decider with the OCR models, for ID cards photographed front and back.
 fn decide_with_ocr(form: &Value, files: &[InputFile]) -> Value {
     let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();

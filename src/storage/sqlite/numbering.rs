@@ -71,6 +71,7 @@ pub(super) async fn record_item(
     application_id: &str,
     submission_seq: i64,
     spec: &ItemRecordSpec,
+    actor: &str,
 ) -> Result<(), StoreError> {
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM item_records WHERE application_id = ? AND item = ?")
         .bind(application_id)
@@ -91,6 +92,6 @@ pub(super) async fn record_item(
         .bind(now_text())
         .execute(&mut **tx)
         .await?;
-    audit(tx, "system:decider", "item.recorded", Some(application_id), serde_json::json!({"item": spec.item, "number": number})).await?;
+    audit(tx, actor, "item.recorded", Some(application_id), serde_json::json!({"item": spec.item, "number": number})).await?;
     Ok(())
 }
