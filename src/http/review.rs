@@ -207,10 +207,14 @@ async fn decide_case(
         }
         ReviewAction::Issue => json!({"title": "准予行政许可", "reason": reason.label, "text": body.text.trim()}),
     };
+    // The machine's latest decision: the category it rested on, and the items the applicant asked for.
+    let latest: Option<Value> = match body.action {
+        ReviewAction::Issue => state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok()),
+        _ => None,
+    };
     let permit = match body.action {
         ReviewAction::Issue => {
-            let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
-            let category = decision.as_ref().and_then(|d| crate::issuance::decided_category(d, &form));
+            let category = latest.as_ref().and_then(|d| crate::issuance::decided_category(d, &form));
             // A reviewer's correction of the category is in the corrected form and wins.
             let category = form.get("discharge_category").and_then(Value::as_str).map(str::to_string).or(category);
             crate::issuance::permit_spec(rules, service.info(), &form, category.as_deref(), today, &caller.actor())
@@ -220,8 +224,7 @@ async fn decide_case(
     // Issuing a bundle case grants every item the applicant asked for (as the latest decision lists them).
     let item_records = match body.action {
         ReviewAction::Issue => {
-            let decision: Option<Value> = state.store().decisions(&id).await?.last().and_then(|d| serde_json::from_str(&d.decision).ok());
-            let requested: Vec<String> = decision
+            let requested: Vec<String> = latest
                 .as_ref()
                 .and_then(|d| d["items"].as_array())
                 .map(|items| items.iter().filter_map(|i| i["item"].as_str().map(str::to_string)).collect())
