@@ -150,17 +150,7 @@ fn every_heldout_package_gets_its_expected_outcome() {
     assert!(names.len() >= 15, "{names:?}");
     let mut failures = Vec::new();
     for name in &names {
-        let dir = root.join(name);
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-        let form: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("form.json")).unwrap()).unwrap();
-        let files: Vec<InputFile> = expected["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f.as_str().unwrap())
-            .map(|f| InputFile::new(f, std::fs::read(dir.join(f)).unwrap()))
-            .collect();
-        let at = chrono::NaiveDate::parse_from_str(expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+        let (form, expected, files, at) = crate::helpers::load_package(&root.join(name));
         let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, at).unwrap()).unwrap();
         if decision["outcome"] != expected["outcome"] || decision["spot_check"] != expected["spot_check"] {
             failures.push(format!(

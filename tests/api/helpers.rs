@@ -238,6 +238,22 @@ impl TestApp {
     }
 }
 
+/// A fixture package in `dir`: its form, its expected decision, the files expected.json lists (in
+/// that order) and the submission date.
+pub fn load_package(dir: &Path) -> (Value, Value, Vec<onewindow::pipeline::InputFile>, NaiveDate) {
+    let expected: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();
+    let files = expected["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .map(|f| onewindow::pipeline::InputFile::new(f, std::fs::read(dir.join(f)).unwrap()))
+        .collect();
+    let at = NaiveDate::parse_from_str(expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    (form, expected, files, at)
+}
+
 pub fn finding_rules(decision: &Value) -> Vec<String> {
     decision["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
 }

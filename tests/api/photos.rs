@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use onewindow::config::LimitsConfig;
-use onewindow::pipeline::{Decider, InputFile};
+use onewindow::pipeline::Decider;
 use onewindow::reading::Reader;
 use onewindow::rules::RuleSet;
 use serde_json::Value;
 
-use crate::helpers::{finding_rules, onewindow_exe, repo, spawn_app, Fixture};
+use crate::helpers::{finding_rules, load_package, onewindow_exe, repo, spawn_app, Fixture};
 
 fn reader() -> Reader {
     LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load")
@@ -29,16 +29,7 @@ fn photo_dir(case: &str) -> PathBuf {
 /// A fixture package (`form.json`, `expected.json`, the files it lists) decided with the OCR models,
 /// for the service its expected.json names (the drainage permit by default); (decision, expected).
 pub fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
-    let expected: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
-    let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();
-    let files: Vec<InputFile> = expected["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .map(|f| InputFile::new(f, std::fs::read(dir.join(f)).unwrap()))
-        .collect();
-    let at = chrono::NaiveDate::parse_from_str(expected["at"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let (form, expected, files, at) = load_package(dir);
     let service = expected["service"].as_str().unwrap_or("drainage-permit");
     let decision = decider().decide(service, &form, &files, at).unwrap();
     (serde_json::to_value(&decision).unwrap(), expected)

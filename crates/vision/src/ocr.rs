@@ -139,8 +139,7 @@ impl Ocr {
         let longest = image.width.max(image.height);
         let (work, scale) = if longest > self.options.max_side {
             let s = self.options.max_side as f32 / longest as f32;
-            let to32 = |v: f32| ((((v as usize) as f32 / 32.0).round() as usize) * 32).max(32);
-            let (w, h) = (to32(image.width as f32 * s), to32(image.height as f32 * s));
+            let (w, h) = (multiple_of_32(image.width as f32 * s), multiple_of_32(image.height as f32 * s));
             (image.resize(w, h), [w as f32 / image.width as f32, h as f32 / image.height as f32])
         } else {
             (image.clone(), [1.0, 1.0])
@@ -165,8 +164,7 @@ impl Ocr {
         let (w, h) = (image.width, image.height);
         let shortest = w.min(h) as f32;
         let ratio = if shortest < self.options.det_min_side as f32 { self.options.det_min_side as f32 / shortest } else { 1.0 };
-        let to32 = |v: f32| ((((v as usize) as f32 / 32.0).round() as usize) * 32).max(32);
-        let (rw, rh) = (to32(w as f32 * ratio), to32(h as f32 * ratio));
+        let (rw, rh) = (multiple_of_32(w as f32 * ratio), multiple_of_32(h as f32 * ratio));
         let resized = image.resize(rw, rh);
         let input = Tensor::from_vec(resized.to_planes_bgr(HALF, HALF, rw), (1, 3, rh, rw), &Device::Cpu)?;
         let prob = self.det.run(input)?.remove(0);
@@ -179,8 +177,7 @@ impl Ocr {
             let quad = order_corners(
                 b.quad.map(|[x, y]| [(x * sx).round().clamp(0.0, (w - 1) as f32), (y * sy).round().clamp(0.0, (h - 1) as f32)]),
             );
-            let side = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-            if side(quad[0], quad[1]) <= 3.0 || side(quad[0], quad[3]) <= 3.0 {
+            if distance(quad[0], quad[1]) <= 3.0 || distance(quad[0], quad[3]) <= 3.0 {
                 continue;
             }
             kept.push(crate::geometry::Detection { quad, score: b.score });
@@ -305,11 +302,20 @@ fn equivalents(alphabet: &[String]) -> Vec<Vec<u32>> {
     out
 }
 
+/// A side scaled for the networks: truncated, then rounded to a multiple of 32 (at least 32), as the
+/// reference pipeline does.
+fn multiple_of_32(v: f32) -> usize {
+    ((((v as usize) as f32 / 32.0).round() as usize) * 32).max(32)
+}
+
+fn distance(a: [f32; 2], b: [f32; 2]) -> f32 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
 /// Output size of the crop for a quad: the longer of each pair of opposite sides.
 fn crop_size(q: &Quad) -> Option<(usize, usize)> {
-    let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
-    let w = d(q[0], q[1]).max(d(q[2], q[3])) as usize;
-    let h = d(q[0], q[3]).max(d(q[1], q[2])) as usize;
+    let w = distance(q[0], q[1]).max(distance(q[2], q[3])) as usize;
+    let h = distance(q[0], q[3]).max(distance(q[1], q[2])) as usize;
     (w > 0 && h > 0).then_some((w, h))
 }
 
