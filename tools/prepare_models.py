@@ -31,7 +31,6 @@ Needs onnx and numpy; onnxruntime only for the verification step.
 """
 
 import argparse
-import hashlib
 import importlib.util
 import io
 import json
@@ -39,13 +38,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections import Counter
 
 import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
+
+from modelfiles import PrepareError, safetensors_bytes, sha256, write_manifest
 
 FORMAT = "onewindow-graph/1"
 PACKAGE = "rapidocr-onnxruntime"
@@ -81,14 +81,6 @@ MODELS = [
         (2, 3, 48, 192),
     ),
 ]
-
-
-class PrepareError(Exception):
-    pass
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ---------------------------------------------------------------- sources
@@ -308,26 +300,6 @@ def convert(model_bytes: bytes, fname: str):
 # ---------------------------------------------------------------- writers
 
 
-def safetensors_bytes(tensors: dict) -> bytes:
-    header, blobs, off = {}, [], 0
-    for name in sorted(tensors):
-        a = tensors[name]
-        if a.dtype == np.dtype("<f4"):
-            dtype = "F32"
-        elif a.dtype == np.dtype("<i8"):
-            dtype = "I64"
-        else:
-            raise PrepareError(f"{name}: internal dtype {a.dtype}")
-        data = a.tobytes(order="C")
-        header[name] = {"dtype": dtype, "shape": [int(s) for s in a.shape],
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    h += b" " * ((-len(h)) % 8)
-    return len(h).to_bytes(8, "little") + h + b"".join(blobs)
-
-
 def graph_json(key: str, fname: str, file_sha: str, conv: dict) -> bytes:
     doc = {
         "format": FORMAT,
@@ -356,41 +328,6 @@ def graph_json(key: str, fname: str, file_sha: str, conv: dict) -> bytes:
         else:
             parts.append(f" {dump(k)}: {dump(v)}")
     return ("{\n" + ",\n".join(parts) + "\n}\n").encode("utf-8")
-
-
-def toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    raise PrepareError(f"MANIFEST.toml: cannot write value {v!r}")
-
-
-def write_manifest(out_dir: str, entries: list):
-    path = os.path.join(out_dir, "MANIFEST.toml")
-    ours = {e["path"] for e in entries}
-    others = []
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            old = tomllib.load(f)
-        extra_keys = set(old) - {"model"}
-        if extra_keys:
-            raise PrepareError(f"{path}: unexpected top-level keys {sorted(extra_keys)}")
-        others = [m for m in old.get("model", []) if m.get("path") not in ours]
-    lines = [
-        "# Model files under models/, one [[model]] table per file.",
-        "# Entries for ocr/* are written by tools/prepare_models.py; do not edit them by hand.",
-    ]
-    for e in sorted(others, key=lambda m: m.get("path", "")) + entries:
-        lines.append("")
-        lines.append("[[model]]")
-        for k, v in e.items():
-            lines.append(f"{k} = {toml_value(v)}")
-    with open(path, "wb") as f:
-        f.write(("\n".join(lines) + "\n").encode("utf-8"))
-    return path
 
 
 # ---------------------------------------------------------------- verification
