@@ -42,6 +42,9 @@ enum Command {
     Read(ReadArgs),
     /// Time the decision of every fixture package and print latency percentiles.
     Bench(BenchArgs),
+    /// Fit the encoder's document-kind and discharge-category heads on the labelled fixtures,
+    /// measure their calibration on the held-out packages, write `models/encoder/heads.json` and pin it.
+    TrainHeads(crate::train::TrainArgs),
     /// Read one PDF from stdin under resource limits (used by the service itself).
     #[command(name = "__read-pdf", hide = true)]
     ReadPdf {
@@ -173,6 +176,7 @@ pub fn main() -> ExitCode {
         Command::Serve(config) => crate::app::serve(config),
         Command::Decide(args) => decide(args),
         Command::Read(args) => read(args),
+        Command::TrainHeads(args) => crate::train::train(args),
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),

@@ -73,11 +73,11 @@ impl LimitsConfig {
         }
     }
 
-    /// The reading stage with its OCR models, verified against the manifest and loaded once.
-    /// `helper_exe` is this project's binary, which reads PDFs in a child process.
+    /// The reading stage with its OCR models and the text encoder, verified against the manifest
+    /// and loaded once. `helper_exe` is this project's binary, which reads PDFs in a child process.
     pub fn reader(&self, helper_exe: PathBuf) -> anyhow::Result<Reader> {
-        let ocr = crate::models::OcrEngine::load(&self.models_dir, self.ocr_concurrency)?;
-        Ok(Reader::new(self.read_limits(), helper_exe).with_ocr(ocr))
+        let (ocr, encoder) = crate::models::load_all(&self.models_dir, self.ocr_concurrency)?;
+        Ok(Reader::new(self.read_limits(), helper_exe).with_ocr(ocr).with_encoder(encoder))
     }
 }
 

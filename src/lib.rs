@@ -19,5 +19,6 @@ pub mod reading;
 pub mod replay;
 pub mod rules;
 pub mod storage;
+pub mod train;
 pub mod understanding;
 pub mod worker;

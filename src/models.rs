@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::understanding::encoded::{Heads, HEADS_FORMAT};
+
 /// One `[[model]]` table of the manifest.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelFile {
@@ -142,12 +144,74 @@ impl std::fmt::Debug for OcrEngine {
 impl OcrEngine {
     /// Verify the manifest, then load the OCR networks from `dir/ocr`.
     pub fn load(dir: &Path, concurrency: usize) -> anyhow::Result<Arc<Self>> {
-        let verified = verify(dir)?;
+        Self::from_verified(&verify(dir)?, concurrency)
+    }
+
+    pub fn from_verified(verified: &VerifiedModels, concurrency: usize) -> anyhow::Result<Arc<Self>> {
         let ocr = vision::Ocr::load(&verified.path_of("ocr"))
-            .with_context(|| format!("loading the OCR models from {}", dir.join("ocr").display()))?;
+            .with_context(|| format!("loading the OCR models from {}", verified.path_of("ocr").display()))?;
         let digests = verified.digests().into_iter().filter(|(role, _)| role.starts_with("ocr")).collect();
         Ok(Arc::new(Self { ocr, permits: Permits::new(concurrency), digests }))
     }
+}
+
+/// Where the encoder's files live under the models directory.
+pub const ENCODER_DIR: &str = "encoder";
+pub const HEADS_FILE: &str = "encoder/heads.json";
+
+/// The text encoder and the heads trained on it, loaded once, shared by every decision.
+pub struct EncoderEngine {
+    pub encoder: encoder::Encoder,
+    pub heads: Heads,
+    pub permits: Permits,
+    pub digests: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EncoderEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncoderEngine").field("digests", &self.digests).finish()
+    }
+}
+
+impl EncoderEngine {
+    /// Load the encoder and its heads; the heads must have been trained on these very weights.
+    pub fn from_verified(verified: &VerifiedModels, concurrency: usize) -> anyhow::Result<Arc<Self>> {
+        let encoder = encoder::Encoder::load(&verified.path_of(ENCODER_DIR))
+            .with_context(|| format!("loading the encoder from {}", verified.path_of(ENCODER_DIR).display()))?;
+        let all = verified.digests();
+        let weights = all.get("encoder").with_context(|| format!("the model manifest in {} pins no encoder", verified.dir.display()))?;
+        if !verified.files.iter().any(|f| f.path == HEADS_FILE) {
+            bail!("the model manifest pins no {HEADS_FILE}; train it with `onewindow train-heads`");
+        }
+        let heads_path = verified.path_of(HEADS_FILE);
+        let heads: Heads =
+            serde_json::from_slice(&std::fs::read(&heads_path).with_context(|| format!("reading {}", heads_path.display()))?)
+                .with_context(|| format!("{} is not a heads file", heads_path.display()))?;
+        if heads.format != HEADS_FORMAT {
+            bail!("{} is format {:?}, this build reads {HEADS_FORMAT:?}", heads_path.display(), heads.format);
+        }
+        if &heads.encoder != weights {
+            bail!(
+                "{} was trained on encoder {}, the models directory holds {weights}; retrain with `onewindow train-heads`",
+                heads_path.display(),
+                heads.encoder
+            );
+        }
+        let digests = all.into_iter().filter(|(role, _)| role.starts_with("encoder")).collect();
+        Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), digests }))
+    }
+
+    /// The unit embedding of one text, waiting for a permit: each run already uses every core.
+    pub fn embed(&self, text: &str) -> anyhow::Result<Vec<f32>> {
+        let _permit = self.permits.acquire();
+        Ok(self.encoder.embed(&[text], encoder::Role::Query)?.remove(0))
+    }
+}
+
+/// Verify the manifest once, then load every model it pins.
+pub fn load_all(dir: &Path, concurrency: usize) -> anyhow::Result<(Arc<OcrEngine>, Arc<EncoderEngine>)> {
+    let verified = verify(dir)?;
+    Ok((OcrEngine::from_verified(&verified, concurrency)?, EncoderEngine::from_verified(&verified, concurrency)?))
 }
 
 #[cfg(test)]
@@ -156,11 +220,13 @@ mod tests {
 
     fn copy_models(to: &Path) {
         let from = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-        std::fs::create_dir_all(to.join("ocr")).unwrap();
         std::fs::copy(from.join("MANIFEST.toml"), to.join("MANIFEST.toml")).unwrap();
-        for entry in std::fs::read_dir(from.join("ocr")).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), to.join("ocr").join(entry.file_name())).unwrap();
+        for dir in ["ocr", ENCODER_DIR] {
+            std::fs::create_dir_all(to.join(dir)).unwrap();
+            for entry in std::fs::read_dir(from.join(dir)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), to.join(dir).join(entry.file_name())).unwrap();
+            }
         }
     }
 

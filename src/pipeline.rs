@@ -15,7 +15,7 @@ use crate::reading::{ReadOutcome, Reader};
 use crate::rules::engine::{format_number, limits_for};
 use crate::rules::schema::{validate_form, FieldError};
 use crate::rules::{CompiledService, Facts, RuleSet, RuleStatus};
-use crate::understanding::{infer_category, Understander, Understood};
+use crate::understanding::{Understander, Understood};
 
 /// One uploaded file as the pipeline sees it.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ const CATEGORY_CONFIDENCE_DEFAULT: f64 = 0.8;
 
 impl Decider {
     pub fn new(rules: Arc<RuleSet>, reader: Reader) -> Self {
-        let understander = Understander::new(&rules);
+        let understander = Understander::new(&rules, reader.encoder().cloned());
         let read_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 4);
         Self { rules, understander, reader, read_threads }
     }
@@ -467,7 +467,7 @@ impl Decider {
         let licence = doc_values.get("licence");
         let text = |key: &str| licence.and_then(|l| l.get(key)).and_then(Value::as_str).unwrap_or_default().to_string();
         let (scope, name) = (text("business_scope"), text("name"));
-        let inferred = infer_category(&self.rules.categories, &scope, &name);
+        let inferred = self.understander.infer_category(&self.rules.categories, &scope, &name);
         if let Some(category) = form.get("discharge_category").and_then(Value::as_str) {
             // The applicant's word decides which tests are required, so it must agree with what the
             // business is registered to do: a restaurant declaring "construction" would escape the

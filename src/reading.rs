@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::models::OcrEngine;
+use crate::models::{EncoderEngine, OcrEngine};
 
 /// What a file is, judged by its first bytes, never by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,13 +167,14 @@ pub struct Reader {
     limits: ReadLimits,
     pdf: pdf::IsolatedPdfReader,
     ocr: Option<Arc<OcrEngine>>,
+    encoder: Option<Arc<EncoderEngine>>,
 }
 
 impl Reader {
     /// `helper_exe` is this project's own binary, which reads PDFs in a child process (`__read-pdf`).
     pub fn new(limits: ReadLimits, helper_exe: PathBuf) -> Self {
         let pdf = pdf::IsolatedPdfReader::new(helper_exe, limits.pdf_timeout, limits.pdf_memory_bytes);
-        Self { limits, pdf, ocr: None }
+        Self { limits, pdf, ocr: None, encoder: None }
     }
 
     /// Read photos and scans with these OCR models (without them, images are unreadable).
@@ -182,9 +183,23 @@ impl Reader {
         self
     }
 
-    /// `role → sha256:…` of the models this reader uses, recorded in each decision.
+    /// Carry the text encoder to the understanding stage: the models are loaded and verified
+    /// together, and travel together.
+    pub fn with_encoder(mut self, encoder: Arc<EncoderEngine>) -> Self {
+        self.encoder = Some(encoder);
+        self
+    }
+
+    pub fn encoder(&self) -> Option<&Arc<EncoderEngine>> {
+        self.encoder.as_ref()
+    }
+
+    /// `role → sha256:…` of the models this reader and the encoder it carries use, recorded in each
+    /// decision.
     pub fn model_digests(&self) -> BTreeMap<String, String> {
-        self.ocr.as_ref().map(|o| o.digests.clone()).unwrap_or_default()
+        let mut digests = self.ocr.as_ref().map(|o| o.digests.clone()).unwrap_or_default();
+        digests.extend(self.encoder.iter().flat_map(|e| e.digests.clone()));
+        digests
     }
 
     pub fn has_ocr(&self) -> bool {

@@ -1,11 +1,14 @@
 //! Understanding: which material each document is, and the typed fields read from it.
 
 pub mod classify;
+pub mod encoded;
 pub mod fields;
 pub mod normalize;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::models::EncoderEngine;
 use crate::reading::TextLine;
 use crate::rules::catalog::CategoriesFile;
 use crate::rules::RuleSet;
@@ -27,19 +30,32 @@ pub struct Understood {
 /// The understanding stage, built once per rule set.
 pub struct Understander {
     classifier: Box<dyn DocumentClassifier>,
+    encoder: Option<Arc<EncoderEngine>>,
     readers: BTreeMap<String, KindReader>,
     pollutants: PollutantReader,
 }
 
 impl Understander {
-    pub fn new(rules: &RuleSet) -> Self {
-        Self::with_classifier(rules, Box::new(KeywordClassifier::new(&rules.documents)))
-    }
-
-    pub fn with_classifier(rules: &RuleSet, classifier: Box<dyn DocumentClassifier>) -> Self {
+    /// With the encoder, documents and categories are read by the keywords and the encoder pooled;
+    /// without it, by the keywords alone.
+    pub fn new(rules: &RuleSet, encoder: Option<Arc<EncoderEngine>>) -> Self {
+        let keyword = KeywordClassifier::new(&rules.documents);
+        let classifier: Box<dyn DocumentClassifier> = match &encoder {
+            Some(engine) => Box::new(encoded::PooledClassifier::new(keyword, engine.clone())),
+            None => Box::new(keyword),
+        };
         let readers =
             rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents.other_labels))).collect();
-        Self { classifier, readers, pollutants: PollutantReader::new(&rules.water) }
+        Self { classifier, encoder, readers, pollutants: PollutantReader::new(&rules.water) }
+    }
+
+    /// The discharge category from the licence: the keyword reading pooled with the encoder's.
+    pub fn infer_category(&self, categories: &CategoriesFile, business_scope: &str, name: &str) -> Option<InferredCategory> {
+        let keyword = infer_category(categories, business_scope, name);
+        match &self.encoder {
+            Some(engine) => encoded::pooled_category(engine, keyword, business_scope, name),
+            None => keyword,
+        }
     }
 
     pub fn understand(&self, lines: &[TextLine]) -> Understood {

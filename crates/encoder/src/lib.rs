@@ -48,7 +48,7 @@ pub struct Encoder {
 /// Q4_0 rows back to f32: value j < 16 of a block is `(low nibble of byte j − 8) · d`, value 16 + j
 /// is `(high nibble − 8) · d`.
 pub fn dequantize_q4_0(bytes: &[u8], rows: usize) -> anyhow::Result<(Vec<f32>, usize)> {
-    if rows == 0 || bytes.len() % rows != 0 || (bytes.len() / rows) % BLOCK_BYTES != 0 {
+    if rows == 0 || !bytes.len().is_multiple_of(rows) || !(bytes.len() / rows).is_multiple_of(BLOCK_BYTES) {
         bail!("{} bytes are not {rows} rows of Q4_0 blocks", bytes.len());
     }
     let cols = bytes.len() / rows / BLOCK_BYTES * QK;
