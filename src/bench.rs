@@ -182,6 +182,62 @@ pub fn run_ocr(
     Ok(())
 }
 
+/// `onewindow bench --encoder`: how long the understanding stage (keyword and encoder readings of
+/// each document's kind, then its fields) takes for a five-document application, its documents read
+/// once beforehand; and the embedding of one business scope for the category.
+pub fn run_encoder(
+    package_dir: PathBuf,
+    iterations: usize,
+    rules: crate::rules::RuleSet,
+    load_reader: impl FnOnce() -> anyhow::Result<crate::reading::Reader>,
+) -> anyhow::Result<()> {
+    let before_models = peak_rss_mib();
+    let loaded = Instant::now();
+    let reader = load_reader()?;
+    let encoder = reader.encoder().cloned().context("the encoder did not load")?;
+    println!(
+        "models loaded in {:.0} ms (peak resident {:.0} MiB before, {:.0} MiB after)",
+        loaded.elapsed().as_secs_f64() * 1000.0,
+        before_models,
+        peak_rss_mib()
+    );
+    let understander = crate::understanding::Understander::new(&rules, Some(encoder));
+    let package = load(&package_dir.parent().map(PathBuf::from).unwrap_or_default())?
+        .into_iter()
+        .find(|p| package_dir.ends_with(&p.name))
+        .with_context(|| format!("{} is not a fixture package", package_dir.display()))?;
+    let documents: Vec<Vec<crate::reading::TextLine>> = package.files.iter().map(|f| reader.read(&f.bytes).lines).collect();
+    let mut ms = Vec::new();
+    let mut kinds = Vec::new();
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        kinds = documents.iter().map(|lines| understander.understand(lines).classification).collect();
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "understanding of {} documents ({}): p50 {:.0} ms  p95 {:.0} ms  (n = {})",
+        documents.len(),
+        package.name,
+        percentile(&ms, 0.5),
+        percentile(&ms, 0.95),
+        ms.len()
+    );
+    for (file, kind) in package.files.iter().zip(&kinds) {
+        println!("  {:<28} {} {:.3}", file.name, kind.kind, kind.confidence);
+    }
+    let mut ms = Vec::new();
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        understander.infer_category(&rules.categories, "许可项目：餐饮服务；食品经营。一般项目：外卖递送服务", "无锡市新吴区张记餐饮店");
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!("category from one business scope: p50 {:.0} ms  p95 {:.0} ms", percentile(&ms, 0.5), percentile(&ms, 0.95));
+    println!("peak resident memory: {:.0} MiB", peak_rss_mib());
+    Ok(())
+}
+
 #[derive(serde::Deserialize)]
 struct RapidResult {
     p50_ms: f64,

@@ -135,6 +135,10 @@ struct BenchArgs {
     /// beside rapidocr-onnxruntime on the same images when python3 has it.
     #[arg(long, value_name = "PHOTO_FIXTURES")]
     ocr: Option<PathBuf>,
+    /// Instead: time the understanding (keyword and encoder readings) of this fixture package's
+    /// documents, read once beforehand, and of one business scope's category.
+    #[arg(long, value_name = "PACKAGE", conflicts_with = "ocr")]
+    encoder: Option<PathBuf>,
     #[command(flatten)]
     rules: RulesConfig,
     #[command(flatten)]
@@ -180,9 +184,12 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
-        Command::Bench(args) => match args.ocr {
-            Some(photos) => crate::bench::run_ocr(photos, args.iterations, || bench_reader(&args.limits)),
-            None => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
+        Command::Bench(args) => match (args.ocr, args.encoder) {
+            (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || bench_reader(&args.limits)),
+            (None, Some(package)) => RuleSet::load_dir(&args.rules.rules_dir)
+                .with_context(|| format!("loading rules from {}", args.rules.rules_dir.display()))
+                .and_then(|rules| crate::bench::run_encoder(package, args.iterations, rules, || bench_reader(&args.limits))),
+            (None, None) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
         },
         Command::ReadPdf { .. } => unreachable!("handled above"),
     };

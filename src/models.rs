@@ -201,10 +201,11 @@ impl EncoderEngine {
         Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), digests }))
     }
 
-    /// The unit embedding of one text, waiting for a permit: each run already uses every core.
-    pub fn embed(&self, text: &str) -> anyhow::Result<Vec<f32>> {
+    /// The unit embedding of one text cut to `max_tokens`, waiting for a permit: each run already
+    /// uses every core.
+    pub fn embed(&self, text: &str, max_tokens: usize) -> anyhow::Result<Vec<f32>> {
         let _permit = self.permits.acquire();
-        Ok(self.encoder.embed(&[text], encoder::Role::Query)?.remove(0))
+        Ok(self.encoder.embed_cut(&[text], encoder::Role::Query, max_tokens)?.remove(0))
     }
 }
 

@@ -24,8 +24,8 @@ use crate::models::{self, ENCODER_DIR, HEADS_FILE};
 use crate::reading::{Reader, TextLine};
 use crate::rules::RuleSet;
 use crate::understanding::encoded::{
-    argmax, document_chars, document_text, expected_calibration_error, fit_temperature, pool, scope_text, softmax, unit, Calibration, Head,
-    Heads, HEADS_FORMAT, MIN_DOCUMENT_CHARS, SHORT_DOCUMENT_CAP,
+    argmax, document_chars, document_text, expected_calibration_error, fit_temperature, pool_reading, scope_text, softmax, unit,
+    Calibration, EncoderReading, Head, Heads, DOCUMENT_TOKENS, HEADS_FORMAT, MIN_DOCUMENT_CHARS, SCOPE_TOKENS, SHORT_DOCUMENT_CAP,
 };
 use crate::understanding::{infer_category, DocumentClassifier, KeywordClassifier, Understander};
 
@@ -185,18 +185,25 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 
     let kind_classes: Vec<String> = rules.documents.kinds.keys().cloned().collect();
     let category_classes: Vec<String> = CATEGORIES.iter().map(|c| c.to_string()).collect();
-    let embed = |examples: &[Example]| -> anyhow::Result<Vec<Vec<f32>>> {
+    let embed = |examples: &[Example], max_tokens: usize| -> anyhow::Result<Vec<Vec<f32>>> {
         let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-        encoder.embed(&texts, encoder::Role::Query)
+        encoder.embed_cut(&texts, encoder::Role::Query, max_tokens)
     };
-    let kinds = fit_head("document kind", &kind_classes, &train.kinds, &embed(&train.kinds)?, &heldout.kinds, &embed(&heldout.kinds)?)?;
+    let kinds = fit_head(
+        "document kind",
+        &kind_classes,
+        &train.kinds,
+        &embed(&train.kinds, DOCUMENT_TOKENS)?,
+        &heldout.kinds,
+        &embed(&heldout.kinds, DOCUMENT_TOKENS)?,
+    )?;
     let categories = fit_head(
         "discharge category",
         &category_classes,
         &train.categories,
-        &embed(&train.categories)?,
+        &embed(&train.categories, SCOPE_TOKENS)?,
         &heldout.categories,
-        &embed(&heldout.categories)?,
+        &embed(&heldout.categories, SCOPE_TOKENS)?,
     )?;
     let heads = Heads { format: HEADS_FORMAT.into(), encoder: weights, kinds, categories };
     let bytes = format!("{}\n", serde_json::to_string(&heads)?).into_bytes();
@@ -223,6 +230,7 @@ fn fit_head(
         prototypes,
         temperature: 0.05,
         support,
+        familiar_similarity: 0.0,
         calibration: Calibration {
             prototypes_from: format!("{} training examples", train.len()),
             evaluated_on: format!("fixtures/{HELDOUT_PACKAGES} ({} examples), two-fold cross-fitted temperature", heldout.len()),
@@ -244,15 +252,29 @@ fn fit_head(
     }
     let halves: [Vec<usize>; 2] = [(0..scored.len()).filter(|i| i % 2 == 0).collect(), (0..scored.len()).filter(|i| i % 2 == 1).collect()];
     let fit_on = |idx: &[usize]| fit_temperature(&idx.iter().map(|&i| (scored[i].0, scored[i].2.clone())).collect::<Vec<_>>());
-    let (mut alone, mut pooled) = (Vec::new(), Vec::new());
+    // Just below the lowest similarity of a held-out example to its own class.
+    let familiar_on = |idx: &[usize]| idx.iter().map(|&i| scored[i].2[scored[i].0]).fold(f64::INFINITY, f64::min) - FAMILIAR_MARGIN;
+    let (mut alone, mut pooled, mut unfamiliar) = (Vec::new(), Vec::new(), 0);
     for (half, other) in [(0, 1), (1, 0)] {
         let t = fit_on(&halves[other]);
+        let familiar_similarity = familiar_on(&halves[other]);
         for &i in &halves[half] {
             let (truth, example, sims) = &scored[i];
             let p = softmax(sims, t);
+            let familiar = sims.iter().copied().fold(f64::NEG_INFINITY, f64::max) >= familiar_similarity;
+            unfamiliar += usize::from(!familiar);
             let (best, prob) = argmax(&p);
+            if best != *truth {
+                println!(
+                    "  miss: {} read as {} ({prob:.2}): {}",
+                    kept[*truth],
+                    kept[best],
+                    example.text.chars().take(40).collect::<String>().replace('\n', " ")
+                );
+            }
             alone.push((prob, best == *truth));
-            let (class, mut confidence) = pool(example.keyword.as_ref().map(|(c, p)| (c.as_str(), *p)), &kept, &p);
+            let reading = EncoderReading { probabilities: p, familiar };
+            let (class, mut confidence) = pool_reading(example.keyword.as_ref().map(|(c, p)| (c.as_str(), *p)), &kept, &reading);
             if example.short {
                 confidence = confidence.min(SHORT_DOCUMENT_CAP);
             }
@@ -260,6 +282,7 @@ fn fit_head(
         }
     }
     head.temperature = fit_on(&(0..scored.len()).collect::<Vec<_>>());
+    head.familiar_similarity = round4(familiar_on(&(0..scored.len()).collect::<Vec<_>>()));
     let accuracy = |p: &[(f64, bool)]| round4(p.iter().filter(|(_, ok)| *ok).count() as f64 / p.len() as f64);
     head.calibration.accuracy = accuracy(&alone);
     head.calibration.ece = round4(expected_calibration_error(&alone));
@@ -268,29 +291,22 @@ fn fit_head(
     let per_class: BTreeMap<&str, usize> = kept.iter().map(String::as_str).zip(head.support.iter().copied()).collect();
     println!("{what}: {} training examples {per_class:?}", train.len());
     println!(
-        "{what}: held-out {} (scored {}): encoder accuracy {:.3}, ECE {:.3}; pooled with keywords accuracy {:.3}, ECE {:.3}; temperature {:.4}",
+        "{what}: held-out {} (scored {}, {unfamiliar} found unlike any material): encoder accuracy {:.3}, ECE {:.3}; pooled with keywords accuracy {:.3}, ECE {:.3}; temperature {:.4}, familiar from similarity {:.4}",
         heldout.len(),
         scored.len(),
         head.calibration.accuracy,
         head.calibration.ece,
         head.calibration.pooled_accuracy,
         head.calibration.pooled_ece,
-        head.temperature
+        head.temperature,
+        head.familiar_similarity
     );
-    for ((truth, example, sims), (prob, ok)) in scored.iter().zip(&alone) {
-        if !ok {
-            let (best, _) = argmax(sims);
-            println!(
-                "  miss: {} read as {} ({prob:.2}): {}",
-                kept[*truth],
-                kept[best],
-                example.text.chars().take(40).collect::<String>().replace('\n', " ")
-            );
-        }
-    }
     head.prototypes = head.prototypes.into_iter().map(|p| unit(p.iter().map(|x| (x * 1e6).round() / 1e6).collect())).collect();
     Ok(head)
 }
+
+/// How far below the lowest held-out similarity the familiarity threshold sits.
+const FAMILIAR_MARGIN: f64 = 0.005;
 
 fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0

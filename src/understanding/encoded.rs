@@ -20,8 +20,13 @@ use super::normalize::{compact, halfwidth};
 use super::{Classification, DocumentClassifier, InferredCategory, KeywordClassifier};
 
 pub const HEADS_FORMAT: &str = "onewindow-heads/1";
-/// Lines from the top of a document that the encoder reads: the opening names the material.
+/// Lines from the top of a document that the encoder reads, and at most how many tokens of them:
+/// the opening names the material, and the encoder's time grows with every token (256 tokens took
+/// about 400 ms on two cores, 128 about half).
 pub const DOCUMENT_LINES: usize = 40;
+pub const DOCUMENT_TOKENS: usize = 128;
+/// A business scope and name rarely need more.
+pub const SCOPE_TOKENS: usize = 96;
 /// One reader's opinion alone never makes the machine fully sure.
 pub const ENCODER_ALONE_CAP: f64 = 0.9;
 /// A keyword reading is never treated as certain: the encoder's dissent must be able to count.
@@ -55,6 +60,10 @@ pub struct Head {
     pub temperature: f64,
     /// Training examples per class.
     pub support: Vec<usize>,
+    /// A text whose best similarity to any prototype is below this is unlike every material the
+    /// head was trained on (a menu, a poem): the encoder then vouches for nothing. Set just below the
+    /// lowest similarity of a held-out example to its own class.
+    pub familiar_similarity: f64,
     pub calibration: Calibration,
 }
 
@@ -97,13 +106,23 @@ impl Head {
         self.prototypes.iter().map(|p| p.iter().zip(embedding).map(|(a, b)| (a * b) as f64).sum()).collect()
     }
 
-    /// The most probable class and its probability.
-    pub fn best(&self, embedding: &[f32]) -> (String, f64) {
-        let p = self.probabilities(embedding);
-        let (idx, prob) = argmax(&p);
-        (self.classes[idx].clone(), prob)
+    /// The head's reading of one unit embedding: class probabilities, and whether the text is like
+    /// anything the head knows.
+    pub fn read(&self, embedding: &[f32]) -> EncoderReading {
+        let similarities = self.similarities(embedding);
+        let familiar = similarities.iter().copied().fold(f64::NEG_INFINITY, f64::max) >= self.familiar_similarity;
+        EncoderReading { probabilities: softmax(&similarities, self.temperature), familiar }
     }
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncoderReading {
+    pub probabilities: Vec<f64>,
+    pub familiar: bool,
+}
+
+/// How sure the machine may be of a reading when the encoder finds the text unlike any material.
+pub const UNFAMILIAR_CAP: f64 = 0.5;
 
 pub fn unit(mut v: Vec<f32>) -> Vec<f32> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
@@ -170,6 +189,20 @@ pub fn expected_calibration_error(predictions: &[(f64, bool)]) -> f64 {
     bins.iter().filter(|b| b.2 > 0).map(|(conf, acc, _)| (conf - acc).abs() / n).sum()
 }
 
+/// Pool a keyword reading (`None` when the keywords found nothing) with the encoder's reading over
+/// `classes`. Returns the class and its pooled probability. A text the encoder finds unlike any
+/// material keeps the keywords' class, or the encoder's best guess, never above [`UNFAMILIAR_CAP`].
+pub fn pool_reading(keyword: Option<(&str, f64)>, classes: &[String], encoder: &EncoderReading) -> (String, f64) {
+    let (class, p) = pool(keyword, classes, &encoder.probabilities);
+    if encoder.familiar {
+        return (class, p);
+    }
+    match keyword {
+        Some((k, c)) if classes.iter().any(|x| x == k) => (k.to_string(), c.min(UNFAMILIAR_CAP)),
+        _ => (class, p.min(UNFAMILIAR_CAP)),
+    }
+}
+
 /// Pool a keyword reading (`None` when the keywords found nothing) with the encoder's probabilities
 /// over `classes`. Returns the class and its pooled probability.
 pub fn pool(keyword: Option<(&str, f64)>, classes: &[String], encoder: &[f64]) -> (String, f64) {
@@ -217,7 +250,7 @@ impl PooledClassifier {
 impl DocumentClassifier for PooledClassifier {
     fn classify(&self, lines: &[TextLine]) -> Classification {
         let keyword = self.keyword.classify(lines);
-        let embedding = match self.engine.embed(&document_text(lines)) {
+        let embedding = match self.engine.embed(&document_text(lines), DOCUMENT_TOKENS) {
             Ok(e) => e,
             Err(e) => {
                 // The keywords still stand; the encoder's silence must not make the machine surer.
@@ -227,7 +260,7 @@ impl DocumentClassifier for PooledClassifier {
         };
         let head = &self.engine.heads.kinds;
         let known = (keyword.kind != "unknown").then_some((keyword.kind.as_str(), keyword.confidence));
-        let (kind, mut confidence) = pool(known, &head.classes, &head.probabilities(&embedding));
+        let (kind, mut confidence) = pool_reading(known, &head.classes, &head.read(&embedding));
         if document_chars(lines) < MIN_DOCUMENT_CHARS {
             confidence = confidence.min(SHORT_DOCUMENT_CAP);
         }
@@ -249,7 +282,7 @@ pub fn pooled_category(
     if business_scope.trim().is_empty() && name.trim().is_empty() {
         return keyword;
     }
-    let embedding = match engine.embed(&scope_text(business_scope, name)) {
+    let embedding = match engine.embed(&scope_text(business_scope, name), SCOPE_TOKENS) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "the encoder failed on a business scope");
@@ -258,7 +291,7 @@ pub fn pooled_category(
     };
     let head = &engine.heads.categories;
     let known = keyword.as_ref().map(|k| (k.category.as_str(), k.confidence));
-    let (category, confidence) = pool(known, &head.classes, &head.probabilities(&embedding));
+    let (category, confidence) = pool_reading(known, &head.classes, &head.read(&embedding));
     let mut cues = keyword.filter(|k| k.category == category).map(|k| k.cues).unwrap_or_default();
     cues.push(ENCODER_CUE.to_string());
     Some(InferredCategory { category, confidence: round3(confidence), cues })
@@ -295,6 +328,15 @@ mod tests {
     fn the_encoder_alone_is_capped() {
         assert_eq!(pool(None, &classes(), &[0.99, 0.01, 0.0, 0.0]), ("a".to_string(), ENCODER_ALONE_CAP));
         assert_eq!(pool(Some(("unheard-of", 0.9)), &classes(), &[0.1, 0.6, 0.2, 0.1]), ("b".to_string(), 0.6));
+    }
+
+    #[test]
+    fn a_text_unlike_any_material_is_never_read_with_confidence() {
+        let unfamiliar = EncoderReading { probabilities: vec![0.97, 0.01, 0.01, 0.01], familiar: false };
+        assert_eq!(pool_reading(None, &classes(), &unfamiliar), ("a".to_string(), UNFAMILIAR_CAP));
+        assert_eq!(pool_reading(Some(("b", 0.95)), &classes(), &unfamiliar), ("b".to_string(), UNFAMILIAR_CAP));
+        let familiar = EncoderReading { familiar: true, ..unfamiliar };
+        assert_eq!(pool_reading(None, &classes(), &familiar), ("a".to_string(), ENCODER_ALONE_CAP));
     }
 
     #[test]

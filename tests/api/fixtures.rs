@@ -1,17 +1,13 @@
 //! Every fixture package decided and compared with its expected decision.
 
-use std::sync::Arc;
-
 use onewindow::pipeline::{Decider, InputFile};
-use onewindow::reading::{ReadLimits, Reader};
-use onewindow::rules::RuleSet;
 use serde_json::Value;
 
-use crate::helpers::{onewindow_exe, repo, Fixture};
+use crate::helpers::{model_decider, repo, Fixture};
 
-pub fn decider() -> Decider {
-    let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
-    Decider::new(Arc::new(rules), Reader::new(ReadLimits::default(), onewindow_exe()))
+/// Fixtures are decided as the service decides them: with the OCR models and the encoder.
+pub fn decider() -> &'static Decider {
+    model_decider()
 }
 
 /// Compares one decision with the fixture's expectations; returns what differs.
@@ -117,7 +113,7 @@ fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
 /// Noto CJK embedded as CIDFontType0C (cairo, with a ToUnicode map) is read by whichever succeeds.
 #[test]
 fn pdfs_in_fonts_pdf_extract_cannot_read_are_still_read() {
-    let reader = Reader::new(ReadLimits::default(), onewindow_exe());
+    let reader = decider().reader();
     for (sample, expected, method) in
         [("stsong.pdf", "名称：无锡市新吴区张记餐饮店", Some("pdf-fallback")), ("cairo_noto.pdf", "2 化学需氧量 236 mg/L", None)]
     {
@@ -184,7 +180,7 @@ fn a_wrong_declared_category_and_a_title_only_page_go_to_a_person() {
     // The drainage plan replaced by a one-line page that only says 排水管网图.
     let stub = std::fs::read(repo().join("fixtures/pdf-samples/helvetica.pdf")).unwrap();
     let mut files = files.clone();
-    let reader = Reader::new(ReadLimits::default(), onewindow_exe());
+    let reader = decider.reader();
     assert!(reader.read(&stub).is_readable());
     files[2] = InputFile::new("排水管网图.pdf", stub);
     let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();

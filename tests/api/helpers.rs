@@ -240,6 +240,17 @@ impl TestApp {
 
 /// A fixture package in `dir`: its form, its expected decision, the files expected.json lists (in
 /// that order) and the submission date.
+/// The decider as the service runs it: the shipped rules, OCR and the encoder, loaded once for every
+/// test of the binary.
+pub fn model_decider() -> &'static onewindow::pipeline::Decider {
+    static DECIDER: std::sync::OnceLock<onewindow::pipeline::Decider> = std::sync::OnceLock::new();
+    DECIDER.get_or_init(|| {
+        let rules = onewindow::rules::RuleSet::load_dir(&repo().join("rules")).unwrap();
+        let reader = LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load");
+        onewindow::pipeline::Decider::new(Arc::new(rules), reader)
+    })
+}
+
 pub fn load_package(dir: &Path) -> (Value, Value, Vec<onewindow::pipeline::InputFile>, NaiveDate) {
     let expected: Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
     let form: Value = serde_json::from_slice(&std::fs::read(dir.join("form.json")).unwrap()).unwrap();

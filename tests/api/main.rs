@@ -7,6 +7,7 @@ mod bad_input;
 mod certificate;
 mod deadlines;
 mod decide_cli;
+mod encoder;
 mod fixtures;
 mod flexible;
 mod helpers;

@@ -3,23 +3,20 @@
 //! read are unreadable with a reason, never a crash; the models are named in every decision.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
 
 use onewindow::config::LimitsConfig;
 use onewindow::pipeline::Decider;
 use onewindow::reading::Reader;
-use onewindow::rules::RuleSet;
 use serde_json::Value;
 
-use crate::helpers::{finding_rules, load_package, onewindow_exe, repo, spawn_app, Fixture};
+use crate::helpers::{finding_rules, load_package, model_decider, onewindow_exe, repo, spawn_app, Fixture};
 
 fn reader() -> Reader {
     LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load")
 }
 
 fn decider() -> &'static Decider {
-    static DECIDER: OnceLock<Decider> = OnceLock::new();
-    DECIDER.get_or_init(|| Decider::new(Arc::new(RuleSet::load_dir(&repo().join("rules")).unwrap()), reader()))
+    model_decider()
 }
 
 fn photo_dir(case: &str) -> PathBuf {

@@ -17,7 +17,8 @@ use tokenizers::{Tokenizer, TruncationParams};
 /// Values per Q4_0 block and bytes per block (an f16 scale and 16 bytes of 4-bit values).
 const QK: usize = 32;
 const BLOCK_BYTES: usize = 18;
-/// Texts tokenised longer than this are cut: the opening of a document names what it is.
+/// Texts tokenised longer than this are cut (callers may cut shorter): the opening of a document
+/// names what it is, and the cost of a forward pass grows with every token.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
 /// Texts embedded in one forward pass; sorted by length first, so padding stays small.
 const BATCH: usize = 8;
@@ -43,6 +44,7 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     device: Device,
     dim: usize,
+    eos: u32,
 }
 
 /// Q4_0 rows back to f32: value j < 16 of a block is `(low nibble of byte j − 8) · d`, value 16 + j
@@ -102,7 +104,8 @@ impl Encoder {
         if tokenizer.get_vocab_size(true) != config.vocab_size {
             bail!("{} has {} pieces, the weights {}", tokenizer_path.display(), tokenizer.get_vocab_size(true), config.vocab_size);
         }
-        Ok(Self { model, tokenizer, device, dim: config.hidden_size })
+        let eos = tokenizer.token_to_id("</s>").with_context(|| format!("{} has no </s>", tokenizer_path.display()))?;
+        Ok(Self { model, tokenizer, device, dim: config.hidden_size, eos })
     }
 
     pub fn dim(&self) -> usize {
@@ -117,7 +120,23 @@ impl Encoder {
 
     /// One unit-length embedding per text, in the order given.
     pub fn embed(&self, texts: &[&str], role: Role) -> anyhow::Result<Vec<Vec<f32>>> {
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.token_ids(t, role)).collect::<anyhow::Result<_>>()?;
+        self.embed_cut(texts, role, DEFAULT_MAX_TOKENS)
+    }
+
+    /// As [`Encoder::embed`], each text cut to its first `max_tokens` tokens (special tokens included).
+    pub fn embed_cut(&self, texts: &[&str], role: Role, max_tokens: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+        let max_tokens = max_tokens.clamp(2, DEFAULT_MAX_TOKENS);
+        let ids: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut ids = self.token_ids(t, role)?;
+                if ids.len() > max_tokens {
+                    ids.truncate(max_tokens - 1);
+                    ids.push(self.eos);
+                }
+                Ok(ids)
+            })
+            .collect::<anyhow::Result<_>>()?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let mut out = vec![Vec::new(); texts.len()];

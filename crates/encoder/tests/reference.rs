@@ -48,3 +48,15 @@ fn a_long_text_is_cut_not_refused() {
     assert_eq!(encoder.token_ids(&long, Role::Passage).unwrap().len(), onewindow_encoder::DEFAULT_MAX_TOKENS);
     assert_eq!(encoder.embed(&[long.as_str()], Role::Passage).unwrap()[0].len(), encoder.dim());
 }
+
+#[test]
+fn a_shorter_cut_keeps_the_closing_token_and_changes_only_long_texts() {
+    let encoder = Encoder::load(&models_dir()).unwrap();
+    let long = "水质检测报告 化学需氧量 215 mg/L 氨氮 18.6 mg/L 悬浮物 96 mg/L 动植物油 3.2 mg/L ".repeat(20);
+    let short = "营业执照";
+    let full = encoder.embed(&[long.as_str(), short], Role::Query).unwrap();
+    let cut = encoder.embed_cut(&[long.as_str(), short], Role::Query, 64).unwrap();
+    assert!(cosine(&full[1], &cut[1]) > 0.99999, "a short text is not cut");
+    assert!(cosine(&full[0], &cut[0]) < 0.99999, "a long text is cut");
+    assert!(cosine(&full[0], &cut[0]) > 0.9, "the cut text still reads as the same document");
+}
