@@ -266,6 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn heads_trained_on_other_weights_or_left_unpinned_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_models(dir.path());
+        let mut verified = verify(dir.path()).unwrap();
+        let heads_path = dir.path().join(HEADS_FILE);
+        let mut heads: serde_json::Value = serde_json::from_slice(&std::fs::read(&heads_path).unwrap()).unwrap();
+        heads["encoder"] = serde_json::json!(format!("sha256:{}", "0".repeat(64)));
+        std::fs::write(&heads_path, serde_json::to_vec(&heads).unwrap()).unwrap();
+        let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
+        assert!(err.contains("retrain") && err.contains("heads.json"), "{err}");
+
+        verified.files.retain(|f| f.path != HEADS_FILE);
+        let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
+        assert!(err.contains("pins no encoder/heads.json"), "{err}");
+    }
+
+    #[test]
     fn permits_bound_how_many_run_at_once() {
         let permits = Arc::new(Permits::new(2));
         let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));

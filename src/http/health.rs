@@ -24,6 +24,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         "services": state.decider().rules().services.keys().collect::<Vec<_>>(),
         "models": state.decider().reader().model_digests(),
         "ocr": state.decider().reader().has_ocr(),
+        "encoder": state.decider().reader().encoder().is_some(),
     });
     (status, Json(body))
 }

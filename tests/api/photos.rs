@@ -150,7 +150,8 @@ async fn a_bomb_uploaded_as_the_licence_asks_for_the_licence_again_and_health_na
     let app = spawn_app().await;
     let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["ocr"], true, "{health}");
-    for role in ["ocr-detection", "ocr-recognition", "ocr-direction"] {
+    assert_eq!(health["encoder"], true, "{health}");
+    for role in ["ocr-detection", "ocr-recognition", "ocr-direction", "encoder", "encoder-heads"] {
         assert!(health["models"][role].as_str().unwrap().starts_with("sha256:"), "{health}");
     }
     let fixture = Fixture::load("clean-catering-stsong");
