@@ -197,6 +197,19 @@ impl EncoderEngine {
                 heads.encoder
             );
         }
+        for (what, head) in [("kinds", &heads.kinds), ("categories", &heads.categories)] {
+            let shaped = head.classes.len() >= 2
+                && head.prototypes.len() == head.classes.len()
+                && head.prototypes.iter().all(|p| p.len() == encoder.dim())
+                && head.temperature > 0.0;
+            if !shaped {
+                bail!(
+                    "{}: the {what} head does not fit the encoder (classes, prototypes of {} values, temperature)",
+                    heads_path.display(),
+                    encoder.dim()
+                );
+            }
+        }
         let digests = all.into_iter().filter(|(role, _)| role.starts_with("encoder")).collect();
         Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), digests }))
     }
@@ -266,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn heads_trained_on_other_weights_or_left_unpinned_are_refused() {
+    fn heads_trained_on_other_weights_misshapen_or_left_unpinned_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         copy_models(dir.path());
         let mut verified = verify(dir.path()).unwrap();
@@ -276,6 +289,12 @@ mod tests {
         std::fs::write(&heads_path, serde_json::to_vec(&heads).unwrap()).unwrap();
         let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
         assert!(err.contains("retrain") && err.contains("heads.json"), "{err}");
+
+        heads = serde_json::from_slice(&std::fs::read(default_models_dir().join(HEADS_FILE)).unwrap()).unwrap();
+        heads["kinds"]["prototypes"][0] = serde_json::json!([0.5, 0.5]);
+        std::fs::write(&heads_path, serde_json::to_vec(&heads).unwrap()).unwrap();
+        let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
+        assert!(err.contains("kinds head does not fit"), "{err}");
 
         verified.files.retain(|f| f.path != HEADS_FILE);
         let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
