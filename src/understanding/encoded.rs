@@ -6,8 +6,9 @@
 //! softmax whose temperature was fitted on documents the prototypes never saw. The keyword reading
 //! and the encoder's are pooled log-linearly (a normalised geometric mean): where they agree the
 //! pooled reading is at least as sure as the less sure of the two, where they disagree neither wins
-//! and a person looks. When the
-//! keywords find nothing at all, the encoder speaks alone, never surer than [`ENCODER_ALONE_CAP`].
+//! and a person looks. When the keywords find nothing at all, the encoder speaks alone, never surer
+//! than [`ENCODER_ALONE_CAP`]; a text unlike every material it knows is never read above
+//! [`UNFAMILIAR_CAP`].
 
 use std::sync::Arc;
 
