@@ -24,8 +24,8 @@ use crate::models::{self, ENCODER_DIR, HEADS_FILE};
 use crate::reading::{Reader, TextLine};
 use crate::rules::RuleSet;
 use crate::understanding::encoded::{
-    argmax, document_chars, document_text, expected_calibration_error, fit_temperature, pool_reading, scope_text, softmax, unit,
-    Calibration, EncoderReading, Head, Heads, DOCUMENT_TOKENS, HEADS_FORMAT, MIN_DOCUMENT_CHARS, SCOPE_TOKENS, SHORT_DOCUMENT_CAP,
+    argmax, document_text, expected_calibration_error, fit_temperature, pool_reading, says_too_little, scope_text, softmax, unit,
+    Calibration, EncoderReading, Head, Heads, DOCUMENT_TOKENS, HEADS_FORMAT, SCOPE_TOKENS,
 };
 use crate::understanding::{infer_category, DocumentClassifier, KeywordClassifier, Understander};
 
@@ -83,7 +83,7 @@ impl Readers<'_> {
             class: class.to_string(),
             text: document_text(lines),
             keyword: (keyword.kind != "unknown").then_some((keyword.kind, keyword.confidence)),
-            short: document_chars(lines) < MIN_DOCUMENT_CHARS,
+            short: says_too_little(lines),
         }
     }
 
@@ -274,10 +274,7 @@ fn fit_head(
             }
             alone.push((prob, best == *truth));
             let reading = EncoderReading { probabilities: p, familiar };
-            let (class, mut confidence) = pool_reading(example.keyword.as_ref().map(|(c, p)| (c.as_str(), *p)), &kept, &reading);
-            if example.short {
-                confidence = confidence.min(SHORT_DOCUMENT_CAP);
-            }
+            let (class, confidence) = pool_reading(example.keyword.as_ref().map(|(c, p)| (c.as_str(), *p)), &kept, &reading, example.short);
             pooled.push((confidence, class == kept[*truth]));
         }
     }

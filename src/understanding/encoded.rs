@@ -98,11 +98,6 @@ impl Head {
         kept
     }
 
-    /// Class probabilities for one unit embedding, in the order of `classes`.
-    pub fn probabilities(&self, embedding: &[f32]) -> Vec<f64> {
-        softmax(&self.similarities(embedding), self.temperature)
-    }
-
     pub fn similarities(&self, embedding: &[f32]) -> Vec<f64> {
         self.prototypes.iter().map(|p| p.iter().zip(embedding).map(|(a, b)| (a * b) as f64).sum()).collect()
     }
@@ -192,21 +187,21 @@ pub fn expected_calibration_error(predictions: &[(f64, bool)]) -> f64 {
 
 /// Pool a keyword reading (`None` when the keywords found nothing) with the encoder's reading over
 /// `classes`. Returns the class and its pooled probability. A text the encoder finds unlike any
-/// material keeps the keywords' class, or the encoder's best guess, never above [`UNFAMILIAR_CAP`].
-pub fn pool_reading(keyword: Option<(&str, f64)>, classes: &[String], encoder: &EncoderReading) -> (String, f64) {
+/// material keeps the keywords' class, or the encoder's best guess, never above [`UNFAMILIAR_CAP`];
+/// a document that says too little ([`says_too_little`]) is never above [`SHORT_DOCUMENT_CAP`].
+pub fn pool_reading(keyword: Option<(&str, f64)>, classes: &[String], encoder: &EncoderReading, too_little: bool) -> (String, f64) {
     let (class, p) = pool(keyword, classes, &encoder.probabilities);
-    if encoder.familiar {
-        return (class, p);
-    }
-    match keyword {
+    let (class, p) = match keyword {
+        _ if encoder.familiar => (class, p),
         Some((k, c)) if classes.iter().any(|x| x == k) => (k.to_string(), c.min(UNFAMILIAR_CAP)),
         _ => (class, p.min(UNFAMILIAR_CAP)),
-    }
+    };
+    (class, if too_little { p.min(SHORT_DOCUMENT_CAP) } else { p })
 }
 
 /// Pool a keyword reading (`None` when the keywords found nothing) with the encoder's probabilities
 /// over `classes`. Returns the class and its pooled probability.
-pub fn pool(keyword: Option<(&str, f64)>, classes: &[String], encoder: &[f64]) -> (String, f64) {
+fn pool(keyword: Option<(&str, f64)>, classes: &[String], encoder: &[f64]) -> (String, f64) {
     let Some((keyword_class, keyword_confidence)) = keyword.filter(|(class, _)| classes.iter().any(|c| c == class)) else {
         let (idx, p) = argmax(encoder);
         return (classes[idx].clone(), p.min(ENCODER_ALONE_CAP));
@@ -226,9 +221,9 @@ pub fn document_text(lines: &[TextLine]) -> String {
     lines.iter().take(DOCUMENT_LINES).map(|l| l.text.trim()).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
-/// How much a document says, spaces removed.
-pub fn document_chars(lines: &[TextLine]) -> usize {
-    lines.iter().map(|l| compact(&halfwidth(&l.text)).chars().count()).sum()
+/// Whether a document says too little to be a material: under [`MIN_DOCUMENT_CHARS`], spaces removed.
+pub fn says_too_little(lines: &[TextLine]) -> bool {
+    lines.iter().map(|l| compact(&halfwidth(&l.text)).chars().count()).sum::<usize>() < MIN_DOCUMENT_CHARS
 }
 
 /// The text the category head reads: what the business is registered to do, then its name.
@@ -261,10 +256,7 @@ impl DocumentClassifier for PooledClassifier {
         };
         let head = &self.engine.heads.kinds;
         let known = (keyword.kind != "unknown").then_some((keyword.kind.as_str(), keyword.confidence));
-        let (kind, mut confidence) = pool_reading(known, &head.classes, &head.read(&embedding));
-        if document_chars(lines) < MIN_DOCUMENT_CHARS {
-            confidence = confidence.min(SHORT_DOCUMENT_CAP);
-        }
+        let (kind, confidence) = pool_reading(known, &head.classes, &head.read(&embedding), says_too_little(lines));
         Classification { kind, confidence: round3(confidence) }
     }
 }
@@ -292,7 +284,7 @@ pub fn pooled_category(
     };
     let head = &engine.heads.categories;
     let known = keyword.as_ref().map(|k| (k.category.as_str(), k.confidence));
-    let (category, confidence) = pool_reading(known, &head.classes, &head.read(&embedding));
+    let (category, confidence) = pool_reading(known, &head.classes, &head.read(&embedding), false);
     let mut cues = keyword.filter(|k| k.category == category).map(|k| k.cues).unwrap_or_default();
     cues.push(ENCODER_CUE.to_string());
     Some(InferredCategory { category, confidence: round3(confidence), cues })
@@ -334,10 +326,10 @@ mod tests {
     #[test]
     fn a_text_unlike_any_material_is_never_read_with_confidence() {
         let unfamiliar = EncoderReading { probabilities: vec![0.97, 0.01, 0.01, 0.01], familiar: false };
-        assert_eq!(pool_reading(None, &classes(), &unfamiliar), ("a".to_string(), UNFAMILIAR_CAP));
-        assert_eq!(pool_reading(Some(("b", 0.95)), &classes(), &unfamiliar), ("b".to_string(), UNFAMILIAR_CAP));
+        assert_eq!(pool_reading(None, &classes(), &unfamiliar, false), ("a".to_string(), UNFAMILIAR_CAP));
+        assert_eq!(pool_reading(Some(("b", 0.95)), &classes(), &unfamiliar, false), ("b".to_string(), UNFAMILIAR_CAP));
         let familiar = EncoderReading { familiar: true, ..unfamiliar };
-        assert_eq!(pool_reading(None, &classes(), &familiar), ("a".to_string(), ENCODER_ALONE_CAP));
+        assert_eq!(pool_reading(None, &classes(), &familiar, false), ("a".to_string(), ENCODER_ALONE_CAP));
     }
 
     #[test]
