@@ -43,23 +43,85 @@ pub enum Step {
 
 const BLOCK: usize = 2048;
 
+/// Scratch space for one chain: a block of every register.
+pub type Registers = Vec<[f32; BLOCK]>;
+
+pub fn registers(steps: &[Step]) -> Registers {
+    vec![[0f32; BLOCK]; steps.len() + 1]
+}
+
 /// Apply `steps` to every element of `input`; the result is the last register.
 pub fn run(steps: &[Step], input: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; input.len()];
     // Each task takes many blocks so the registers are allocated once per task, not per block.
     let task = BLOCK * 32;
-    out.par_chunks_mut(task).zip(input.par_chunks(task)).for_each(|(out, input)| {
-        let mut regs: Vec<[f32; BLOCK]> = vec![[0f32; BLOCK]; steps.len() + 1];
-        for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
-            run_block(steps, input, out, &mut regs);
-        }
-    });
+    out.par_chunks_mut(task).zip(input.par_chunks(task)).for_each_init(
+        || registers(steps),
+        |regs, (out, input)| {
+            crate::kernels::vectorized(|| {
+                for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
+                    regs[0][..input.len()].copy_from_slice(input);
+                    run_block(steps, out, regs);
+                }
+            })
+        },
+    );
     out
 }
 
-fn run_block(steps: &[Step], input: &[f32], out: &mut [f32], regs: &mut [[f32; BLOCK]]) {
-    let n = input.len();
-    regs[0][..n].copy_from_slice(input);
+/// What follows a convolution, applied to each output plane while it is still in cache: the
+/// channel's bias, then a fused chain (often a scale, shift and hard-swish). Without it, each is
+/// another pass over a feature map that no longer fits in cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// One per output channel.
+    pub bias: Option<&'a [f32]>,
+    pub steps: &'a [Step],
+}
+
+impl Epilogue<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.bias.is_none() && self.steps.is_empty()
+    }
+
+    /// Apply in place to one output plane of `channel`.
+    #[inline(always)]
+    pub fn plane(&self, channel: usize, plane: &mut [f32], regs: &mut Registers) {
+        let shift = self.bias.map_or(0.0, |b| b[channel]);
+        if self.steps.is_empty() {
+            if shift != 0.0 {
+                plane.iter_mut().for_each(|v| *v += shift);
+            }
+            return;
+        }
+        for block in plane.chunks_mut(BLOCK) {
+            regs[0][..block.len()].iter_mut().zip(block.iter()).for_each(|(r, v)| *r = v + shift);
+            run_block(self.steps, block, regs);
+        }
+    }
+
+    /// Apply to `data`, laid out as planes of `plane_len` values, plane `p` belonging to channel
+    /// `p % channels`; returns the result.
+    pub fn apply(&self, data: &[f32], channels: usize, plane_len: usize) -> Vec<f32> {
+        let mut out = vec![0f32; data.len()];
+        if plane_len == 0 || channels == 0 {
+            return out;
+        }
+        out.par_chunks_mut(plane_len).zip(data.par_chunks(plane_len)).enumerate().for_each_init(
+            || registers(self.steps),
+            |regs, (p, (out, plane))| {
+                out.copy_from_slice(plane);
+                crate::kernels::vectorized(|| self.plane(p % channels, out, regs));
+            },
+        );
+        out
+    }
+}
+
+/// Run the chain on one block whose input is already in register 0; write the result to `out`.
+#[inline(always)]
+fn run_block(steps: &[Step], out: &mut [f32], regs: &mut [[f32; BLOCK]]) {
+    let n = out.len();
     for (i, step) in steps.iter().enumerate() {
         let (done, rest) = regs.split_at_mut(i + 1);
         let dst = &mut rest[0][..n];
@@ -99,5 +161,21 @@ mod tests {
             let want = r1 * (r1 + 3.0).clamp(0.0, 6.0) / 6.0;
             assert!((y - want).abs() < 1e-5, "{x}: {y} vs {want}");
         }
+    }
+
+    #[test]
+    fn an_epilogue_adds_each_planes_channel_bias_before_its_chain() {
+        // Two images of three channels, planes of 5000 values (more than one block).
+        let (channels, plane_len) = (3, 5000);
+        let data: Vec<f32> = (0..2 * channels * plane_len).map(|i| ((i * 7 % 23) as f32 - 11.0) / 4.0).collect();
+        let bias = [1.0, -2.0, 0.5];
+        let steps = [Step::Relu { src: 0 }, Step::Affine { src: 1, a: 3.0, b: 0.0 }];
+        let got = Epilogue { bias: Some(&bias), steps: &steps }.apply(&data, channels, plane_len);
+        for (i, (x, y)) in data.iter().zip(&got).enumerate() {
+            let channel = (i / plane_len) % channels;
+            assert_eq!(*y, 3.0 * (x + bias[channel]).max(0.0), "element {i}");
+        }
+        let only_bias = Epilogue { bias: Some(&bias), steps: &[] }.apply(&data, channels, plane_len);
+        assert_eq!(only_bias[plane_len], data[plane_len] - 2.0);
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use crate::fuse::Step;
+use crate::fuse::{Epilogue, Step};
 use crate::kernels::Depthwise;
 
 pub const FORMAT: &str = "onewindow-graph/1";
@@ -97,6 +97,8 @@ enum Op {
         stride: (usize, usize),
         pads: [usize; 4],
         group: usize,
+        /// A fused pointwise chain that followed the convolution, applied to its output planes.
+        then: Vec<Step>,
     },
     ConvTranspose {
         kernel: (usize, usize),
@@ -229,7 +231,7 @@ impl Graph {
         for output in &file.outputs {
             ensure!(defined.contains(output), "{name}: graph output {output} is never computed");
         }
-        let mut nodes = fuse_pointwise(nodes, &constants, &file.outputs);
+        let mut nodes = fuse_into_convolutions(fuse_pointwise(nodes, &constants, &file.outputs), &file.outputs);
         // Free every intermediate after its last use: the detector's early feature maps are large.
         let mut last_use: HashMap<&str, usize> = HashMap::new();
         for (index, node) in nodes.iter().enumerate() {
@@ -390,6 +392,7 @@ fn parse_op(spec: &NodeSpec) -> Result<Op> {
                 stride: pair(attr_ints(spec, "strides")?, 1)?,
                 pads: pads4(attr_ints(spec, "pads")?)?,
                 group: group as usize,
+                then: Vec::new(),
             }
         }
         "ConvTranspose" => {
@@ -508,8 +511,9 @@ fn scalar_of(t: &Tensor) -> Option<f32> {
 fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
     let one = |t: Tensor| Ok(vec![Value::F(t)]);
     match op {
-        Op::Conv { kernel, stride, pads, group } => {
-            one(conv(float(args, 0)?, float(args, 1)?, args.get(2).copied().flatten(), *kernel, *stride, *pads, *group)?)
+        Op::Conv { kernel, stride, pads, group, then } => {
+            let shape = ConvShape { kernel: *kernel, stride: *stride, pads: *pads, group: *group };
+            one(conv(float(args, 0)?, float(args, 1)?, args.get(2).copied().flatten(), shape, then)?)
         }
         Op::ConvTranspose { kernel } => {
             let (x, w) = (float(args, 0)?, float(args, 1)?);
@@ -519,11 +523,8 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
             // kernel = stride: every input pixel writes its own kh×kw block, so it is one matrix product.
             let rows = x.permute((0, 2, 3, 1))?.reshape((n * h * wd, ci))?;
             let y = rows.matmul(&w.reshape((ci, co * kh * kw))?)?;
-            let mut y = y.reshape((n, h, wd, co, kh, kw))?.permute((0, 3, 1, 4, 2, 5))?.reshape((n, co, h * kh, wd * kw))?;
-            if let Some(b) = args.get(2).copied().flatten() {
-                y = y.broadcast_add(&to_float(b)?.reshape((1, co, 1, 1))?)?;
-            }
-            one(y)
+            let y = y.reshape((n, h, wd, co, kh, kw))?.permute((0, 3, 1, 4, 2, 5))?.reshape((n, co, h * kh, wd * kw))?;
+            one(with_epilogue(y, args.get(2).copied().flatten(), &[])?)
         }
         Op::BatchNorm { eps } => {
             let x = float(args, 0)?;
@@ -813,8 +814,8 @@ fn fuse_pointwise(nodes: Vec<Node>, constants: &HashMap<String, Value>, outputs:
     let mut out = Vec::with_capacity(nodes.len());
     let mut i = 0;
     while i < nodes.len() {
-        // A chain starts at a pointwise node whose first input is a float tensor.
-        let Some(input) = nodes[i].inputs.first().filter(|n| !n.is_empty() && !ints.contains(*n) && !constants.contains_key(*n)).cloned()
+        // A chain starts at a pointwise node on a float tensor (a scale may come first: `w · x`).
+        let Some(input) = nodes[i].inputs.iter().find(|n| !n.is_empty() && !ints.contains(*n) && !constants.contains_key(*n)).cloned()
         else {
             out.push(nodes[i].clone_node());
             i += 1;
@@ -860,6 +861,34 @@ fn fuse_pointwise(nodes: Vec<Node>, constants: &HashMap<String, Value>, outputs:
     out
 }
 
+/// Give a convolution the fused chain that immediately follows it, when that chain is the only
+/// user of the convolution's output: the chain then runs on each output plane while it is in cache.
+fn fuse_into_convolutions(nodes: Vec<Node>, outputs: &[String]) -> Vec<Node> {
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for input in nodes.iter().flat_map(|n| n.inputs.iter()).chain(outputs) {
+        *uses.entry(input.clone()).or_default() += 1;
+    }
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        if let (Op::Fused { steps }, Some(previous)) = (&node.op, out.last_mut()) {
+            if let Op::Conv { then, .. } = &mut previous.op {
+                let only_user = previous.outputs.len() == 1
+                    && node.inputs.len() == 1
+                    && node.inputs[0] == previous.outputs[0]
+                    && uses.get(&previous.outputs[0]) == Some(&1);
+                if then.is_empty() && only_user {
+                    *then = steps.clone();
+                    previous.outputs = node.outputs.clone();
+                    previous.name = format!("{} + {}", previous.name, node.name);
+                    continue;
+                }
+            }
+        }
+        out.push(node);
+    }
+    out
+}
+
 impl Node {
     fn clone_node(&self) -> Node {
         Node {
@@ -876,73 +905,74 @@ fn sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok(x.neg()?.exp()?.affine(1.0, 1.0)?.recip()?)
 }
 
-fn conv(
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Value>,
+#[derive(Debug, Clone, Copy)]
+struct ConvShape {
     kernel: (usize, usize),
     stride: (usize, usize),
     pads: [usize; 4],
     group: usize,
-) -> Result<Tensor> {
+}
+
+fn conv(x: &Tensor, w: &Tensor, bias: Option<&Value>, shape: ConvShape, then: &[Step]) -> Result<Tensor> {
+    let ConvShape { kernel, stride, pads, group } = shape;
     let (n, c, h, width) = x.dims4()?;
     let (co, ci_per_group, kh, kw) = w.dims4()?;
     ensure!((kh, kw) == kernel && ci_per_group * group == c, "weights {:?} do not fit input {:?} with group {group}", w.dims(), x.dims());
-    let bias = bias.map(to_float).transpose()?;
     if group > 1 && group == c && co == c {
-        let input = x.flatten_all()?.to_vec1::<f32>()?;
-        let weights = w.flatten_all()?.to_vec1::<f32>()?;
-        let bias_values = bias.as_ref().map(|b| b.flatten_all()?.to_vec1::<f32>()).transpose()?;
-        let dw = Depthwise { weights: &weights, bias: bias_values.as_deref(), kernel, stride, pads };
-        let (out, oh, ow) =
-            dw.run(&input, n, c, h, width).ok_or_else(|| anyhow!("depthwise convolution does not fit input {:?}", x.dims()))?;
+        let bias_values = bias.map(|b| with_slice(&to_float(b)?, <[f32]>::to_vec)).transpose()?;
+        let (out, oh, ow) = with_slice(w, |weights| {
+            let dw = Depthwise { weights, bias: bias_values.as_deref(), kernel, stride, pads, then };
+            with_slice(x, |input| dw.run(input, n, c, h, width))
+        })??
+        .ok_or_else(|| anyhow!("depthwise convolution does not fit input {:?}", x.dims()))?;
         return Ok(Tensor::from_vec(out, (n, c, oh, ow), &Device::Cpu)?);
     }
-    if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
-        // A pointwise convolution is one matrix product per image: no im2col copy.
-        // One product for the whole batch: [co, c] × [c, n·h·w] on the batch laid side by side
-        // costs one transpose of the input but lets the GEMM use every core on one large product.
+    let y = if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
+        // A pointwise convolution is one matrix product per image ([co, c] × [c, h·w]): no im2col
+        // copy, and the batch stays in place (laying it side by side for one large product cost
+        // two transposes, more than the larger product gained).
         let weights = w.reshape((co, c))?;
-        let y = if n == 1 {
+        if n == 1 {
             weights.matmul(&x.reshape((c, h * width))?)?.reshape((n, co, h, width))?
         } else {
-            let side_by_side = x.reshape((n, c, h * width))?.transpose(0, 1)?.contiguous()?.reshape((c, n * h * width))?;
-            weights.matmul(&side_by_side)?.reshape((co, n, h * width))?.transpose(0, 1)?.contiguous()?.reshape((n, co, h, width))?
-        };
-        return Ok(match bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, co, 1, 1))?)?,
-            None => y,
-        });
-    }
-    if group == 1 && stride == (1, 1) {
-        let y = conv_shifted(x, w, pads)?;
-        return Ok(match bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, co, 1, 1))?)?,
-            None => y,
-        });
-    }
-    let symmetric = pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3];
-    let mut y = if symmetric && stride.0 == stride.1 {
-        x.conv2d(w, pads[0], stride.0, 1, group)?
+            weights.broadcast_left(n)?.matmul(&x.reshape((n, c, h * width))?)?.reshape((n, co, h, width))?
+        }
+    } else if group == 1 && stride == (1, 1) {
+        conv_shifted(x, w, pads)?
     } else {
-        let padded = x.pad_with_zeros(2, pads[0], pads[2])?.pad_with_zeros(3, pads[1], pads[3])?;
-        if stride.0 == stride.1 {
-            padded.conv2d(w, 0, stride.0, 1, group)?
+        let symmetric = pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3];
+        if symmetric && stride.0 == stride.1 {
+            x.conv2d(w, pads[0], stride.0, 1, group)?
         } else {
-            // Unequal strides: convolve densely and keep every stride-th row and column.
-            let dense = padded.conv2d(w, 0, 1, 1, group)?;
-            let pick = |len: usize, step: usize| -> Result<Tensor> {
-                let idx: Vec<u32> = (0..len).step_by(step).map(|i| i as u32).collect();
-                Ok(Tensor::new(idx.as_slice(), &Device::Cpu)?)
-            };
-            let (dh, dw) = (dense.dim(2)?, dense.dim(3)?);
-            dense.index_select(&pick(dh, stride.0)?, 2)?.index_select(&pick(dw, stride.1)?, 3)?
+            let padded = x.pad_with_zeros(2, pads[0], pads[2])?.pad_with_zeros(3, pads[1], pads[3])?;
+            if stride.0 == stride.1 {
+                padded.conv2d(w, 0, stride.0, 1, group)?
+            } else {
+                // Unequal strides: convolve densely and keep every stride-th row and column.
+                let dense = padded.conv2d(w, 0, 1, 1, group)?;
+                let pick = |len: usize, step: usize| -> Result<Tensor> {
+                    let idx: Vec<u32> = (0..len).step_by(step).map(|i| i as u32).collect();
+                    Ok(Tensor::new(idx.as_slice(), &Device::Cpu)?)
+                };
+                let (dh, dw) = (dense.dim(2)?, dense.dim(3)?);
+                dense.index_select(&pick(dh, stride.0)?, 2)?.index_select(&pick(dw, stride.1)?, 3)?
+            }
         }
     };
-    if let Some(b) = bias {
-        y = y.broadcast_add(&b.reshape((1, co, 1, 1))?)?;
+    with_epilogue(y, bias, then)
+}
+
+/// A convolution's output `[n, co, h, w]` with its bias per channel added and its fused chain
+/// applied, in one pass ([`Epilogue`]).
+fn with_epilogue(y: Tensor, bias: Option<&Value>, then: &[Step]) -> Result<Tensor> {
+    let bias = bias.map(|b| with_slice(&to_float(b)?, <[f32]>::to_vec)).transpose()?;
+    if bias.is_none() && then.is_empty() {
+        return Ok(y);
     }
-    Ok(y)
+    let (_, co, h, w) = y.dims4()?;
+    ensure!(bias.as_ref().is_none_or(|b| b.len() == co), "a bias of {:?} values for {co} channels", bias.map(|b| b.len()));
+    let out = with_slice(&y, |data| Epilogue { bias: bias.as_deref(), steps: then }.apply(data, co, h * w))?;
+    Ok(Tensor::from_vec(out, y.dims(), &Device::Cpu)?)
 }
 
 /// A dense stride-1 convolution as one well-shaped matrix product instead of im2col: every tap's
