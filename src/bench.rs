@@ -174,6 +174,9 @@ pub fn run_ocr(
                     same,
                     percentile(&ms, 0.5) / r.p50_ms.max(1e-9)
                 );
+                for piece in r.lines.iter().filter(|l| !ours.contains(&l.replace(' ', ""))) {
+                    println!("{:<14} rapidocr    read, onewindow did not: {piece}", input.label);
+                }
             }
             None => println!("{:<14} rapidocr    not measured (python3 with rapidocr-onnxruntime==1.4.4 not installed)", input.label),
         }

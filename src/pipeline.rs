@@ -92,17 +92,19 @@ impl Decider {
         }
     }
 
-    /// Reads files on a few threads; each PDF is read in its own limited child process.
+    /// Reads and understands files on a few threads; each PDF is read in its own limited child
+    /// process. A document is understood (the encoder's reading of its kind) on the thread that read
+    /// it, so that the encoder's work on text documents overlaps the OCR of photos and scans.
     fn read_all<'a>(&self, files: &'a [InputFile]) -> Vec<ReadDocument<'a>> {
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: std::sync::Mutex<Vec<Option<ReadOutcome>>> = std::sync::Mutex::new(vec![None; files.len()]);
+        let results: std::sync::Mutex<Vec<Option<ReadDocument<'a>>>> = std::sync::Mutex::new((0..files.len()).map(|_| None).collect());
         std::thread::scope(|scope| {
             for _ in 0..self.read_threads.min(files.len()) {
                 scope.spawn(|| loop {
                     let idx = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(file) = files.get(idx) else { break };
-                    let outcome = self.reader.read(&file.bytes);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some(outcome);
+                    let document = self.read_one(file, self.reader.read(&file.bytes));
+                    results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some(document);
                 });
             }
         });
@@ -110,24 +112,25 @@ impl Decider {
         files
             .iter()
             .zip(results)
-            .map(|(file, read)| {
-                let read = read.unwrap_or_else(|| ReadOutcome::unreadable(crate::reading::Format::Unknown, "读取失败"));
-                // Defence in depth: a reader bug on strange text must not take the decision down;
-                // the document is then of unknown kind and the case goes to a person.
-                let understood = read.is_readable().then(|| {
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.understander.understand(&read.lines))).unwrap_or_else(
-                        |_| {
-                            tracing::error!(file = %file.name, "understanding panicked");
-                            Understood {
-                                classification: crate::understanding::Classification { kind: "unknown".into(), confidence: 0.0 },
-                                fields: vec![],
-                            }
-                        },
-                    )
-                });
-                ReadDocument { file, sha256: sha256_hex(&file.bytes), read, understood }
+            .map(|(file, document)| {
+                document.unwrap_or_else(|| self.read_one(file, ReadOutcome::unreadable(crate::reading::Format::Unknown, "读取失败")))
             })
             .collect()
+    }
+
+    fn read_one<'a>(&self, file: &'a InputFile, read: ReadOutcome) -> ReadDocument<'a> {
+        // Defence in depth: a reader bug on strange text must not take the decision down; the
+        // document is then of unknown kind and the case goes to a person.
+        let understood = read.is_readable().then(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.understander.understand(&read.lines))).unwrap_or_else(|_| {
+                tracing::error!(file = %file.name, "understanding panicked");
+                Understood {
+                    classification: crate::understanding::Classification { kind: "unknown".into(), confidence: 0.0 },
+                    fields: vec![],
+                }
+            })
+        });
+        ReadDocument { file, sha256: sha256_hex(&file.bytes), read, understood }
     }
 
     pub fn decide(&self, service: &str, form: &Value, files: &[InputFile], submitted_on: NaiveDate) -> Result<Decision, DecideError> {

@@ -687,6 +687,11 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
         Op::Softmax { axis: a } => {
             let x = float(args, 0)?;
             let d = axis(*a, x.rank())?;
+            if d + 1 == x.rank() {
+                let row = x.dim(d)?;
+                let out = with_slice(x, |data| crate::kernels::softmax_rows(data, row))?;
+                return one(Tensor::from_vec(out, x.dims(), &Device::Cpu)?);
+            }
             let shifted = x.broadcast_sub(&x.max_keepdim(d)?)?.exp()?;
             one(shifted.broadcast_div(&shifted.sum_keepdim(d)?)?)
         }

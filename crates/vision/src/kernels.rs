@@ -158,6 +158,25 @@ pub fn sum_taps(
     Some((out, oh, ow))
 }
 
+/// Softmax over each row of `row` values (the last axis), rows in parallel.
+pub fn softmax_rows(data: &[f32], row: usize) -> Vec<f32> {
+    let mut out = data.to_vec();
+    if row == 0 {
+        return out;
+    }
+    out.par_chunks_mut(row).for_each(|values| {
+        let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for v in values.iter_mut() {
+            *v = (*v - max).exp();
+            sum += *v;
+        }
+        let inverse = 1.0 / sum;
+        values.iter_mut().for_each(|v| *v *= inverse);
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +244,19 @@ mod tests {
         for (g, e) in got.iter().zip(&want) {
             assert_eq!(*g, e.max(0.0));
         }
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_keep_their_order_even_for_large_values() {
+        let data = [1.0, 2.0, 3.0, 1000.0, 1001.0, 999.0];
+        let out = softmax_rows(&data, 3);
+        for row in out.chunks(3) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
+        }
+        let e = [1f32.exp(), 2f32.exp(), 3f32.exp()];
+        let total: f32 = e.iter().sum();
+        assert!((out[0] - e[0] / total).abs() < 1e-6 && (out[2] - e[2] / total).abs() < 1e-6);
+        assert!(out[4] > out[3] && out[3] > out[5]);
     }
 
     #[test]
