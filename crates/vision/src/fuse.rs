@@ -58,12 +58,10 @@ pub fn run(steps: &[Step], input: &[f32]) -> Vec<f32> {
     out.par_chunks_mut(task).zip(input.par_chunks(task)).for_each_init(
         || registers(steps),
         |regs, (out, input)| {
-            crate::kernels::vectorized(|| {
-                for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
-                    regs[0][..input.len()].copy_from_slice(input);
-                    run_block(steps, out, regs);
-                }
-            })
+            for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
+                regs[0][..input.len()].copy_from_slice(input);
+                run_block(steps, out, regs);
+            }
         },
     );
     out
@@ -111,7 +109,7 @@ impl Epilogue<'_> {
             || registers(self.steps),
             |regs, (p, (out, plane))| {
                 out.copy_from_slice(plane);
-                crate::kernels::vectorized(|| self.plane(p % channels, out, regs));
+                self.plane(p % channels, out, regs);
             },
         );
         out

@@ -4,14 +4,51 @@ use rayon::prelude::*;
 
 use crate::fuse::{registers, Epilogue, Step};
 
-/// Run `f` compiled for the widest vector instructions this CPU has (AVX-512, or AVX2 with FMA),
-/// chosen at run time: the crate itself is built for the x86-64 baseline, whose 4-lane SSE2 left
-/// the plain loops below at a quarter of the width the machine offers. What `f` calls must be
-/// `#[inline(always)]` to be compiled inside it.
+/// Run a kernel compiled for the widest vector instructions this CPU has (AVX-512, or AVX2 with
+/// FMA), chosen at run time: the crate itself is built for the x86-64 baseline, whose 4-lane SSE2
+/// leaves plain loops at a fraction of the machine's width. The kernel's `with_simd` and what it
+/// calls must be `#[inline(always)]` to be compiled for those instructions (a closure is not
+/// inlined reliably, hence a type per kernel).
 #[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+pub fn vectorized<K: pulp::WithSimd>(kernel: K) -> K::Output {
+    pulp::Arch::new().dispatch(kernel)
 }
+
+/// One output plane of a depthwise convolution, with its epilogue.
+struct DepthwisePlane<'a, 'b> {
+    conv: &'b Depthwise<'a>,
+    plane: &'b [f32],
+    h: usize,
+    w: usize,
+    channel: usize,
+    out: &'b mut [f32],
+    ow: usize,
+    padded: &'b mut Vec<f32>,
+    regs: &'b mut crate::fuse::Registers,
+}
+
+impl pulp::WithSimd for DepthwisePlane<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let DepthwisePlane { conv, plane, h, w, channel: c, out, ow, padded, regs } = self;
+        let (kh, kw) = conv.kernel;
+        let kernel = &conv.weights[c * kh * kw..(c + 1) * kh * kw];
+        let bias = conv.bias.map_or(0.0, |b| b[c]);
+        if conv.stride.1 == 1 {
+            conv.plane_by_lanes(plane, (h, w), kernel, bias, out, ow, padded);
+        } else {
+            conv.plane(plane, h, w, kernel, bias, out, ow);
+        }
+        if !conv.then.is_empty() {
+            Epilogue { bias: None, steps: conv.then }.plane(c, out, regs);
+        }
+    }
+}
+
+/// Output values a depthwise convolution sums at once: one AVX-512 register, two AVX2 ones.
+const LANES: usize = 16;
 
 /// A depthwise 2-D convolution: every channel convolved with its own kernel (ONNX `Conv` with
 /// `group == channels`). Padding is per side, so asymmetric padding and unequal strides need no copies.
@@ -57,23 +94,58 @@ impl Depthwise<'_> {
         if oh * ow == 0 {
             return Some((out, oh, ow));
         }
-        let then = Epilogue { bias: None, steps: self.then };
         out.par_chunks_mut(oh * ow).enumerate().for_each_init(
-            || registers(self.then),
-            |regs, (plane_index, out_plane)| {
-                let c = plane_index % channels;
+            || (registers(self.then), Vec::new()),
+            |(regs, padded), (plane_index, out)| {
                 let plane = &input[plane_index * h * w..(plane_index + 1) * h * w];
-                let kernel = &self.weights[c * kh * kw..(c + 1) * kh * kw];
-                let bias = self.bias.map_or(0.0, |b| b[c]);
-                vectorized(|| {
-                    self.plane(plane, h, w, kernel, bias, out_plane, ow);
-                    if !then.is_empty() {
-                        then.plane(c, out_plane, regs);
-                    }
-                })
+                vectorized(DepthwisePlane { conv: self, plane, h, w, channel: plane_index % channels, out, ow, padded, regs });
             },
         );
         Some((out, oh, ow))
+    }
+
+    /// One plane with horizontal stride 1: the plane is first copied into `padded` with its zero
+    /// border (and room for a last, partial group of lanes), so that every output group of
+    /// [`LANES`] values is summed over all taps in registers, with no bounds to check, and
+    /// stored once.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn plane_by_lanes(
+        &self,
+        plane: &[f32],
+        (h, w): (usize, usize),
+        kernel: &[f32],
+        bias: f32,
+        out: &mut [f32],
+        ow: usize,
+        padded: &mut Vec<f32>,
+    ) {
+        let (kh, kw) = self.kernel;
+        let sh = self.stride.0;
+        let [pt, pl, pb, pr] = self.pads;
+        let pw = w + pl + pr + LANES;
+        padded.clear();
+        padded.resize((h + pt + pb) * pw, 0.0);
+        for (y, row) in plane.chunks_exact(w).enumerate() {
+            padded[(y + pt) * pw + pl..][..w].copy_from_slice(row);
+        }
+        for (oy, out_row) in out.chunks_mut(ow).enumerate() {
+            for x0 in (0..ow).step_by(LANES) {
+                let mut acc = [bias; LANES];
+                for ky in 0..kh {
+                    let row = &padded[(oy * sh + ky) * pw + x0..];
+                    for kx in 0..kw {
+                        let weight = kernel[ky * kw + kx];
+                        let src: &[f32; LANES] = row[kx..kx + LANES].try_into().expect("a padded row holds LANES more values");
+                        for (a, v) in acc.iter_mut().zip(src) {
+                            *a += weight * v;
+                        }
+                    }
+                }
+                let len = LANES.min(ow - x0);
+                out_row[x0..x0 + len].copy_from_slice(&acc[..len]);
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -134,26 +206,24 @@ pub fn sum_taps(
     let (pt, pl) = (pads[0], pads[1]);
     let mut out = vec![0f32; channels * oh * ow];
     out.par_chunks_mut(oh * ow).enumerate().for_each(|(c, plane)| {
-        vectorized(|| {
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let tap = &z[((ky * kw + kx) * channels + c) * h * w..][..h * w];
-                    // output (oy, ox) reads input (oy + ky − pt, ox + kx − pl)
-                    let first = pl.saturating_sub(kx);
-                    let end = (w + pl).saturating_sub(kx).min(ow);
-                    if first >= end {
-                        continue;
-                    }
-                    for (oy, row) in plane.chunks_mut(ow).enumerate() {
-                        let Some(iy) = (oy + ky).checked_sub(pt).filter(|iy| *iy < h) else { continue };
-                        let src = &tap[iy * w + first + kx - pl..];
-                        for (o, i) in row[first..end].iter_mut().zip(src) {
-                            *o += i;
-                        }
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = &z[((ky * kw + kx) * channels + c) * h * w..][..h * w];
+                // output (oy, ox) reads input (oy + ky − pt, ox + kx − pl)
+                let first = pl.saturating_sub(kx);
+                let end = (w + pl).saturating_sub(kx).min(ow);
+                if first >= end {
+                    continue;
+                }
+                for (oy, row) in plane.chunks_mut(ow).enumerate() {
+                    let Some(iy) = (oy + ky).checked_sub(pt).filter(|iy| *iy < h) else { continue };
+                    let src = &tap[iy * w + first + kx - pl..];
+                    for (o, i) in row[first..end].iter_mut().zip(src) {
+                        *o += i;
                     }
                 }
             }
-        })
+        }
     });
     Some((out, oh, ow))
 }
@@ -210,14 +280,21 @@ mod tests {
 
     #[test]
     fn matches_the_definition_for_every_stride_and_padding_pp_ocr_uses() {
-        let (n, c, h, w) = (2, 3, 9, 11);
+        // Widths below, at and across the 16 values summed at once.
+        for (n, c, h, w) in [(2, 3, 9, 11), (1, 2, 7, 16), (1, 2, 6, 37)] {
+            matches_the_definition_at(n, c, h, w);
+        }
+    }
+
+    fn matches_the_definition_at(n: usize, c: usize, h: usize, w: usize) {
         let input: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
         for (k, pad) in [(3, 1), (5, 2), (3, 0), (2, 0)] {
             let weights: Vec<f32> = (0..c * k * k).map(|i| ((i * 13 % 17) as f32 - 8.0) / 8.0).collect();
             let bias = [0.5, -1.0, 0.25];
+            let bias = &bias[..c];
             for stride in [(1, 1), (2, 2), (2, 1), (1, 2)] {
                 for pads in [[pad; 4], [0, pad, 0, pad], [pad, 0, 1, 0]] {
-                    let d = Depthwise { weights: &weights, bias: Some(&bias), kernel: (k, k), stride, pads, then: &[] };
+                    let d = Depthwise { weights: &weights, bias: Some(bias), kernel: (k, k), stride, pads, then: &[] };
                     let (got, oh, ow) = d.run(&input, n, c, h, w).unwrap();
                     let want = reference(&d, &input, n, c, h, w);
                     assert_eq!(got.len(), n * c * oh * ow);
