@@ -86,7 +86,7 @@ impl Depthwise<'_> {
         if input.len() != n * channels * h * w || self.weights.len() != channels * kh * kw {
             return None;
         }
-        if self.bias.is_some_and(|b| b.len() != channels) {
+        if self.bias.is_some_and(|b| b.len() != channels) || h == 0 || w == 0 {
             return None;
         }
         let (oh, ow) = self.output_size(h, w)?;
@@ -342,5 +342,7 @@ mod tests {
         let d = Depthwise { weights: &weights, bias: None, kernel: (3, 3), stride: (1, 1), pads: [0; 4], then: &[] };
         assert!(d.run(&[0.0; 8], 1, 1, 3, 3).is_none());
         assert!(d.run(&[0.0; 4], 1, 1, 2, 2).is_none(), "a 3x3 kernel does not fit a 2x2 input without padding");
+        let padded = Depthwise { pads: [1; 4], ..d };
+        assert!(padded.run(&[], 1, 1, 3, 0).is_none(), "an empty plane is refused, not padded into an output");
     }
 }
