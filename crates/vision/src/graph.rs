@@ -4,8 +4,9 @@
 //! (`onewindow-graph/1`: inputs, outputs, nodes in topological order with their attributes) and a
 //! safetensors file holding every constant. Only the operators those networks use are implemented, each
 //! checked when the graph loads, so an unknown operator or attribute is an error at startup, never a
-//! wrong answer later. Depthwise convolutions go to [`crate::kernels::Depthwise`]; everything else
-//! is candle.
+//! wrong answer later. Depthwise convolutions go to [`crate::kernels::Depthwise`]; matrix products
+//! are candle's; a chain of pointwise operators runs fused ([`crate::fuse`]), and as the epilogue of
+//! the convolution before it when it is that output's only user.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
