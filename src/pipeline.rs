@@ -93,8 +93,8 @@ impl Decider {
     }
 
     /// Reads and understands files on a few threads; each PDF is read in its own limited child
-    /// process. A document is understood (the encoder's reading of its kind) on the thread that read
-    /// it, so that the encoder's work on text documents overlaps the OCR of photos and scans.
+    /// process. A document is understood (its kind, with the encoder, and its fields) on the thread
+    /// that read it, so that the encoder's work on text documents overlaps the OCR of photos and scans.
     fn read_all<'a>(&self, files: &'a [InputFile]) -> Vec<ReadDocument<'a>> {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results: std::sync::Mutex<Vec<Option<ReadDocument<'a>>>> = std::sync::Mutex::new((0..files.len()).map(|_| None).collect());

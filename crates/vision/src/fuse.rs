@@ -50,21 +50,10 @@ pub fn registers(steps: &[Step]) -> Registers {
     vec![[0f32; BLOCK]; steps.len() + 1]
 }
 
-/// Apply `steps` to every element of `input`; the result is the last register.
+/// Apply `steps` to every element of `input`; the result is the last register. Tasks take many
+/// blocks, so the registers are allocated once per task, not per block.
 pub fn run(steps: &[Step], input: &[f32]) -> Vec<f32> {
-    let mut out = vec![0f32; input.len()];
-    // Each task takes many blocks so the registers are allocated once per task, not per block.
-    let task = BLOCK * 32;
-    out.par_chunks_mut(task).zip(input.par_chunks(task)).for_each_init(
-        || registers(steps),
-        |regs, (out, input)| {
-            for (out, input) in out.chunks_mut(BLOCK).zip(input.chunks(BLOCK)) {
-                regs[0][..input.len()].copy_from_slice(input);
-                run_block(steps, out, regs);
-            }
-        },
-    );
-    out
+    Epilogue { bias: None, steps }.apply(input, 1, BLOCK * 32)
 }
 
 /// What follows a convolution, applied to each output plane while it is still in cache: the
