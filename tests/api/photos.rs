@@ -60,7 +60,6 @@ fn decisive_fields(decision: &Value) -> Vec<(String, Value)> {
 #[test]
 fn photo_and_scan_packages_read_the_same_values_as_their_text_pdfs() {
     let mut summary = Vec::new();
-    let mut issued = 0;
     for case in ["clean-catering-stsong", "clean-hotel-libreoffice-tables", "clean-medical-ttf-method-columns", "licence-name-mismatch"] {
         let (photo, expected) = decide_dir(&photo_dir(case));
         let (text, _) = decide_dir(&Fixture::load(case).dir);
@@ -75,21 +74,13 @@ fn photo_and_scan_packages_read_the_same_values_as_their_text_pdfs() {
         for rule in expected["failed_rules"].as_array().unwrap() {
             assert!(rules.iter().any(|r| r == rule.as_str().unwrap()), "{case}: {rule} not found in {rules:?}");
         }
-        // With the values identical, the only thing that may stand between a clean photo package
-        // and its permit is the reader's own doubt, and then a person looks.
-        if expected["outcome"] == "issued" {
-            assert!(rules.iter().all(|r| r == "fields.low_confidence"), "{case}: {rules:?}");
-            assert_ne!(photo["outcome"], "needs_materials", "{case}");
-        } else {
-            assert_eq!(photo["outcome"], expected["outcome"], "{case}");
-        }
+        // The same values and the same decision: a clean photo package is issued as its text PDFs
+        // are (short table cells read unsurely are read a second time before a field doubts them).
+        assert_eq!(photo["outcome"], expected["outcome"], "{case}: {rules:?}");
         assert!(photo["models"]["ocr-recognition"].as_str().unwrap().starts_with("sha256:"), "{case}: {}", photo["models"]);
-        issued += usize::from(photo["outcome"] == "issued");
         summary.push(format!("{case}: {} ({} findings)", photo["outcome"], rules.len()));
     }
     eprintln!("{}", summary.join("\n"));
-    // The catering package's photo and scan are read surely enough to issue, as its text PDFs are.
-    assert!(issued >= 1, "no photo package issued: {summary:?}");
 }
 
 #[test]

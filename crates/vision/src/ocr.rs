@@ -27,8 +27,15 @@ pub struct OcrOptions {
     /// Minimum recogniser input width: a batch of short pieces (table cells, numbers) is padded to
     /// it. The reference pipeline pads to 320; 160 reads the same text on the benchmark's photo and
     /// scan (`onewindow bench --ocr`) and the same values from the photo fixtures, and makes the
-    /// one-page scan 18% faster. The confidences of short cells shift a little either way.
+    /// one-page scan 18% faster. The confidences of short cells shift a little either way, which
+    /// is what the second reading below is for.
     pub rec_min_width: usize,
+    /// A piece read with less confidence than `reread_below` whose input was padded to fit is read
+    /// once more, padded to `reread_min_width` (the reference pipeline's width). Two readings of
+    /// the same text keep the surer confidence; two different texts keep the surer text with the
+    /// lower confidence, so the doubt stays visible.
+    pub reread_below: f32,
+    pub reread_min_width: usize,
     pub rec_batch: usize,
     /// Classifier input size and the probability above which a line is turned 180°.
     pub cls_width: usize,
@@ -45,6 +52,8 @@ impl Default for OcrOptions {
             db: DbParams::default(),
             rec_height: 48,
             rec_min_width: 160,
+            reread_below: 0.95,
+            reread_min_width: 320,
             rec_batch: 6,
             cls_width: 192,
             cls_thresh: 0.9,
@@ -212,16 +221,38 @@ impl Ocr {
         Ok(turned)
     }
 
-    /// Recognise upright line crops; returns (text, confidence) per crop, in input order.
+    /// Recognise upright line crops; returns (text, confidence) per crop, in input order. Unsure
+    /// pieces that were padded are read a second time at another padding (see
+    /// [`OcrOptions::reread_below`]).
     pub fn recognize(&self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>> {
+        let all: Vec<usize> = (0..crops.len()).collect();
+        let mut results = self.recognize_padded(crops, &all, self.options.rec_min_width)?;
+        let height = self.options.rec_height as f32;
+        let unsure: Vec<usize> = all
+            .into_iter()
+            .filter(|&i| results[i].1 < self.options.reread_below)
+            .filter(|&i| height * ratio(&crops[i]) < self.options.reread_min_width as f32)
+            .collect();
+        if unsure.is_empty() || self.options.reread_min_width == self.options.rec_min_width {
+            return Ok(results);
+        }
+        let mut again = self.recognize_padded(crops, &unsure, self.options.reread_min_width)?;
+        for i in unsure {
+            results[i] = two_readings(std::mem::take(&mut results[i]), std::mem::take(&mut again[i]));
+        }
+        Ok(results)
+    }
+
+    /// Recognise the crops at `indices`, each batch padded to at least `min_width`; the result has
+    /// one entry per crop, empty for those not asked for.
+    fn recognize_padded(&self, crops: &[RgbImage], indices: &[usize], min_width: usize) -> Result<Vec<(String, f32)>> {
         let height = self.options.rec_height;
-        let ratio = |c: &RgbImage| c.width as f32 / c.height.max(1) as f32;
         // Lines of similar width share a batch, so little of each batch is padding.
-        let mut order: Vec<usize> = (0..crops.len()).collect();
+        let mut order = indices.to_vec();
         order.sort_by(|a, b| ratio(&crops[*a]).total_cmp(&ratio(&crops[*b])));
         let mut results = vec![(String::new(), 0.0f32); crops.len()];
         for chunk in order.chunks(self.options.rec_batch.max(1)) {
-            let max_ratio = chunk.iter().map(|i| ratio(&crops[*i])).fold(self.options.rec_min_width as f32 / height as f32, f32::max);
+            let max_ratio = chunk.iter().map(|i| ratio(&crops[*i])).fold(min_width as f32 / height as f32, f32::max);
             let width = (height as f32 * max_ratio) as usize;
             let mut batch = Vec::with_capacity(chunk.len() * 3 * height * width);
             for &i in chunk {
@@ -253,29 +284,56 @@ impl Ocr {
     }
 }
 
+/// Width over height of a crop.
+fn ratio(crop: &RgbImage) -> f32 {
+    crop.width as f32 / crop.height.max(1) as f32
+}
+
+/// One piece read twice at different paddings. The same text keeps the surer confidence: the
+/// network read it either way, and the less sure reading only hesitated. Different texts keep the
+/// surer text, but with the confidence of the less sure reading, so a field read from it goes to a
+/// person when either reading doubted.
+fn two_readings(first: (String, f32), second: (String, f32)) -> (String, f32) {
+    let lower = first.1.min(second.1);
+    let higher = first.1.max(second.1);
+    if first.0 == second.0 {
+        (first.0, higher)
+    } else if second.1 > first.1 {
+        (second.0, lower)
+    } else {
+        (first.0, lower)
+    }
+}
+
 /// Greedy CTC decoding: drop repeats and blanks (index 0). A character is usually emitted over a
 /// run of frames, and a frame at the edge of the run often hesitates between the character and the
 /// blank, which yields the same text either way; so a character's confidence is the highest frame
 /// probability of its run (under CTC's independent frames, the probability that the character is
 /// emitted at all is at least that). The reference pipeline takes the run's first frame instead,
-/// which reads a clean "286" as 0.90. The line's confidence is the mean over its characters.
+/// which reads a clean "286" as 0.90. The line's confidence is the mean over its characters, once
+/// spaces at either end are dropped.
 pub fn ctc_decode(best: &[u32], best_p: &[f32], alphabet: &[String]) -> (String, f32) {
-    let mut text = String::new();
-    let mut confidences: Vec<f32> = Vec::new();
+    let mut characters: Vec<(&str, f32)> = Vec::new();
     let mut previous = None;
     for (&index, &p) in best.iter().zip(best_p) {
         if index != 0 {
             if previous == Some(index) {
-                if let Some(last) = confidences.last_mut() {
-                    *last = last.max(p);
+                if let Some(last) = characters.last_mut() {
+                    last.1 = last.1.max(p);
                 }
             } else if let Some(ch) = alphabet.get(index as usize) {
-                text.push_str(ch);
-                confidences.push(p);
+                characters.push((ch, p));
             }
         }
         previous = Some(index);
     }
+    // Spaces at either end say nothing about the text; their doubt is not the text's.
+    let blank = |c: &(&str, f32)| c.0.trim().is_empty();
+    let start = characters.iter().position(|c| !blank(c)).unwrap_or(characters.len());
+    let end = characters.iter().rposition(|c| !blank(c)).map_or(start, |e| e + 1);
+    let kept = &characters[start..end];
+    let text: String = kept.iter().map(|c| c.0).collect();
+    let confidences: Vec<f32> = kept.iter().map(|c| c.1).collect();
     let confidence = if confidences.is_empty() { 0.0 } else { confidences.iter().sum::<f32>() / confidences.len() as f32 };
     (text, confidence)
 }
@@ -332,8 +390,7 @@ fn crop_line(image: &RgbImage, q: &Quad) -> Option<RgbImage> {
 
 /// Scale to `height` keeping the aspect ratio, at most `max_width` wide.
 fn fit_height(crop: &RgbImage, height: usize, max_width: usize) -> RgbImage {
-    let ratio = crop.width as f32 / crop.height.max(1) as f32;
-    let width = ((height as f32 * ratio).ceil() as usize).clamp(1, max_width);
+    let width = ((height as f32 * ratio(crop)).ceil() as usize).clamp(1, max_width);
     crop.resize(width, height)
 }
 
@@ -351,6 +408,15 @@ mod tests {
         // Each character: the best frame of its run (a: 0.9, l: 0.7, l: 0.5, b: 0.9).
         assert!((conf - (0.9 + 0.7 + 0.5 + 0.9) / 4.0).abs() < 1e-6);
         assert_eq!(ctc_decode(&[0, 0], &[1.0, 1.0], &alphabet), (String::new(), 0.0));
+    }
+
+    #[test]
+    fn spaces_at_the_ends_of_a_piece_are_dropped_with_their_doubt() {
+        let alphabet: Vec<String> = ["", "2", ".", "4", " "].iter().map(|s| s.to_string()).collect();
+        let (text, conf) = ctc_decode(&[4, 0, 1, 2, 3, 4, 0, 3, 0, 4], &[0.3, 1.0, 1.0, 0.9, 1.0, 0.6, 1.0, 0.8, 1.0, 0.4], &alphabet);
+        assert_eq!(text, "2.4 4");
+        assert!((conf - (1.0 + 0.9 + 1.0 + 0.6 + 0.8) / 5.0).abs() < 1e-6, "{conf}");
+        assert_eq!(ctc_decode(&[4, 0, 4], &[0.9, 1.0, 0.9], &alphabet), (String::new(), 0.0));
     }
 
     #[test]
@@ -373,6 +439,16 @@ mod tests {
         assert_eq!(same[1], vec![2]);
         assert_eq!(same[4], vec![3]);
         assert!(same[5].is_empty() && same[6].is_empty() && same[7].is_empty());
+    }
+
+    #[test]
+    fn two_readings_of_the_same_text_keep_the_surer_and_two_different_texts_keep_the_doubt() {
+        let read = |t: &str, c: f32| (t.to_string(), c);
+        assert_eq!(two_readings(read("2.46", 0.87), read("2.46", 0.96)), read("2.46", 0.96));
+        assert_eq!(two_readings(read("2.46", 0.96), read("2.46", 0.87)), read("2.46", 0.96));
+        // The padding changed what was read: the surer text, at the lower confidence.
+        assert_eq!(two_readings(read("246", 0.80), read("2.46", 0.93)), read("2.46", 0.80));
+        assert_eq!(two_readings(read("2.46", 0.93), read("246", 0.80)), read("2.46", 0.80));
     }
 
     #[test]
