@@ -103,6 +103,8 @@ enum Op {
     },
     ConvTranspose {
         kernel: (usize, usize),
+        /// As for `Conv`.
+        then: Vec<Step>,
     },
     BatchNorm {
         eps: f64,
@@ -232,6 +234,7 @@ impl Graph {
         for output in &file.outputs {
             ensure!(defined.contains(output), "{name}: graph output {output} is never computed");
         }
+        let nodes = fold_channel_affines(nodes, &mut constants, &file.outputs).with_context(|| name.clone())?;
         let mut nodes = fuse_into_convolutions(fuse_pointwise(nodes, &constants, &file.outputs), &file.outputs);
         // Free every intermediate after its last use: the detector's early feature maps are large.
         let mut last_use: HashMap<&str, usize> = HashMap::new();
@@ -408,7 +411,7 @@ fn parse_op(spec: &NodeSpec) -> Result<Op> {
                 kernel == stride && kernel.0 > 0,
                 "ConvTranspose is supported when kernel = stride (no overlap), got {kernel:?}/{stride:?}"
             );
-            Op::ConvTranspose { kernel }
+            Op::ConvTranspose { kernel, then: Vec::new() }
         }
         "BatchNormalization" => Op::BatchNorm { eps: attr_float(spec, "epsilon")?.unwrap_or(1e-5) },
         "Add" => Op::Binary(Binary::Add),
@@ -516,16 +519,8 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
             let shape = ConvShape { kernel: *kernel, stride: *stride, pads: *pads, group: *group };
             one(conv(float(args, 0)?, float(args, 1)?, args.get(2).copied().flatten(), shape, then)?)
         }
-        Op::ConvTranspose { kernel } => {
-            let (x, w) = (float(args, 0)?, float(args, 1)?);
-            let (n, ci, h, wd) = x.dims4()?;
-            let (wci, co, kh, kw) = w.dims4()?;
-            ensure!(wci == ci && (kh, kw) == *kernel, "weights {:?} do not fit input {:?}", w.dims(), x.dims());
-            // kernel = stride: every input pixel writes its own kh×kw block, so it is one matrix product.
-            let rows = x.permute((0, 2, 3, 1))?.reshape((n * h * wd, ci))?;
-            let y = rows.matmul(&w.reshape((ci, co * kh * kw))?)?;
-            let y = y.reshape((n, h, wd, co, kh, kw))?.permute((0, 3, 1, 4, 2, 5))?.reshape((n, co, h * kh, wd * kw))?;
-            one(with_epilogue(y, args.get(2).copied().flatten(), &[])?)
+        Op::ConvTranspose { kernel, then } => {
+            one(conv_transpose(float(args, 0)?, float(args, 1)?, args.get(2).copied().flatten(), *kernel, then)?)
         }
         Op::BatchNorm { eps } => {
             let x = float(args, 0)?;
@@ -867,23 +862,125 @@ fn fuse_pointwise(nodes: Vec<Node>, constants: &HashMap<String, Value>, outputs:
     out
 }
 
-/// Give a convolution the fused chain that immediately follows it, when that chain is the only
-/// user of the convolution's output: the chain then runs on each output plane while it is in cache.
-fn fuse_into_convolutions(nodes: Vec<Node>, outputs: &[String]) -> Vec<Node> {
+/// How many times each value is read, graph outputs included.
+fn use_counts(nodes: &[Node], outputs: &[String]) -> HashMap<String, usize> {
     let mut uses: HashMap<String, usize> = HashMap::new();
     for input in nodes.iter().flat_map(|n| n.inputs.iter()).chain(outputs) {
         *uses.entry(input.clone()).or_default() += 1;
     }
+    uses
+}
+
+/// Whether `node` reads `previous`'s single output as its first input and nothing else reads it.
+fn sole_reader(previous: &Node, node: &Node, uses: &HashMap<String, usize>) -> bool {
+    previous.outputs.len() == 1 && node.inputs.first() == previous.outputs.first() && uses.get(&previous.outputs[0]) == Some(&1)
+}
+
+/// Fold a per-channel bias (`Add` of a `[1, c, 1, 1]` constant) or an inference-mode batch
+/// normalisation that directly follows a convolution into that convolution's weights and bias,
+/// when it is the output's only reader: the detector's head has a transposed convolution, a bias
+/// `Add` and a `BatchNormalization` in a row, three passes over a large map where none is needed.
+fn fold_channel_affines(nodes: Vec<Node>, constants: &mut HashMap<String, Value>, outputs: &[String]) -> Result<Vec<Node>> {
+    let uses = use_counts(&nodes, outputs);
     let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
     for node in nodes {
-        if let (Op::Fused { steps }, Some(previous)) = (&node.op, out.last_mut()) {
-            if let Op::Conv { then, .. } = &mut previous.op {
-                let only_user = previous.outputs.len() == 1
-                    && node.inputs.len() == 1
-                    && node.inputs[0] == previous.outputs[0]
-                    && uses.get(&previous.outputs[0]) == Some(&1);
+        if let Some(previous) = out.last_mut() {
+            if sole_reader(previous, &node, &uses) {
+                if let Some((scale, shift)) = channel_affine(previous, &node, constants)? {
+                    fold_into(previous, &scale, &shift, constants)
+                        .with_context(|| format!("folding {} into {}", node.name, previous.name))?;
+                    previous.outputs = node.outputs.clone();
+                    previous.name = format!("{} + {}", previous.name, node.name);
+                    continue;
+                }
+            }
+        }
+        out.push(node);
+    }
+    Ok(out)
+}
+
+/// The output channels of a convolution node and the axis of its weights they run along.
+fn output_channels(node: &Node, constants: &HashMap<String, Value>) -> Option<(usize, usize)> {
+    let axis = match &node.op {
+        Op::Conv { then, .. } if then.is_empty() => 0,
+        Op::ConvTranspose { then, .. } if then.is_empty() => 1,
+        _ => return None,
+    };
+    let Some(Value::F(w)) = node.inputs.get(1).and_then(|n| constants.get(n)) else { return None };
+    let bias_is_constant = node.inputs.get(2).filter(|b| !b.is_empty()).is_none_or(|b| matches!(constants.get(b), Some(Value::F(_))));
+    (w.rank() == 4 && bias_is_constant).then(|| (w.dims()[axis], axis))
+}
+
+/// `y = scale[c] · x + shift[c]` per channel, if `node` is one on `previous`'s output.
+fn channel_affine(previous: &Node, node: &Node, constants: &HashMap<String, Value>) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
+    let Some((channels, _)) = output_channels(previous, constants) else { return Ok(None) };
+    let constant = |i: usize| match node.inputs.get(i).and_then(|n| constants.get(n)) {
+        Some(Value::F(t)) if t.elem_count() == channels => with_slice(t, <[f32]>::to_vec).map(Some),
+        _ => Ok(None),
+    };
+    match &node.op {
+        Op::Binary(Binary::Add) if node.inputs.len() == 2 => {
+            // Per channel only when it broadcasts along axis 1 of `[n, c, h, w]`.
+            let Some(Value::F(b)) = constants.get(&node.inputs[1]) else { return Ok(None) };
+            let dims = b.dims();
+            let along_channels = dims.len() <= 4
+                && dims.len() >= 3
+                && dims.iter().enumerate().all(|(i, d)| if i + 4 - dims.len() == 1 { *d == channels } else { *d == 1 });
+            Ok(along_channels.then(|| constant(1)).transpose()?.flatten().map(|shift| (vec![1.0; channels], shift)))
+        }
+        Op::BatchNorm { eps } => {
+            let (Some(gamma), Some(beta), Some(mean), Some(var)) = (constant(1)?, constant(2)?, constant(3)?, constant(4)?) else {
+                return Ok(None);
+            };
+            let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + *eps as f32).sqrt()).collect();
+            let shift = beta.iter().zip(mean.iter().zip(&scale)).map(|(b, (m, s))| b - m * s).collect();
+            Ok(Some((scale, shift)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Scale the convolution's weights per output channel and give it the bias `bias·scale + shift`,
+/// as new constants (the originals may be shared).
+fn fold_into(conv: &mut Node, scale: &[f32], shift: &[f32], constants: &mut HashMap<String, Value>) -> Result<()> {
+    let (channels, axis) = output_channels(conv, constants).ok_or_else(|| anyhow!("not a convolution with constant weights"))?;
+    let Some(Value::F(w)) = constants.get(&conv.inputs[1]) else { bail!("weights are not constant") };
+    let mut shape = [1usize; 4];
+    shape[axis] = channels;
+    let weights = w.broadcast_mul(&Tensor::from_slice(scale, shape.as_slice(), &Device::Cpu)?)?;
+    let old_bias = match conv.inputs.get(2).filter(|b| !b.is_empty()).and_then(|b| constants.get(b)) {
+        Some(Value::F(b)) => with_slice(b, <[f32]>::to_vec)?,
+        _ => vec![0.0; channels],
+    };
+    ensure!(old_bias.len() == channels, "a bias of {} values for {channels} channels", old_bias.len());
+    let bias: Vec<f32> = old_bias.iter().zip(scale.iter().zip(shift)).map(|(b, (s, t))| b * s + t).collect();
+    let stem = conv.outputs[0].clone();
+    let (wname, bname) = (format!("{stem}/folded_weights"), format!("{stem}/folded_bias"));
+    constants.insert(wname.clone(), Value::F(weights));
+    constants.insert(bname.clone(), Value::F(Tensor::from_vec(bias, channels, &Device::Cpu)?));
+    conv.inputs = vec![conv.inputs[0].clone(), wname, bname];
+    Ok(())
+}
+
+/// Give a convolution the fused chain, or the single activation, that immediately follows it, when
+/// that is the only reader of the convolution's output: it then runs on each output plane while
+/// the plane is in cache.
+fn fuse_into_convolutions(nodes: Vec<Node>, outputs: &[String]) -> Vec<Node> {
+    let uses = use_counts(&nodes, outputs);
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let steps = match &node.op {
+            Op::Fused { steps } => Some(steps.clone()),
+            Op::Relu => Some(vec![Step::Relu { src: 0 }]),
+            Op::Sigmoid => Some(vec![Step::Sigmoid { src: 0 }]),
+            _ => None,
+        };
+        if let (Some(steps), Some(previous)) = (steps, out.last_mut()) {
+            let only_user = node.inputs.len() == 1 && sole_reader(previous, &node, &uses);
+            if let Op::Conv { then, .. } | Op::ConvTranspose { then, .. } = &mut previous.op {
                 if then.is_empty() && only_user {
-                    *then = steps.clone();
+                    *then = steps;
                     previous.outputs = node.outputs.clone();
                     previous.name = format!("{} + {}", previous.name, node.name);
                     continue;
@@ -966,6 +1063,27 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Value>, shape: ConvShape, then: &[
         }
     };
     with_epilogue(y, bias, then)
+}
+
+/// A transposed convolution whose kernel equals its stride, in the images' own layout: per image
+/// one matrix product (`[co·kh·kw, ci] × [ci, h·w]`), then each output block taken from its taps
+/// with the bias and the fused chain ([`crate::kernels::scatter_blocks`]).
+fn conv_transpose(x: &Tensor, w: &Tensor, bias: Option<&Value>, kernel: (usize, usize), then: &[Step]) -> Result<Tensor> {
+    let (n, ci, h, wd) = x.dims4()?;
+    let (wci, co, kh, kw) = w.dims4()?;
+    ensure!(wci == ci && (kh, kw) == kernel, "weights {:?} do not fit input {:?}", w.dims(), x.dims());
+    let bias = bias.map(|b| with_slice(&to_float(b)?, <[f32]>::to_vec)).transpose()?;
+    ensure!(bias.as_ref().is_none_or(|b| b.len() == co), "a bias of {:?} values for {co} channels", bias.map(|b| b.len()));
+    let taps = w.permute((1, 2, 3, 0))?.contiguous()?.reshape((co * kh * kw, ci))?;
+    let epilogue = Epilogue { bias: bias.as_deref(), steps: then };
+    let mut images = Vec::with_capacity(n * co * h * kh * wd * kw);
+    for b in 0..n {
+        let z = taps.matmul(&x.get(b)?.reshape((ci, h * wd))?)?;
+        let out = with_slice(&z, |z| crate::kernels::scatter_blocks(z, co, h, wd, kernel, epilogue))?
+            .ok_or_else(|| anyhow!("kernel {kh}x{kw} does not fit input {h}x{wd}"))?;
+        images.extend(out);
+    }
+    Ok(Tensor::from_vec(images, (n, co, h * kh, wd * kw), &Device::Cpu)?)
 }
 
 /// A convolution's output `[n, co, h, w]` with its bias per channel added and its fused chain
@@ -1221,6 +1339,57 @@ mod tests {
         assert_eq!(got.dims(), want.dims());
         let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max difference {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_bias_add_batch_norm_and_relu_after_a_transposed_convolution_fold_into_it_and_compute_the_same() -> Result<()> {
+        // The detector head's tail: ConvTranspose, Add of a [1, c, 1, 1] bias, BatchNormalization, Relu.
+        let dev = &Device::Cpu;
+        let x = Tensor::arange(0f32, 2.0 * 3.0 * 4.0 * 5.0, dev)?.reshape((2, 3, 4, 5))?.affine(0.07, -2.0)?;
+        let w = Tensor::arange(0f32, 3.0 * 2.0 * 4.0, dev)?.reshape((3, 2, 2, 2))?.affine(0.1, -1.1)?;
+        let bias = Tensor::new(&[0.3f32, -0.2], dev)?.reshape((1, 2, 1, 1))?;
+        let (gamma, beta) = (Tensor::new(&[1.5f32, 0.5], dev)?, Tensor::new(&[0.1f32, -0.4], dev)?);
+        let (mean, var) = (Tensor::new(&[0.2f32, -0.3], dev)?, Tensor::new(&[2.0f32, 0.25], dev)?);
+        let g = graph(
+            vec![
+                node("ConvTranspose", &["x", "w"], &["t"], serde_json::json!({"kernel_shape": [2, 2], "strides": [2, 2]})),
+                node("Add", &["t", "b"], &["u"], serde_json::json!({})),
+                node("BatchNormalization", &["u", "gamma", "beta", "mean", "var"], &["v"], serde_json::json!({"epsilon": 1e-5})),
+                node("Relu", &["v"], &["y"], serde_json::json!({})),
+            ],
+            vec![
+                ("w", w.clone()),
+                ("b", bias.clone()),
+                ("gamma", gamma.clone()),
+                ("beta", beta.clone()),
+                ("mean", mean.clone()),
+                ("var", var.clone()),
+            ],
+        )?;
+        assert_eq!(g.nodes.len(), 1, "{:?}", g.nodes.iter().map(|n| &n.name).collect::<Vec<_>>());
+        let got = g.run(x.clone())?.remove(0);
+        let per_channel = |t: &Tensor| t.reshape((1, 2, 1, 1));
+        let normalised = x
+            .conv_transpose2d(&w, 0, 0, 2, 1)?
+            .broadcast_add(&bias)?
+            .broadcast_sub(&per_channel(&mean)?)?
+            .broadcast_div(&per_channel(&var.affine(1.0, 1e-5)?.sqrt()?)?)?
+            .broadcast_mul(&per_channel(&gamma)?)?
+            .broadcast_add(&per_channel(&beta)?)?;
+        let want = normalised.relu()?;
+        assert_eq!(got.dims(), want.dims());
+        let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-4, "max difference {diff}");
+        // A bias along the last axis is not per channel: it stays a node of its own.
+        let last_axis = graph(
+            vec![
+                node("ConvTranspose", &["x", "w"], &["t"], serde_json::json!({"kernel_shape": [2, 2], "strides": [2, 2]})),
+                node("Add", &["t", "b"], &["y"], serde_json::json!({})),
+            ],
+            vec![("w", w.clone()), ("b", Tensor::new(&[0.3f32, -0.2], dev)?)],
+        )?;
+        assert_eq!(last_axis.nodes.len(), 2);
         Ok(())
     }
 

@@ -228,6 +228,39 @@ pub fn sum_taps(
     Some((out, oh, ow))
 }
 
+/// The second half of a transposed convolution whose kernel equals its stride (every input pixel
+/// writes its own kh×kw block of the output, no overlap), computed as one matrix product: `z` holds
+/// `[channels, kh, kw, h, w]`, each tap's weights applied at every input pixel; the output
+/// `[channels, h·kh, w·kw]` takes each block from its taps, with the epilogue applied to the rows
+/// of each block while they are in cache.
+pub fn scatter_blocks(z: &[f32], channels: usize, h: usize, w: usize, kernel: (usize, usize), epilogue: Epilogue) -> Option<Vec<f32>> {
+    let (kh, kw) = kernel;
+    if z.len() != channels * kh * kw * h * w || kh == 0 || kw == 0 || w == 0 {
+        return None;
+    }
+    let ow = w * kw;
+    let mut out = vec![0f32; z.len()];
+    // One task per input row of a channel: the kh output rows it fills.
+    out.par_chunks_mut(kh * ow).enumerate().for_each_init(
+        || registers(epilogue.steps),
+        |regs, (index, rows)| {
+            let (c, y) = (index / h, index % h);
+            for (i, row) in rows.chunks_mut(ow).enumerate() {
+                for j in 0..kw {
+                    let tap = &z[((c * kh + i) * kw + j) * h * w + y * w..][..w];
+                    for (o, v) in row[j..].iter_mut().step_by(kw).zip(tap) {
+                        *o = *v;
+                    }
+                }
+            }
+            if !epilogue.is_empty() {
+                epilogue.plane(c, rows, regs);
+            }
+        },
+    );
+    Some(out)
+}
+
 /// Softmax over each row of `row` values (the last axis), rows in parallel.
 pub fn softmax_rows(data: &[f32], row: usize) -> Vec<f32> {
     let mut out = data.to_vec();
@@ -250,6 +283,26 @@ pub fn softmax_rows(data: &[f32], row: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scattered_blocks_place_each_tap_at_its_offset_and_then_apply_the_epilogue() {
+        let (c, h, w, kh, kw) = (2, 3, 4, 2, 3);
+        let z: Vec<f32> = (0..c * kh * kw * h * w).map(|i| i as f32 - 70.0).collect();
+        let bias = [0.5, -1.0];
+        let steps = [Step::Relu { src: 0 }];
+        let out = scatter_blocks(&z, c, h, w, (kh, kw), Epilogue { bias: Some(&bias), steps: &steps }).unwrap();
+        assert_eq!(out.len(), c * h * kh * w * kw);
+        for ch in 0..c {
+            for oy in 0..h * kh {
+                for ox in 0..w * kw {
+                    let (y, i, x, j) = (oy / kh, oy % kh, ox / kw, ox % kw);
+                    let want = (z[(((ch * kh + i) * kw + j) * h + y) * w + x] + bias[ch]).max(0.0);
+                    assert_eq!(out[(ch * h * kh + oy) * w * kw + ox], want, "channel {ch} ({oy}, {ox})");
+                }
+            }
+        }
+        assert!(scatter_blocks(&z[1..], c, h, w, (kh, kw), Epilogue { bias: None, steps: &[] }).is_none());
+    }
 
     /// The definition, written out: out[c][oy][ox] = bias[c] + Σ w[c][ky][kx] · in[c][oy·sh+ky−pt][ox·sw+kx−pl].
     fn reference(d: &Depthwise, input: &[f32], n: usize, c: usize, h: usize, w: usize) -> Vec<f32> {
