@@ -90,18 +90,45 @@ impl Epilogue<'_> {
     /// Apply to `data`, laid out as planes of `plane_len` values, plane `p` belonging to channel
     /// `p % channels`; returns the result.
     pub fn apply(&self, data: &[f32], channels: usize, plane_len: usize) -> Vec<f32> {
-        let mut out = vec![0f32; data.len()];
-        if plane_len == 0 || channels == 0 {
-            return out;
-        }
-        out.par_chunks_mut(plane_len).zip(data.par_chunks(plane_len)).enumerate().for_each_init(
-            || registers(self.steps),
-            |regs, (p, (out, plane))| {
-                out.copy_from_slice(plane);
-                self.plane(p % channels, out, regs);
-            },
-        );
+        let mut out = data.to_vec();
+        self.apply_in_place(&mut out, channels, plane_len);
         out
+    }
+
+    /// [`Epilogue::apply`] on `data` itself, compiled for the CPU's widest vectors. Large planes
+    /// are cut into pieces so that both cores share a map of few channels.
+    pub fn apply_in_place(&self, data: &mut [f32], channels: usize, plane_len: usize) {
+        if plane_len == 0 || channels == 0 || self.is_empty() {
+            return;
+        }
+        let piece = plane_len.min(PIECE);
+        data.par_chunks_mut(plane_len)
+            .enumerate()
+            .flat_map(|(p, plane)| plane.par_chunks_mut(piece).map(move |values| (p % channels, values)))
+            .for_each_init(
+                || registers(self.steps),
+                |regs, (channel, values)| crate::kernels::vectorized(Planes { epilogue: self, channel, values, regs }),
+            );
+    }
+}
+
+/// The most values one task of [`Epilogue::apply_in_place`] takes.
+const PIECE: usize = 64 * 1024;
+
+/// [`Epilogue::plane`] as a kernel for [`crate::kernels::vectorized`].
+struct Planes<'a, 'b> {
+    epilogue: &'b Epilogue<'a>,
+    channel: usize,
+    values: &'b mut [f32],
+    regs: &'b mut Registers,
+}
+
+impl pulp::WithSimd for Planes<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        self.epilogue.plane(self.channel, self.values, self.regs);
     }
 }
 

@@ -1030,18 +1030,17 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Value>, shape: ConvShape, then: &[
         .ok_or_else(|| anyhow!("depthwise convolution does not fit input {:?}", x.dims()))?;
         return Ok(Tensor::from_vec(out, (n, c, oh, ow), &Device::Cpu)?);
     }
-    let y = if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
+    if group == 1 && kernel == (1, 1) && stride == (1, 1) && pads == [0; 4] {
         // A pointwise convolution is one matrix product per image ([co, c] × [c, h·w]): no im2col
         // copy, and the batch stays in place (laying it side by side for one large product cost
         // two transposes, more than the larger product gained).
-        let weights = w.reshape((co, c))?;
-        if n == 1 {
-            weights.matmul(&x.reshape((c, h * width))?)?.reshape((n, co, h, width))?
-        } else {
-            weights.broadcast_left(n)?.matmul(&x.reshape((n, c, h * width))?)?.reshape((n, co, h, width))?
-        }
-    } else if group == 1 && stride == (1, 1) {
-        conv_shifted(x, w, pads)?
+        let out = with_slice(w, |weights| with_slice(x, |input| crate::kernels::products(weights, input, n, co, c, h * width)))??
+            .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", w.dims(), x.dims()))?;
+        return owned_with_epilogue(out, (n, co, h, width), bias, then);
+    }
+    let y = if group == 1 && stride == (1, 1) {
+        let (out, oh, ow) = conv_shifted(x, w, pads)?;
+        return owned_with_epilogue(out, (n, co, oh, ow), bias, then);
     } else {
         let symmetric = pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3];
         if symmetric && stride.0 == stride.1 {
@@ -1076,12 +1075,17 @@ fn conv_transpose(x: &Tensor, w: &Tensor, bias: Option<&Value>, kernel: (usize, 
     ensure!(bias.as_ref().is_none_or(|b| b.len() == co), "a bias of {:?} values for {co} channels", bias.map(|b| b.len()));
     let taps = w.permute((1, 2, 3, 0))?.contiguous()?.reshape((co * kh * kw, ci))?;
     let epilogue = Epilogue { bias: bias.as_deref(), steps: then };
-    let mut images = Vec::with_capacity(n * co * h * kh * wd * kw);
-    for b in 0..n {
-        let z = taps.matmul(&x.get(b)?.reshape((ci, h * wd))?)?;
-        let out = with_slice(&z, |z| crate::kernels::scatter_blocks(z, co, h, wd, kernel, epilogue))?
+    let z = with_slice(&taps, |taps| with_slice(x, |input| crate::kernels::products(taps, input, n, co * kh * kw, ci, h * wd)))??
+        .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", w.dims(), x.dims()))?;
+    let mut images = Vec::new();
+    for image in z.chunks_exact(co * kh * kw * h * wd) {
+        let out = crate::kernels::scatter_blocks(image, co, h, wd, kernel, epilogue)
             .ok_or_else(|| anyhow!("kernel {kh}x{kw} does not fit input {h}x{wd}"))?;
-        images.extend(out);
+        if n == 1 {
+            images = out;
+        } else {
+            images.extend(out);
+        }
     }
     Ok(Tensor::from_vec(images, (n, co, h * kh, wd * kw), &Device::Cpu)?)
 }
@@ -1099,24 +1103,37 @@ fn with_epilogue(y: Tensor, bias: Option<&Value>, then: &[Step]) -> Result<Tenso
     Ok(Tensor::from_vec(out, y.dims(), &Device::Cpu)?)
 }
 
+/// [`with_epilogue`] on an output the caller owns: applied in place, no copy.
+fn owned_with_epilogue(mut out: Vec<f32>, dims: (usize, usize, usize, usize), bias: Option<&Value>, then: &[Step]) -> Result<Tensor> {
+    let bias = bias.map(|b| with_slice(&to_float(b)?, <[f32]>::to_vec)).transpose()?;
+    let (_, co, h, w) = dims;
+    ensure!(bias.as_ref().is_none_or(|b| b.len() == co), "a bias of {:?} values for {co} channels", bias.map(|b| b.len()));
+    Epilogue { bias: bias.as_deref(), steps: then }.apply_in_place(&mut out, co, h * w);
+    Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
+}
+
 /// A dense stride-1 convolution as one well-shaped matrix product instead of im2col: every tap's
 /// weights applied to every input pixel (`[kh·kw·co, c] × [c, h·w]`), then each output pixel sums
 /// its taps at their offsets ([`crate::kernels::sum_taps`]). The intermediate is kh·kw times the
 /// output, not kh·kw times the input, and the product has many rows, which the GEMM likes.
-fn conv_shifted(x: &Tensor, w: &Tensor, pads: [usize; 4]) -> Result<Tensor> {
+fn conv_shifted(x: &Tensor, w: &Tensor, pads: [usize; 4]) -> Result<(Vec<f32>, usize, usize)> {
     let (n, c, h, width) = x.dims4()?;
     let (co, _, kh, kw) = w.dims4()?;
     let all_taps = w.permute((2, 3, 0, 1))?.contiguous()?.reshape((kh * kw * co, c))?;
-    let mut images = Vec::with_capacity(n);
+    let z = with_slice(&all_taps, |taps| with_slice(x, |input| crate::kernels::products(taps, input, n, kh * kw * co, c, h * width)))??
+        .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", w.dims(), x.dims()))?;
+    let mut images = Vec::new();
     let (mut oh, mut ow) = (0, 0);
-    for b in 0..n {
-        let z = all_taps.matmul(&x.get(b)?.reshape((c, h * width))?)?;
-        let (out, h2, w2) = with_slice(&z, |z| crate::kernels::sum_taps(z, co, h, width, (kh, kw), pads))?
+    for image in z.chunks_exact(kh * kw * co * h * width) {
+        let (out, h2, w2) = crate::kernels::sum_taps(image, co, h, width, (kh, kw), pads)
             .ok_or_else(|| anyhow!("kernel {kh}x{kw} does not fit input {h}x{width}"))?;
         (oh, ow) = (h2, w2);
+        if n == 1 {
+            return Ok((out, oh, ow));
+        }
         images.extend(out);
     }
-    Ok(Tensor::from_vec(images, (n, co, oh, ow), &Device::Cpu)?)
+    Ok((images, oh, ow))
 }
 
 fn binary(kind: Binary, args: &[Option<&Value>]) -> Result<Vec<Value>> {
@@ -1312,13 +1329,17 @@ mod tests {
     fn dense_convolutions_by_taps_match_candle_for_odd_sizes_and_uneven_padding() -> Result<()> {
         let x = Tensor::arange(0f32, 2.0 * 5.0 * 7.0 * 9.0, &Device::Cpu)?.reshape((2, 5, 7, 9))?.affine(0.013, -1.0)?.sin()?;
         let w = Tensor::arange(0f32, 4.0 * 5.0 * 9.0, &Device::Cpu)?.reshape((4, 5, 3, 3))?.affine(0.021, -0.9)?.cos()?;
-        let got = conv_shifted(&x, &w, [1; 4])?;
+        let shifted = |w: &Tensor, pads: [usize; 4]| -> Result<Tensor> {
+            let (out, oh, ow) = conv_shifted(&x, w, pads)?;
+            Ok(Tensor::from_vec(out, (2, w.dim(0)?, oh, ow), &Device::Cpu)?)
+        };
+        let got = shifted(&w, [1; 4])?;
         let want = x.conv2d(&w, 1, 1, 1, 1)?;
         let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max difference {diff}");
         // (1,3) kernel padded only left and right, as PP-OCR's recogniser has.
         let w13 = w.narrow(2, 1, 1)?.contiguous()?;
-        let got = conv_shifted(&x, &w13, [0, 1, 0, 1])?;
+        let got = shifted(&w13, [0, 1, 0, 1])?;
         let want = x.pad_with_zeros(3, 1, 1)?.conv2d(&w13, 0, 1, 1, 1)?;
         assert_eq!(got.dims(), want.dims());
         let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;

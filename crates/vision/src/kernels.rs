@@ -187,6 +187,58 @@ impl Depthwise<'_> {
     }
 }
 
+/// `[m, k] × [k, p]` for each of `n` images (`input` is `[n, k, p]`), written straight into a new
+/// `[n, m, p]` buffer by the GEMM: a pointwise convolution's whole product. Going through candle
+/// would zero its output first (with freed memory kept for reuse, that is a pass over the whole
+/// map) and need a copy to apply the epilogue; this buffer is the convolution's output as it is.
+#[allow(unsafe_code)]
+pub fn products(weights: &[f32], input: &[f32], n: usize, m: usize, k: usize, p: usize) -> Option<Vec<f32>> {
+    if weights.len() != m * k || input.len() != n * k * p {
+        return None;
+    }
+    let len = n * m * p;
+    if k == 0 || len == 0 {
+        return Some(vec![0.0; len]);
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    for b in 0..n {
+        // SAFETY: the three matrices lie inside their buffers: `weights` holds m·k values (row
+        // stride k), image b of `input` starts at b·k·p and holds k·p (row stride p), and the
+        // destination starts at b·m·p inside the m·p·n values reserved for `out` (row stride p).
+        // Unit column strides, no aliasing (`out` is new). With `read_dst` false the GEMM writes
+        // every destination value without reading it first, so the reserved memory is fully
+        // written before `set_len` below makes it readable.
+        unsafe {
+            gemm::gemm(
+                m,
+                p,
+                k,
+                out.as_mut_ptr().add(b * m * p),
+                1,
+                p as isize,
+                false,
+                weights.as_ptr(),
+                1,
+                k as isize,
+                input.as_ptr().add(b * k * p),
+                1,
+                p as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    // SAFETY: every one of the `len` values was written by the products above.
+    unsafe { out.set_len(len) };
+    Some(out)
+}
+
 /// The second half of a dense stride-1 convolution computed as one matrix product: `z` holds, for
 /// every kernel tap (ky, kx) and output channel, that tap's weights applied at every input pixel
 /// (`[kh·kw, channels, h, w]`); each output pixel sums the taps at their offsets.
@@ -283,6 +335,25 @@ pub fn softmax_rows(data: &[f32], row: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn products_are_each_images_matrix_product() {
+        let (n, m, k, p) = (3, 5, 7, 33);
+        let weights: Vec<f32> = (0..m * k).map(|i| ((i * 13 % 17) as f32 - 8.0) / 4.0).collect();
+        let input: Vec<f32> = (0..n * k * p).map(|i| ((i * 7 % 23) as f32 - 11.0) / 8.0).collect();
+        let out = products(&weights, &input, n, m, k, p).unwrap();
+        for b in 0..n {
+            for i in 0..m {
+                for j in 0..p {
+                    let want: f32 = (0..k).map(|l| weights[i * k + l] * input[(b * k + l) * p + j]).sum();
+                    let got = out[(b * m + i) * p + j];
+                    assert!((got - want).abs() < 1e-4, "image {b} ({i}, {j}): {got} vs {want}");
+                }
+            }
+        }
+        assert_eq!(products(&weights, &input, n, m, 0, p), None, "sizes that do not fit are refused");
+        assert_eq!(products(&[], &[], 2, 3, 0, 4), Some(vec![0.0; 24]), "an empty sum is zero");
+    }
 
     #[test]
     fn scattered_blocks_place_each_tap_at_its_offset_and_then_apply_the_epilogue() {
