@@ -50,6 +50,27 @@ pub fn registers(steps: &[Step]) -> Registers {
     vec![[0f32; BLOCK]; steps.len() + 1]
 }
 
+thread_local! {
+    /// This thread's registers, kept between chains (see [`with_registers`]).
+    static REGISTERS: std::cell::RefCell<Registers> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's registers, enough for `steps`. They are kept between calls and never
+/// cleared: every step writes its register before a later step reads it. Allocating and zeroing
+/// them for each task (rayon's `for_each_init` does so per split) cost a tenth of the OCR time.
+pub fn with_registers<T>(steps: &[Step], f: impl FnOnce(&mut Registers) -> T) -> T {
+    REGISTERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut regs) => {
+            if regs.len() <= steps.len() {
+                regs.resize(steps.len() + 1, [0.0; BLOCK]);
+            }
+            f(&mut regs)
+        }
+        // Only when `f` ran on this thread inside another chain's: the inner one gets its own.
+        Err(_) => f(&mut registers(steps)),
+    })
+}
+
 /// Apply `steps` to every element of `input`; the result is the last register. Tasks take many
 /// blocks, so the registers are allocated once per task, not per block.
 pub fn run(steps: &[Step], input: &[f32]) -> Vec<f32> {
@@ -105,10 +126,9 @@ impl Epilogue<'_> {
         data.par_chunks_mut(plane_len)
             .enumerate()
             .flat_map(|(p, plane)| plane.par_chunks_mut(piece).map(move |values| (p % channels, values)))
-            .for_each_init(
-                || registers(self.steps),
-                |regs, (channel, values)| crate::kernels::vectorized(Planes { epilogue: self, channel, values, regs }),
-            );
+            .for_each(|(channel, values)| {
+                with_registers(self.steps, |regs| crate::kernels::vectorized(Planes { epilogue: self, channel, values, regs }))
+            });
     }
 }
 

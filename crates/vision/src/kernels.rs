@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use crate::fuse::{registers, Epilogue, Step};
+use crate::fuse::{with_registers, Epilogue, Step};
 
 /// Run a kernel compiled for the widest vector instructions this CPU has (AVX-512, or AVX2 with
 /// FMA), chosen at run time: the crate itself is built for the x86-64 baseline, whose 4-lane SSE2
@@ -23,7 +23,7 @@ struct DepthwisePlane<'a, 'b> {
     channel: usize,
     out: &'b mut [f32],
     ow: usize,
-    padded: &'b mut Vec<f32>,
+    padded: &'b mut Padded,
     regs: &'b mut crate::fuse::Registers,
 }
 
@@ -36,15 +36,23 @@ impl pulp::WithSimd for DepthwisePlane<'_, '_> {
         let (kh, kw) = conv.kernel;
         let kernel = &conv.weights[c * kh * kw..(c + 1) * kh * kw];
         let bias = conv.bias.map_or(0.0, |b| b[c]);
-        if conv.stride.1 == 1 {
-            conv.plane_by_lanes(plane, (h, w), kernel, bias, out, ow, padded);
-        } else {
-            conv.plane(plane, h, w, kernel, bias, out, ow);
-        }
+        conv.plane_by_lanes(plane, (h, w), kernel, bias, out, ow, padded);
         if !conv.then.is_empty() {
             Epilogue { bias: None, steps: conv.then }.plane(c, out, regs);
         }
     }
+}
+
+thread_local! {
+    /// This thread's copy of the plane being convolved, with its zero border, kept between planes.
+    static PADDED: std::cell::RefCell<Padded> = const { std::cell::RefCell::new(Padded { values: Vec::new(), shape: [0; 6] }) };
+}
+
+/// A plane with its zero border, and the shape it was laid out for (`h`, `w`, top, left and
+/// bottom padding, padded row length).
+struct Padded {
+    values: Vec<f32>,
+    shape: [usize; 6],
 }
 
 /// Output values a depthwise convolution sums at once: one AVX-512 register, two AVX2 ones.
@@ -94,20 +102,27 @@ impl Depthwise<'_> {
         if oh * ow == 0 {
             return Some((out, oh, ow));
         }
-        out.par_chunks_mut(oh * ow).enumerate().for_each_init(
-            || (registers(self.then), Vec::new()),
-            |(regs, padded), (plane_index, out)| {
-                let plane = &input[plane_index * h * w..(plane_index + 1) * h * w];
-                vectorized(DepthwisePlane { conv: self, plane, h, w, channel: plane_index % channels, out, ow, padded, regs });
-            },
-        );
+        out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane_index, out)| {
+            let plane = &input[plane_index * h * w..(plane_index + 1) * h * w];
+            with_registers(self.then, |regs| {
+                PADDED.with(|cell| {
+                    let mut fresh = Padded { values: Vec::new(), shape: [0; 6] };
+                    let mut kept = cell.try_borrow_mut();
+                    let padded = kept.as_deref_mut().unwrap_or(&mut fresh);
+                    vectorized(DepthwisePlane { conv: self, plane, h, w, channel: plane_index % channels, out, ow, padded, regs })
+                })
+            });
+        });
         Some((out, oh, ow))
     }
 
-    /// One plane with horizontal stride 1: the plane is first copied into `padded` with its zero
-    /// border (and room for a last, partial group of lanes), so that every output group of
-    /// [`LANES`] values is summed over all taps in registers, with no bounds to check, and
-    /// stored once.
+    /// One plane. It is first copied into `padded` with its zero border and room for whole
+    /// groups of [`LANES`] at the end of each row, so that every group of output values is summed
+    /// over all taps in registers with no bounds to check. Up to four groups are summed at once,
+    /// each into two accumulators (even and odd kernel rows): a single chain of multiply-adds
+    /// waits on its own latency at every tap, and that, not arithmetic, bounded the first version
+    /// of this kernel. A horizontal stride above 1 computes the row at stride 1 and keeps every
+    /// stride-th value: twice the arithmetic at stride 2, but at the full width of the vectors.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn plane_by_lanes(
@@ -118,73 +133,107 @@ impl Depthwise<'_> {
         bias: f32,
         out: &mut [f32],
         ow: usize,
-        padded: &mut Vec<f32>,
+        padded: &mut Padded,
     ) {
         let (kh, kw) = self.kernel;
-        let sh = self.stride.0;
+        let (sh, sw) = self.stride;
         let [pt, pl, pb, pr] = self.pads;
-        let pw = w + pl + pr + LANES;
-        padded.clear();
-        padded.resize((h + pt + pb) * pw, 0.0);
+        // Positions computed per row at stride 1, in whole groups of lanes.
+        let span = ((ow - 1) * sw + 1).next_multiple_of(LANES);
+        let pw = (w + pl + pr).max(span + kw - 1);
+        // The border is never written, so a buffer of the same shape as the last plane's (the
+        // previous channel of the same layer, as a rule) needs only its inside replaced.
+        let shape = [h, w, pt, pl, pb, pw];
+        if padded.shape != shape {
+            padded.values.clear();
+            padded.values.resize((h + pt + pb) * pw, 0.0);
+            padded.shape = shape;
+        }
+        let padded = &mut padded.values;
         for (y, row) in plane.chunks_exact(w).enumerate() {
             padded[(y + pt) * pw + pl..][..w].copy_from_slice(row);
         }
+        let taps = Taps { padded, pw, kernel, kernel_size: (kh, kw), bias };
         for (oy, out_row) in out.chunks_mut(ow).enumerate() {
-            for x0 in (0..ow).step_by(LANES) {
-                let mut acc = [bias; LANES];
-                for ky in 0..kh {
-                    let row = &padded[(oy * sh + ky) * pw + x0..];
-                    for kx in 0..kw {
-                        let weight = kernel[ky * kw + kx];
-                        let src: &[f32; LANES] = row[kx..kx + LANES].try_into().expect("a padded row holds LANES more values");
-                        for (a, v) in acc.iter_mut().zip(src) {
-                            *a += weight * v;
-                        }
-                    }
-                }
-                let len = LANES.min(ow - x0);
-                out_row[x0..x0 + len].copy_from_slice(&acc[..len]);
+            let top = oy * sh;
+            let mut x0 = 0;
+            while x0 < span {
+                let done = match (span - x0) / LANES {
+                    1 => store(out_row, taps.sum::<1>(top, x0).as_flattened(), x0, sw),
+                    2 => store(out_row, taps.sum::<2>(top, x0).as_flattened(), x0, sw),
+                    3 => store(out_row, taps.sum::<3>(top, x0).as_flattened(), x0, sw),
+                    _ => store(out_row, taps.sum::<4>(top, x0).as_flattened(), x0, sw),
+                };
+                x0 += done;
             }
         }
+    }
+}
+
+/// A depthwise kernel over one zero-bordered plane.
+struct Taps<'a> {
+    padded: &'a [f32],
+    /// Row length of `padded`.
+    pw: usize,
+    kernel: &'a [f32],
+    kernel_size: (usize, usize),
+    bias: f32,
+}
+
+impl Taps<'_> {
+    /// `G` groups of [`LANES`] stride-1 outputs from padded row `top` and column `x0` on.
+    #[inline(always)]
+    fn sum<const G: usize>(&self, top: usize, x0: usize) -> [[f32; LANES]; G] {
+        let kh = self.kernel_size.0;
+        let mut even = [[self.bias; LANES]; G];
+        let mut odd = [[0.0; LANES]; G];
+        for ky in (0..kh).step_by(2) {
+            self.row::<G>(&mut even, top + ky, x0, ky);
+            if ky + 1 < kh {
+                self.row::<G>(&mut odd, top + ky + 1, x0, ky + 1);
+            }
+        }
+        for (e, o) in even.iter_mut().zip(&odd) {
+            e.iter_mut().zip(o).for_each(|(e, o)| *e += o);
+        }
+        even
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Add kernel row `ky`'s taps, applied to padded row `y`, into `acc`.
     #[inline(always)]
-    fn plane(&self, plane: &[f32], h: usize, w: usize, kernel: &[f32], bias: f32, out: &mut [f32], ow: usize) {
-        let (kh, kw) = self.kernel;
-        let (sh, sw) = self.stride;
-        let (pt, pl) = (self.pads[0], self.pads[1]);
-        for (oy, out_row) in out.chunks_mut(ow).enumerate() {
-            out_row.fill(bias);
-            for ky in 0..kh {
-                // input row = oy*sh + ky - pt
-                let Some(iy) = (oy * sh + ky).checked_sub(pt) else { continue };
-                if iy >= h {
-                    continue;
-                }
-                let in_row = &plane[iy * w..(iy + 1) * w];
-                for kx in 0..kw {
-                    let weight = kernel[ky * kw + kx];
-                    // input column = ox*sw + kx - pl, valid for ox in first..end
-                    let first = if kx >= pl { 0 } else { (pl - kx).div_ceil(sw) };
-                    let end = if w + pl > kx { ((w - 1 + pl - kx) / sw + 1).min(ow) } else { 0 };
-                    if first >= end {
-                        continue;
-                    }
-                    let start = first * sw + kx - pl;
-                    if sw == 1 {
-                        for (o, i) in out_row[first..end].iter_mut().zip(&in_row[start..]) {
-                            *o += weight * i;
-                        }
-                    } else {
-                        for (o, i) in out_row[first..end].iter_mut().zip(in_row[start..].iter().step_by(sw)) {
-                            *o += weight * i;
-                        }
-                    }
-                }
+    fn row<const G: usize>(&self, acc: &mut [[f32; LANES]; G], y: usize, x0: usize, ky: usize) {
+        let kw = self.kernel_size.1;
+        let row = &self.padded[y * self.pw + x0..][..G * LANES + kw - 1];
+        for (kx, &weight) in self.kernel[ky * kw..][..kw].iter().enumerate() {
+            for (g, group) in acc.iter_mut().enumerate() {
+                let src: &[f32; LANES] = row[g * LANES + kx..][..LANES].try_into().expect("a padded row holds whole groups");
+                group.iter_mut().zip(src).for_each(|(a, v)| *a = v.mul_add(weight, *a));
             }
         }
     }
+}
+
+/// Keep the values at stride `sw` of the stride-1 outputs `dense` (which start at position `x0`
+/// of the row); returns how many positions were consumed.
+#[inline(always)]
+fn store(out_row: &mut [f32], dense: &[f32], x0: usize, sw: usize) -> usize {
+    let ow = out_row.len();
+    if sw == 1 {
+        for (start, group) in (x0..).step_by(LANES).zip(dense.chunks_exact(LANES)) {
+            if let Some(whole) = out_row.get_mut(start..start + LANES) {
+                // A constant length: one vector store, not a call to `memcpy`.
+                <&mut [f32; LANES]>::try_from(whole).expect("LANES values").copy_from_slice(group);
+            } else if start < ow {
+                out_row[start..].copy_from_slice(&group[..ow - start]);
+            }
+        }
+    } else {
+        let first = x0.div_ceil(sw);
+        for (o, v) in out_row.iter_mut().skip(first).zip(dense.get(first * sw - x0..).unwrap_or_default().iter().step_by(sw)) {
+            *o = *v;
+        }
+    }
+    dense.len()
 }
 
 /// `[m, k] × [k, p]` for each of `n` images (`input` is `[n, k, p]`), written straight into a new
@@ -293,23 +342,20 @@ pub fn scatter_blocks(z: &[f32], channels: usize, h: usize, w: usize, kernel: (u
     let ow = w * kw;
     let mut out = vec![0f32; z.len()];
     // One task per input row of a channel: the kh output rows it fills.
-    out.par_chunks_mut(kh * ow).enumerate().for_each_init(
-        || registers(epilogue.steps),
-        |regs, (index, rows)| {
-            let (c, y) = (index / h, index % h);
-            for (i, row) in rows.chunks_mut(ow).enumerate() {
-                for j in 0..kw {
-                    let tap = &z[((c * kh + i) * kw + j) * h * w + y * w..][..w];
-                    for (o, v) in row[j..].iter_mut().step_by(kw).zip(tap) {
-                        *o = *v;
-                    }
+    out.par_chunks_mut(kh * ow).enumerate().for_each(|(index, rows)| {
+        let (c, y) = (index / h, index % h);
+        for (i, row) in rows.chunks_mut(ow).enumerate() {
+            for j in 0..kw {
+                let tap = &z[((c * kh + i) * kw + j) * h * w + y * w..][..w];
+                for (o, v) in row[j..].iter_mut().step_by(kw).zip(tap) {
+                    *o = *v;
                 }
             }
-            if !epilogue.is_empty() {
-                epilogue.plane(c, rows, regs);
-            }
-        },
-    );
+        }
+        if !epilogue.is_empty() {
+            with_registers(epilogue.steps, |regs| epilogue.plane(c, rows, regs));
+        }
+    });
     Some(out)
 }
 
