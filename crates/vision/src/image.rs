@@ -137,6 +137,46 @@ impl RgbImage {
         }
         Some(RgbImage { width, height, data })
     }
+    /// The `width`×`height` rectangle whose top left corner is (`x`, `y`), or `None` when it does
+    /// not lie inside the image.
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Option<RgbImage> {
+        if x.checked_add(width)? > self.width || y.checked_add(height)? > self.height {
+            return None;
+        }
+        let mut data = Vec::with_capacity(width * height * 3);
+        for row in y..y + height {
+            let start = (row * self.width + x) * 3;
+            data.extend_from_slice(&self.data[start..start + width * 3]);
+        }
+        Some(RgbImage { width, height, data })
+    }
+
+    /// The smallest rectangle (`x0`, `y0`, `x1`, `y1`, inclusive) holding every row and column
+    /// with at least two edges, an edge being a pixel whose brightness differs from its right and
+    /// lower neighbours by more than `threshold` together; `None` for an image without any.
+    /// Sensor noise and JPEG ringing stay far below a threshold of a few tens; the strokes of
+    /// text, lines and paper borders do not.
+    pub fn content_bounds(&self, threshold: u32) -> Option<(usize, usize, usize, usize)> {
+        if self.width < 2 || self.height < 2 {
+            return None;
+        }
+        let gray: Vec<u32> = self.data.chunks_exact(3).map(|p| p[0] as u32 + p[1] as u32 + p[2] as u32).collect();
+        let mut rows = vec![0u32; self.height];
+        let mut cols = vec![0u32; self.width];
+        for y in 0..self.height - 1 {
+            let (row, below) = (&gray[y * self.width..][..self.width], &gray[(y + 1) * self.width..][..self.width]);
+            for x in 0..self.width - 1 {
+                let change = row[x].abs_diff(row[x + 1]) + row[x].abs_diff(below[x]);
+                if change > 3 * threshold {
+                    rows[y] += 1;
+                    cols[x] += 1;
+                }
+            }
+        }
+        let span = |counts: &[u32]| Some((counts.iter().position(|c| *c >= 2)?, counts.iter().rposition(|c| *c >= 2)?));
+        let ((x0, x1), (y0, y1)) = (span(&cols)?, span(&rows)?);
+        Some((x0, y0, x1, y1))
+    }
 
     /// Planar `[3, height, pad_width]` floats in the networks' channel order (blue, green, red: the
     /// reference pipeline feeds OpenCV's BGR), each `(v/255 - mean[c]) / std[c]`, zero beyond `width`.
@@ -210,6 +250,35 @@ mod tests {
                 assert_eq!(crop.pixel(x, y), img.pixel(x + 2, y + 1));
             }
         }
+    }
+
+    #[test]
+    fn content_bounds_hold_every_stroke_and_ignore_faint_noise() {
+        let mut img = RgbImage::filled(200, 100, [240, 240, 240]);
+        // Faint noise everywhere: a few levels, as a scanner's.
+        for (i, v) in img.data.iter_mut().enumerate() {
+            *v = (*v as usize - (i * 7919 % 5)) as u8;
+        }
+        assert_eq!(img.content_bounds(32), None);
+        // Two dark strokes: a short word and a dot far from it.
+        for y in 30..40 {
+            for x in 50..90 {
+                let i = (y * 200 + x) * 3;
+                img.data[i..i + 3].copy_from_slice(&[20, 20, 20]);
+            }
+        }
+        for y in 70..73 {
+            for x in 150..153 {
+                let i = (y * 200 + x) * 3;
+                img.data[i..i + 3].copy_from_slice(&[60, 60, 60]);
+            }
+        }
+        let (x0, y0, x1, y1) = img.content_bounds(32).unwrap();
+        assert!(x0 <= 50 && y0 <= 30 && x1 >= 152 && y1 >= 72, "{:?}", (x0, y0, x1, y1));
+        assert!(x0 >= 48 && y0 >= 28 && x1 <= 153 && y1 <= 73, "{:?}", (x0, y0, x1, y1));
+        let crop = img.crop(x0, y0, x1 - x0 + 1, y1 - y0 + 1).unwrap();
+        assert_eq!(crop.pixel(50 - x0, 30 - y0), [20, 20, 20]);
+        assert_eq!(img.crop(150, 0, 51, 10), None);
     }
 
     #[test]

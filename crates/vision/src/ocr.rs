@@ -21,6 +21,10 @@ pub struct OcrOptions {
     pub det_min_side: usize,
     /// Images are first scaled down so that their longer side is at most this.
     pub max_side: usize,
+    /// The detector sees only the window of the page with content (edges stronger than
+    /// `content_threshold` levels of brightness), widened by `content_margin` pixels.
+    pub content_threshold: u32,
+    pub content_margin: usize,
     pub db: DbParams,
     /// Text height the recogniser expects.
     pub rec_height: usize,
@@ -49,6 +53,8 @@ impl Default for OcrOptions {
         OcrOptions {
             det_min_side: 736,
             max_side: 2000,
+            content_threshold: 32,
+            content_margin: 64,
             db: DbParams::default(),
             rec_height: 48,
             rec_min_width: 160,
@@ -179,17 +185,22 @@ impl Ocr {
         let ratio = if shortest < self.options.det_min_side as f32 { self.options.det_min_side as f32 / shortest } else { 1.0 };
         let (rw, rh) = (multiple_of_32(w as f32 * ratio), multiple_of_32(h as f32 * ratio));
         let resized = image.resize(rw, rh);
-        let input = Tensor::from_vec(resized.to_planes_bgr(HALF, HALF, rw), (1, 3, rh, rw), &Device::Cpu)?;
+        // Only the part of the page with something on it goes through the network: a scanned
+        // page is often half blank. The window is aligned to the network's stride and keeps a
+        // margin, so the text inside sees the same grid and surroundings as in the whole page.
+        let (x0, y0, cw, ch) = self.content_window(&resized);
+        let window = if (cw, ch) == (rw, rh) { resized } else { resized.crop(x0, y0, cw, ch).context("content window")? };
+        let input = Tensor::from_vec(window.to_planes_bgr(HALF, HALF, cw), (1, 3, ch, cw), &Device::Cpu)?;
         let prob = self.det.run(input)?.remove(0);
-        ensure!(prob.dims() == [1, 1, rh, rw], "detector output {:?} for input {rh}x{rw}", prob.dims());
+        ensure!(prob.dims() == [1, 1, ch, cw], "detector output {:?} for input {ch}x{cw}", prob.dims());
         let prob = prob.flatten_all()?.to_vec1::<f32>()?;
-        let mut boxes = db_boxes(&prob, rw, rh, &self.options.db);
+        let mut boxes = db_boxes(&prob, cw, ch, &self.options.db);
         let (sx, sy) = (w as f32 / rw as f32, h as f32 / rh as f32);
         let mut kept = Vec::with_capacity(boxes.len());
         for b in boxes.drain(..) {
-            let quad = order_corners(
-                b.quad.map(|[x, y]| [(x * sx).round().clamp(0.0, (w - 1) as f32), (y * sy).round().clamp(0.0, (h - 1) as f32)]),
-            );
+            let quad = order_corners(b.quad.map(|[x, y]| {
+                [((x + x0 as f32) * sx).round().clamp(0.0, (w - 1) as f32), ((y + y0 as f32) * sy).round().clamp(0.0, (h - 1) as f32)]
+            }));
             if distance(quad[0], quad[1]) <= 3.0 || distance(quad[0], quad[3]) <= 3.0 {
                 continue;
             }
@@ -197,6 +208,28 @@ impl Ocr {
         }
         reading_order(&mut kept, 10.0);
         Ok(kept.into_iter().map(|d| d.quad).collect())
+    }
+
+    /// The window (`x`, `y`, width, height) of a detector input that holds all its content with a
+    /// margin, in multiples of 32 (the network's stride) and never smaller than
+    /// [`OcrOptions::det_min_side`] on a side the image has; the whole image when it has no
+    /// content to bound (a faint page is read whole rather than risk cutting it).
+    fn content_window(&self, image: &RgbImage) -> (usize, usize, usize, usize) {
+        let whole = (0, 0, image.width, image.height);
+        let Some((x0, y0, x1, y1)) = image.content_bounds(self.options.content_threshold) else { return whole };
+        let margin = self.options.content_margin;
+        let axis = |first: usize, last: usize, len: usize| -> (usize, usize) {
+            let start = first.saturating_sub(margin) / 32 * 32;
+            let end = (last + 1 + margin).next_multiple_of(32).min(len);
+            let size = (end - start).max(self.options.det_min_side.next_multiple_of(32)).min(len);
+            (start.min(len - size), size)
+        };
+        let ((x, cw), (y, ch)) = (axis(x0, x1, image.width), axis(y0, y1, image.height));
+        // A window of nearly the whole image is not worth the copy.
+        if (cw * ch) as f32 > 0.9 * (image.width * image.height) as f32 {
+            return whole;
+        }
+        (x, y, cw, ch)
     }
 
     /// Turn lines the direction classifier finds upside down; returns how many it turned.
