@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::geometry::{db_boxes, order_corners, reading_order, DbParams, Quad};
 use crate::graph::Graph;
@@ -234,24 +235,27 @@ impl Ocr {
 
     /// Turn lines the direction classifier finds upside down; returns how many it turned.
     fn orient(&self, crops: &mut [RgbImage]) -> Result<usize> {
-        let mut turned = 0;
         let (height, width) = (self.options.rec_height, self.options.cls_width);
-        for start in (0..crops.len()).step_by(self.options.rec_batch.max(1)) {
-            let end = (start + self.options.rec_batch.max(1)).min(crops.len());
-            let mut batch = Vec::with_capacity((end - start) * 3 * height * width);
-            for crop in &crops[start..end] {
-                batch.extend(fit_height(crop, height, width).to_planes_bgr(HALF, HALF, width));
-            }
-            let out = self.cls.run(Tensor::from_vec(batch, (end - start, 3, height, width), &Device::Cpu)?)?.remove(0);
-            let probs = out.to_vec2::<f32>()?;
-            for (crop, p) in crops[start..end].iter_mut().zip(probs) {
-                if p.len() == 2 && p[1] > p[0] && p[1] > self.options.cls_thresh {
-                    *crop = crop.rotate180();
-                    turned += 1;
+        // Batches side by side, as in recognition.
+        let turned: Vec<usize> = crops
+            .par_chunks_mut(self.options.rec_batch.max(1))
+            .map(|chunk| -> Result<usize> {
+                let mut batch = Vec::with_capacity(chunk.len() * 3 * height * width);
+                for crop in chunk.iter() {
+                    batch.extend(fit_height(crop, height, width).to_planes_bgr(HALF, HALF, width));
                 }
-            }
-        }
-        Ok(turned)
+                let out = self.cls.run(Tensor::from_vec(batch, (chunk.len(), 3, height, width), &Device::Cpu)?)?.remove(0);
+                let mut turned = 0;
+                for (crop, p) in chunk.iter_mut().zip(out.to_vec2::<f32>()?) {
+                    if p.len() == 2 && p[1] > p[0] && p[1] > self.options.cls_thresh {
+                        *crop = crop.rotate180();
+                        turned += 1;
+                    }
+                }
+                Ok(turned)
+            })
+            .collect::<Result<_>>()?;
+        Ok(turned.iter().sum())
     }
 
     /// Recognise upright line crops; returns (text, confidence) per crop, in input order. Unsure
@@ -279,29 +283,44 @@ impl Ocr {
     /// Recognise the crops at `indices`, each batch padded to at least `min_width`; the result has
     /// one entry per crop, empty for those not asked for.
     fn recognize_padded(&self, crops: &[RgbImage], indices: &[usize], min_width: usize) -> Result<Vec<(String, f32)>> {
-        let height = self.options.rec_height;
         // Lines of similar width share a batch, so little of each batch is padding.
         let mut order = indices.to_vec();
         order.sort_by(|a, b| ratio(&crops[*a]).total_cmp(&ratio(&crops[*b])));
+        // Batches run side by side: within one, many operators on small tensors use one core.
+        let batches: Vec<Vec<(String, f32)>> = order
+            .par_chunks(self.options.rec_batch.max(1))
+            .map(|chunk| self.recognize_batch(crops, chunk, min_width))
+            .collect::<Result<_>>()?;
         let mut results = vec![(String::new(), 0.0f32); crops.len()];
-        for chunk in order.chunks(self.options.rec_batch.max(1)) {
-            let max_ratio = chunk.iter().map(|i| ratio(&crops[*i])).fold(min_width as f32 / height as f32, f32::max);
-            let width = (height as f32 * max_ratio) as usize;
-            let mut batch = Vec::with_capacity(chunk.len() * 3 * height * width);
-            for &i in chunk {
-                batch.extend(fit_height(&crops[i], height, width).to_planes_bgr(HALF, HALF, width));
+        for (chunk, texts) in order.chunks(self.options.rec_batch.max(1)).zip(batches) {
+            for (&i, text) in chunk.iter().zip(texts) {
+                results[i] = text;
             }
-            let probs = self.rec.run(Tensor::from_vec(batch, (chunk.len(), 3, height, width), &Device::Cpu)?)?.remove(0);
-            let (n, steps, classes) = probs.dims3()?;
-            ensure!(
-                n == chunk.len() && classes == self.alphabet.len(),
-                "recogniser output {:?}, dictionary of {}",
-                probs.dims(),
-                self.alphabet.len()
-            );
-            let best = probs.argmax(2)?.to_vec2::<u32>()?;
-            let all = probs.flatten_all()?.to_vec1::<f32>()?;
-            for (k, &i) in chunk.iter().enumerate() {
+        }
+        Ok(results)
+    }
+
+    /// Recognise the crops at `chunk` as one batch padded to at least `min_width`.
+    fn recognize_batch(&self, crops: &[RgbImage], chunk: &[usize], min_width: usize) -> Result<Vec<(String, f32)>> {
+        let height = self.options.rec_height;
+        let max_ratio = chunk.iter().map(|i| ratio(&crops[*i])).fold(min_width as f32 / height as f32, f32::max);
+        let width = (height as f32 * max_ratio) as usize;
+        let mut batch = Vec::with_capacity(chunk.len() * 3 * height * width);
+        for &i in chunk {
+            batch.extend(fit_height(&crops[i], height, width).to_planes_bgr(HALF, HALF, width));
+        }
+        let probs = self.rec.run(Tensor::from_vec(batch, (chunk.len(), 3, height, width), &Device::Cpu)?)?.remove(0);
+        let (n, steps, classes) = probs.dims3()?;
+        ensure!(
+            n == chunk.len() && classes == self.alphabet.len(),
+            "recogniser output {:?}, dictionary of {}",
+            probs.dims(),
+            self.alphabet.len()
+        );
+        let best = probs.argmax(2)?.to_vec2::<u32>()?;
+        let all = probs.flatten_all()?.to_vec1::<f32>()?;
+        Ok((0..chunk.len())
+            .map(|k| {
                 // Each frame's probability of its character, with its equivalent forms counted in.
                 let best_p: Vec<f32> = (0..steps)
                     .map(|t| {
@@ -310,10 +329,9 @@ impl Ocr {
                         frame[index] + self.same_as[index].iter().map(|j| frame[*j as usize]).sum::<f32>()
                     })
                     .collect();
-                results[i] = ctc_decode(&best[k][..steps], &best_p, &self.alphabet);
-            }
-        }
-        Ok(results)
+                ctc_decode(&best[k][..steps], &best_p, &self.alphabet)
+            })
+            .collect())
     }
 }
 
