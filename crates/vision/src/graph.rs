@@ -1041,6 +1041,11 @@ fn conv(x: &Tensor, w: &Tensor, bias: Option<&Value>, shape: ConvShape, then: &[
     let y = if group == 1 && stride == (1, 1) {
         let (out, oh, ow) = conv_shifted(x, w, pads)?;
         return owned_with_epilogue(out, (n, co, oh, ow), bias, then);
+    } else if group == 1 && c * kh * kw <= 64 {
+        // Few input channels with a stride (the first layer, on the whole image): its columns are
+        // small, and one product gives the output in place; candle's path is several times slower.
+        let (out, oh, ow) = conv_by_columns(x, w, stride, pads)?;
+        return owned_with_epilogue(out, (n, co, oh, ow), bias, then);
     } else {
         let symmetric = pads[0] == pads[1] && pads[1] == pads[2] && pads[2] == pads[3];
         if symmetric && stride.0 == stride.1 {
@@ -1110,6 +1115,32 @@ fn owned_with_epilogue(mut out: Vec<f32>, dims: (usize, usize, usize, usize), bi
     ensure!(bias.as_ref().is_none_or(|b| b.len() == co), "a bias of {:?} values for {co} channels", bias.map(|b| b.len()));
     Epilogue { bias: bias.as_deref(), steps: then }.apply_in_place(&mut out, co, h * w);
     Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
+}
+
+/// A dense convolution as the product of its weights and the input's columns
+/// ([`crate::kernels::columns`]), image by image.
+fn conv_by_columns(x: &Tensor, w: &Tensor, stride: (usize, usize), pads: [usize; 4]) -> Result<(Vec<f32>, usize, usize)> {
+    let (n, c, h, width) = x.dims4()?;
+    let (co, _, kh, kw) = w.dims4()?;
+    let (mut images, mut size) = (Vec::new(), (0, 0));
+    with_slice(w, |weights| {
+        with_slice(x, |input| -> Result<()> {
+            for image in input.chunks_exact(c * h * width) {
+                let (cols, oh, ow) = crate::kernels::columns(image, (c, h, width), (kh, kw), stride, pads)
+                    .ok_or_else(|| anyhow!("kernel {kh}x{kw} does not fit input {h}x{width}"))?;
+                let out = crate::kernels::products(weights, &cols, 1, co, c * kh * kw, oh * ow)
+                    .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", (co, c, kh, kw), (c, h, width)))?;
+                size = (oh, ow);
+                if n == 1 {
+                    images = out;
+                } else {
+                    images.extend(out);
+                }
+            }
+            Ok(())
+        })
+    })???;
+    Ok((images, size.0, size.1))
 }
 
 /// A dense stride-1 convolution as one well-shaped matrix product instead of im2col: every tap's
@@ -1322,6 +1353,36 @@ mod tests {
         let want = x.conv2d(&w, 1, 2, 1, 4)?;
         let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "max difference {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn strided_dense_convolutions_by_columns_match_candle_with_their_bias_and_activation() -> Result<()> {
+        // A first layer: three channels, 3x3, stride 2, on odd sizes; then (2, 1) with uneven padding.
+        let dev = &Device::Cpu;
+        let x = Tensor::arange(0f32, 2.0 * 3.0 * 9.0 * 11.0, dev)?.reshape((2, 3, 9, 11))?.affine(0.017, -1.0)?.sin()?;
+        let w = Tensor::arange(0f32, 5.0 * 3.0 * 9.0, dev)?.reshape((5, 3, 3, 3))?.affine(0.031, -0.7)?.cos()?;
+        let b = Tensor::new(&[0.1f32, -0.2, 0.3, -0.4, 0.5], dev)?;
+        for (strides, pads) in [([2, 2], [1, 1, 1, 1]), ([2, 1], [0, 1, 2, 1])] {
+            let g = graph(
+                vec![
+                    node("Conv", &["x", "w", "b"], &["c"], serde_json::json!({"kernel_shape": [3, 3], "pads": pads, "strides": strides})),
+                    node("Relu", &["c"], &["y"], serde_json::json!({})),
+                ],
+                vec![("w", w.clone()), ("b", b.clone())],
+            )?;
+            assert_eq!(g.nodes.len(), 1, "the activation runs as the convolution's epilogue");
+            let got = g.run(x.clone())?.remove(0);
+            let padded = x.pad_with_zeros(2, pads[0], pads[2])?.pad_with_zeros(3, pads[1], pads[3])?;
+            let dense = padded.conv2d(&w, 0, 1, 1, 1)?;
+            let pick = |len: usize, step: usize| Tensor::new((0..len as u32).step_by(step).collect::<Vec<_>>().as_slice(), dev);
+            let (dh, dw) = (dense.dim(2)?, dense.dim(3)?);
+            let strided = dense.index_select(&pick(dh, strides[0])?, 2)?.index_select(&pick(dw, strides[1])?, 3)?;
+            let want = strided.broadcast_add(&b.reshape((1, 5, 1, 1))?)?.relu()?;
+            assert_eq!(got.dims(), want.dims(), "{strides:?} {pads:?}");
+            let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "{strides:?} {pads:?}: max difference {diff}");
+        }
         Ok(())
     }
 

@@ -288,6 +288,47 @@ pub fn products(weights: &[f32], input: &[f32], n: usize, m: usize, k: usize, p:
     Some(out)
 }
 
+/// The columns of a strided dense convolution for one image (`[channels, h, w]`): row
+/// `(c, ky, kx)` holds, for every output pixel, the input value that tap sees (zero in the
+/// padding), so that the convolution is `[co, c·kh·kw] × columns`, in the output's own layout.
+/// Worth it when the input has few channels (a network's first layer on the full image); rows
+/// are filled in parallel.
+pub fn columns(
+    input: &[f32],
+    (channels, h, w): (usize, usize, usize),
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    pads: [usize; 4],
+) -> Option<(Vec<f32>, usize, usize)> {
+    let (kh, kw) = kernel;
+    let (sh, sw) = stride;
+    let (ph, pw) = (h + pads[0] + pads[2], w + pads[1] + pads[3]);
+    if input.len() != channels * h * w || ph < kh || pw < kw || sh == 0 || sw == 0 || kh == 0 || kw == 0 {
+        return None;
+    }
+    let (oh, ow) = ((ph - kh) / sh + 1, (pw - kw) / sw + 1);
+    let (pt, pl) = (pads[0], pads[1]);
+    let mut out = vec![0f32; channels * kh * kw * oh * ow];
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(r, row)| {
+        let (c, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
+        let plane = &input[c * h * w..][..h * w];
+        // output column ox reads input column ox·sw + kx − pl, inside the image for first..end
+        let first = pl.saturating_sub(kx).div_ceil(sw);
+        let end = if w + pl > kx { ((w + pl - kx - 1) / sw + 1).min(ow) } else { 0 };
+        for (oy, out_row) in row.chunks_exact_mut(ow).enumerate() {
+            let Some(iy) = (oy * sh + ky).checked_sub(pt).filter(|iy| *iy < h) else { continue };
+            if first >= end {
+                continue;
+            }
+            let src = &plane[iy * w + first * sw + kx - pl..];
+            for (o, v) in out_row[first..end].iter_mut().zip(src.iter().step_by(sw)) {
+                *o = *v;
+            }
+        }
+    });
+    Some((out, oh, ow))
+}
+
 /// The second half of a dense stride-1 convolution computed as one matrix product: `z` holds, for
 /// every kernel tap (ky, kx) and output channel, that tap's weights applied at every input pixel
 /// (`[kh·kw, channels, h, w]`); each output pixel sums the taps at their offsets.
