@@ -13,6 +13,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::fuse::{Epilogue, Step};
@@ -1223,6 +1224,10 @@ fn binary(kind: Binary, args: &[Option<&Value>]) -> Result<Vec<Value>> {
                 _ => (&x / &y)?,
             })]);
         }
+        // One value per channel against whole planes: a squeeze-and-excitation scale.
+        if let Some(out) = per_channel(kind, &x, &y)? {
+            return Ok(vec![Value::F(out)]);
+        }
     }
     let out = match kind {
         Binary::Add => x.broadcast_add(&y)?,
@@ -1236,6 +1241,53 @@ fn binary(kind: Binary, args: &[Option<&Value>]) -> Result<Vec<Value>> {
         },
     };
     Ok(vec![Value::F(out)])
+}
+
+/// Planes up to this many values take [`per_channel`]; candle's broadcast, which streams the
+/// large planes once where this copies them first, is faster above it (measured: recognition's
+/// per-channel operations 100 -> 30 ms with it, the detector's 75 -> 125 ms without the limit).
+const SMALL_PLANE: usize = 4096;
+
+/// `x ∘ y` when one operand is `[n, c, h, w]` with small planes and the other `[n, c, 1, 1]` or
+/// `[1, c, 1, 1]`: each plane with its channel's value, planes in parallel (candle's broadcast
+/// has a cost per plane that dominates when planes are small). `None` for any other pair.
+fn per_channel(kind: Binary, x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+    let scales = |full: &[usize], one: &[usize]| {
+        full.len() == 4 && one.len() == 4 && one[2] == 1 && one[3] == 1 && one[1] == full[1] && (one[0] == 1 || one[0] == full[0])
+    };
+    if kind == Binary::Pow {
+        return Ok(None);
+    }
+    let (planes, values, values_first) = if scales(x.dims(), y.dims()) {
+        (x, y, false)
+    } else if scales(y.dims(), x.dims()) {
+        (y, x, true)
+    } else {
+        return Ok(None);
+    };
+    let dims = planes.dims().to_vec();
+    let (channels, plane_len) = (dims[1], dims[2] * dims[3]);
+    if plane_len > SMALL_PLANE {
+        return Ok(None);
+    }
+    let values = with_slice(values, <[f32]>::to_vec)?;
+    let mut out = with_slice(planes, <[f32]>::to_vec)?;
+    if plane_len > 0 {
+        out.par_chunks_mut(plane_len).enumerate().for_each(|(p, plane)| {
+            let v = values[p % values.len()];
+            match (kind, values_first) {
+                (Binary::Add, _) => plane.iter_mut().for_each(|e| *e += v),
+                (Binary::Mul, _) => plane.iter_mut().for_each(|e| *e *= v),
+                (Binary::Sub, false) => plane.iter_mut().for_each(|e| *e -= v),
+                (Binary::Sub, true) => plane.iter_mut().for_each(|e| *e = v - *e),
+                (Binary::Div, false) => plane.iter_mut().for_each(|e| *e /= v),
+                (Binary::Div, true) => plane.iter_mut().for_each(|e| *e = v / *e),
+                (Binary::Pow, _) => {}
+            }
+        });
+    }
+    debug_assert!(values.len() == channels || values.len() == channels * dims[0]);
+    Ok(Some(Tensor::from_vec(out, dims, &Device::Cpu)?))
 }
 
 fn reshape_dims(from: &[usize], target: &[i64]) -> Result<Vec<usize>> {
@@ -1472,6 +1524,35 @@ mod tests {
             vec![("w", w.clone()), ("b", Tensor::new(&[0.3f32, -0.2], dev)?)],
         )?;
         assert_eq!(last_axis.nodes.len(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn one_value_per_channel_against_whole_planes_matches_candles_broadcast_either_way_round() -> Result<()> {
+        let dev = &Device::Cpu;
+        let planes = Tensor::arange(0f32, 2.0 * 3.0 * 4.0 * 5.0, dev)?.reshape((2, 3, 4, 5))?.affine(0.1, 1.0)?;
+        let large = Tensor::zeros((1, 3, 1, SMALL_PLANE + 1), DType::F32, dev)?;
+        assert!(per_channel(Binary::Add, &large, &planes.narrow(0, 0, 1)?.narrow(2, 0, 1)?.narrow(3, 0, 1)?)?.is_none());
+        for values in
+            [Tensor::new(&[0.5f32, -2.0, 4.0], dev)?.reshape((1, 3, 1, 1))?, Tensor::arange(1f32, 7.0, dev)?.reshape((2, 3, 1, 1))?]
+        {
+            for kind in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
+                for (x, y) in [(&planes, &values), (&values, &planes)] {
+                    let got = per_channel(kind, x, y)?.expect("a per-channel pair");
+                    let want = match kind {
+                        Binary::Add => x.broadcast_add(y)?,
+                        Binary::Sub => x.broadcast_sub(y)?,
+                        Binary::Mul => x.broadcast_mul(y)?,
+                        _ => x.broadcast_div(y)?,
+                    };
+                    assert_eq!(got.dims(), want.dims());
+                    let diff = got.sub(&want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    assert!(diff < 1e-5, "{kind:?} {:?} {:?}: {diff}", x.dims(), y.dims());
+                }
+            }
+        }
+        let other = Tensor::ones((2, 3, 4, 1), DType::F32, dev)?;
+        assert!(per_channel(Binary::Add, &planes, &other)?.is_none(), "a broadcast along rows is not per channel");
         Ok(())
     }
 
