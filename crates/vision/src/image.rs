@@ -1,5 +1,7 @@
 //! An 8-bit RGB raster and the resampling the OCR pipeline needs.
 
+use rayon::prelude::*;
+
 /// Interleaved 8-bit RGB, row-major, no padding.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RgbImage {
@@ -51,17 +53,18 @@ impl RgbImage {
         };
         let xs = axis(width, self.width);
         let ys = axis(height, self.height);
-        let mut data = Vec::with_capacity(width * height * 3);
-        for &(y0, y1, fy) in &ys {
-            for &(x0, x1, fx) in &xs {
+        // Rows in parallel: a photo's page is millions of pixels, and the detector waits for it.
+        let mut data = vec![0u8; width * height * 3];
+        data.par_chunks_mut(width * 3).zip(&ys).for_each(|(row, &(y0, y1, fy))| {
+            for (out, &(x0, x1, fx)) in row.chunks_exact_mut(3).zip(&xs) {
                 let (a, b, c, d) = (self.pixel(x0, y0), self.pixel(x1, y0), self.pixel(x0, y1), self.pixel(x1, y1));
                 for ch in 0..3 {
                     let top = a[ch] as f32 + (b[ch] as f32 - a[ch] as f32) * fx;
                     let bottom = c[ch] as f32 + (d[ch] as f32 - c[ch] as f32) * fx;
-                    data.push((top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8);
+                    out[ch] = (top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8;
                 }
             }
-        }
+        });
         RgbImage { width, height, data }
     }
 
@@ -160,19 +163,34 @@ impl RgbImage {
         if self.width < 2 || self.height < 2 {
             return None;
         }
-        let gray: Vec<u32> = self.data.chunks_exact(3).map(|p| p[0] as u32 + p[1] as u32 + p[2] as u32).collect();
+        let w = self.width;
+        let gray: Vec<u32> =
+            self.data.par_chunks(3 * w).flat_map_iter(|row| row.chunks_exact(3).map(|p| p[0] as u32 + p[1] as u32 + p[2] as u32)).collect();
+        // Edges counted per row and per column; bands of rows in parallel, each with its own column counts.
         let mut rows = vec![0u32; self.height];
-        let mut cols = vec![0u32; self.width];
-        for y in 0..self.height - 1 {
-            let (row, below) = (&gray[y * self.width..][..self.width], &gray[(y + 1) * self.width..][..self.width]);
-            for x in 0..self.width - 1 {
-                let change = row[x].abs_diff(row[x + 1]) + row[x].abs_diff(below[x]);
-                if change > 3 * threshold {
-                    rows[y] += 1;
-                    cols[x] += 1;
-                }
-            }
-        }
+        let cols = rows[..self.height - 1]
+            .par_iter_mut()
+            .enumerate()
+            .fold(
+                || vec![0u32; w],
+                |mut cols, (y, count)| {
+                    let (row, below) = (&gray[y * w..][..w], &gray[(y + 1) * w..][..w]);
+                    for x in 0..w - 1 {
+                        if row[x].abs_diff(row[x + 1]) + row[x].abs_diff(below[x]) > 3 * threshold {
+                            *count += 1;
+                            cols[x] += 1;
+                        }
+                    }
+                    cols
+                },
+            )
+            .reduce(
+                || vec![0u32; w],
+                |mut a, b| {
+                    a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
         let span = |counts: &[u32]| Some((counts.iter().position(|c| *c >= 2)?, counts.iter().rposition(|c| *c >= 2)?));
         let ((x0, x1), (y0, y1)) = (span(&cols)?, span(&rows)?);
         Some((x0, y0, x1, y1))
@@ -184,14 +202,14 @@ impl RgbImage {
         let pad_width = pad_width.max(self.width);
         let plane = self.height * pad_width;
         let mut out = vec![0.0f32; 3 * plane];
-        for y in 0..self.height {
-            for x in 0..self.width {
-                let [r, g, b] = self.pixel(x, y);
-                for (c, v) in [b, g, r].into_iter().enumerate() {
-                    out[c * plane + y * pad_width + x] = (v as f32 / 255.0 - mean[c]) / std[c];
-                }
+        // Bands of rows of each plane in parallel (plane c holds source channel 2 - c).
+        out.par_chunks_mut(pad_width).enumerate().with_min_len(16).for_each(|(row_index, out)| {
+            let (c, y) = (row_index / self.height, row_index % self.height);
+            let source = &self.data[y * self.width * 3..][..self.width * 3];
+            for (o, px) in out.iter_mut().zip(source.chunks_exact(3)) {
+                *o = (px[2 - c] as f32 / 255.0 - mean[c]) / std[c];
             }
-        }
+        });
         out
     }
 }
