@@ -1,0 +1,251 @@
+//! Reading water-quality results (pollutant concentrations) from test reports, in tables or in prose.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::json;
+
+use crate::reading::TextLine;
+use crate::rules::catalog::WaterStandard;
+use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Unit};
+
+use super::{ExtractedField, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
+
+// ---- water-quality results ----
+
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").expect("valid pattern"));
+
+/// How sure the reader was of a result: of the item's name and of the cell the number was read
+/// from (not of the row's serial number or its limit column). When the number does not stand in
+/// the text as read (a unit was converted), of the whole segment.
+fn value_read_confidence(line: &TextLine, text: &str, name: std::ops::Range<usize>, segment: std::ops::Range<usize>, value: f64) -> f64 {
+    let name_confidence = line.confidence_in(text, name.clone());
+    let cell = NUMBER
+        .find_iter(&text[segment.clone()])
+        .find(|m| m.as_str().parse::<f64>().is_ok_and(|v| (v - value).abs() < 1e-9))
+        .map(|m| line.confidence_in(text, segment.start + m.start()..segment.start + m.end()));
+    match cell {
+        Some(cell) => name_confidence.min(cell),
+        None => line.confidence_in(text, name.start..segment.end),
+    }
+}
+
+static RESULT_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"检测结果|监测结果|测定结果|分析结果|实测值|检测值|测定值|监测值|结果").unwrap());
+static LIMIT_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"标准限值|排放限值|限值|标准值|最高允许|允许排放浓度").unwrap());
+static DETECTION_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"检出限").unwrap());
+static OTHER_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"项目|单位|序号|判定|评价|方法").unwrap());
+/// Method and standard numbers carry digits that are not results: HJ 828-2017, GB/T 11914-1989.
+static STANDARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:GB|HJ|CJ|DB\d*)\s*/?\s*T?\s*\d+(?:\.\d+)*\s*-\s*\d{4}|\(以[A-Za-z0-9]+计\)|以[A-Za-z0-9]+计").unwrap()
+});
+/// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
+static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
+
+/// A sampling-point column of a results table: W1, W2, WS-01, 1#, 点位1 …
+static POINT_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:WS-?\d{1,2}|W\d{1,2}|S\d{1,2}|\d{1,2}#|点位\d{1,2}|[一二三四]号点)$").unwrap());
+
+/// Byte offsets of the whitespace-separated header cells that name sampling points.
+fn point_columns(line: &str) -> Vec<usize> {
+    // Offsets from the cells' own positions, so multi-byte spaces cannot skew them.
+    line.split(char::is_whitespace)
+        .filter(|cell| POINT_HEADER.is_match(cell))
+        .map(|cell| cell.as_ptr() as usize - line.as_ptr() as usize)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Column {
+    Result,
+    Limit,
+    Detection,
+}
+
+/// The numeric columns of a results table, in order, as its header names them.
+#[derive(Debug, Clone)]
+struct ResultsHeader {
+    columns: Vec<Column>,
+    unit: Option<Unit>,
+}
+
+fn parse_header(line: &str) -> Option<ResultsHeader> {
+    let mut columns: Vec<(usize, Column)> = Vec::new();
+    columns.extend(point_columns(line).into_iter().map(|at| (at, Column::Result)));
+    if columns.is_empty() {
+        columns.extend(RESULT_HEADER.find(line).map(|m| (m.start(), Column::Result)));
+    }
+    if columns.is_empty() || !(LIMIT_HEADER.is_match(line) || DETECTION_HEADER.is_match(line) || OTHER_HEADER.is_match(line)) {
+        return None;
+    }
+    columns.extend(LIMIT_HEADER.find(line).map(|m| (m.start(), Column::Limit)));
+    columns.extend(DETECTION_HEADER.find(line).map(|m| (m.start(), Column::Detection)));
+    columns.sort_by_key(|(at, _)| *at);
+    Some(ResultsHeader { columns: columns.into_iter().map(|(_, c)| c).collect(), unit: find_unit(line).map(|(u, _)| u) })
+}
+
+/// Of several sampling points, the reading that is worst for the limit: the highest, or for pH the
+/// one furthest from the middle of its range.
+fn worst(item: &str, values: &[f64]) -> Option<f64> {
+    if item == "ph" {
+        values.iter().copied().max_by(|a, b| (a - 8.0).abs().total_cmp(&(b - 8.0).abs()))
+    } else {
+        values.iter().copied().max_by(f64::total_cmp)
+    }
+}
+
+struct Alias {
+    item: String,
+    regex: Regex,
+    ascii: bool,
+    n_chars: usize,
+}
+
+pub struct PollutantReader {
+    aliases: Vec<Alias>,
+    units: BTreeMap<String, String>,
+}
+
+impl PollutantReader {
+    pub fn new(water: &WaterStandard) -> Self {
+        let mut aliases: Vec<Alias> = water
+            .items
+            .iter()
+            .flat_map(|(item, spec)| {
+                spec.aliases.iter().map(move |a| {
+                    let ascii = a.is_ascii();
+                    let pattern = if ascii { format!("(?i){}", regex::escape(a)) } else { regex::escape(a) };
+                    Alias { item: item.clone(), regex: Regex::new(&pattern).expect("escaped"), ascii, n_chars: a.chars().count() }
+                })
+            })
+            .collect();
+        aliases.sort_by_key(|a| std::cmp::Reverse(a.n_chars));
+        let units = water.items.iter().map(|(k, v)| (k.clone(), v.unit.clone())).collect();
+        Self { aliases, units }
+    }
+
+    /// Item mentions in a line, in order: (item, alias start, alias end).
+    fn mentions(&self, line: &str) -> Vec<(String, usize, usize)> {
+        let mut out: Vec<(String, usize, usize)> = Vec::new();
+        for alias in &self.aliases {
+            for m in alias.regex.find_iter(line) {
+                if alias.ascii {
+                    // COD must not match inside CODMn or a word such as CODE.
+                    let before = line[..m.start()].chars().next_back();
+                    let after = line[m.end()..].chars().next();
+                    if before.is_some_and(|c| c.is_ascii_alphanumeric()) || after.is_some_and(|c| c.is_ascii_alphabetic()) {
+                        continue;
+                    }
+                }
+                if !out.iter().any(|(_, s, e)| *s < m.end() && m.start() < *e) {
+                    out.push((alias.item.clone(), m.start(), m.end()));
+                }
+            }
+        }
+        out.sort_by_key(|(_, s, _)| *s);
+        // An item named twice in a row (化学需氧量(COD)) is one mention.
+        out.dedup_by(|b, a| a.0 == b.0);
+        out
+    }
+
+    pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
+        let mut header: Option<ResultsHeader> = None;
+        let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
+        let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        for (line_idx, line) in lines.iter().enumerate() {
+            let text = &normalized[line_idx];
+            let mentions = self.mentions(text);
+            let has_digits = text.chars().any(|c| c.is_ascii_digit());
+            if mentions.is_empty() || (mentions.len() > 3 && !has_digits) {
+                // A header row, or a list of items ("pH、COD、氨氮……均达标") rather than results.
+                if let Some(h) = parse_header(text) {
+                    header = Some(h);
+                }
+                continue;
+            }
+            // After "限值"/"标准" on a line, item names introduce limits, not results:
+            // "…满足B级标准限值要求（化学需氧量500毫克/升、…）".
+            let limits_from = INLINE_LIMIT.find(text).map(|m| m.start()).unwrap_or(usize::MAX);
+            for (idx, (item, mention_start, alias_end)) in mentions.iter().enumerate() {
+                if *mention_start > limits_from {
+                    continue;
+                }
+                let segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
+                let segment = &text[*alias_end..segment_end];
+                let mut reading = self.read_segment(item, segment, header.as_ref());
+                if reading.is_none() && mentions.len() == 1 {
+                    // A wrapped cell (a long method name) pushes the numbers onto the next line.
+                    if let Some(next) = normalized.get(line_idx + 1).filter(|n| self.mentions(n).is_empty() && parse_header(n).is_none()) {
+                        reading = self.read_segment(item, &format!("{segment} {next}"), header.as_ref());
+                    }
+                }
+                let Some((value, confidence)) = reading else { continue };
+                let path = format!("pollutants.{item}");
+                let candidate = ExtractedField {
+                    path: path.clone(),
+                    value: json!(value),
+                    confidence: confidence * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value),
+                    page: line.page,
+                    line: line.text.clone(),
+                };
+                match found.get_mut(&path) {
+                    None => {
+                        found.insert(path, candidate);
+                    }
+                    Some(existing) if existing.value == candidate.value => {}
+                    // Two readings (several sampling points, or a limit taken for a result): keep the
+                    // worse value so a limit rule still fails, and let a person look.
+                    Some(existing) if item == "ph" => existing.confidence = existing.confidence.min(CONF_CONFLICT),
+                    Some(existing) => {
+                        if candidate.value.as_f64() > existing.value.as_f64() {
+                            *existing = ExtractedField { confidence: CONF_CONFLICT, ..candidate };
+                        } else {
+                            existing.confidence = CONF_CONFLICT;
+                        }
+                    }
+                }
+            }
+        }
+        found.into_values().collect()
+    }
+
+    fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<(f64, f64)> {
+        let mut segment = STANDARD_NUMBER.replace_all(segment, " ").to_string();
+        // Other aliases of the same item (化学需氧量(CODcr)) carry no result.
+        for alias in self.aliases.iter().filter(|a| a.item == item) {
+            segment = alias.regex.replace_all(&segment, " ").to_string();
+        }
+        let unit = find_unit(&segment).map(|(u, r)| {
+            segment.replace_range(r, " ");
+            u
+        });
+        let inline_limit = INLINE_LIMIT.find(&segment).map(|m| m.start());
+        let prose = inline_limit.is_some() || header.is_none();
+        let cut = inline_limit.unwrap_or(segment.len());
+        let tokens = measured_values(&segment[..cut]);
+        if tokens.is_empty() {
+            return None;
+        }
+        let results: Vec<_> = tokens.iter().filter(|t| !t.range).copied().collect();
+        let (value, confidence) = match &header {
+            Some(h) if tokens.len() == h.columns.len() && inline_limit.is_none() => {
+                let values: Vec<f64> =
+                    tokens.iter().zip(&h.columns).filter(|(t, c)| **c == Column::Result && !t.range).map(|(t, _)| t.value).collect();
+                (worst(item, &values)?, CONF_RESULT_CLEAR)
+            }
+            _ if results.len() == 1 => {
+                (results[0].value, if header.is_some() && !prose { CONF_RESULT_CLEAR - 0.03 } else { CONF_RESULT_CLEAR })
+            }
+            _ => (results.first()?.value, CONF_RESULT_AMBIGUOUS),
+        };
+        let expected_unit = self.units.get(item).map(String::as_str).unwrap_or("mg/L");
+        let unit = unit.or(header.as_ref().and_then(|h| h.unit));
+        let factor = match (expected_unit, unit) {
+            ("mg/L", Some(u)) => u.to_canonical(),
+            _ => 1.0,
+        };
+        let value = (value * factor * 1e6).round() / 1e6;
+        Some((value, confidence))
+    }
+}

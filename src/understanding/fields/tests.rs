@@ -1,0 +1,202 @@
+//! Tests of the field readers: licence, ID card and test-report layouts, typed values, conflicting readings.
+
+use super::*;
+use crate::rules::RuleSet;
+
+fn lines(texts: &[&str]) -> Vec<TextLine> {
+    texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect()
+}
+
+fn ruleset() -> RuleSet {
+    RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
+}
+
+fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
+    fields.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not read from {fields:?}"))
+}
+
+#[test]
+fn licence_labels_in_many_layouts() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&[
+        "营 业 执 照",
+        "统一社会信用代码 92320214MA1NB3C47B",
+        "名　　称：无锡市新吴区张记餐饮店 类 型 个体工商户",
+        "经营者",
+        "张三",
+        "经营范围：餐饮服务；食品销售（仅销售预包装食品）；",
+        "饮品制售。",
+        "经营场所：无锡市新吴区长江路21号",
+        "注册日期 二〇二四年三月五日",
+    ]));
+    assert_eq!(field(&read, "credit_code").value, json!("92320214MA1NB3C47B"));
+    assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
+    assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
+    assert_eq!(field(&read, "legal_representative").value, json!("张三"));
+    assert_eq!(field(&read, "legal_representative").confidence, CONF_NEXT_LINE);
+    assert!(field(&read, "business_scope").value.as_str().unwrap().contains("饮品制售"));
+    assert_eq!(field(&read, "established").value, json!("2024-03-05"));
+    assert_eq!(field(&read, "name").confidence, CONF_LABEL_COLON);
+}
+
+#[test]
+fn seal_placeholders_are_not_part_of_a_name() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["委托单位：无锡市新吴区张记餐饮店（盖章）"]));
+    assert_eq!(field(&read, "client").value, json!("无锡市新吴区张记餐饮店"));
+}
+
+#[test]
+fn label_rows_above_value_rows() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["名称 | 类型 | 经营者", "无锡市新吴区张记餐饮店 | 个体工商户 | 张三"]));
+    assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
+    assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
+    assert_eq!(field(&read, "legal_representative").value, json!("张三"));
+}
+
+#[test]
+fn labels_wrapped_in_narrow_cells_are_joined() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&[
+        "统一社会信",
+        "用代码 92320214MA1NB3C47B",
+        "名　　称 无锡市新吴区茶语饮品店 注册日",
+        "期 2024 年 02 月 28 日",
+    ]));
+    assert_eq!(field(&read, "credit_code").value, json!("92320214MA1NB3C47B"));
+    assert_eq!(field(&read, "name").value, json!("无锡市新吴区茶语饮品店"));
+    assert_eq!(field(&read, "established").value, json!("2024-02-28"));
+}
+
+#[test]
+fn a_label_inside_a_longer_word_is_not_that_label() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["委托方 无锡新之洲酒店有限公司 联系人 沈立群", "委托方地址 无锡市新吴区长江路 21 号"]));
+    assert_eq!(field(&read, "client").value, json!("无锡新之洲酒店有限公司"));
+    assert_eq!(field(&read, "client").confidence, CONF_LABEL_SPACE);
+}
+
+#[test]
+fn an_id_card_label_glued_to_its_value_by_ocr_is_still_the_label() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["id_card"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["姓名陈晓雨", "性别男 民族 汉", "公民身份号码 320214199506011239"]));
+    assert_eq!(field(&read, "name").value, json!("陈晓雨"));
+    assert_eq!(field(&read, "sex").value, json!("男"));
+    assert_eq!(field(&read, "ethnicity").value, json!("汉"));
+}
+
+#[test]
+fn prose_dates_without_a_label() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["我公司检测人员于二〇二六年十月十二日对该店洗涤", "废水总排口（1#）进行了采样。"]));
+    assert_eq!(field(&read, "sampling_date").value, json!("2026-10-12"));
+}
+
+#[test]
+fn several_sampling_points_give_the_worst_reading() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&lines(&[
+        "检测项目 单位 W1 W2 标准限值 评价",
+        "pH 值（无量纲） 无量纲 7.3 8.9 6.5~9.5 达标",
+        "COD mg/L 214 268 500 达标",
+    ]));
+    assert_eq!(field(&read, "pollutants.ph").value, json!(8.9));
+    assert_eq!(field(&read, "pollutants.cod").value, json!(268.0));
+    assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+}
+
+#[test]
+fn prose_results_and_quoted_limits() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&lines(&[
+        "检测结果如下：pH值为7.6（无量纲）；悬浮物浓度为58毫克/升；化学需氧量为196毫克/",
+        "升；氨氮为8.3毫克/升。",
+        "上述项目均满足B级标准限值要求（化学需氧量500毫克/升、悬浮物400毫克/升）。",
+    ]));
+    assert_eq!(field(&read, "pollutants.ph").value, json!(7.6));
+    assert_eq!(field(&read, "pollutants.cod").value, json!(196.0));
+    assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR, "the quoted limit is not a second reading");
+    assert_eq!(field(&read, "pollutants.ss").value, json!(58.0));
+}
+
+/// Regression (review of 2026-11-28): a line ending in a multi-byte space (U+2003) made the
+/// split-label join slice inside a character and panic.
+#[test]
+fn contribution_spans_in_months_or_years_and_months() {
+    assert_eq!(typed_value(FieldKind::Months, "426个月"), Some(json!(426.0)));
+    assert_eq!(typed_value(FieldKind::Months, "426"), Some(json!(426.0)));
+    assert_eq!(typed_value(FieldKind::Months, "35年6个月"), Some(json!(426.0)));
+    assert_eq!(typed_value(FieldKind::Months, "35年"), Some(json!(420.0)));
+    assert_eq!(typed_value(FieldKind::Months, "2025年6月"), None, "a date is not a span");
+    assert_eq!(typed_value(FieldKind::Months, "35年14个月"), None);
+}
+
+#[test]
+fn validity_periods_end_on_their_later_date_or_never() {
+    assert_eq!(typed_value(FieldKind::ValidityEnd, "2015.06.01-2035.06.01"), Some(json!("2035-06-01")));
+    assert_eq!(typed_value(FieldKind::ValidityEnd, "2016.02.10-长期"), Some(json!("long_term")));
+    assert_eq!(typed_value(FieldKind::ValidityEnd, "2006年09月09日至2016年09月09日"), Some(json!("2016-09-09")));
+    assert_eq!(typed_value(FieldKind::ValidityEnd, "2035.06.01"), None, "a single date is not a period");
+    assert_eq!(typed_value(FieldKind::ValidityEnd, "2035.06.01-2015.06.01"), None, "a period that ends before it starts");
+}
+
+#[test]
+fn multi_byte_spaces_do_not_panic() {
+    let rules = ruleset();
+    for kind in rules.documents.kinds.values() {
+        let reader = KindReader::new(kind, &rules.documents.other_labels);
+        reader.read(&lines(&["名称\u{2003}甲公司\u{2003}", "\u{2003}统一社会信\u{205F}", "用代码 92320214MA1NB3C47B\u{202F}"]));
+    }
+    PollutantReader::new(&rules.water).read(&lines(&["检测项目\u{2003}W1\u{2003}W2\u{2003}限值", "COD\u{2003}12\u{2003}13\u{2003}500"]));
+}
+
+#[test]
+fn conflicting_readings_lower_the_confidence() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&["名称：甲公司", "名称：乙公司"]));
+    assert_eq!(field(&read, "name").confidence, CONF_CONFLICT);
+}
+
+#[test]
+fn results_tables_with_either_column_order_and_units() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&lines(&[
+        "序号 检测项目 单位 标准限值 检测结果 单项判定",
+        "1 pH值 无量纲 6.5~9.5 7.4 达标",
+        "2 化学需氧量(CODcr) 毫克/升 500 236 达标",
+        "3 氨氮(以N计) mg/l 45 12.5 达标",
+        "4 五日生化需氧量 mg/L 350 98 达标 HJ 505-2009",
+        "5 总磷 μg/L 8 2100 达标",
+        "6 动植物油 mg/L 100 ND 达标",
+    ]));
+    assert_eq!(field(&read, "pollutants.ph").value, json!(7.4));
+    assert_eq!(field(&read, "pollutants.cod").value, json!(236.0));
+    assert_eq!(field(&read, "pollutants.nh3n").value, json!(12.5));
+    assert_eq!(field(&read, "pollutants.bod5").value, json!(98.0));
+    assert_eq!(field(&read, "pollutants.tp").value, json!(2.1));
+    assert_eq!(field(&read, "pollutants.oil").value, json!(0.0));
+    assert!(read.iter().all(|f| f.confidence >= 0.9), "{read:?}");
+}
+
+#[test]
+fn prose_results_and_ambiguous_rows() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&lines(&["化学需氧量：236 mg/L，标准限值500 mg/L", "悬浮物 120 400", "CODMn 3.1"]));
+    assert_eq!(field(&read, "pollutants.cod").value, json!(236.0));
+    assert_eq!(field(&read, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+    assert_eq!(field(&read, "pollutants.ss").confidence, CONF_RESULT_AMBIGUOUS);
+    assert_eq!(read.len(), 2, "CODMn is not COD: {read:?}");
+}
