@@ -569,7 +569,7 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
         Op::GlobalAveragePool => one(float(args, 0)?.mean_keepdim(vec![2, 3])?),
         Op::ResizeNearest => {
             let x = float(args, 0)?;
-            let (_, _, h, w) = x.dims4()?;
+            let (n, c, h, w) = x.dims4()?;
             let (th, tw) = if let Some(sizes) = ints(args, 3)? {
                 ensure!(sizes.data.len() == 4, "Resize sizes {:?}", sizes.data);
                 (sizes.data[2] as usize, sizes.data[3] as usize)
@@ -580,7 +580,9 @@ fn eval(op: &Op, args: &[Option<&Value>]) -> Result<Vec<Value>> {
                 ensure!(scales.len() == 4 && scales[0] == 1.0 && scales[1] == 1.0, "Resize scales {scales:?}");
                 ((h as f32 * scales[2]).floor() as usize, (w as f32 * scales[3]).floor() as usize)
             };
-            one(x.upsample_nearest2d(th, tw)?)
+            let out = with_slice(x, |data| crate::kernels::upsample_nearest(data, (h, w), (th, tw)))?
+                .ok_or_else(|| anyhow!("Resize of {:?}", x.dims()))?;
+            one(Tensor::from_vec(out, (n, c, th, tw), &Device::Cpu)?)
         }
         Op::Concat { axis: a } => {
             let values: Vec<&Value> = args.iter().map(|v| v.ok_or_else(|| anyhow!("Concat input missing"))).collect::<Result<_>>()?;

@@ -419,9 +419,58 @@ pub fn softmax_rows(data: &[f32], row: usize) -> Vec<f32> {
     out
 }
 
+/// Nearest-neighbour upsampling of every `h`×`w` plane of `input` to `th`×`tw`: output (y, x)
+/// takes input (⌊y·h/th⌋, ⌊x·w/tw⌋), as candle's `upsample_nearest2d` does. Rows are written in
+/// parallel; candle's runs on one core, and the detector's feature pyramid upsamples maps of
+/// tens of megabytes. `None` when `input` is not whole planes.
+pub fn upsample_nearest(input: &[f32], (h, w): (usize, usize), (th, tw): (usize, usize)) -> Option<Vec<f32>> {
+    if h == 0 || w == 0 || !input.len().is_multiple_of(h * w) {
+        return None;
+    }
+    let len = input.len() / (h * w) * th * tw;
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let source = |d: usize, from: usize, to: usize| ((d as f64 * (from as f64 / to as f64)) as usize).min(from - 1);
+    let xs: Vec<usize> = (0..tw).map(|x| source(x, w, tw)).collect();
+    // Written once, not zeroed first: the map is memory-bound, and zeroing doubled its traffic.
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len].par_chunks_mut(tw).enumerate().with_min_len((16 * 1024 / tw).max(1)).for_each(|(r, row)| {
+        let (plane, y) = (r / th, r % th);
+        let src = &input[(plane * h + source(y, h, th)) * w..][..w];
+        row.iter_mut().zip(&xs).for_each(|(o, &x)| {
+            o.write(src[x]);
+        });
+    });
+    // SAFETY: the first `len` values were each written above: `len` is a whole number of rows of
+    // `tw` values, and every row was zipped with `xs`, which holds `tw` source columns.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_upsampling_matches_candle() {
+        for ((h, w), (th, tw)) in [((3, 5), (6, 10)), ((3, 5), (12, 20)), ((4, 3), (7, 5)), ((2, 2), (2, 2))] {
+            let input: Vec<f32> = (0..2 * 3 * h * w).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let want = candle_core::Tensor::from_vec(input.clone(), (2, 3, h, w), &candle_core::Device::Cpu)
+                .unwrap()
+                .upsample_nearest2d(th, tw)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(upsample_nearest(&input, (h, w), (th, tw)).unwrap(), want, "{h}x{w} -> {th}x{tw}");
+        }
+        assert_eq!(upsample_nearest(&[1.0; 7], (2, 2), (4, 4)), None, "not whole planes");
+    }
 
     #[test]
     fn products_are_each_images_matrix_product() {
