@@ -83,6 +83,56 @@ fn photo_and_scan_packages_read_the_same_values_as_their_text_pdfs() {
     eprintln!("{}", summary.join("\n"));
 }
 
+/// A licence photo made worse than any fixture (blurred, shrunk, noisy, dark) may be read less well,
+/// but never into a permit resting on a wrong value: either every decisive value is the text PDFs'
+/// and the decision is theirs, or the case goes to a person. Mild damage must still be issued (a
+/// service that sent every photo to a person would pass the first half trivially), and heavy damage
+/// must go to a person (the doubt has to show somewhere).
+#[test]
+fn a_degraded_licence_photo_is_read_right_or_sent_to_a_person() {
+    let case = "clean-catering-stsong";
+    let (form, _, files, at) = load_package(&photo_dir(case));
+    let (text, _) = decide_dir(&Fixture::load(case).dir);
+    let licence = files.iter().position(|f| f.name.ends_with(".jpg")).expect("the package has a licence photo");
+    let photo = image::load_from_memory(&files[licence].bytes).unwrap().to_rgb8();
+    let (w, h) = photo.dimensions();
+    // Noise from a fixed linear congruential sequence, so that every run sees the same pixels.
+    let mut state = 0x2545_f491_u32;
+    let mut noisy = photo.clone();
+    for v in noisy.iter_mut() {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        *v = (*v as i32 + (state >> 24) as i32 / 4 - 32).clamp(0, 255) as u8;
+    }
+    let mut dark = photo.clone();
+    dark.iter_mut().for_each(|v| *v = (*v as u32 * 45 / 100) as u8);
+    let degraded = [
+        ("blurred, sigma 1", image::imageops::blur(&photo, 1.0)),
+        ("blurred, sigma 2", image::imageops::blur(&photo, 2.0)),
+        ("blurred, sigma 3", image::imageops::blur(&photo, 3.0)),
+        ("shrunk to 45%", image::imageops::resize(&photo, w * 45 / 100, h * 45 / 100, image::imageops::FilterType::Triangle)),
+        ("noise of ±32 levels", noisy),
+        ("dark, 45% of the light", dark),
+    ];
+    let mut outcomes = Vec::new();
+    for (how, image) in degraded {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 60).encode_image(&image).unwrap();
+        let mut package = files.clone();
+        package[licence] = onewindow::pipeline::InputFile::new(files[licence].name.clone(), jpeg);
+        let decision = serde_json::to_value(decider().decide("drainage-permit", &form, &package, at).unwrap()).unwrap();
+        let outcome = decision["outcome"].as_str().unwrap().to_string();
+        match outcome.as_str() {
+            "issued" => assert_eq!(decisive_fields(&decision), decisive_fields(&text), "{how}: issued on values the text PDFs do not have"),
+            "needs_review" => {}
+            other => panic!("{how}: the machine may only issue or send to a person, not {other}"),
+        }
+        outcomes.push(format!("{how}: {outcome}"));
+    }
+    eprintln!("{}", outcomes.join("\n"));
+    assert!(outcomes[0].ends_with("issued"), "a slightly blurred photo is still read: {outcomes:?}");
+    assert!(outcomes[2].ends_with("needs_review"), "a photo blurred past reading goes to a person: {outcomes:?}");
+}
+
 #[test]
 fn a_png_licence_is_read_line_by_line_with_its_fields() {
     let bytes = std::fs::read(photo_dir("png-licence").join("营业执照.png")).unwrap();
