@@ -309,8 +309,21 @@ fn encode_page_image(image: &lopdf::xobject::PdfImage) -> Option<(Format, Vec<u8
     Some((Format::Png, png))
 }
 
+/// Whether the file has an image XObject: a `/Subtype` key whose value, after any PDF white space
+/// (none, as many writers put it, or spaces and line breaks), is `/Image`. An image's dictionary
+/// belongs to a stream, and streams are never inside compressed object streams, so it is always in
+/// the file's own bytes.
 fn has_images(bytes: &[u8]) -> bool {
-    bytes.windows(13).any(|w| w == b"/Subtype/Image" || w == b"/Subtype /Ima")
+    const KEY: &[u8] = b"/Subtype";
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest.iter().position(|b| !b" \t\r\n\x0c\0".contains(b)).map_or(&[][..], |i| &rest[i..]);
+        if value.starts_with(b"/Image") {
+            return true;
+        }
+    }
+    false
 }
 
 /// pdf-extract sometimes "succeeds" with replacement characters or private-use code points when a
@@ -324,4 +337,19 @@ fn looks_garbled(pages: &[Vec<String>]) -> bool {
         }
     }
     total > 0 && bad * 10 > total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_images;
+
+    #[test]
+    fn an_image_is_found_however_its_subtype_is_spaced() {
+        for spaced in ["/Subtype/Image", "/Subtype /Image", "<</Width 9/Subtype\r\n  /Image/Height 9>>", "/Type/XObject/Subtype\t/Image"] {
+            assert!(has_images(spaced.as_bytes()), "{spaced:?}");
+        }
+        for other in ["/Subtype/Form", "/Subtype /Type1 /BaseFont /Image", "/Subtype", "no dictionaries at all"] {
+            assert!(!has_images(other.as_bytes()), "{other:?}");
+        }
+    }
 }
