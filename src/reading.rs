@@ -227,7 +227,14 @@ impl Reader {
                 let mut outcome = self.pdf.read(bytes);
                 if !outcome.page_images.is_empty() {
                     let pages = std::mem::take(&mut outcome.page_images);
+                    let stamps = std::mem::take(&mut outcome.lines);
                     outcome = self.read_pages(Format::Pdf, pages.iter().map(|p| (p.page, p.format, p.bytes.as_slice())));
+                    // A stamped scan's text layer (a page number, a file name) follows its page's
+                    // OCR lines: the page's own words come first for whoever reads its opening.
+                    if outcome.is_readable() && !stamps.is_empty() {
+                        outcome.lines.extend(stamps);
+                        outcome.lines.sort_by_key(|l| l.page);
+                    }
                 }
                 outcome
             }

@@ -26,6 +26,10 @@ const SYSTEM_ERROR_PREFIX: &str = "system: ";
 const MAX_CHILD_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
 /// Fewer visible characters than this per page means pdf-extract found no usable text layer.
 const MIN_CHARS_PER_PAGE: usize = 4;
+/// A PDF with page images and fewer visible characters than this per page in its text layer is a
+/// scan with a stamp on it (a page number, a file name, a scanning app's mark): its images are read
+/// too, and the stamp's lines are kept beside what they say. A text page has hundreds.
+const SPARSE_CHARS_PER_PAGE: usize = 40;
 
 /// Confidence of a line taken from a text layer: the characters are exact, but the reading order
 /// and line breaks of a layout are reconstructed, so not quite 1.0.
@@ -187,14 +191,14 @@ fn extract(bytes: &[u8]) -> ChildResult {
     if let Ok(Ok(pages)) = primary {
         let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
         if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
-            return ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] };
+            return with_stamped_scan(ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] }, bytes);
         }
     }
     match std::panic::catch_unwind(|| pdf_fallback::extract_pages(bytes)) {
         Ok(Ok(pages)) => {
             let pages: Vec<Vec<String>> = pages.into_iter().map(|p| p.lines).collect();
             if visible_chars(&pages) > 0 {
-                ChildResult { method: "pdf-fallback".into(), pages, unreadable: None, images: vec![] }
+                with_stamped_scan(ChildResult { method: "pdf-fallback".into(), pages, unreadable: None, images: vec![] }, bytes)
             } else if has_images(bytes) {
                 let images = scan_images(bytes);
                 if images.is_empty() {
@@ -228,6 +232,20 @@ fn extract(bytes: &[u8]) -> ChildResult {
             }
         }
     }
+}
+
+/// A text layer too sparse for a page of text ([`SPARSE_CHARS_PER_PAGE`]) on a PDF with page images
+/// that can be read: the images go to OCR as a scan's do, and the text layer's lines are kept.
+/// Images in an encoding the service cannot read leave the text as it is.
+fn with_stamped_scan(text: ChildResult, bytes: &[u8]) -> ChildResult {
+    if visible_chars(&text.pages) >= SPARSE_CHARS_PER_PAGE * text.pages.len().max(1) || !has_images(bytes) {
+        return text;
+    }
+    let images = scan_images(bytes);
+    if images.is_empty() || images.len() > MAX_SCAN_PAGES {
+        return text;
+    }
+    ChildResult { method: "ocr-scan".into(), images, ..text }
 }
 
 /// The page images of a scanned PDF, decoded from the child's encoding (for the benchmark, which

@@ -187,6 +187,36 @@ fn a_degraded_scan_is_read_right_or_sent_to_a_person() {
     assert_eq!(outcomes[4], "issued", "a noisy scan is still read: {outcomes:?}");
 }
 
+/// Scanning apps and PDF tools often stamp a line of real text on a scanned page (a page number, a
+/// file name). That text layer alone says nothing about the document; the page image is read too,
+/// and the decision is the unstamped scan's.
+#[test]
+fn a_scan_stamped_with_a_line_of_text_is_still_read_from_its_image() {
+    let case = "clean-catering-stsong";
+    let (form, expected, files, at) = load_package(&photo_dir(case));
+    let index = files.iter().position(|f| f.name == "水质检测报告.pdf").unwrap();
+    let mut doc = lopdf::Document::load_mem(&files[index].bytes).unwrap();
+    let page = *doc.get_pages().values().next().unwrap();
+    let mut content = doc.get_page_content(page).unwrap();
+    content.extend_from_slice(b"\nBT /F1 8 Tf 40 20 Td (Scan 0001 - page 1 of 1) Tj ET\n");
+    doc.change_page_content(page, content).unwrap();
+    let mut stamped = Vec::new();
+    doc.save_to(&mut stamped).unwrap();
+
+    let read = reader().read(&stamped);
+    assert_eq!(read.method, "ocr-scan", "{read:?}");
+    let texts: Vec<&str> = read.lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("Scan 0001")), "the stamp is kept: {texts:#?}");
+    assert!(texts.iter().position(|t| t.contains("水质")) < texts.iter().position(|t| t.contains("Scan 0001")), "{texts:#?}");
+
+    let mut package = files.clone();
+    package[index] = onewindow::pipeline::InputFile::new("水质检测报告.pdf", stamped);
+    let decision = serde_json::to_value(decider().decide("drainage-permit", &form, &package, at).unwrap()).unwrap();
+    let (unstamped, _) = decide_dir(&photo_dir(case));
+    assert_eq!(decision["outcome"], expected["outcome"], "{:?}", finding_rules(&decision));
+    assert_eq!(decisive_fields(&decision), decisive_fields(&unstamped));
+}
+
 #[test]
 fn a_png_licence_is_read_line_by_line_with_its_fields() {
     let bytes = std::fs::read(photo_dir("png-licence").join("营业执照.png")).unwrap();
