@@ -202,6 +202,9 @@ impl RgbImage {
         let pad_width = pad_width.max(self.width);
         let plane = self.height * pad_width;
         let mut out = vec![0.0f32; 3 * plane];
+        if plane == 0 {
+            return out;
+        }
         // Bands of rows of each plane in parallel (plane c holds source channel 2 - c).
         out.par_chunks_mut(pad_width).enumerate().with_min_len(16).for_each(|(row_index, out)| {
             let (c, y) = (row_index / self.height, row_index % self.height);
@@ -217,6 +220,12 @@ impl RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_image_has_empty_planes() {
+        assert!(RgbImage::new(0, 0, vec![]).unwrap().to_planes_bgr([0.5; 3], [0.5; 3], 0).is_empty());
+        assert_eq!(RgbImage::new(0, 2, vec![]).unwrap().to_planes_bgr([0.5; 3], [0.5; 3], 3), vec![0.0; 18]);
+    }
 
     fn gradient(w: usize, h: usize) -> RgbImage {
         let mut data = Vec::new();
