@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use onewindow::config::LimitsConfig;
-use onewindow::pipeline::Decider;
+use onewindow::pipeline::{Decider, InputFile};
 use onewindow::reading::Reader;
 use serde_json::Value;
 
@@ -111,6 +112,13 @@ fn jpeg(image: &image::RgbImage) -> Vec<u8> {
     bytes
 }
 
+/// The drainage decision on `files` with file `index`'s content replaced by `bytes`.
+fn decide_replacing(form: &Value, files: &[InputFile], at: NaiveDate, index: usize, bytes: Vec<u8>) -> Value {
+    let mut package = files.to_vec();
+    package[index] = InputFile::new(files[index].name.clone(), bytes);
+    serde_json::to_value(decider().decide("drainage-permit", form, &package, at).unwrap()).unwrap()
+}
+
 /// `case` decided with its file `name` replaced by each degradation of the image `unpack` takes out
 /// of it (`pack` puts a JPEG of the degraded image back). Every decision must be issued on the text
 /// PDFs' decisive values or sent to a person; returns the outcomes in [`degradations`]'s order.
@@ -126,9 +134,7 @@ fn decide_degraded(
     let original = &files[index].bytes;
     let mut outcomes = Vec::new();
     for (how, image) in degradations(&unpack(original)) {
-        let mut package = files.clone();
-        package[index] = onewindow::pipeline::InputFile::new(name, pack(original, jpeg(&image)));
-        let decision = serde_json::to_value(decider().decide("drainage-permit", &form, &package, at).unwrap()).unwrap();
+        let decision = decide_replacing(&form, &files, at, index, pack(original, jpeg(&image)));
         let outcome = decision["outcome"].as_str().unwrap().to_string();
         match outcome.as_str() {
             "issued" => {
@@ -209,9 +215,7 @@ fn a_scan_stamped_with_a_line_of_text_is_still_read_from_its_image() {
     assert!(texts.iter().any(|t| t.contains("Scan 0001")), "the stamp is kept: {texts:#?}");
     assert!(texts.iter().position(|t| t.contains("水质")) < texts.iter().position(|t| t.contains("Scan 0001")), "{texts:#?}");
 
-    let mut package = files.clone();
-    package[index] = onewindow::pipeline::InputFile::new("水质检测报告.pdf", stamped);
-    let decision = serde_json::to_value(decider().decide("drainage-permit", &form, &package, at).unwrap()).unwrap();
+    let decision = decide_replacing(&form, &files, at, index, stamped);
     let (unstamped, _) = decide_dir(&photo_dir(case));
     assert_eq!(decision["outcome"], expected["outcome"], "{:?}", finding_rules(&decision));
     assert_eq!(decisive_fields(&decision), decisive_fields(&unstamped));

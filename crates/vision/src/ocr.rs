@@ -348,10 +348,8 @@ fn batch_bounds(widths: &[f32], most: usize, spread: f32) -> Vec<std::ops::Range
     let mut batches = Vec::new();
     let mut start = 0;
     while start < widths.len() {
-        let limit = widths[start] * spread;
-        let end = (start + 1..widths.len().min(start + most.max(1)))
-            .find(|&j| widths[j] > limit)
-            .unwrap_or(widths.len().min(start + most.max(1)));
+        let (limit, last) = (widths[start] * spread, widths.len().min(start + most.max(1)));
+        let end = (start + 1..last).find(|&j| widths[j] > limit).unwrap_or(last);
         batches.push(start..end);
         start = end;
     }
