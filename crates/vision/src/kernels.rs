@@ -240,31 +240,46 @@ fn store(out_row: &mut [f32], dense: &[f32], x0: usize, sw: usize) -> usize {
 /// `[n, m, p]` buffer by the GEMM: a pointwise convolution's whole product. Going through candle
 /// would zero its output first (with freed memory kept for reuse, that is a pass over the whole
 /// map) and need a copy to apply the epilogue; this buffer is the convolution's output as it is.
-#[allow(unsafe_code)]
 pub fn products(weights: &[f32], input: &[f32], n: usize, m: usize, k: usize, p: usize) -> Option<Vec<f32>> {
+    products_then(weights, input, (n, m, k, p), |_| {})
+}
+
+/// [`products`], with `then` applied to each image's `[m, p]` output as soon as it is written,
+/// while it is still in cache. The images are multiplied in parallel, each product itself
+/// parallel too, so that a core left without an image helps with the last one: a batch of small
+/// products (a recognition batch of text lines) waits less on the threads' meeting after each.
+#[allow(unsafe_code)]
+pub fn products_then(
+    weights: &[f32],
+    input: &[f32],
+    (n, m, k, p): (usize, usize, usize, usize),
+    then: impl Fn(&mut [f32]) + Sync,
+) -> Option<Vec<f32>> {
     if weights.len() != m * k || input.len() != n * k * p {
         return None;
     }
     let len = n * m * p;
     if k == 0 || len == 0 {
-        return Some(vec![0.0; len]);
+        let mut out = vec![0.0; len];
+        out.chunks_exact_mut(m * p).for_each(&then);
+        return Some(out);
     }
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     let mut out: Vec<f32> = Vec::with_capacity(len);
-    for b in 0..n {
+    out.spare_capacity_mut()[..len].par_chunks_mut(m * p).enumerate().for_each(|(b, dst)| {
         // SAFETY: the three matrices lie inside their buffers: `weights` holds m·k values (row
-        // stride k), image b of `input` starts at b·k·p and holds k·p (row stride p), and the
-        // destination starts at b·m·p inside the m·p·n values reserved for `out` (row stride p).
-        // Unit column strides, no aliasing (`out` is new). With `read_dst` false the GEMM writes
-        // every destination value without reading it first, so the reserved memory is fully
-        // written before `set_len` below makes it readable.
-        unsafe {
+        // stride k), image b of `input` starts at b·k·p and holds k·p (row stride p), and `dst`
+        // is image b's m·p values of the capacity reserved for `out` (row stride p), which no
+        // other task touches. Unit column strides, no aliasing (`out` is new). With `read_dst`
+        // false the GEMM writes every destination value without reading it first, so `dst` is
+        // fully written before it is read as initialised values below.
+        let image = unsafe {
             gemm::gemm(
                 m,
                 p,
                 k,
-                out.as_mut_ptr().add(b * m * p),
+                dst.as_mut_ptr().cast::<f32>(),
                 1,
                 p as isize,
                 false,
@@ -281,8 +296,10 @@ pub fn products(weights: &[f32], input: &[f32], n: usize, m: usize, k: usize, p:
                 false,
                 parallelism,
             );
-        }
-    }
+            std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len())
+        };
+        then(image);
+    });
     // SAFETY: every one of the `len` values was written by the products above.
     unsafe { out.set_len(len) };
     Some(out)
@@ -489,6 +506,23 @@ mod tests {
         }
         assert_eq!(products(&weights, &input, n, m, 0, p), None, "sizes that do not fit are refused");
         assert_eq!(products(&[], &[], 2, 3, 0, 4), Some(vec![0.0; 24]), "an empty sum is zero");
+    }
+
+    #[test]
+    fn what_follows_a_product_sees_each_image_once_with_its_values_written() {
+        let (n, m, k, p) = (5, 4, 3, 9);
+        let weights: Vec<f32> = (0..m * k).map(|i| i as f32 - 5.0).collect();
+        let input: Vec<f32> = (0..n * k * p).map(|i| (i % 11) as f32 / 2.0).collect();
+        let plain = products(&weights, &input, n, m, k, p).unwrap();
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        let doubled = products_then(&weights, &input, (n, m, k, p), |image| {
+            assert_eq!(image.len(), m * p, "one image's output");
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            image.iter_mut().for_each(|v| *v *= 2.0);
+        })
+        .unwrap();
+        assert_eq!(seen.into_inner(), n);
+        assert_eq!(doubled, plain.iter().map(|v| v * 2.0).collect::<Vec<_>>());
     }
 
     #[test]

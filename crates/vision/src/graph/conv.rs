@@ -35,9 +35,15 @@ pub(super) fn conv(x: &Tensor, w: &Tensor, bias: Option<&Value>, shape: ConvShap
         // A pointwise convolution is one matrix product per image ([co, c] × [c, h·w]): no im2col
         // copy, and the batch stays in place (laying it side by side for one large product cost
         // two transposes, more than the larger product gained).
-        let out = with_slice(w, |weights| with_slice(x, |input| crate::kernels::products(weights, input, n, co, c, h * width)))??
-            .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", w.dims(), x.dims()))?;
-        return owned_with_epilogue(out, (n, co, h, width), bias, then);
+        let bias = channel_values(bias, co)?;
+        let epilogue = Epilogue { bias: bias.as_deref(), steps: then };
+        let out = with_slice(w, |weights| {
+            with_slice(x, |input| {
+                crate::kernels::products_then(weights, input, (n, co, c, h * width), |image| epilogue.apply_in_place(image, co, h * width))
+            })
+        })??
+        .ok_or_else(|| anyhow!("weights {:?} do not fit input {:?}", w.dims(), x.dims()))?;
+        return Ok(Tensor::from_vec(out, (n, co, h, width), &Device::Cpu)?);
     }
     if group == 1 && stride == (1, 1) {
         let (out, oh, ow) = conv_shifted(x, w, pads)?;
