@@ -165,6 +165,7 @@ pub struct EncoderEngine {
     pub encoder: encoder::Encoder,
     pub heads: Heads,
     pub permits: Permits,
+    pool: rayon::ThreadPool,
     pub digests: BTreeMap<String, String>,
 }
 
@@ -213,14 +214,19 @@ impl EncoderEngine {
             }
         }
         let digests = all.into_iter().filter(|(role, _)| role.starts_with("encoder")).collect();
-        Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), digests }))
+        // Its own threads, not the shared pool the OCR runs on: there, each of the encoder's
+        // products queued behind the OCR's tasks and a text document's reading waited on a photo's
+        // (measured: image applications p50 3.32 -> 3.09 s, text applications 649 -> 570 ms).
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("encoder-{i}")).build()?;
+        Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), pool, digests }))
     }
 
     /// The unit embedding of one text cut to `max_tokens`, waiting for a permit: each run already
     /// uses every core.
     pub fn embed(&self, text: &str, max_tokens: usize) -> anyhow::Result<Vec<f32>> {
         let _permit = self.permits.acquire();
-        Ok(self.encoder.embed_cut(&[text], encoder::Role::Query, max_tokens)?.remove(0))
+        Ok(self.pool.install(|| self.encoder.embed_cut(&[text], encoder::Role::Query, max_tokens))?.remove(0))
     }
 }
 
