@@ -1,5 +1,7 @@
 //! Numeric kernels candle lacks in a fast form.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::fuse::{with_registers, Epilogue, Step};
@@ -21,7 +23,7 @@ struct DepthwisePlane<'a, 'b> {
     h: usize,
     w: usize,
     channel: usize,
-    out: &'b mut [f32],
+    out: &'b mut [MaybeUninit<f32>],
     ow: usize,
     padded: &'b mut Padded,
     regs: &'b mut crate::fuse::Registers,
@@ -38,7 +40,7 @@ impl pulp::WithSimd for DepthwisePlane<'_, '_> {
         let bias = conv.bias.map_or(0.0, |b| b[c]);
         conv.plane_by_lanes(plane, (h, w), kernel, bias, out, ow, padded);
         if !conv.then.is_empty() {
-            Epilogue { bias: None, steps: conv.then }.plane(c, out, regs);
+            Epilogue { bias: None, steps: conv.then }.plane(c, written(out), regs);
         }
     }
 }
@@ -98,11 +100,13 @@ impl Depthwise<'_> {
             return None;
         }
         let (oh, ow) = self.output_size(h, w)?;
-        let mut out = vec![0f32; n * channels * oh * ow];
-        if oh * ow == 0 {
-            return Some((out, oh, ow));
+        let len = n * channels * oh * ow;
+        if len == 0 {
+            return Some((Vec::new(), oh, ow));
         }
-        out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane_index, out)| {
+        // Written once, by the kernel: zeroing it first was a tenth of the convolution's time.
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        out.spare_capacity_mut()[..len].par_chunks_mut(oh * ow).enumerate().for_each(|(plane_index, out)| {
             let plane = &input[plane_index * h * w..(plane_index + 1) * h * w];
             with_registers(self.then, |regs| {
                 PADDED.with(|cell| {
@@ -113,10 +117,16 @@ impl Depthwise<'_> {
                 })
             });
         });
+        // SAFETY: `plane_by_lanes` wrote every value of every plane (see `written`), and the
+        // planes tile the `len` values.
+        #[allow(unsafe_code)]
+        unsafe {
+            out.set_len(len)
+        };
         Some((out, oh, ow))
     }
 
-    /// One plane. It is first copied into `padded` with its zero border and room for whole
+    /// One plane, every value of `out` written. It is first copied into `padded` with its zero border and room for whole
     /// groups of [`LANES`] at the end of each row, so that every group of output values is summed
     /// over all taps in registers with no bounds to check. Up to four groups are summed at once,
     /// each into two accumulators (even and odd kernel rows): a single chain of multiply-adds
@@ -131,7 +141,7 @@ impl Depthwise<'_> {
         (h, w): (usize, usize),
         kernel: &[f32],
         bias: f32,
-        out: &mut [f32],
+        out: &mut [MaybeUninit<f32>],
         ow: usize,
         padded: &mut Padded,
     ) {
@@ -214,26 +224,42 @@ impl Taps<'_> {
 }
 
 /// Keep the values at stride `sw` of the stride-1 outputs `dense` (which start at position `x0`
-/// of the row); returns how many positions were consumed.
+/// of the row); returns how many positions were consumed. Called for `x0` = 0, then each time at
+/// the position it returned, up to `(ow − 1)·sw + 1` or beyond, it writes every value of the row:
+/// at stride 1, `dense` is laid at `x0` and cut at the row's end; above it, output `o` takes the
+/// dense value at position `o·sw`, and some call's `dense` holds that position.
 #[inline(always)]
-fn store(out_row: &mut [f32], dense: &[f32], x0: usize, sw: usize) -> usize {
-    let ow = out_row.len();
+fn store(out_row: &mut [MaybeUninit<f32>], dense: &[f32], x0: usize, sw: usize) -> usize {
     if sw == 1 {
         for (start, group) in (x0..).step_by(LANES).zip(dense.chunks_exact(LANES)) {
             if let Some(whole) = out_row.get_mut(start..start + LANES) {
-                // A constant length: one vector store, not a call to `memcpy`.
-                <&mut [f32; LANES]>::try_from(whole).expect("LANES values").copy_from_slice(group);
-            } else if start < ow {
-                out_row[start..].copy_from_slice(&group[..ow - start]);
+                // A constant length: one vector store, not a loop or a call to `memcpy`.
+                let whole = <&mut [MaybeUninit<f32>; LANES]>::try_from(whole).expect("LANES values");
+                whole.iter_mut().zip(group).for_each(|(o, v)| {
+                    o.write(*v);
+                });
+            } else if let Some(end) = out_row.get_mut(start..) {
+                end.iter_mut().zip(group).for_each(|(o, v)| {
+                    o.write(*v);
+                });
             }
         }
     } else {
         let first = x0.div_ceil(sw);
         for (o, v) in out_row.iter_mut().skip(first).zip(dense.get(first * sw - x0..).unwrap_or_default().iter().step_by(sw)) {
-            *o = *v;
+            o.write(*v);
         }
     }
     dense.len()
+}
+
+/// A plane `plane_by_lanes` has written, as values.
+#[allow(unsafe_code)]
+#[inline(always)]
+fn written(plane: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: called only on a plane after `plane_by_lanes`, which writes every value of it
+    // (`store`); `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { &mut *(std::ptr::from_mut(plane) as *mut [f32]) }
 }
 
 /// `[m, k] × [k, p]` for each of `n` images (`input` is `[n, k, p]`), written straight into a new
