@@ -214,9 +214,9 @@ impl EncoderEngine {
             }
         }
         let digests = all.into_iter().filter(|(role, _)| role.starts_with("encoder")).collect();
-        // Its own threads, not the shared pool the OCR runs on: there, each of the encoder's
-        // products queued behind the OCR's tasks and a text document's reading waited on a photo's
-        // (measured: image applications p50 3.32 -> 3.09 s, text applications 649 -> 570 ms).
+        // Its own threads, not the shared pool the OCR's operators queue on. Measured in runs
+        // alternated with the shared pool: text applications p50 631 -> 562 ms; image applications
+        // showed no change beyond this machine's noise.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("encoder-{i}")).build()?;
         Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), pool, digests }))

@@ -126,8 +126,9 @@ impl Depthwise<'_> {
         Some((out, oh, ow))
     }
 
-    /// One plane, every value of `out` written. It is first copied into `padded` with its zero border and room for whole
-    /// groups of [`LANES`] at the end of each row, so that every group of output values is summed
+    /// One plane, every value of `out` written. It is first copied into `padded` with its zero
+    /// border and room for whole groups of [`LANES`] at the end of each row, so that every group of
+    /// output values is summed
     /// over all taps in registers with no bounds to check. Up to four groups are summed at once,
     /// each into two accumulators (even and odd kernel rows): a single chain of multiply-adds
     /// waits on its own latency at every tap, and that, not arithmetic, bounded the first version
@@ -285,7 +286,10 @@ pub fn products_then(
         return None;
     }
     let len = n * m * p;
-    if k == 0 || len == 0 {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    if k == 0 {
         let mut out = vec![0.0; len];
         out.chunks_exact_mut(m * p).for_each(&then);
         return Some(out);
@@ -532,6 +536,7 @@ mod tests {
         }
         assert_eq!(products(&weights, &input, n, m, 0, p), None, "sizes that do not fit are refused");
         assert_eq!(products(&[], &[], 2, 3, 0, 4), Some(vec![0.0; 24]), "an empty sum is zero");
+        assert_eq!(products(&[], &[], 2, 0, 0, 4), Some(vec![]), "no output rows: nothing to write");
     }
 
     #[test]
