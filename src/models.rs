@@ -31,10 +31,19 @@ struct Manifest {
 }
 
 /// The manifest's files, each checked: present, of the pinned size and SHA-256.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifiedModels {
     pub dir: PathBuf,
     pub files: Vec<ModelFile>,
+    /// Each file's contents as they were hashed. The loaders take these, never a second read of
+    /// the file, which could have been replaced after it was checked.
+    contents: BTreeMap<String, Arc<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for VerifiedModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedModels").field("dir", &self.dir).field("files", &self.files).finish()
+    }
 }
 
 impl VerifiedModels {
@@ -54,6 +63,19 @@ impl VerifiedModels {
     pub fn path_of(&self, relative: &str) -> PathBuf {
         self.dir.join(relative)
     }
+
+    /// The checked contents of the pinned file at `relative`.
+    pub fn bytes_of(&self, relative: &str) -> anyhow::Result<&[u8]> {
+        match self.contents.get(relative) {
+            Some(bytes) => Ok(bytes.as_slice()),
+            None => bail!("{relative} is not pinned in {}", self.dir.join("MANIFEST.toml").display()),
+        }
+    }
+
+    /// The checked contents of the files under `folder`, by their names there: what a loader reads.
+    pub fn reader<'a>(&'a self, folder: &'a str) -> impl Fn(&str) -> anyhow::Result<&'a [u8]> + 'a {
+        move |name| self.bytes_of(&format!("{folder}/{name}"))
+    }
 }
 
 /// Read `MANIFEST.toml` in `dir` and check every file it lists.
@@ -65,6 +87,7 @@ pub fn verify(dir: &Path) -> anyhow::Result<VerifiedModels> {
     if manifest.model.is_empty() {
         bail!("model manifest {} lists no models", manifest_path.display());
     }
+    let mut contents = BTreeMap::new();
     for file in &manifest.model {
         let path = dir.join(&file.path);
         if file.path.contains("..") || Path::new(&file.path).is_absolute() {
@@ -83,8 +106,9 @@ pub fn verify(dir: &Path) -> anyhow::Result<VerifiedModels> {
                 file.command
             );
         }
+        contents.insert(file.path.clone(), Arc::new(bytes));
     }
-    Ok(VerifiedModels { dir: dir.to_path_buf(), files: manifest.model })
+    Ok(VerifiedModels { dir: dir.to_path_buf(), files: manifest.model, contents })
 }
 
 /// The models directory of the checkout when run from one, else `./models`.
@@ -149,7 +173,7 @@ impl OcrEngine {
 
     pub fn from_verified(verified: &VerifiedModels, concurrency: usize) -> anyhow::Result<Arc<Self>> {
         keep_freed_memory_for_reuse();
-        let ocr = vision::Ocr::load(&verified.path_of("ocr"))
+        let ocr = vision::Ocr::from_files(verified.reader("ocr"))
             .with_context(|| format!("loading the OCR models from {}", verified.path_of("ocr").display()))?;
         let digests = verified.digests().into_iter().filter(|(role, _)| role.starts_with("ocr")).collect();
         Ok(Arc::new(Self { ocr, permits: Permits::new(concurrency), digests }))
@@ -179,7 +203,7 @@ impl EncoderEngine {
     /// Load the encoder and its heads; the heads must have been trained on these very weights.
     pub fn from_verified(verified: &VerifiedModels, concurrency: usize) -> anyhow::Result<Arc<Self>> {
         keep_freed_memory_for_reuse();
-        let encoder = encoder::Encoder::load(&verified.path_of(ENCODER_DIR))
+        let encoder = encoder::Encoder::from_files(verified.reader(ENCODER_DIR))
             .with_context(|| format!("loading the encoder from {}", verified.path_of(ENCODER_DIR).display()))?;
         let all = verified.digests();
         let weights = all.get("encoder").with_context(|| format!("the model manifest in {} pins no encoder", verified.dir.display()))?;
@@ -187,9 +211,8 @@ impl EncoderEngine {
             bail!("the model manifest pins no {HEADS_FILE}; train it with `onewindow train-heads`");
         }
         let heads_path = verified.path_of(HEADS_FILE);
-        let heads: Heads =
-            serde_json::from_slice(&std::fs::read(&heads_path).with_context(|| format!("reading {}", heads_path.display()))?)
-                .with_context(|| format!("{} is not a heads file", heads_path.display()))?;
+        let heads: Heads = serde_json::from_slice(verified.bytes_of(HEADS_FILE)?)
+            .with_context(|| format!("{} is not a heads file", heads_path.display()))?;
         if heads.format != HEADS_FORMAT {
             bail!("{} is format {:?}, this build reads {HEADS_FORMAT:?}", heads_path.display(), heads.format);
         }
@@ -330,20 +353,36 @@ mod tests {
     }
 
     #[test]
+    fn the_models_are_loaded_from_the_bytes_that_were_checked_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_models(dir.path());
+        let verified = verify(dir.path()).unwrap();
+        // Replaced after the check: a second read would load these, or fail on them.
+        for file in ["ocr/det.safetensors", "ocr/rec.json", "encoder/e5.safetensors", "encoder/tokenizer.json", HEADS_FILE] {
+            std::fs::write(dir.path().join(file), b"not the pinned file").unwrap();
+        }
+        let ocr = OcrEngine::from_verified(&verified, 1).unwrap();
+        let encoder = EncoderEngine::from_verified(&verified, 1).unwrap();
+        assert!(ocr.ocr.alphabet_len() > 6000, "the recognition dictionary is the pinned one");
+        assert_eq!(encoder.encoder.dim(), 384);
+        assert!(verify(dir.path()).is_err(), "the replaced files are refused at the next start");
+    }
+
+    #[test]
     fn heads_trained_on_other_weights_misshapen_or_left_unpinned_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         copy_models(dir.path());
         let mut verified = verify(dir.path()).unwrap();
-        let heads_path = dir.path().join(HEADS_FILE);
-        let mut heads: serde_json::Value = serde_json::from_slice(&std::fs::read(&heads_path).unwrap()).unwrap();
+        // The loaders take the checked contents, so the heads are changed there.
+        let mut heads: serde_json::Value = serde_json::from_slice(verified.bytes_of(HEADS_FILE).unwrap()).unwrap();
         heads["encoder"] = serde_json::json!(format!("sha256:{}", "0".repeat(64)));
-        std::fs::write(&heads_path, serde_json::to_vec(&heads).unwrap()).unwrap();
+        verified.contents.insert(HEADS_FILE.to_string(), Arc::new(serde_json::to_vec(&heads).unwrap()));
         let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
         assert!(err.contains("retrain") && err.contains("heads.json"), "{err}");
 
         heads = serde_json::from_slice(&std::fs::read(default_models_dir().join(HEADS_FILE)).unwrap()).unwrap();
         heads["kinds"]["prototypes"][0] = serde_json::json!([0.5, 0.5]);
-        std::fs::write(&heads_path, serde_json::to_vec(&heads).unwrap()).unwrap();
+        verified.contents.insert(HEADS_FILE.to_string(), Arc::new(serde_json::to_vec(&heads).unwrap()));
         let err = format!("{:#}", EncoderEngine::from_verified(&verified, 1).unwrap_err());
         assert!(err.contains("kinds head does not fit"), "{err}");
 

@@ -155,7 +155,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let models_dir = &args.limits.models_dir;
     let verified = models::verify(models_dir)?;
     let weights = verified.digests().get("encoder").cloned().context("the model manifest pins no encoder")?;
-    let encoder = encoder::Encoder::load(&verified.path_of(ENCODER_DIR))?;
+    let encoder = encoder::Encoder::from_files(verified.reader(ENCODER_DIR))?;
     let ocr = models::OcrEngine::from_verified(&verified, args.limits.ocr_concurrency)?;
     let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
     let reader = Reader::new(args.limits.read_limits(), exe).with_ocr(ocr);

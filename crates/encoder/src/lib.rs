@@ -67,13 +67,18 @@ pub fn dequantize_q4_0(bytes: &[u8], rows: usize) -> anyhow::Result<(Vec<f32>, u
 impl Encoder {
     /// Load `config.json`, `tokenizer.json` and `e5.safetensors` from `dir`.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Self::from_files(|name| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display())))
+    }
+
+    /// Load from the contents `read` gives for each file name (`config.json`, `tokenizer.json`,
+    /// `e5.safetensors`): the bytes a caller has already checked, not a second read of a file
+    /// that may have changed since.
+    pub fn from_files<B: AsRef<[u8]>>(read: impl Fn(&str) -> anyhow::Result<B>) -> anyhow::Result<Self> {
         let device = Device::Cpu;
-        let config_path = dir.join("config.json");
-        let config: Config =
-            serde_json::from_slice(&std::fs::read(&config_path).with_context(|| format!("reading {}", config_path.display()))?)
-                .with_context(|| format!("{} is not a BERT configuration", config_path.display()))?;
-        let weights_path = dir.join("e5.safetensors");
-        let raw = candle_core::safetensors::load(&weights_path, &device).with_context(|| format!("reading {}", weights_path.display()))?;
+        let config: Config = serde_json::from_slice(read("config.json")?.as_ref()).context("config.json is not a BERT configuration")?;
+        let weights_path = "e5.safetensors";
+        let raw = candle_core::safetensors::load_buffer(read(weights_path)?.as_ref(), &device)
+            .with_context(|| format!("parsing {weights_path}"))?;
         let mut tensors = HashMap::with_capacity(raw.len());
         for (name, tensor) in raw {
             let tensor = match tensor.dtype() {
@@ -83,28 +88,28 @@ impl Encoder {
                     Tensor::from_vec(values, (rows, cols), &device)?
                 }
                 DType::F32 => tensor,
-                other => bail!("{name}: unexpected dtype {other:?} in {}", weights_path.display()),
+                other => bail!("{name}: unexpected dtype {other:?} in {weights_path}"),
             };
             tensors.insert(name, tensor);
         }
         let vocab = tensors.get("embeddings.word_embeddings.weight").map(|t| t.dims()[0]);
         if vocab != Some(config.vocab_size) {
-            bail!("{}: word embeddings have {vocab:?} rows, the configuration says {}", weights_path.display(), config.vocab_size);
+            bail!("{weights_path}: word embeddings have {vocab:?} rows, the configuration says {}", config.vocab_size);
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &config).with_context(|| format!("{} is not a BERT checkpoint", weights_path.display()))?;
+        let model = BertModel::load(vb, &config).with_context(|| format!("{weights_path} is not a BERT checkpoint"))?;
 
-        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer_path = "tokenizer.json";
         let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow::anyhow!("reading {}: {e}", tokenizer_path.display()))?;
+            Tokenizer::from_bytes(read(tokenizer_path)?.as_ref()).map_err(|e| anyhow::anyhow!("parsing {tokenizer_path}: {e}"))?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: DEFAULT_MAX_TOKENS, ..Default::default() }))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         tokenizer.with_padding(None);
         if tokenizer.get_vocab_size(true) != config.vocab_size {
-            bail!("{} has {} pieces, the weights {}", tokenizer_path.display(), tokenizer.get_vocab_size(true), config.vocab_size);
+            bail!("{tokenizer_path} has {} pieces, the weights {}", tokenizer.get_vocab_size(true), config.vocab_size);
         }
-        let eos = tokenizer.token_to_id("</s>").with_context(|| format!("{} has no </s>", tokenizer_path.display()))?;
+        let eos = tokenizer.token_to_id("</s>").with_context(|| format!("{tokenizer_path} has no </s>"))?;
         Ok(Self { model, tokenizer, device, dim: config.hidden_size, eos })
     }
 

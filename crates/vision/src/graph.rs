@@ -205,12 +205,17 @@ impl Graph {
     /// Load `<stem>.json` and `<stem>.safetensors`.
     pub fn load(json: &Path, weights: &Path) -> Result<Self> {
         let text = std::fs::read(json).with_context(|| format!("reading {}", json.display()))?;
-        let file: GraphFile = serde_json::from_slice(&text).with_context(|| format!("parsing {}", json.display()))?;
         let bytes = std::fs::read(weights).with_context(|| format!("reading {}", weights.display()))?;
-        let tensors =
-            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_context(|| format!("parsing {}", weights.display()))?;
         let name = json.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Self::from_parts(name, file, tensors)
+        Self::from_bytes(&name, &text, &bytes)
+    }
+
+    /// A graph from the contents of its `.json` and `.safetensors` files.
+    pub fn from_bytes(name: &str, json: &[u8], weights: &[u8]) -> Result<Self> {
+        let file: GraphFile = serde_json::from_slice(json).with_context(|| format!("parsing {name}.json"))?;
+        let tensors =
+            candle_core::safetensors::load_buffer(weights, &Device::Cpu).with_context(|| format!("parsing {name}.safetensors"))?;
+        Self::from_parts(name.to_string(), file, tensors)
     }
 
     pub fn from_parts(name: String, file: GraphFile, tensors: HashMap<String, Tensor>) -> Result<Self> {

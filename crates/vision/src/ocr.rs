@@ -116,7 +116,15 @@ impl std::fmt::Debug for Ocr {
 impl Ocr {
     /// Load `det`, `cls` and `rec` (`.json` + `.safetensors`) from `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let load = |stem: &str| Graph::load(&dir.join(format!("{stem}.json")), &dir.join(format!("{stem}.safetensors")));
+        Self::from_files(|name| std::fs::read(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display())))
+    }
+
+    /// Load `det`, `cls` and `rec` from the contents `read` gives for each file name
+    /// (`det.json`, `det.safetensors`, …): the bytes a caller has already checked, not a second
+    /// read of a file that may have changed since.
+    pub fn from_files<B: AsRef<[u8]>>(read: impl Fn(&str) -> Result<B>) -> Result<Self> {
+        let load =
+            |stem: &str| Graph::from_bytes(stem, read(&format!("{stem}.json"))?.as_ref(), read(&format!("{stem}.safetensors"))?.as_ref());
         let det = load("det")?;
         let cls = load("cls")?;
         let rec = load("rec")?;
