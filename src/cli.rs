@@ -175,6 +175,7 @@ pub fn main() -> ExitCode {
             Err(_) => ExitCode::FAILURE,
         };
     }
+    crate::models::keep_freed_memory_for_reuse();
     init_tracing();
     let result = match cli.command {
         Command::Serve(config) => crate::app::serve(config),
