@@ -344,6 +344,12 @@ impl Decider {
                 evidence: vec![],
             });
         }
+        // A value read from a document with less confidence than its threshold (the category has
+        // a threshold and a finding of its own) is not one to decide on.
+        let doubtful = |key: &str| {
+            let field = &fields[key];
+            key != "discharge_category" && field.source != FieldSource::Form && field.confidence < field_threshold
+        };
         let mut rested_on: Vec<String> = Vec::new();
         for outcome in &evaluation.outcomes {
             if outcome.status == RuleStatus::NotApplicable {
@@ -355,7 +361,14 @@ impl Decider {
                     rested_on.push(key.clone());
                 }
             }
+            let mut message = outcome.message.clone();
             let result = match outcome.status {
+                // A rule failed on a doubtful reading is a question for a person, not a finding:
+                // a decimal point lost on a scan must not be reported as a limit exceeded.
+                RuleStatus::Fail if keys.iter().any(|k| doubtful(k)) => {
+                    message.push_str("（所依据的识别结果置信度不足，需人工核对）");
+                    RuleResult::Unknown
+                }
                 RuleStatus::Fail => RuleResult::Fail,
                 RuleStatus::Unknown(ref reason) => {
                     tracing::debug!(rule = %outcome.id, reason = %reason, "rule could not be evaluated");
@@ -367,18 +380,11 @@ impl Decider {
                 .iter()
                 .map(|k| Evidence { document: fields[k].document.clone(), field: k.clone(), value: fields[k].value.clone() })
                 .collect();
-            findings.push(Finding {
-                rule: outcome.id.clone(),
-                result,
-                message: outcome.message.clone(),
-                basis: outcome.basis.clone(),
-                evidence,
-            });
+            findings.push(Finding { rule: outcome.id.clone(), result, message, basis: outcome.basis.clone(), evidence });
         }
         for key in &rested_on {
             let field = &fields[key];
-            let threshold = if key == "discharge_category" { category_threshold } else { field_threshold };
-            if field.source != FieldSource::Form && field.confidence < threshold && key != "discharge_category" {
+            if doubtful(key) {
                 findings.push(Finding {
                     rule: "fields.low_confidence".into(),
                     result: RuleResult::Unknown,
@@ -386,7 +392,7 @@ impl Decider {
                         "“{}”的识别置信度{}低于阈值{}，需人工核对",
                         key,
                         format_number(field.confidence),
-                        format_number(threshold)
+                        format_number(field_threshold)
                     ),
                     basis: basis.clone(),
                     evidence: vec![Evidence { document: field.document.clone(), field: key.clone(), value: field.value.clone() }],

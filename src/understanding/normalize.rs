@@ -185,6 +185,8 @@ pub struct Measured {
     pub range: bool,
     /// Written as below the detection limit (`ND`, `未检出`, `<0.05`, `0.05L`): `value` is the limit or 0.
     pub below_detection: bool,
+    /// The interval a limit written as one allows: `≤500` → 0..=500, `6.5~9.5` → 6.5..=9.5.
+    pub allows: Option<(f64, f64)>,
     pub start: usize,
 }
 
@@ -202,7 +204,9 @@ fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let after_ok = after.is_none_or(|c| {
         c.is_whitespace()
             || matches!(c, ')' | ']' | ';' | '|' | '。' | '，' | '；' | '）' | '(' | '（')
-            || (c == ',' && text[end + 1..].starts_with(' '))
+            // A comma ends a value unless a digit follows (1,4-苯二胺; 1,200): full-width commas
+            // are folded to ASCII, so prose writes "pH值为7.2,标准限值6~9".
+            || (c == ',' && !text[end + 1..].starts_with(|d: char| d.is_ascii_digit()))
             || (!c.is_ascii() && !matches!(c, '-' | '·'))
     });
     before_ok && after_ok
@@ -216,30 +220,33 @@ pub fn measured_values(text: &str) -> Vec<Measured> {
         let whole = caps.get(0).unwrap();
         let start = whole.start();
         if caps.name("empty").is_some() {
-            out.push(Measured { value: f64::NAN, range: true, below_detection: false, start });
+            out.push(Measured { value: f64::NAN, range: true, below_detection: false, allows: None, start });
             continue;
         }
         if !stands_alone(text, whole.start(), whole.end()) {
             continue;
         }
         if let Some(range) = caps.name("range") {
-            let low = range.as_str().split(['~', '～', '至', '-']).next().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
-            out.push(Measured { value: low, range: true, below_detection: false, start });
+            let mut ends = range.as_str().split(['~', '～', '至', '-']).map(|s| s.trim().parse::<f64>().ok());
+            let (low, high) = (ends.next().flatten(), ends.next_back().flatten());
+            let allows = low.zip(high).filter(|(low, high)| low <= high);
+            out.push(Measured { value: low.unwrap_or(0.0), range: true, below_detection: false, allows, start });
             continue;
         }
         if let Some(limit) = caps.name("limit") {
             let value = limit.as_str().parse().unwrap_or(f64::NAN);
-            out.push(Measured { value, range: true, below_detection: false, start });
+            let allows = value.is_finite().then_some((0.0, value));
+            out.push(Measured { value, range: true, below_detection: false, allows, start });
             continue;
         }
         if caps.name("nd").is_some() {
-            out.push(Measured { value: 0.0, range: false, below_detection: true, start });
+            out.push(Measured { value: 0.0, range: false, below_detection: true, allows: None, start });
             continue;
         }
         let Some(num) = caps.name("num") else { continue };
         let Ok(value) = num.as_str().parse::<f64>() else { continue };
         let below = caps.name("lt").is_some() || caps.name("l").is_some();
-        out.push(Measured { value, range: false, below_detection: below, start });
+        out.push(Measured { value, range: false, below_detection: below, allows: None, start });
     }
     out
 }
@@ -300,5 +307,9 @@ mod tests {
         let values = measured_values("N,N-二乙基-1,4-苯二胺 — 3.6 ≤8 6.5-9.5");
         assert_eq!(values.iter().map(|m| m.range).collect::<Vec<_>>(), vec![true, false, true, true], "{values:?}");
         assert_eq!(values[1].value, 3.6);
+        assert_eq!(values.iter().map(|m| m.allows).collect::<Vec<_>>(), vec![None, None, Some((0.0, 8.0)), Some((6.5, 9.5))]);
+        // Prose puts a comma straight after a value; a comma before a digit is part of a number.
+        assert_eq!(measured_values("为7.2,标准").iter().map(|m| m.value).collect::<Vec<_>>(), vec![7.2]);
+        assert!(measured_values("1,200").iter().all(|m| m.value != 1.0));
     }
 }

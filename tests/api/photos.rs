@@ -296,3 +296,26 @@ async fn a_bomb_uploaded_as_the_licence_asks_for_the_licence_again_and_health_na
     assert_eq!(decision["missing_materials"], serde_json::json!(["business_licence"]));
     assert_eq!(decision["models"], health["models"], "the decision names the models that read it");
 }
+
+/// A scan so noisy that decimal points vanish (150 dpi grayscale, JPEG quality 62, noise σ 5.8,
+/// skewed 1.5°, drawn with a substitute font; `tests/data/scan-decimal-points-lost.pdf`, the
+/// report of `clean-catering-stsong`): 2.46 reads as 246, 32.5 as 325, 21.4 as 214, each beside
+/// the report's own "合格" and a limit it would exceed. Neither rapidocr nor this OCR sees the
+/// points. The reviewer must be told the readings are in doubt, not that three limits were exceeded.
+#[test]
+fn a_result_read_against_the_reports_own_verdict_is_a_question_for_a_person_not_an_exceeded_limit() {
+    let (form, _, files, at) = load_package(&Fixture::load("clean-catering-stsong").dir);
+    let index = files.iter().position(|f| f.name == "水质检测报告.pdf").unwrap();
+    let scan = std::fs::read(repo().join("tests/data/scan-decimal-points-lost.pdf")).unwrap();
+    let decision = decide_replacing(&form, &files, at, index, scan);
+    assert_eq!(decision["outcome"], "needs_review", "{decision:#}");
+    let findings = decision["findings"].as_array().unwrap();
+    assert!(findings.iter().all(|f| f["result"] == "unknown"), "no rule may fail on a doubtful reading: {findings:#?}");
+    for rule in ["water.las_limit", "water.tn_limit", "water.oil_limit"] {
+        let finding = findings.iter().find(|f| f["rule"] == rule).unwrap_or_else(|| panic!("{rule} is not named: {findings:#?}"));
+        assert!(finding["message"].as_str().unwrap().contains("人工核对"), "{finding}");
+    }
+    // The values the scan does show are read as before and need no one.
+    assert_eq!(decision["fields"]["report.pollutants.cod"]["value"], 286.0);
+    assert!(decision["fields"]["report.pollutants.cod"]["confidence"].as_f64().unwrap() >= 0.9);
+}

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::reading::TextLine;
 use crate::rules::catalog::WaterStandard;
-use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Unit};
+use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Measured, Unit};
 
 use super::{ExtractedField, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
 
@@ -42,6 +42,9 @@ static STANDARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
 static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
+
+/// What a report says of its own result: within its limit (合格, 达标, 符合) or not.
+static VERDICT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?P<fail>不合格|不达标|未达标|不符合|超标)|合格|达标|符合").unwrap());
 
 /// A sampling-point column of a results table: W1, W2, WS-01, 1#, 点位1 …
 static POINT_HEADER: LazyLock<Regex> =
@@ -92,6 +95,21 @@ fn worst(item: &str, values: &[f64]) -> Option<f64> {
         values.iter().copied().max_by(|a, b| (a - 8.0).abs().total_cmp(&(b - 8.0).abs()))
     } else {
         values.iter().copied().max_by(f64::total_cmp)
+    }
+}
+
+/// The interval a row's own limit allows: its limit column when the row's numbers line up with the
+/// header's columns, else a limit written as one (`≤500`, `6~9`), else the first number after an
+/// inline "限值" (`inline`). A bare number is a limit up to it, never for pH, whose limit is a range.
+fn row_allows(item: &str, tokens: &[Measured], header: Option<&ResultsHeader>, inline: Option<f64>) -> Option<(f64, f64)> {
+    let up_to = |v: f64| (item != "ph" && v.is_finite()).then_some((0.0, v));
+    match header {
+        Some(h) if tokens.len() == h.columns.len() && inline.is_none() => tokens
+            .iter()
+            .zip(&h.columns)
+            .find(|(_, c)| **c == Column::Limit)
+            .and_then(|(t, _)| t.allows.or_else(|| (!t.range && !t.below_detection).then(|| up_to(t.value)).flatten())),
+        _ => tokens.iter().find_map(|t| t.allows).or_else(|| inline.and_then(up_to)),
     }
 }
 
@@ -228,7 +246,7 @@ impl PollutantReader {
             return None;
         }
         let results: Vec<_> = tokens.iter().filter(|t| !t.range).copied().collect();
-        let (value, confidence) = match &header {
+        let (value, mut confidence) = match &header {
             Some(h) if tokens.len() == h.columns.len() && inline_limit.is_none() => {
                 let values: Vec<f64> =
                     tokens.iter().zip(&h.columns).filter(|(t, c)| **c == Column::Result && !t.range).map(|(t, _)| t.value).collect();
@@ -245,6 +263,20 @@ impl PollutantReader {
             ("mg/L", Some(u)) => u.to_canonical(),
             _ => 1.0,
         };
+        // The report's own judgement of the row against the row's own limit: a result read beyond
+        // a limit the report calls met (or within one it calls exceeded) was misread (a decimal
+        // point lost on a noisy scan turns 2.46 into 246) or the report contradicts itself. Either
+        // way the reading is not one to decide on. Not when the row's unit is converted: its limit
+        // column may be in the standard's unit rather than the result's.
+        let verdict = VERDICT.captures(&segment).map(|c| c.name("fail").is_none());
+        let inline = inline_limit.and_then(|at| NUMBER.find(&segment[at..])).and_then(|m| m.as_str().parse().ok());
+        if let (Some(met), Some((low, high)), true) = (verdict, row_allows(item, &tokens, header, inline), factor == 1.0) {
+            let within = value >= low - 1e-9 && value <= high + 1e-9;
+            if within != met {
+                tracing::debug!(item, value, low, high, met, "a result contradicts the report's own verdict");
+                confidence = confidence.min(CONF_CONFLICT);
+            }
+        }
         let value = (value * factor * 1e6).round() / 1e6;
         Some((value, confidence))
     }

@@ -200,3 +200,33 @@ fn prose_results_and_ambiguous_rows() {
     assert_eq!(field(&read, "pollutants.ss").confidence, CONF_RESULT_AMBIGUOUS);
     assert_eq!(read.len(), 2, "CODMn is not COD: {read:?}");
 }
+
+#[test]
+fn a_result_that_contradicts_the_reports_own_verdict_is_not_trusted() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&lines(&[
+        "序号 检测项目 单位 检测结果 标准限值 判定",
+        // A scan whose decimal points were lost: 2.46 read as 246 against the row's own ≤20, which
+        // the report says is met; 32.5 as 325 against ≤70.
+        "9 阴离子表面活性剂 mg/L 246 20 合格",
+        "6 总氮 mg/L 325 ≤70 合格",
+        "8 动植物油 mg/L 21.4 ≤100 合格",
+        // The report calls a result within its limit exceeded.
+        "2 化学需氧量 mg/L 52 500 超标",
+        // A result over the limit that the report also calls exceeded is a reading to decide on.
+        "5 氨氮 mg/L 60 45 不合格",
+        "1 pH值 无量纲 72 6~9 合格",
+    ]));
+    for item in ["las", "tn", "cod", "ph"] {
+        assert!(field(&read, &format!("pollutants.{item}")).confidence <= CONF_CONFLICT, "{item}: {read:?}");
+    }
+    assert_eq!(field(&read, "pollutants.las").value, json!(246.0), "the reading is kept for the reviewer, not guessed at");
+    assert_eq!(field(&read, "pollutants.oil").confidence, CONF_RESULT_CLEAR);
+    assert_eq!(field(&read, "pollutants.nh3n").value, json!(60.0));
+    assert_eq!(field(&read, "pollutants.nh3n").confidence, CONF_RESULT_CLEAR);
+
+    let prose = reader.read(&lines(&["化学需氧量：2360 mg/L，标准限值500 mg/L，达标", "pH值为7.2，标准限值6~9，达标"]));
+    assert!(field(&prose, "pollutants.cod").confidence <= CONF_CONFLICT, "{prose:?}");
+    assert_eq!(field(&prose, "pollutants.ph").confidence, CONF_RESULT_CLEAR);
+}
