@@ -223,10 +223,17 @@ impl KindReader {
                     }
                 }
                 let Some(typed) = typed_value(kind, &value) else { continue };
-                if kind == FieldKind::CreditCode && typed.as_str().is_some_and(|c| CreditCode::parse(c).is_ok()) {
-                    confidence = confidence.max(CONF_VALID_CODE);
-                }
                 let line = &lines[line_idx];
+                if kind == FieldKind::CreditCode {
+                    if typed.as_str().is_some_and(|c| CreditCode::parse(c).is_ok()) {
+                        confidence = confidence.max(CONF_VALID_CODE);
+                    } else if !line.pieces.is_empty() {
+                        // Read by OCR, a code that fails its check character was far more likely
+                        // misread (one glyph of eighteen) than issued wrong: a person compares it
+                        // with the image. From a text layer the failure is a finding of fact.
+                        confidence = confidence.min(CONF_CONFLICT);
+                    }
+                }
                 let candidate = ExtractedField {
                     path: hit.field.clone(),
                     value: typed,

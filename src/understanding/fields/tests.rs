@@ -230,3 +230,20 @@ fn a_result_that_contradicts_the_reports_own_verdict_is_not_trusted() {
     assert!(field(&prose, "pollutants.cod").confidence <= CONF_CONFLICT, "{prose:?}");
     assert_eq!(field(&prose, "pollutants.ph").confidence, CONF_RESULT_CLEAR);
 }
+
+#[test]
+fn a_credit_code_failing_its_check_is_doubtful_when_read_by_ocr_and_a_fact_when_read_from_text() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    // One glyph misread: the valid 92320214MA1NB3C47B with its 3 read as 8.
+    let text = "统一社会信用代码 92820214MA1NB3C47B";
+    let from_text = reader.read(&lines(&[text]));
+    assert_eq!(field(&from_text, "credit_code").value, json!("92820214MA1NB3C47B"));
+    assert!(field(&from_text, "credit_code").confidence >= 0.9, "{from_text:?}");
+    let ocr_line = TextLine {
+        pieces: vec![crate::reading::Piece { start: 0, end: text.chars().count(), confidence: 0.97 }],
+        ..TextLine::new(1, text, 0.97)
+    };
+    let from_ocr = reader.read(&[ocr_line]);
+    assert!(field(&from_ocr, "credit_code").confidence <= CONF_CONFLICT, "{from_ocr:?}");
+}
