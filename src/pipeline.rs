@@ -350,6 +350,17 @@ impl Decider {
             let field = &fields[key];
             key != "discharge_category" && field.source != FieldSource::Form && field.confidence < field_threshold
         };
+        // What an OCR'd document does not show may only not have been read: a rule that fails on a
+        // collection of such a document (`report.pollutants`) and names none of its values (a
+        // required test item not found) is a question for a person, like a doubtful value.
+        let read_by_ocr: Vec<&str> =
+            documents.iter().filter(|d| d.read.lines.iter().any(|l| !l.pieces.is_empty())).map(|d| d.file.name.as_str()).collect();
+        let under = |key: &str, path: &str| key.len() > path.len() && key.starts_with(path) && key.as_bytes()[path.len()] == b'.';
+        let absent_from_ocr = |path: &str, keys: &[String]| {
+            !fields.contains_key(path)
+                && !keys.iter().any(|k| under(k, path))
+                && fields.iter().any(|(k, f)| under(k, path) && f.document.as_deref().is_some_and(|d| read_by_ocr.contains(&d)))
+        };
         let mut rested_on: Vec<String> = Vec::new();
         for outcome in &evaluation.outcomes {
             if outcome.status == RuleStatus::NotApplicable {
@@ -367,6 +378,10 @@ impl Decider {
                 // a decimal point lost on a scan must not be reported as a limit exceeded.
                 RuleStatus::Fail if keys.iter().any(|k| doubtful(k)) => {
                     message.push_str("（所依据的识别结果置信度不足，需人工核对）");
+                    RuleResult::Unknown
+                }
+                RuleStatus::Fail if outcome.referenced.iter().any(|p| absent_from_ocr(p, &keys)) => {
+                    message.push_str("（该材料经图像识别，未识别到的内容需人工核对）");
                     RuleResult::Unknown
                 }
                 RuleStatus::Fail => RuleResult::Fail,

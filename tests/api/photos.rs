@@ -166,31 +166,66 @@ fn a_degraded_licence_photo_is_read_right_or_sent_to_a_person() {
 /// concentration must never reach an issued permit.
 #[test]
 fn a_degraded_scan_is_read_right_or_sent_to_a_person() {
-    let page_image = |doc: &lopdf::Document| -> lopdf::ObjectId {
-        let is_image =
-            |o: &lopdf::Object| o.as_stream().is_ok_and(|s| s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(b"Image"));
-        *doc.objects.iter().find(|(_, o)| is_image(o)).expect("the scan has a page image").0
-    };
-    let outcomes = decide_degraded(
-        "clean-catering-stsong",
-        "水质检测报告.pdf",
-        |pdf| {
-            let doc = lopdf::Document::load_mem(pdf).unwrap();
-            let stream = doc.get_object(page_image(&doc)).unwrap().as_stream().unwrap();
-            image::load_from_memory(&stream.content).unwrap().to_rgb8()
-        },
-        |pdf, jpeg| {
-            let mut doc = lopdf::Document::load_mem(pdf).unwrap();
-            let id = page_image(&doc);
-            let stream = doc.get_object_mut(id).unwrap().as_stream_mut().unwrap();
-            stream.set_content(jpeg);
-            stream.dict.set("ColorSpace", lopdf::Object::Name(b"DeviceRGB".to_vec()));
-            let mut out = Vec::new();
-            doc.save_to(&mut out).unwrap();
-            out
-        },
-    );
+    let outcomes = decide_degraded("clean-catering-stsong", "水质检测报告.pdf", scan_page, with_scan_page);
     assert_eq!(outcomes[4], "issued", "a noisy scan is still read: {outcomes:?}");
+}
+
+/// The object id of a scanned PDF's (first) page image.
+fn page_image(doc: &lopdf::Document) -> lopdf::ObjectId {
+    let is_image = |o: &lopdf::Object| o.as_stream().is_ok_and(|s| s.dict.get(b"Subtype").and_then(|v| v.as_name()).ok() == Some(b"Image"));
+    *doc.objects.iter().find(|(_, o)| is_image(o)).expect("the scan has a page image").0
+}
+
+/// A scanned PDF's page image.
+fn scan_page(pdf: &[u8]) -> image::RgbImage {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let stream = doc.get_object(page_image(&doc)).unwrap().as_stream().unwrap();
+    image::load_from_memory(&stream.content).unwrap().to_rgb8()
+}
+
+/// The scanned PDF `pdf` with its page image replaced by `jpeg` (RGB).
+fn with_scan_page(pdf: &[u8], jpeg: Vec<u8>) -> Vec<u8> {
+    let mut doc = lopdf::Document::load_mem(pdf).unwrap();
+    let id = page_image(&doc);
+    let stream = doc.get_object_mut(id).unwrap().as_stream_mut().unwrap();
+    stream.set_content(jpeg);
+    stream.dict.set("ColorSpace", lopdf::Object::Name(b"DeviceRGB".to_vec()));
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+/// A required test item the OCR does not find on a scan (here its row is blanked out of the page
+/// image) may only not have been read: the reviewer is asked to look, not told the report lacks
+/// it. From a text layer the same absence is a finding (`catering-las-missing` fails the rule).
+#[test]
+fn a_required_item_not_found_on_a_scan_is_a_question_for_a_person() {
+    let (form, _, files, at) = load_package(&photo_dir("clean-catering-stsong"));
+    let index = files.iter().position(|f| f.name == "水质检测报告.pdf").unwrap();
+    let mut page = scan_page(&files[index].bytes);
+    let height = page.height() as f32;
+    // The last row of the results table, 阴离子表面活性剂 (LAS), at 150 dpi.
+    for y in (0.478 * height) as u32..(0.502 * height) as u32 {
+        for x in 0..page.width() {
+            page.put_pixel(x, y, image::Rgb([246, 246, 246]));
+        }
+    }
+    let decision = decide_replacing(&form, &files, at, index, with_scan_page(&files[index].bytes, jpeg(&page)));
+    assert_eq!(decision["outcome"], "needs_review", "{decision:#}");
+    assert!(decision["fields"].get("report.pollutants.las").is_none(), "the row is gone: {:#}", decision["fields"]);
+    let findings = decision["findings"].as_array().unwrap();
+    let required = findings.iter().find(|f| f["rule"] == "water.required_items").unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(required["result"], "unknown", "{required}");
+    assert!(
+        required["message"].as_str().unwrap().contains("las") && required["message"].as_str().unwrap().contains("人工核对"),
+        "{required}"
+    );
+    // The other results on the page are still decided on.
+    assert_eq!(decision["fields"]["report.pollutants.oil"]["value"], 21.4);
+
+    let (text, _) = decide_dir(&Fixture::load("catering-las-missing").dir);
+    let from_text = text["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "water.required_items").cloned();
+    assert_eq!(from_text.map(|f| f["result"].clone()), Some("fail".into()), "{text:#}");
 }
 
 /// Scanning apps and PDF tools often stamp a line of real text on a scanned page (a page number, a

@@ -198,6 +198,15 @@ impl PollutantReader {
                         reading = self.read_segment(item, &format!("{segment} {next}"), header.as_ref());
                     }
                 }
+                if reading.is_none() && mentions.len() == 1 && header.is_some() && line_idx > 0 {
+                    // In a tall row (its method cell wrapped) the numbers may sit on the row's first
+                    // line and the item's name lower down: "HJ586-2010 N,N-二乙基… 0.03 3.6" above
+                    // "总余氯 mg/L".
+                    let previous = &normalized[line_idx - 1];
+                    if self.mentions(previous).is_empty() && parse_header(previous).is_none() {
+                        reading = self.read_segment(item, &format!("{previous} {segment}"), header.as_ref());
+                    }
+                }
                 let Some((value, confidence)) = reading else { continue };
                 let path = format!("pollutants.{item}");
                 let candidate = ExtractedField {

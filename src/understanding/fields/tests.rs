@@ -247,3 +247,19 @@ fn a_credit_code_failing_its_check_is_doubtful_when_read_by_ocr_and_a_fact_when_
     let from_ocr = reader.read(&[ocr_line]);
     assert!(field(&from_ocr, "credit_code").confidence <= CONF_CONFLICT, "{from_ocr:?}");
 }
+
+#[test]
+fn a_result_on_the_line_above_its_item_in_a_tall_row_is_read() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    // A scan's row whose method cell wraps over three lines: the numbers came out with its first.
+    let read = reader.read(&lines(&[
+        "检测项目 检测方法及依据 检出限 检测结果 单位",
+        "石油类 HJ637-2018红外分光光度法 0.06 0.06L mg/L",
+        "HJ586-2010N,N-二乙基-1,4-苯二胺分光光 0.03 3.6",
+        "总余氯 mg/L",
+        "度法",
+    ]));
+    assert_eq!(field(&read, "pollutants.chlorine").value, json!(3.6));
+    assert_eq!(field(&read, "pollutants.petroleum").value, json!(0.06), "{read:?}");
+}
