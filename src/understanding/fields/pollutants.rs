@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::json;
 
 use crate::reading::TextLine;
-use crate::rules::catalog::WaterStandard;
+use crate::rules::catalog::{PollutantSpec, WaterStandard};
 use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Measured, Unit};
 
 use super::{ExtractedField, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
@@ -18,9 +18,20 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d+(?:\.\d+)?").e
 
 /// How sure the reader was of a result: of the item's name and of the cell the number was read
 /// from (not of the row's serial number or its limit column). When the number does not stand in
-/// the text as read (a unit was converted), of the whole segment.
-fn value_read_confidence(line: &TextLine, text: &str, name: std::ops::Range<usize>, segment: std::ops::Range<usize>, value: f64) -> f64 {
-    let name_confidence = line.confidence_in(text, name.clone());
+/// the text as read (a unit was converted), of the whole segment. A name the row's own limit
+/// already identifies (`identified`) does not count: the recogniser often hesitates over a short
+/// name's glyphs ("SS" at 0.63, "pH值" at 0.92 on noisy scans) whose row "≤400" or "6.5~9.5" is
+/// that item's limit in the standard, while a misread that turns 总氮 into 氨氮 keeps counting
+/// beside 总氮's limit of 70.
+fn value_read_confidence(
+    line: &TextLine,
+    text: &str,
+    name: std::ops::Range<usize>,
+    segment: std::ops::Range<usize>,
+    value: f64,
+    identified: bool,
+) -> f64 {
+    let name_confidence = if identified { 1.0 } else { line.confidence_in(text, name.clone()) };
     let cell = NUMBER
         .find_iter(&text[segment.clone()])
         .find(|m| m.as_str().parse::<f64>().is_ok_and(|v| (v - value).abs() < 1e-9))
@@ -122,7 +133,16 @@ struct Alias {
 
 pub struct PollutantReader {
     aliases: Vec<Alias>,
-    units: BTreeMap<String, String>,
+    /// The standard's items: their units and limits.
+    items: BTreeMap<String, PollutantSpec>,
+}
+
+/// A result read from a row: its value, how sure the row's layout makes it, and whether the row's
+/// own limit is the item's limit in the standard (for some grade), which identifies the item.
+struct Reading {
+    value: f64,
+    confidence: f64,
+    identified: bool,
 }
 
 impl PollutantReader {
@@ -139,8 +159,7 @@ impl PollutantReader {
             })
             .collect();
         aliases.sort_by_key(|a| std::cmp::Reverse(a.n_chars));
-        let units = water.items.iter().map(|(k, v)| (k.clone(), v.unit.clone())).collect();
-        Self { aliases, units }
+        Self { aliases, items: water.items.clone() }
     }
 
     /// Item mentions in a line, in order: (item, alias start, alias end).
@@ -207,12 +226,13 @@ impl PollutantReader {
                         reading = self.read_segment(item, &format!("{previous} {segment}"), header.as_ref());
                     }
                 }
-                let Some((value, confidence)) = reading else { continue };
+                let Some(Reading { value, confidence, identified }) = reading else { continue };
                 let path = format!("pollutants.{item}");
                 let candidate = ExtractedField {
                     path: path.clone(),
                     value: json!(value),
-                    confidence: confidence * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value),
+                    confidence: confidence
+                        * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value, identified),
                     page: line.page,
                     line: line.text.clone(),
                 };
@@ -237,7 +257,7 @@ impl PollutantReader {
         found.into_values().collect()
     }
 
-    fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<(f64, f64)> {
+    fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<Reading> {
         let mut segment = STANDARD_NUMBER.replace_all(segment, " ").to_string();
         // Other aliases of the same item (化学需氧量(CODcr)) carry no result.
         for alias in self.aliases.iter().filter(|a| a.item == item) {
@@ -266,7 +286,7 @@ impl PollutantReader {
             }
             _ => (results.first()?.value, CONF_RESULT_AMBIGUOUS),
         };
-        let expected_unit = self.units.get(item).map(String::as_str).unwrap_or("mg/L");
+        let expected_unit = self.items.get(item).map_or("mg/L", |spec| spec.unit.as_str());
         let unit = unit.or(header.as_ref().and_then(|h| h.unit));
         let factor = match (expected_unit, unit) {
             ("mg/L", Some(u)) => u.to_canonical(),
@@ -279,7 +299,15 @@ impl PollutantReader {
         // column may be in the standard's unit rather than the result's.
         let verdict = VERDICT.captures(&segment).map(|c| c.name("fail").is_none());
         let inline = inline_limit.and_then(|at| NUMBER.find(&segment[at..])).and_then(|m| m.as_str().parse().ok());
-        if let (Some(met), Some((low, high)), true) = (verdict, row_allows(item, &tokens, header, inline), factor == 1.0) {
+        let allows = row_allows(item, &tokens, header, inline).filter(|_| factor == 1.0);
+        let identified = allows.is_some_and(|(low, high)| {
+            self.items.get(item).is_some_and(|spec| {
+                spec.max
+                    .iter()
+                    .any(|(grade, max)| (max - high).abs() < 1e-9 && (spec.min.get(grade).copied().unwrap_or(0.0) - low).abs() < 1e-9)
+            })
+        });
+        if let (Some(met), Some((low, high))) = (verdict, allows) {
             let within = value >= low - 1e-9 && value <= high + 1e-9;
             if within != met {
                 tracing::debug!(item, value, low, high, met, "a result contradicts the report's own verdict");
@@ -287,6 +315,6 @@ impl PollutantReader {
             }
         }
         let value = (value * factor * 1e6).round() / 1e6;
-        Some((value, confidence))
+        Some(Reading { value, confidence, identified })
     }
 }

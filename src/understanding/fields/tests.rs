@@ -240,11 +240,7 @@ fn a_credit_code_failing_its_check_is_doubtful_when_read_by_ocr_and_a_fact_when_
     let from_text = reader.read(&lines(&[text]));
     assert_eq!(field(&from_text, "credit_code").value, json!("92820214MA1NB3C47B"));
     assert!(field(&from_text, "credit_code").confidence >= 0.9, "{from_text:?}");
-    let ocr_line = TextLine {
-        pieces: vec![crate::reading::Piece { start: 0, end: text.chars().count(), confidence: 0.97 }],
-        ..TextLine::new(1, text, 0.97)
-    };
-    let from_ocr = reader.read(&[ocr_line]);
+    let from_ocr = reader.read(&[ocr_line(&[(text, 0.97)])]);
     assert!(field(&from_ocr, "credit_code").confidence <= CONF_CONFLICT, "{from_ocr:?}");
 }
 
@@ -262,4 +258,39 @@ fn a_result_on_the_line_above_its_item_in_a_tall_row_is_read() {
     ]));
     assert_eq!(field(&read, "pollutants.chlorine").value, json!(3.6));
     assert_eq!(field(&read, "pollutants.petroleum").value, json!(0.06), "{read:?}");
+}
+
+/// An OCR line of whitespace-separated pieces, each read with its confidence.
+fn ocr_line(pieces: &[(&str, f64)]) -> TextLine {
+    let mut text = String::new();
+    let mut out = Vec::new();
+    for (piece, confidence) in pieces {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let start = text.chars().count();
+        text.push_str(piece);
+        out.push(crate::reading::Piece { start, end: text.chars().count(), confidence: *confidence });
+    }
+    let least = out.iter().map(|p| p.confidence).fold(1.0, f64::min);
+    TextLine { pieces: out, ..TextLine::new(1, text, least) }
+}
+
+#[test]
+fn a_doubtful_item_name_counts_unless_the_rows_own_limit_is_that_items_limit() {
+    let rules = ruleset();
+    let reader = PollutantReader::new(&rules.water);
+    let read = reader.read(&[
+        TextLine::new(1, "序号 检测项目 单位 检测结果 标准限值 判定", 1.0),
+        ocr_line(&[("3", 0.99), ("SS", 0.63), ("毫克/升", 0.98), ("212", 1.0), ("≤400", 0.98), ("合格", 1.0)]),
+        ocr_line(&[("1", 0.99), ("pH值", 0.92), ("无量纲", 0.99), ("7.8", 0.998), ("6.5~9.5", 0.98), ("合格", 1.0)]),
+        // 总氮 misread as 氨氮: 70 is not ammonia's limit in any grade, so the name's doubt stays.
+        ocr_line(&[("6", 0.99), ("氨氮", 0.70), ("mg/L", 0.98), ("32.5", 0.99), ("≤70", 0.98), ("合格", 1.0)]),
+        // No limit in the row to identify the item by.
+        ocr_line(&[("9", 0.99), ("LAS", 0.70), ("mg/L", 0.98), ("2.46", 0.99), ("—", 0.98), ("合格", 1.0)]),
+    ]);
+    assert!(field(&read, "pollutants.ss").confidence >= 0.9, "{read:?}");
+    assert!(field(&read, "pollutants.ph").confidence >= 0.9, "{read:?}");
+    assert!(field(&read, "pollutants.nh3n").confidence <= 0.7, "{read:?}");
+    assert!(field(&read, "pollutants.las").confidence <= 0.7, "{read:?}");
 }
