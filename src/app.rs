@@ -1,70 +1,25 @@
-//! The composition root: builds the store, rule set, reader, decider and state, binds the listener,
-//! and runs the API with its workers. The only place that names concrete implementations.
+//! The composition root: builds the store, rule set, models, pipeline, use cases and HTTP state,
+//! binds the listener, and runs the API with its workers. The only place that names every
+//! concrete implementation (SQLite, the shipped models, the system clock).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LimitsConfig, ServeConfig};
-use crate::pipeline::Decider;
+use crate::http::AppState;
+use crate::inference::Ocr;
+use crate::issuance::certificate::CertificateFont;
+use crate::pipeline::Pipeline;
 use crate::rules::RuleSet;
 use crate::storage::sqlite::SqliteStore;
 use crate::storage::{BlobStore, Store};
-
-pub struct App {
-    store: Arc<dyn Store>,
-    blobs: BlobStore,
-    decider: Arc<Decider>,
-    limits: LimitsConfig,
-    clock: Arc<dyn Clock>,
-    public_url: String,
-    certificate_font: crate::issuance::certificate::CertificateFont,
-    jobs: Notify,
-    ready: AtomicBool,
-}
-
-/// Shared by every handler and worker.
-#[derive(Clone)]
-pub struct AppState(Arc<App>);
-
-impl AppState {
-    pub fn store(&self) -> &dyn Store {
-        self.0.store.as_ref()
-    }
-    pub fn blobs(&self) -> &BlobStore {
-        &self.0.blobs
-    }
-    pub fn decider(&self) -> &Arc<Decider> {
-        &self.0.decider
-    }
-    pub fn limits(&self) -> &LimitsConfig {
-        &self.0.limits
-    }
-    pub fn clock(&self) -> &dyn Clock {
-        self.0.clock.as_ref()
-    }
-    pub fn public_url(&self) -> &str {
-        &self.0.public_url
-    }
-    pub fn certificate_font(&self) -> &crate::issuance::certificate::CertificateFont {
-        &self.0.certificate_font
-    }
-    pub fn is_ready(&self) -> bool {
-        self.0.ready.load(Ordering::Acquire)
-    }
-    /// Wakes a worker: a job was queued.
-    pub fn notify_jobs(&self) {
-        self.0.jobs.notify_one();
-    }
-    pub async fn jobs_notified(&self) {
-        self.0.jobs.notified().await
-    }
-}
+use crate::understanding::encoded::EncoderReader;
+use crate::understanding::Understander;
+use crate::usecases::UseCases;
 
 /// What tests may swap in. Production uses the defaults.
 #[derive(Default)]
@@ -72,8 +27,43 @@ pub struct BuildOptions {
     /// The binary that reads PDFs in a child process; default: this executable.
     pub reader_exe: Option<PathBuf>,
     pub clock: Option<Arc<dyn Clock>>,
+    /// The models; default: the shipped ones, verified and loaded from the models directory.
+    pub inference: Option<Inference>,
 }
 
+/// The models a pipeline runs: the shipped ones, or others a test puts in their place. Without an
+/// OCR, photos and scans are unreadable; without an encoder, documents are understood by their
+/// keywords alone.
+#[derive(Clone, Default)]
+pub struct Inference {
+    pub ocr: Option<Arc<dyn Ocr>>,
+    pub encoder: Option<EncoderReader>,
+}
+
+impl Inference {
+    /// The shipped models, each file checked against its pinned SHA-256 first.
+    pub fn load(limits: &LimitsConfig) -> anyhow::Result<Self> {
+        let (ocr, encoder) = crate::models::load_all(&limits.models_dir, limits.ocr_concurrency).context("loading the models")?;
+        Ok(Self { ocr: Some(ocr), encoder: Some(encoder.for_understanding()) })
+    }
+}
+
+/// The decision pipeline over `rules` with these models; `reader_exe` reads PDFs in a child process.
+pub fn pipeline(rules: Arc<RuleSet>, limits: &LimitsConfig, reader_exe: PathBuf, inference: Inference) -> Pipeline {
+    let mut reader = crate::reading::Reader::new(limits.read_limits(), reader_exe);
+    if let Some(ocr) = inference.ocr {
+        reader = reader.with_ocr(ocr);
+    }
+    let understander = Understander::new(&rules, inference.encoder);
+    Pipeline::new(rules, reader, understander)
+}
+
+/// This executable, which reads PDFs in a child process (`onewindow __read-pdf`).
+pub fn this_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("locating the onewindow binary for the pdf reader")
+}
+
+/// The service, built and bound, before it serves.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
@@ -110,23 +100,19 @@ impl Application {
         }
         let reader_exe = match options.reader_exe {
             Some(exe) => exe,
-            None => std::env::current_exe().context("locating the onewindow binary for the pdf reader")?,
+            None => this_exe()?,
         };
-        let reader = config.limits.reader(reader_exe).context("loading the models")?;
-        let decider = Decider::new(Arc::new(rules), reader);
+        let inference = match options.inference {
+            Some(inference) => inference,
+            None => Inference::load(&config.limits)?,
+        };
+        let pipeline = pipeline(Arc::new(rules), &config.limits, reader_exe, inference);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let app = App {
-            store,
-            blobs,
-            decider: Arc::new(decider),
-            limits: config.limits.clone(),
-            clock: options.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            public_url: config.public_url.clone(),
-            certificate_font: crate::issuance::certificate::CertificateFont::shipped().context("loading the certificate font")?,
-            jobs: Notify::new(),
-            ready: AtomicBool::new(false),
-        };
-        Ok(Self { listener, state: AppState(Arc::new(app)), workers: config.workers })
+        let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let usecases = UseCases::new(store, blobs, Arc::new(pipeline), clock, config.limits.case_limits());
+        let font = CertificateFont::shipped().context("loading the certificate font")?;
+        let state = AppState::new(usecases, config.public_url.clone(), font);
+        Ok(Self { listener, state, workers: config.workers })
     }
 
     pub fn port(&self) -> u16 {
@@ -142,10 +128,10 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for idx in 0..self.workers {
-            workers.push(tokio::spawn(crate::worker::run(self.state.clone(), idx, stop_rx.clone())));
+            workers.push(tokio::spawn(crate::worker::run(self.state.usecases().clone(), idx, stop_rx.clone())));
         }
-        let deadlines = tokio::spawn(crate::deadlines::run(self.state.clone(), stop_rx.clone()));
-        self.state.0.ready.store(true, Ordering::Release);
+        let deadlines = tokio::spawn(crate::deadlines::run(self.state.usecases().clone(), stop_rx.clone()));
+        self.state.set_ready();
         tracing::info!(listen = %self.listener.local_addr()?, workers = self.workers, "onewindow ready");
         let router = crate::http::router(self.state.clone());
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("serving http")?;

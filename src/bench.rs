@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::NaiveDate;
 
-use crate::pipeline::{Decider, InputFile};
+use crate::pipeline::{InputFile, Pipeline};
 
 struct Package {
     name: String,
@@ -47,8 +47,8 @@ fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
     sorted_ms[idx]
 }
 
-pub fn run(fixtures: PathBuf, iterations: usize, decider: anyhow::Result<Decider>) -> anyhow::Result<()> {
-    let decider = decider?;
+pub fn run(fixtures: PathBuf, iterations: usize, pipeline: anyhow::Result<Pipeline>) -> anyhow::Result<()> {
+    let pipeline = pipeline?;
     let packages = load(&fixtures)?;
     let mut all_ms = Vec::new();
     let mut five_doc_ms = Vec::new();
@@ -56,7 +56,7 @@ pub fn run(fixtures: PathBuf, iterations: usize, decider: anyhow::Result<Decider
     for _ in 0..iterations.max(1) {
         for package in &packages {
             let t = Instant::now();
-            decider.decide(&package.service, &package.form, &package.files, package.at).with_context(|| package.name.clone())?;
+            pipeline.run(&package.service, &package.form, &package.files, package.at).with_context(|| package.name.clone())?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             all_ms.push(ms);
             if package.files.len() == 5 {
@@ -192,12 +192,12 @@ pub fn run_encoder(
     package_dir: PathBuf,
     iterations: usize,
     rules: crate::rules::RuleSet,
-    load_reader: impl FnOnce() -> anyhow::Result<crate::reading::Reader>,
+    load_models: impl FnOnce() -> anyhow::Result<(crate::reading::Reader, Option<crate::understanding::encoded::EncoderReader>)>,
 ) -> anyhow::Result<()> {
     let before_models = peak_rss_mib();
     let loaded = Instant::now();
-    let reader = load_reader()?;
-    let encoder = reader.encoder().cloned().context("the encoder did not load")?;
+    let (reader, encoder) = load_models()?;
+    let encoder = encoder.context("the encoder did not load")?;
     println!(
         "models loaded in {:.0} ms (peak resident {:.0} MiB before, {:.0} MiB after)",
         loaded.elapsed().as_secs_f64() * 1000.0,

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use crate::config::{LimitsConfig, RulesConfig, ServeConfig};
-use crate::pipeline::{Decider, InputFile};
+use crate::pipeline::{InputFile, Pipeline};
 use crate::rules::RuleSet;
 
 #[derive(Debug, Parser)]
@@ -139,6 +139,9 @@ struct BenchArgs {
     /// documents, read once beforehand, and of one business scope's category.
     #[arg(long, value_name = "PACKAGE", conflicts_with = "ocr")]
     encoder: Option<PathBuf>,
+    /// Print the time each OCR network spends per operator kind, on every run (to stderr).
+    #[arg(long, env = "ONEWINDOW_GRAPH_PROFILE")]
+    graph_profile: bool,
     #[command(flatten)]
     rules: RulesConfig,
     #[command(flatten)]
@@ -177,6 +180,9 @@ pub fn main() -> ExitCode {
     }
     crate::models::keep_freed_memory_for_reuse();
     init_tracing();
+    if let Command::Bench(args) = &cli.command {
+        vision::graph::profile_operators(args.graph_profile);
+    }
     let result = match cli.command {
         Command::Serve(config) => crate::app::serve(config),
         Command::Decide(args) => decide(args),
@@ -186,11 +192,11 @@ pub fn main() -> ExitCode {
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
         Command::Bench(args) => match (args.ocr, args.encoder) {
-            (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || bench_reader(&args.limits)),
+            (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || shipped_reader(&args.limits)),
             (None, Some(package)) => RuleSet::load_dir(&args.rules.rules_dir)
                 .with_context(|| format!("loading rules from {}", args.rules.rules_dir.display()))
-                .and_then(|rules| crate::bench::run_encoder(package, args.iterations, rules, || bench_reader(&args.limits))),
-            (None, None) => crate::bench::run(args.fixtures, args.iterations, build_decider(&args.rules, &args.limits)),
+                .and_then(|rules| crate::bench::run_encoder(package, args.iterations, rules, || shipped_reader_and_encoder(&args.limits))),
+            (None, None) => crate::bench::run(args.fixtures, args.iterations, build_pipeline(&args.rules, &args.limits)),
         },
         Command::ReadPdf { .. } => unreachable!("handled above"),
     };
@@ -208,15 +214,14 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// The rule set and the reader, for commands that decide without a server.
-pub fn build_decider(rules: &RulesConfig, limits: &LimitsConfig) -> anyhow::Result<Decider> {
+/// The rule set and the pipeline with the shipped models, for commands that decide without a server.
+pub fn build_pipeline(rules: &RulesConfig, limits: &LimitsConfig) -> anyhow::Result<Pipeline> {
     let ruleset = RuleSet::load_dir(&rules.rules_dir).with_context(|| format!("loading rules from {}", rules.rules_dir.display()))?;
-    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-    Ok(Decider::new(Arc::new(ruleset), limits.reader(exe).context("loading the models")?))
+    Ok(crate::app::pipeline(Arc::new(ruleset), limits, crate::app::this_exe()?, crate::app::Inference::load(limits)?))
 }
 
 fn decide(args: DecideArgs) -> anyhow::Result<()> {
-    let decider = build_decider(&args.rules, &args.limits)?;
+    let pipeline = build_pipeline(&args.rules, &args.limits)?;
     let form_text = std::fs::read_to_string(&args.form).with_context(|| format!("reading form {}", args.form.display()))?;
     let form: serde_json::Value =
         serde_json::from_str(&form_text).with_context(|| format!("form {} is not valid JSON", args.form.display()))?;
@@ -227,19 +232,29 @@ fn decide(args: DecideArgs) -> anyhow::Result<()> {
         files.push(InputFile::new(name, bytes));
     }
     let at = args.at.unwrap_or_else(|| chrono::Local::now().date_naive());
-    let decision = decider.decide(&args.service, &form, &files, at)?;
+    let decision = pipeline.run(&args.service, &form, &files, at)?;
     println!("{}", serde_json::to_string_pretty(&decision)?);
     Ok(())
 }
 
-fn bench_reader(limits: &LimitsConfig) -> anyhow::Result<crate::reading::Reader> {
-    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-    limits.reader(exe).context("loading the models")
+/// The reader with the shipped OCR, and the shipped encoder, for commands that read without deciding.
+fn shipped_reader_and_encoder(
+    limits: &LimitsConfig,
+) -> anyhow::Result<(crate::reading::Reader, Option<crate::understanding::encoded::EncoderReader>)> {
+    let inference = crate::app::Inference::load(limits)?;
+    let mut reader = crate::reading::Reader::new(limits.read_limits(), crate::app::this_exe()?);
+    if let Some(ocr) = inference.ocr {
+        reader = reader.with_ocr(ocr);
+    }
+    Ok((reader, inference.encoder))
+}
+
+fn shipped_reader(limits: &LimitsConfig) -> anyhow::Result<crate::reading::Reader> {
+    Ok(shipped_reader_and_encoder(limits)?.0)
 }
 
 fn read(args: ReadArgs) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-    let reader = args.limits.reader(exe).context("loading the models")?;
+    let reader = shipped_reader(&args.limits)?;
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     println!("{}", serde_json::to_string_pretty(&reader.read(&bytes))?);
     Ok(())
@@ -252,9 +267,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
-        let exe = std::env::current_exe().context("locating the onewindow binary for the pdf reader")?;
-        let reader = args.limits.reader(exe).context("loading the models")?;
-        let reports = crate::replay::replay(store.as_ref(), &blobs, reader, &args.application_id).await?;
+        let inference = crate::app::Inference::load(&args.limits)?;
+        let id = crate::domain::application::ApplicationId::parse(&args.application_id)
+            .with_context(|| format!("{} is not an application id", args.application_id))?;
+        let reports = crate::replay::replay(store.as_ref(), &blobs, &args.limits, inference, crate::app::this_exe()?, &id).await?;
         let mut all = true;
         for report in &reports {
             if report.reproduced {

@@ -2,43 +2,53 @@
 //! The doc comment of each field is its `--help`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::reading::{ReadLimits, Reader};
+use crate::reading::ReadLimits;
+use crate::rules::{RuleFiles, RuleSet, RuleSetError};
+
+use crate::reading::image::{DEFAULT_MAX_MIB, DEFAULT_MAX_SIDE};
+use crate::reading::{DEFAULT_MAX_FILE_BYTES, DEFAULT_PDF_MEMORY_MIB, DEFAULT_PDF_TIMEOUT_SECS};
+
+/// The defaults of the limits that are not reading's own, written once.
+pub const DEFAULT_MAX_APPLICATION_BYTES: u64 = 100 * 1024 * 1024;
+pub const DEFAULT_MAX_FILES: usize = 40;
+pub const DEFAULT_MAX_QUEUED_DECISIONS: usize = 200;
+pub const DEFAULT_OCR_CONCURRENCY: usize = 1;
 
 /// Limits on what an upload and its reading may cost, and the models that read it.
 #[derive(Debug, Clone, Args)]
 pub struct LimitsConfig {
     /// Largest accepted file, in bytes.
-    #[arg(long, env = "ONEWINDOW_MAX_FILE_BYTES", default_value_t = 20 * 1024 * 1024)]
+    #[arg(long, env = "ONEWINDOW_MAX_FILE_BYTES", default_value_t = DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
     /// Largest total of all files of one application, in bytes.
-    #[arg(long, env = "ONEWINDOW_MAX_APPLICATION_BYTES", default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, env = "ONEWINDOW_MAX_APPLICATION_BYTES", default_value_t = DEFAULT_MAX_APPLICATION_BYTES)]
     pub max_application_bytes: u64,
     /// Most files one application may hold.
-    #[arg(long, env = "ONEWINDOW_MAX_FILES", default_value_t = 40)]
+    #[arg(long, env = "ONEWINDOW_MAX_FILES", default_value_t = DEFAULT_MAX_FILES)]
     pub max_files: usize,
     /// Time limit for reading one PDF, in seconds.
-    #[arg(long, env = "ONEWINDOW_PDF_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "ONEWINDOW_PDF_TIMEOUT_SECS", default_value_t = DEFAULT_PDF_TIMEOUT_SECS)]
     pub pdf_timeout_secs: u64,
     /// Address-space limit of the isolated PDF reader, in MiB.
-    #[arg(long, env = "ONEWINDOW_PDF_MEMORY_MIB", default_value_t = 1024)]
+    #[arg(long, env = "ONEWINDOW_PDF_MEMORY_MIB", default_value_t = DEFAULT_PDF_MEMORY_MIB)]
     pub pdf_memory_mib: u64,
     /// Largest width or height of an image (photo or scanned page), in pixels.
-    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_SIDE", default_value_t = 10_000)]
+    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_SIDE", default_value_t = DEFAULT_MAX_SIDE)]
     pub max_image_side: u32,
     /// Most memory one image may take once decoded, in MiB.
-    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_MIB", default_value_t = 256)]
+    #[arg(long, env = "ONEWINDOW_MAX_IMAGE_MIB", default_value_t = DEFAULT_MAX_MIB)]
     pub max_image_mib: u64,
     /// Most decisions queued or running; a submission beyond it is answered 429 with Retry-After
     /// instead of waiting behind them.
-    #[arg(long, env = "ONEWINDOW_MAX_QUEUED_DECISIONS", default_value_t = 200)]
+    #[arg(long, env = "ONEWINDOW_MAX_QUEUED_DECISIONS", default_value_t = DEFAULT_MAX_QUEUED_DECISIONS)]
     pub max_queued_decisions: usize,
     /// How many images are OCR'd at once in this process (each run uses every core).
-    #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = 1)]
+    #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = DEFAULT_OCR_CONCURRENCY)]
     pub ocr_concurrency: usize,
     /// The models directory, with its MANIFEST.toml; the service refuses to start if a file is
     /// missing or differs from its pinned SHA-256.
@@ -49,21 +59,30 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_file_bytes: 20 * 1024 * 1024,
-            max_application_bytes: 100 * 1024 * 1024,
-            max_files: 40,
-            pdf_timeout_secs: 10,
-            pdf_memory_mib: 1024,
-            max_image_side: 10_000,
-            max_image_mib: 256,
-            max_queued_decisions: 200,
-            ocr_concurrency: 1,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_application_bytes: DEFAULT_MAX_APPLICATION_BYTES,
+            max_files: DEFAULT_MAX_FILES,
+            pdf_timeout_secs: DEFAULT_PDF_TIMEOUT_SECS,
+            pdf_memory_mib: DEFAULT_PDF_MEMORY_MIB,
+            max_image_side: DEFAULT_MAX_SIDE,
+            max_image_mib: DEFAULT_MAX_MIB,
+            max_queued_decisions: DEFAULT_MAX_QUEUED_DECISIONS,
+            ocr_concurrency: DEFAULT_OCR_CONCURRENCY,
             models_dir: crate::models::default_models_dir(),
         }
     }
 }
 
 impl LimitsConfig {
+    pub fn case_limits(&self) -> crate::usecases::CaseLimits {
+        crate::usecases::CaseLimits {
+            max_file_bytes: self.max_file_bytes,
+            max_files: self.max_files,
+            max_application_bytes: self.max_application_bytes,
+            max_queued_decisions: self.max_queued_decisions,
+        }
+    }
+
     pub fn read_limits(&self) -> ReadLimits {
         ReadLimits {
             max_file_bytes: self.max_file_bytes,
@@ -71,13 +90,6 @@ impl LimitsConfig {
             pdf_memory_bytes: self.pdf_memory_mib * 1024 * 1024,
             image: crate::reading::image::ImageLimits { max_side: self.max_image_side, max_alloc_bytes: self.max_image_mib * 1024 * 1024 },
         }
-    }
-
-    /// The reading stage with its OCR models and the text encoder, verified against the manifest
-    /// and loaded once. `helper_exe` is this project's binary, which reads PDFs in a child process.
-    pub fn reader(&self, helper_exe: PathBuf) -> anyhow::Result<Reader> {
-        let (ocr, encoder) = crate::models::load_all(&self.models_dir, self.ocr_concurrency)?;
-        Ok(Reader::new(self.read_limits(), helper_exe).with_ocr(ocr).with_encoder(encoder))
     }
 }
 
@@ -98,8 +110,36 @@ pub fn default_rules_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules")
 }
 
+impl RuleSet {
+    /// Reads every `.toml` file under `dir` (recursively) and loads them. The rule set itself reads
+    /// no files: this is the one place its files come from disk.
+    pub fn load_dir(dir: &Path) -> Result<Self, RuleSetError> {
+        let mut files = RuleFiles::new();
+        collect_files(dir, dir, &mut files)?;
+        Self::from_files(files)
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, files: &mut RuleFiles) -> Result<(), RuleSetError> {
+    let io = |error: std::io::Error| RuleSetError::Io { path: dir.display().to_string(), error: error.to_string() };
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(root, &path, files)?;
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| RuleSetError::Io { path: path.display().to_string(), error: e.to_string() })?;
+            files.insert(relative, text);
+        }
+    }
+    Ok(())
+}
+
 /// `onewindow serve`.
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on.
     #[arg(long, env = "ONEWINDOW_LISTEN", default_value = "127.0.0.1:8080")]
@@ -120,4 +160,66 @@ pub struct ServeConfig {
     pub rules: RulesConfig,
     #[command(flatten)]
     pub limits: LimitsConfig,
+}
+
+/// The database URL is redacted: it may carry a password.
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("public_url", &self.public_url)
+            .field("workers", &self.workers)
+            .field("rules", &self.rules)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`; a URL without a password as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _secret)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_password_never_reaches_the_debug_output() {
+        assert_eq!(redact_url("postgres://onewindow:s3cret@db.internal/onewindow"), "postgres://onewindow:***@db.internal/onewindow");
+        assert_eq!(redact_url("postgres://onewindow@db/onewindow"), "postgres://onewindow@db/onewindow");
+        assert_eq!(redact_url("sqlite://data/onewindow.db"), "sqlite://data/onewindow.db");
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: "data".into(),
+            database_url: Some("postgres://u:hunter2@h/d".into()),
+            public_url: "http://x".into(),
+            workers: 1,
+            rules: RulesConfig { rules_dir: "rules".into() },
+            limits: LimitsConfig::default(),
+        };
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2") && printed.contains("u:***@h"), "{printed}");
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_limits_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            limits: LimitsConfig,
+        }
+        let parsed = Flags::try_parse_from(["onewindow"]).unwrap().limits;
+        let default = LimitsConfig::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+        assert_eq!(format!("{:?}", default.read_limits()), format!("{:?}", ReadLimits::default()));
+    }
 }

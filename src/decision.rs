@@ -1,77 +1,91 @@
-//! The decision policy: deliberately asymmetric. The machine may issue; only a person refuses.
+//! The decision: from what was understood of an application to the decision document, in three
+//! pure stages (no I/O, no models, no clock: the date comes in with the case):
+//!
+//! 1. [`collect`]: which material each file was taken for, and every field with its provenance,
+//!    a reviewer's corrections in place;
+//! 2. [`assess`]: the service's own steps (a category worked out, the limits that apply), the rules,
+//!    and every finding, a doubtful reading never reported as a broken rule;
+//! 3. [`decide`]: the asymmetric policy (the machine may issue; only a person refuses) and, for a
+//!    bundle, one outcome per requested item.
+//!
+//! Between 1 and 2 the understanding stage may read the category evidence with the encoder
+//! ([`Collected::category_evidence`]); that is the only model call, and it is the caller's.
 
-use crate::domain::decision::{Finding, Outcome};
-
-/// What the policy looks at, already worked out by the pipeline.
-#[derive(Debug)]
-pub struct PolicyInput<'a> {
-    pub any_unreadable: bool,
-    /// A readable document whose kind the service is unsure of: it may be the "missing" material.
-    pub any_uncertain_kind: bool,
-    pub missing_materials: &'a [String],
-    /// Every rule that failed or could not be decided, every weak field, every unsure document kind.
-    pub findings: &'a [Finding],
-    /// The service allows automatic issuance at all.
-    pub auto_issue: bool,
-    /// The rules' spot-check condition held (issue on a pledge).
-    pub pledge_based: bool,
-}
-
-/// Returns the outcome and whether an issued permit must be spot-checked after issue.
-///
-/// - `needs_materials` when something required is missing or a file could not be read: the applicant
-///   can fix that alone, and is told everything in one notice. But when a readable document's kind is
-///   unsure, the "missing" material may be that very document: a person looks first.
-/// - `issued` only when there is no finding at all and the service allows it.
-/// - `needs_review` otherwise: a person looks at the named findings.
-pub fn decide(input: &PolicyInput<'_>) -> (Outcome, bool) {
-    if input.any_unreadable || (!input.missing_materials.is_empty() && !input.any_uncertain_kind) {
-        return (Outcome::NeedsMaterials, false);
-    }
-    if !input.findings.is_empty() || !input.auto_issue {
-        return (Outcome::NeedsReview, false);
-    }
-    (Outcome::Issued, input.pledge_based)
-}
-
+pub mod assess;
+mod bundle;
+pub mod category;
+pub mod collect;
+pub mod correctable;
+pub mod policy;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::decision::RuleResult;
+mod tests;
 
-    fn finding() -> Finding {
-        Finding { rule: "water.cod_limit".into(), result: RuleResult::Fail, message: "m".into(), basis: "b".into(), evidence: vec![] }
-    }
+use std::collections::BTreeMap;
 
-    fn input<'a>(missing: &'a [String], findings: &'a [Finding]) -> PolicyInput<'a> {
-        PolicyInput {
-            any_unreadable: false,
-            any_uncertain_kind: false,
-            missing_materials: missing,
-            findings,
-            auto_issue: true,
-            pledge_based: false,
-        }
-    }
+use chrono::NaiveDate;
+use serde_json::Value;
 
-    #[test]
-    fn issues_only_when_nothing_is_wrong() {
-        assert_eq!(decide(&input(&[], &[])), (Outcome::Issued, false));
-        assert_eq!(decide(&PolicyInput { pledge_based: true, ..input(&[], &[]) }), (Outcome::Issued, true));
-        assert_eq!(decide(&input(&[], &[finding()])).0, Outcome::NeedsReview);
-        assert_eq!(decide(&PolicyInput { auto_issue: false, ..input(&[], &[]) }).0, Outcome::NeedsReview);
-    }
+pub use assess::{assess, Assessment};
+pub use category::CategoryEvidence;
+pub use collect::{collect, Collected};
+pub use correctable::is_correctable;
 
-    #[test]
-    fn missing_or_unreadable_materials_go_back_to_the_applicant_never_refused() {
-        let missing = vec!["pledge".to_string()];
-        assert_eq!(decide(&input(&missing, &[finding()])), (Outcome::NeedsMaterials, false));
-        assert_eq!(decide(&PolicyInput { any_unreadable: true, ..input(&[], &[]) }).0, Outcome::NeedsMaterials);
-    }
+use crate::domain::decision::Decision;
+use crate::rules::{CompiledService, RuleSet};
+use crate::understanding::UnderstoodDocument;
+use policy::PolicyInput;
 
-    #[test]
-    fn a_missing_material_next_to_an_unsure_document_goes_to_a_person() {
-        let missing = vec!["pretreatment_docs".to_string()];
-        assert_eq!(decide(&PolicyInput { any_uncertain_kind: true, ..input(&missing, &[finding()]) }).0, Outcome::NeedsReview);
+/// Everything a decision is a function of, besides the model readings the stages take as inputs.
+#[derive(Clone, Copy)]
+pub struct Case<'a> {
+    pub rules: &'a RuleSet,
+    pub service: &'a CompiledService,
+    /// The form as submitted (valid for the service).
+    pub form: &'a Value,
+    pub documents: &'a [UnderstoodDocument],
+    /// A reviewer's corrections: decision field key → value.
+    pub corrections: &'a BTreeMap<String, Value>,
+    pub submitted_on: NaiveDate,
+}
+
+/// The decision document for an assessment. `models` are the digests of the models whose readings
+/// the case rests on, recorded so that the decision can be replayed.
+pub fn decide(case: &Case<'_>, assessment: Assessment, models: BTreeMap<String, String>) -> Decision {
+    let service = case.service;
+    let Assessment { facts, mut findings, fields, reports, evaluation, any_unreadable } = assessment;
+    let any_uncertain_kind = findings.iter().any(|f| f.rule == "documents.kind_confidence");
+    let (mut outcome, spot_check) = policy::outcome(&PolicyInput {
+        any_unreadable,
+        any_uncertain_kind,
+        missing_materials: &evaluation.missing_materials,
+        findings: &findings,
+        auto_issue: service.info().auto_issue,
+        pledge_based: evaluation.spot_check,
+    });
+    let mut missing_materials = evaluation.missing_materials.clone();
+    let mut items = Vec::new();
+    if !service.items().is_empty() {
+        let bundle = bundle::Bundle { service, evaluation: &evaluation, any_unreadable, any_uncertain_kind };
+        let decided = bundle.decide(&facts.form, &mut findings, &mut missing_materials);
+        outcome = decided.outcome;
+        items = decided.items;
     }
+    missing_materials.sort();
+    Decision {
+        service: service.info().id.clone(),
+        outcome,
+        spot_check,
+        findings,
+        missing_materials,
+        documents: reports,
+        fields,
+        items,
+        ruleset: case.rules.hash().to_string(),
+        models,
+        submitted_on: case.submitted_on.format("%Y-%m-%d").to_string(),
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }

@@ -10,3 +10,9 @@ pub mod phone;
 pub mod pii;
 pub mod retirement;
 pub mod user;
+
+/// The lowercase hex SHA-256 of `bytes`: how documents, blobs and decisions are named.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,23 +1,24 @@
 //! The HTTP edge: `/api/v1` (JSON, stable error body) and `/health`. Requests become domain types
-//! here; handlers call use cases and never touch SQL.
+//! here; handlers parse, call a use case and map its answer, and never touch storage.
 
 pub mod applications;
 pub mod auth;
+pub mod bodies;
 pub mod error;
 pub mod health;
 pub mod permits;
 pub mod review;
+pub mod state;
 
 use axum::Router;
 
-use crate::app::AppState;
-
 pub use error::ApiError;
+pub use state::AppState;
 
 pub fn router(state: AppState) -> Router {
     // The body limit covers a whole multipart upload; per-file and per-application limits are checked
     // while reading it, with their own 413 messages.
-    let body_limit = state.limits().max_application_bytes as usize + 1024 * 1024;
+    let body_limit = state.usecases().limits().max_application_bytes as usize + 1024 * 1024;
     Router::new()
         .nest(
             "/api/v1",
@@ -30,10 +31,15 @@ pub fn router(state: AppState) -> Router {
         // Defence in depth: a bug that panics in a handler answers 500 with the error body; the
         // process and every other request carry on.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            axum::response::IntoResponse::into_response(ApiError::Internal(anyhow::anyhow!("a request handler panicked")))
+            axum::response::IntoResponse::into_response(ApiError::Internal("a request handler panicked".into()))
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The application a path names; text that is no application id names nothing, like an unknown id.
+pub fn application_id(text: &str) -> Result<crate::domain::application::ApplicationId, ApiError> {
+    crate::domain::application::ApplicationId::parse(text).ok_or_else(|| ApiError::NotFound(format!("application {text} not found")))
 }
 
 /// The OpenAPI document, kept beside the handlers and checked against the router by a test.

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::decision::Decision;
 use crate::rules::catalog::ServiceInfo;
 use crate::rules::engine::format_number;
 use crate::rules::RuleSet;
@@ -69,12 +70,11 @@ fn holder_of(form: &Value) -> String {
     ["applicant_name", "name"].iter().find_map(|k| form.get(*k).and_then(Value::as_str)).unwrap_or_default().to_string()
 }
 
-/// The category a decision rested on: the form's, or the one worked out (and perhaps corrected).
-pub fn decided_category(decision: &Value, form: &Value) -> Option<String> {
-    decision["fields"]["discharge_category"]["value"]
-        .as_str()
-        .or_else(|| form.get("discharge_category").and_then(Value::as_str))
-        .map(str::to_string)
+/// The category a decision rested on (for a service with a category step): the one the decision
+/// reports (worked out, perhaps corrected), or else the form's.
+pub fn decided_category(service: &crate::rules::CompiledService, decision: &Decision, form: &Value) -> Option<String> {
+    let field = &service.steps().category.as_ref()?.field;
+    decision.fields.get(field).and_then(|f| f.value.as_str()).or_else(|| form.get(field).and_then(Value::as_str)).map(str::to_string)
 }
 
 /// Percent-encodes a path segment (permit numbers carry Chinese characters and brackets).

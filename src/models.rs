@@ -165,6 +165,27 @@ impl std::fmt::Debug for OcrEngine {
     }
 }
 
+impl crate::inference::Ocr for OcrEngine {
+    fn read(&self, image: &vision::RgbImage) -> Result<Vec<vision::TextLine>, crate::inference::InferenceError> {
+        let _permit = self.permits.acquire();
+        self.ocr.read(image).map_err(|e| crate::inference::InferenceError(format!("{e:#}")))
+    }
+
+    fn digests(&self) -> BTreeMap<String, String> {
+        self.digests.clone()
+    }
+}
+
+impl crate::inference::TextEmbedder for EncoderEngine {
+    fn embed(&self, text: &str, max_tokens: usize) -> Result<Vec<f32>, crate::inference::InferenceError> {
+        EncoderEngine::embed(self, text, max_tokens).map_err(|e| crate::inference::InferenceError(format!("{e:#}")))
+    }
+
+    fn digests(&self) -> BTreeMap<String, String> {
+        self.digests.clone()
+    }
+}
+
 impl OcrEngine {
     /// Verify the manifest, then load the OCR networks from `dir/ocr`.
     pub fn load(dir: &Path, concurrency: usize) -> anyhow::Result<Arc<Self>> {
@@ -187,7 +208,7 @@ pub const HEADS_FILE: &str = "encoder/heads.json";
 /// The text encoder and the heads trained on it, loaded once, shared by every decision.
 pub struct EncoderEngine {
     pub encoder: encoder::Encoder,
-    pub heads: Heads,
+    pub heads: Arc<Heads>,
     pub permits: Permits,
     pool: rayon::ThreadPool,
     pub digests: BTreeMap<String, String>,
@@ -242,7 +263,7 @@ impl EncoderEngine {
         // showed no change beyond this machine's noise.
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("encoder-{i}")).build()?;
-        Ok(Arc::new(Self { encoder, heads, permits: Permits::new(concurrency), pool, digests }))
+        Ok(Arc::new(Self { encoder, heads: Arc::new(heads), permits: Permits::new(concurrency), pool, digests }))
     }
 
     /// The unit embedding of one text cut to `max_tokens`, waiting for a permit: each run already
@@ -250,6 +271,13 @@ impl EncoderEngine {
     pub fn embed(&self, text: &str, max_tokens: usize) -> anyhow::Result<Vec<f32>> {
         let _permit = self.permits.acquire();
         Ok(self.pool.install(|| self.encoder.embed_cut(&[text], encoder::Role::Query, max_tokens))?.remove(0))
+    }
+}
+
+impl EncoderEngine {
+    /// The encoder as the understanding stage uses it: behind its trait, with its heads.
+    pub fn for_understanding(self: &Arc<Self>) -> crate::understanding::encoded::EncoderReader {
+        crate::understanding::encoded::EncoderReader { embedder: self.clone(), heads: self.heads.clone() }
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::models::{EncoderEngine, OcrEngine};
+use crate::inference::Ocr;
 
 /// What a file is, judged by its first bytes, never by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,14 @@ impl Format {
     pub fn is_accepted(self) -> bool {
         !matches!(self, Format::Unknown)
     }
+}
+
+/// The read stage's hand-off for one file: its name, its bytes' SHA-256 and what was read.
+#[derive(Debug, Clone)]
+pub struct ReadDocument {
+    pub file: String,
+    pub sha256: String,
+    pub read: ReadOutcome,
 }
 
 /// One line of text as read, with where it came from and how sure the reader is of it.
@@ -140,6 +148,11 @@ impl ReadOutcome {
     }
 }
 
+/// The reading limits' defaults, written once: `config` offers each as a flag with this default.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+pub const DEFAULT_PDF_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_PDF_MEMORY_MIB: u64 = 1024;
+
 /// Limits on what one reading may cost. Every limit is configurable (see `config`).
 #[derive(Debug, Clone)]
 pub struct ReadLimits {
@@ -153,53 +166,44 @@ pub struct ReadLimits {
 impl Default for ReadLimits {
     fn default() -> Self {
         Self {
-            max_file_bytes: 20 * 1024 * 1024,
-            pdf_timeout: Duration::from_secs(10),
-            pdf_memory_bytes: 1024 * 1024 * 1024,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            pdf_timeout: Duration::from_secs(DEFAULT_PDF_TIMEOUT_SECS),
+            pdf_memory_bytes: DEFAULT_PDF_MEMORY_MIB * 1024 * 1024,
             image: image::ImageLimits::default(),
         }
     }
 }
 
 /// The reading stage: dispatches on the sniffed format.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Reader {
     limits: ReadLimits,
     pdf: pdf::IsolatedPdfReader,
-    ocr: Option<Arc<OcrEngine>>,
-    encoder: Option<Arc<EncoderEngine>>,
+    ocr: Option<Arc<dyn Ocr>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("limits", &self.limits).field("ocr", &self.ocr.as_ref().map(|o| o.digests())).finish()
+    }
 }
 
 impl Reader {
     /// `helper_exe` is this project's own binary, which reads PDFs in a child process (`__read-pdf`).
     pub fn new(limits: ReadLimits, helper_exe: PathBuf) -> Self {
         let pdf = pdf::IsolatedPdfReader::new(helper_exe, limits.pdf_timeout, limits.pdf_memory_bytes);
-        Self { limits, pdf, ocr: None, encoder: None }
+        Self { limits, pdf, ocr: None }
     }
 
-    /// Read photos and scans with these OCR models (without them, images are unreadable).
-    pub fn with_ocr(mut self, ocr: Arc<OcrEngine>) -> Self {
+    /// Read photos and scans with this OCR (without one, images are unreadable).
+    pub fn with_ocr(mut self, ocr: Arc<dyn Ocr>) -> Self {
         self.ocr = Some(ocr);
         self
     }
 
-    /// Carry the text encoder to the understanding stage: the models are loaded and verified
-    /// together, and travel together.
-    pub fn with_encoder(mut self, encoder: Arc<EncoderEngine>) -> Self {
-        self.encoder = Some(encoder);
-        self
-    }
-
-    pub fn encoder(&self) -> Option<&Arc<EncoderEngine>> {
-        self.encoder.as_ref()
-    }
-
-    /// `role → sha256:…` of the models this reader and the encoder it carries use, recorded in each
-    /// decision.
+    /// `role → sha256:…` of the OCR models, recorded in each decision.
     pub fn model_digests(&self) -> BTreeMap<String, String> {
-        let mut digests = self.ocr.as_ref().map(|o| o.digests.clone()).unwrap_or_default();
-        digests.extend(self.encoder.iter().flat_map(|e| e.digests.clone()));
-        digests
+        self.ocr.as_ref().map(|o| o.digests()).unwrap_or_default()
     }
 
     pub fn has_ocr(&self) -> bool {
@@ -253,7 +257,8 @@ impl Reader {
         };
         let mut lines = Vec::new();
         for (page, page_format, bytes) in pages {
-            let result = image::decode(bytes, page_format, self.limits.image).and_then(|decoded| image::read_page(ocr, &decoded, page));
+            let result =
+                image::decode(bytes, page_format, self.limits.image).and_then(|decoded| image::read_page(ocr.as_ref(), &decoded, page));
             match result {
                 Ok(page_lines) => lines.extend(page_lines),
                 Err(reason) if format == Format::Pdf => return ReadOutcome::unreadable(format, format!("扫描件第{page}页：{reason}")),

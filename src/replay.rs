@@ -1,15 +1,16 @@
 //! Replay: re-run a recorded decision from the stored documents under the rule set it was made
 //! under, and compare the result byte for byte.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use chrono::NaiveDate;
-
-use crate::pipeline::{sha256_hex, Decider, InputFile};
-use crate::reading::Reader;
-use crate::rules::{RuleFiles, RuleSet};
-use crate::storage::{BlobStore, Store};
+use crate::app::Inference;
+use crate::config::LimitsConfig;
+use crate::domain::application::ApplicationId;
+use crate::domain::sha256_hex;
+use crate::pipeline::{InputFile, PipelineError};
+use crate::rules::{RuleFiles, RuleSet, RuleSetError};
+use crate::storage::{BlobStore, Store, StoreError};
 
 #[derive(Debug)]
 pub struct ReplayReport {
@@ -21,33 +22,68 @@ pub struct ReplayReport {
     pub first_difference: Option<String>,
 }
 
-pub async fn replay(store: &dyn Store, blobs: &BlobStore, reader: Reader, application_id: &str) -> anyhow::Result<Vec<ReplayReport>> {
-    let application = store.application(application_id).await?.with_context(|| format!("application {application_id} not found"))?;
-    let form: serde_json::Value = serde_json::from_str(&application.form).context("stored form")?;
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("application {0} not found")]
+    NotFound(ApplicationId),
+    #[error("application {0} has no recorded decision")]
+    NoDecision(ApplicationId),
+    #[error("rule set {0} is not on record")]
+    RuleSetNotRecorded(String),
+    #[error("recorded rule set does not hash to {0}")]
+    RuleSetAltered(String),
+    #[error("submission {0} of the decision is not on record")]
+    SubmissionNotRecorded(i64),
+    #[error("stored data: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("loading the recorded rule set: {0}")]
+    RuleSet(#[from] RuleSetError),
+    #[error("deciding again: {0}")]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Re-decides every recorded decision of `application_id`, each under its own rule set, with the
+/// models in `inference`; `reader_exe` reads PDFs in a child process.
+pub async fn replay(
+    store: &dyn Store,
+    blobs: &BlobStore,
+    limits: &LimitsConfig,
+    inference: Inference,
+    reader_exe: PathBuf,
+    application_id: &ApplicationId,
+) -> Result<Vec<ReplayReport>, ReplayError> {
+    let application = store.application(application_id).await?.ok_or_else(|| ReplayError::NotFound(application_id.clone()))?;
+    let form: serde_json::Value = serde_json::from_str(&application.form).map_err(|e| ReplayError::Corrupt(format!("form: {e}")))?;
     let decisions = store.decisions(application_id).await?;
-    anyhow::ensure!(!decisions.is_empty(), "application {application_id} has no recorded decision");
+    if decisions.is_empty() {
+        return Err(ReplayError::NoDecision(application_id.clone()));
+    }
     let documents = store.documents(application_id).await?;
     let mut reports = Vec::new();
     for recorded in decisions {
         let files_json =
-            store.ruleset(&recorded.ruleset).await?.with_context(|| format!("rule set {} is not on record", recorded.ruleset))?;
-        let files: RuleFiles = serde_json::from_str(&files_json).context("stored rule set")?;
-        let rules = RuleSet::from_files(files).context("loading the recorded rule set")?;
-        anyhow::ensure!(rules.hash() == recorded.ruleset, "recorded rule set does not hash to {}", recorded.ruleset);
-        let submission = store.submission(application_id, recorded.submission_seq).await?.context("submission of the decision")?;
-        let included = submission.document_ids();
-        let mut inputs = Vec::new();
-        for document in documents.iter().filter(|d| included.contains(&d.id)) {
-            inputs.push(InputFile::new(
-                document.file_name.clone(),
-                blobs.get(&document.sha256).with_context(|| format!("document {}", document.sha256))?,
-            ));
+            store.ruleset(&recorded.ruleset).await?.ok_or_else(|| ReplayError::RuleSetNotRecorded(recorded.ruleset.clone()))?;
+        let files: RuleFiles = serde_json::from_str(&files_json).map_err(|e| ReplayError::Corrupt(format!("rule set: {e}")))?;
+        let rules = RuleSet::from_files(files)?;
+        if rules.hash() != recorded.ruleset {
+            return Err(ReplayError::RuleSetAltered(recorded.ruleset.clone()));
         }
-        let submitted_on = NaiveDate::parse_from_str(&submission.submitted_on, "%Y-%m-%d")?;
-        let decider = Decider::new(Arc::new(rules), reader.clone());
-        let service = application.service.clone();
-        let form = form.clone();
-        let decision = tokio::task::spawn_blocking(move || decider.decide(&service, &form, &inputs, submitted_on)).await??;
+        let submission = store
+            .submission(application_id, recorded.submission_seq)
+            .await?
+            .ok_or(ReplayError::SubmissionNotRecorded(recorded.submission_seq))?;
+        let mut inputs = Vec::new();
+        for document in documents.iter().filter(|d| submission.document_ids.contains(&d.id)) {
+            let bytes = blobs.get(&document.sha256).map_err(|e| ReplayError::Corrupt(format!("document {}: {e}", document.sha256)))?;
+            inputs.push(InputFile::new(document.file_name.clone(), bytes));
+        }
+        let pipeline = crate::app::pipeline(Arc::new(rules), limits, reader_exe.clone(), inference.clone());
+        let (service, form, submitted_on) = (application.service.clone(), form.clone(), submission.submitted_on);
+        let decision = tokio::task::spawn_blocking(move || pipeline.run(&service, &form, &inputs, submitted_on))
+            .await
+            .map_err(|e| ReplayError::Corrupt(format!("the replay task panicked: {e}")))??;
         let replayed = decision.to_canonical_json();
         let reproduced = replayed == recorded.decision;
         let first_difference = if reproduced { None } else { first_difference(&recorded.decision, &replayed) };

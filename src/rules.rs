@@ -8,7 +8,6 @@ pub mod engine;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::LazyLock;
 
@@ -21,8 +20,9 @@ pub use engine::{CompiledService, Evaluation, Facts, RuleOutcome, RuleStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleSetError {
-    #[error("cannot read rule files in {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    /// Reading the rule files failed (`config::read_rules_dir`): the filesystem's word, as text.
+    #[error("cannot read rule files in {path}: {error}")]
+    Io { path: String, error: String },
     #[error("rule file {file} is missing")]
     Missing { file: String },
     #[error("rule file {file} does not parse: {error}")]
@@ -67,18 +67,21 @@ const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
 const REVIEW_REASONS_FILE: &str = "tables/review-reasons.toml";
 const CALENDAR_FILE: &str = "tables/calendar.toml";
 const RETIREMENT_FILE: &str = "tables/retirement.toml";
+/// The kind and field a documents file from before `results` was declared read results under.
+const LEGACY_RESULTS_KIND: &str = "water_quality_report";
+const LEGACY_RESULTS_FIELD: &str = "pollutants";
 
 impl RuleSet {
-    /// Reads every `.toml` file under `dir` (recursively) and loads them.
-    pub fn load_dir(dir: &Path) -> Result<Self, RuleSetError> {
-        let mut files = RuleFiles::new();
-        collect_files(dir, dir, &mut files)?;
-        Self::from_files(files)
-    }
-
     pub fn from_files(files: RuleFiles) -> Result<Self, RuleSetError> {
         let hash = hash_files(&files);
-        let documents: DocumentsFile = parse_file(&files, DOCUMENTS_FILE)?;
+        let mut documents: DocumentsFile = parse_file(&files, DOCUMENTS_FILE)?;
+        // A documents file recorded before kinds declared their results table: the water-quality
+        // report's was then read under `pollutants`, and decisions recorded under it replay so.
+        if documents.kinds.values().all(|k| k.results.is_none()) {
+            if let Some(report) = documents.kinds.get_mut(LEGACY_RESULTS_KIND) {
+                report.results = Some(LEGACY_RESULTS_FIELD.into());
+            }
+        }
         let water: WaterStandard = parse_file(&files, WATER_FILE)?;
         let test_items: TestItemsFile = parse_file(&files, TEST_ITEMS_FILE)?;
         let categories: CategoriesFile = parse_file(&files, CATEGORIES_FILE)?;
@@ -104,7 +107,10 @@ impl RuleSet {
         }
         let mut services = BTreeMap::new();
         for name in files.keys().filter(|f| !f.contains('/') && f.as_str() != DOCUMENTS_FILE) {
-            let service: ServiceFile = parse_file(&files, name)?;
+            let mut service: ServiceFile = parse_file(&files, name)?;
+            if service.steps.is_none() {
+                service.steps = Some(catalog::ServiceSteps::legacy(&service.form));
+            }
             let known = KnownPaths::build(&service, &documents, &water);
             let compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
             services.insert(compiled.info().id.clone(), compiled);
@@ -124,23 +130,6 @@ impl RuleSet {
     pub fn service(&self, id: &str) -> Option<&CompiledService> {
         self.services.get(id)
     }
-}
-
-fn collect_files(root: &Path, dir: &Path, files: &mut RuleFiles) -> Result<(), RuleSetError> {
-    let io = |source| RuleSetError::Io { path: dir.display().to_string(), source };
-    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(io)?.collect::<Result<_, _>>().map_err(io)?;
-    entries.sort_by_key(|e| e.path());
-    for entry in entries {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(root, &path, files)?;
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-            let text = std::fs::read_to_string(&path).map_err(|source| RuleSetError::Io { path: path.display().to_string(), source })?;
-            files.insert(relative, text);
-        }
-    }
-    Ok(())
 }
 
 fn parse_file<T: serde::de::DeserializeOwned>(files: &RuleFiles, name: &str) -> Result<T, RuleSetError> {
@@ -188,10 +177,11 @@ impl KnownPaths {
                 }
             }
         }
-        if let Some(report) = documents.kinds.get("water_quality_report").and_then(|k| k.variable.clone()) {
-            paths.insert(format!("{report}.pollutants"));
+        for kind in documents.kinds.values() {
+            let (Some(variable), Some(results)) = (&kind.variable, &kind.results) else { continue };
+            paths.insert(format!("{variable}.{results}"));
             for item in water.items.keys() {
-                paths.insert(format!("{report}.pollutants.{item}"));
+                paths.insert(format!("{variable}.{results}.{item}"));
             }
         }
         for (key, spec) in &water.items {

@@ -6,10 +6,8 @@ pub mod fields;
 pub mod normalize;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::models::EncoderEngine;
-use crate::reading::TextLine;
+use crate::reading::{ReadDocument, TextLine};
 use crate::rules::catalog::CategoriesFile;
 use crate::rules::RuleSet;
 
@@ -27,18 +25,47 @@ pub struct Understood {
     pub fields: Vec<ExtractedField>,
 }
 
+impl Understood {
+    /// What a document is taken for when understanding it broke: nothing, so a person looks.
+    pub fn nothing() -> Self {
+        Self { classification: Classification { kind: "unknown".into(), confidence: 0.0 }, fields: vec![] }
+    }
+}
+
+/// The understanding stage's hand-off for one file: what it was taken for and what was read from
+/// it, with what the decision must know of how it was read (not the text itself).
+#[derive(Debug, Clone)]
+pub struct UnderstoodDocument {
+    pub file: String,
+    pub sha256: String,
+    /// Why the file could not be read; `None` when it was.
+    pub unreadable: Option<String>,
+    /// Read by OCR (a photo or a scan): what it does not show may only not have been read.
+    pub read_by_ocr: bool,
+    /// `None` for a file that could not be read.
+    pub understood: Option<Understood>,
+}
+
+impl UnderstoodDocument {
+    pub fn is_readable(&self) -> bool {
+        self.unreadable.is_none()
+    }
+}
+
 /// The understanding stage, built once per rule set.
 pub struct Understander {
     classifier: Box<dyn DocumentClassifier>,
-    encoder: Option<Arc<EncoderEngine>>,
+    encoder: Option<encoded::EncoderReader>,
     readers: BTreeMap<String, KindReader>,
+    /// Kinds with a results table, and the field it is read under.
+    results: BTreeMap<String, String>,
     pollutants: PollutantReader,
 }
 
 impl Understander {
     /// With the encoder, documents and categories are read by the keywords and the encoder pooled;
     /// without it, by the keywords alone.
-    pub fn new(rules: &RuleSet, encoder: Option<Arc<EncoderEngine>>) -> Self {
+    pub fn new(rules: &RuleSet, encoder: Option<encoded::EncoderReader>) -> Self {
         let keyword = KeywordClassifier::new(&rules.documents);
         let classifier: Box<dyn DocumentClassifier> = match &encoder {
             Some(engine) => Box::new(encoded::PooledClassifier::new(keyword, engine.clone())),
@@ -46,7 +73,17 @@ impl Understander {
         };
         let readers =
             rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents.other_labels))).collect();
-        Self { classifier, encoder, readers, pollutants: PollutantReader::new(&rules.water) }
+        let results = rules.documents.kinds.iter().filter_map(|(id, spec)| Some((id.clone(), spec.results.clone()?))).collect();
+        Self { classifier, encoder, readers, results, pollutants: PollutantReader::new(&rules.water) }
+    }
+
+    /// `role → sha256:…` of the encoder and its heads, when loaded.
+    pub fn model_digests(&self) -> BTreeMap<String, String> {
+        self.encoder.as_ref().map(|e| e.embedder.digests()).unwrap_or_default()
+    }
+
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
     }
 
     /// The discharge category from the licence: the keyword reading pooled with the encoder's.
@@ -61,10 +98,29 @@ impl Understander {
     pub fn understand(&self, lines: &[TextLine]) -> Understood {
         let classification = self.classifier.classify(lines);
         let mut fields = self.readers.get(&classification.kind).map(|r| r.read(lines)).unwrap_or_default();
-        if classification.kind == "water_quality_report" {
-            fields.extend(self.pollutants.read(lines));
+        if let Some(under) = self.results.get(&classification.kind) {
+            fields.extend(self.pollutants.read_under(under, lines));
         }
         Understood { classification, fields }
+    }
+
+    /// The understand stage for one file as read. A reader bug on strange text must not take the
+    /// decision down (defence in depth): the document is then of unknown kind and a person looks.
+    pub fn understand_document(&self, document: &ReadDocument) -> UnderstoodDocument {
+        let read = &document.read;
+        let understood = read.is_readable().then(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.understand(&read.lines))).unwrap_or_else(|_| {
+                tracing::error!(file = %document.file, "understanding panicked");
+                Understood::nothing()
+            })
+        });
+        UnderstoodDocument {
+            file: document.file.clone(),
+            sha256: document.sha256.clone(),
+            unreadable: read.unreadable.clone(),
+            read_by_ocr: read.lines.iter().any(|l| !l.pieces.is_empty()),
+            understood,
+        }
     }
 }
 

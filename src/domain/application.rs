@@ -4,6 +4,42 @@ use serde::{Deserialize, Serialize};
 
 use super::decision::Outcome;
 
+/// An application's id: a UUID, as text. Anything else names no application.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ApplicationId(String);
+
+impl ApplicationId {
+    /// A fresh id.
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id written `text`, if it is one (a UUID in its hyphenated form, any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(text)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == text.to_ascii_lowercase())
+            .map(|_| Self(text.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ApplicationId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for ApplicationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationState {
@@ -101,7 +137,7 @@ impl ApplicationState {
         }
     }
 
-    pub fn decide(self, outcome: Outcome) -> Result<Self, TransitionError> {
+    pub fn decided(self, outcome: Outcome) -> Result<Self, TransitionError> {
         match self {
             Self::Submitted => Ok(match outcome {
                 Outcome::Issued => Self::Issued,
@@ -120,18 +156,18 @@ mod tests {
     #[test]
     fn needs_materials_reopens_the_same_application() {
         let state = ApplicationState::Draft.submit().unwrap();
-        let state = state.decide(Outcome::NeedsMaterials).unwrap();
+        let state = state.decided(Outcome::NeedsMaterials).unwrap();
         assert_eq!(state.add_document(), Ok(ApplicationState::NeedsMaterials));
         assert_eq!(state.submit(), Ok(ApplicationState::Submitted));
     }
 
     #[test]
     fn decided_cases_are_closed_to_the_applicant() {
-        let issued = ApplicationState::Submitted.decide(Outcome::Issued).unwrap();
+        let issued = ApplicationState::Submitted.decided(Outcome::Issued).unwrap();
         assert!(issued.add_document().is_err());
         assert!(issued.submit().is_err());
         assert!(ApplicationState::Submitted.submit().is_err());
-        assert!(ApplicationState::Draft.decide(Outcome::Issued).is_err());
+        assert!(ApplicationState::Draft.decided(Outcome::Issued).is_err());
     }
 
     #[test]
@@ -141,6 +177,16 @@ mod tests {
         assert!(ApplicationState::Issued.review(ReviewAction::Refuse).is_err());
         assert!(ApplicationState::Submitted.review(ReviewAction::Issue).is_err());
         assert!(ApplicationState::Refused.submit().is_err());
+    }
+
+    #[test]
+    fn an_application_id_is_a_uuid_and_nothing_else() {
+        let id = ApplicationId::new();
+        assert_eq!(ApplicationId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(ApplicationId::parse(&id.as_str().to_uppercase()), Some(id));
+        for not_an_id in ["", "abc", "00000000000000000000000000000000", "{00000000-0000-0000-0000-000000000000}", "../x"] {
+            assert_eq!(ApplicationId::parse(not_an_id), None, "{not_an_id}");
+        }
     }
 
     #[test]

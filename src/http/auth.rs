@@ -1,56 +1,16 @@
-//! Who is calling: `Authorization: Bearer <token>` → an account with a role. Access rules per role
-//! live here so every handler asks the same questions.
+//! Who is calling: `Authorization: Bearer <token>` → the account and its role, as the use cases'
+//! `Actor`. What each role may do is decided by the use cases, not here.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::ApiError;
-use crate::app::AppState;
-use crate::domain::user::{token_digest, Role};
-use crate::storage::ApplicationRecord;
+use super::{ApiError, AppState};
+use crate::domain::user::Actor;
 
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user_id: i64,
-    pub name: String,
-    pub role: Role,
-}
+/// The authenticated caller, as handlers name it.
+pub type Caller = Actor;
 
-impl Caller {
-    /// How the caller appears in the audit log: `reviewer:王芳`.
-    pub fn actor(&self) -> String {
-        format!("{}:{}", self.role.as_str(), self.name)
-    }
-
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!("a {} may not do this", self.role.as_str())))
-        }
-    }
-
-    /// Applicants see only their own applications; reviewers, auditors and admins see all. An
-    /// application the caller may not see is reported as not found, so ids leak nothing.
-    pub fn can_read(&self, application: &ApplicationRecord) -> bool {
-        match self.role {
-            Role::Applicant => application.owner_id == Some(self.user_id),
-            Role::Reviewer | Role::Auditor | Role::Admin => true,
-        }
-    }
-
-    /// Only the owner (or an admin) adds documents or submits.
-    pub fn can_change_as_applicant(&self, application: &ApplicationRecord) -> bool {
-        match self.role {
-            Role::Applicant => application.owner_id == Some(self.user_id),
-            Role::Admin => true,
-            Role::Reviewer | Role::Auditor => false,
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
@@ -59,9 +19,6 @@ impl FromRequestParts<AppState> for Caller {
         let Some(token) = token else {
             return Err(ApiError::Unauthorized("an Authorization: Bearer token is required".into()));
         };
-        let user = state.store().user_by_token(&token_digest(token)).await?;
-        let user = user.ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))?;
-        let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user {} has unknown role", user.id)))?;
-        Ok(Caller { user_id: user.id, name: user.name, role })
+        state.usecases().actor_for_token(token).await?.ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
     }
 }

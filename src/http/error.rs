@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::pipeline::DecideError;
+use crate::pipeline::PipelineError;
 use crate::rules::schema::FieldError;
 use crate::storage::StoreError;
+use crate::usecases::UseCaseError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -37,8 +38,9 @@ pub enum ApiError {
     /// Too much work queued: try again after the given number of seconds.
     #[error("{message}")]
     Overloaded { message: String, retry_after_secs: u64 },
+    /// Logged with its detail; the caller is told only that the service failed.
     #[error("internal error")]
-    Internal(#[source] anyhow::Error),
+    Internal(String),
 }
 
 impl ApiError {
@@ -78,7 +80,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(error) = &self {
-            tracing::error!(error = format!("{error:#}"), "internal error");
+            tracing::error!(error = %error, "internal error");
         }
         let mut body = json!({"error": self.to_string(), "error_type": self.error_type()});
         if let ApiError::InvalidForm(fields) = &self {
@@ -100,18 +102,35 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::TooManyFiles(n) => ApiError::PayloadTooLarge(format!("an application may hold at most {n} files")),
             e @ StoreError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            other => ApiError::Internal(other.into()),
+            other => ApiError::Internal(other.to_string()),
         }
     }
 }
 
-impl From<DecideError> for ApiError {
-    fn from(error: DecideError) -> Self {
+impl From<UseCaseError> for ApiError {
+    fn from(error: UseCaseError) -> Self {
         match error {
-            DecideError::UnknownService(s) => ApiError::UnknownService(s),
-            DecideError::InvalidForm(fields) => ApiError::InvalidForm(fields),
-            e @ DecideError::UnknownField(_) => ApiError::BadRequest(e.to_string()),
-            e @ DecideError::System(_) => ApiError::Internal(e.into()),
+            UseCaseError::NotFound(message) => ApiError::NotFound(message),
+            e @ UseCaseError::NotAllowed(_) => ApiError::Forbidden(e.to_string()),
+            UseCaseError::Forbidden(message) => ApiError::Forbidden(message),
+            UseCaseError::Conflict(message) => ApiError::Conflict(message),
+            UseCaseError::Invalid(message) => ApiError::BadRequest(message),
+            UseCaseError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            UseCaseError::Overloaded { message, retry_after_secs } => ApiError::Overloaded { message, retry_after_secs },
+            UseCaseError::Pipeline(e) => e.into(),
+            UseCaseError::Store(e) => e.into(),
+            UseCaseError::Internal(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(error: PipelineError) -> Self {
+        match error {
+            PipelineError::UnknownService(s) => ApiError::UnknownService(s),
+            PipelineError::InvalidForm(fields) => ApiError::InvalidForm(fields),
+            e @ PipelineError::UnknownField(_) => ApiError::BadRequest(e.to_string()),
+            e @ PipelineError::System(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

@@ -7,24 +7,24 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::AppState;
+use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/health", get(health))
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let database = state.store().ping().await.is_ok();
+    let database = state.usecases().store().ping().await.is_ok();
     let ready = state.is_ready() && database;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ready" } else { "starting" },
         "database": database,
-        "ruleset": state.decider().rules().hash(),
-        "services": state.decider().rules().services.keys().collect::<Vec<_>>(),
-        "models": state.decider().reader().model_digests(),
-        "ocr": state.decider().reader().has_ocr(),
-        "encoder": state.decider().reader().encoder().is_some(),
+        "ruleset": state.usecases().pipeline().rules().hash(),
+        "services": state.usecases().pipeline().rules().services.keys().collect::<Vec<_>>(),
+        "models": state.usecases().pipeline().model_digests(),
+        "ocr": state.usecases().pipeline().loaded().0,
+        "encoder": state.usecases().pipeline().loaded().1,
     });
     (status, Json(body))
 }

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use image::{ImageDecoder, ImageFormat, ImageReader};
 
 use super::{Format, Piece, TextLine};
-use crate::models::OcrEngine;
+use crate::inference::Ocr;
 
 /// Decoding limits: a decompression bomb is refused before its pixels are allocated.
 #[derive(Debug, Clone, Copy)]
@@ -19,10 +19,14 @@ pub struct ImageLimits {
     pub max_alloc_bytes: u64,
 }
 
+/// The defaults, written once (`config` offers each as a flag). A 48-megapixel phone photo
+/// (8000×6000) decodes in 144 MiB as RGB.
+pub const DEFAULT_MAX_SIDE: u32 = 10_000;
+pub const DEFAULT_MAX_MIB: u64 = 256;
+
 impl Default for ImageLimits {
     fn default() -> Self {
-        // A 48-megapixel phone photo (8000×6000) decodes in 144 MiB as RGB.
-        Self { max_side: 10_000, max_alloc_bytes: 256 * 1024 * 1024 }
+        Self { max_side: DEFAULT_MAX_SIDE, max_alloc_bytes: DEFAULT_MAX_MIB * 1024 * 1024 }
     }
 }
 
@@ -60,13 +64,10 @@ pub fn decode(bytes: &[u8], format: Format, limits: ImageLimits) -> Result<visio
 }
 
 /// OCR one page image into text lines of `page`.
-pub fn read_page(engine: &OcrEngine, image: &vision::RgbImage, page: u32) -> Result<Vec<TextLine>, String> {
-    let pieces = {
-        let _permit = engine.permits.acquire();
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.ocr.read(image)))
-            .map_err(|_| "文字识别异常终止".to_string())?
-            .map_err(|e| format!("文字识别失败：{e:#}"))?
-    };
+pub fn read_page(ocr: &dyn Ocr, image: &vision::RgbImage, page: u32) -> Result<Vec<TextLine>, String> {
+    let pieces = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ocr.read(image)))
+        .map_err(|_| "文字识别异常终止".to_string())?
+        .map_err(|e| format!("文字识别失败：{e}"))?;
     Ok(rows(&pieces, page))
 }
 

@@ -18,6 +18,63 @@ pub struct ServiceFile {
     /// A bundle's items (一件事): decided one by one, reported in the decision's `items`.
     #[serde(default)]
     pub items: BTreeMap<String, ItemSpec>,
+    /// The service's own steps, run by the decision's named, service-independent steps. `None`
+    /// only in a rule set recorded before services declared them (see `ServiceSteps::legacy`).
+    #[serde(default)]
+    pub steps: Option<ServiceSteps>,
+}
+
+/// Steps particular to a service, declared in its rule file so that no material or field id of one
+/// service is written into the decision's Rust code.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSteps {
+    /// Work out the category of what the applicant does (the drainage permit's discharge category)
+    /// from a document, check the form's own word against it, and require the test items the
+    /// category needs (`tables/test-items.toml`).
+    #[serde(default)]
+    pub category: Option<CategoryStep>,
+    /// Give the rules the water standard's limits for the treatment plant grade a form field names.
+    #[serde(default)]
+    pub limits: Option<LimitsStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryStep {
+    /// The form field that may state the category; the decision reports the category under this key.
+    pub field: String,
+    /// The rule variable of the document it is worked out from (`licence`).
+    pub from: String,
+    /// That document's field holding what the applicant is registered to do.
+    pub scope: String,
+    /// That document's field holding the applicant's name (weaker evidence than the scope).
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsStep {
+    /// The form field naming the plant grade (a column of the standard).
+    pub grade_field: String,
+    /// The grade when the form leaves it out: the strictest column.
+    pub default_grade: String,
+}
+
+impl ServiceSteps {
+    /// What a service file of a rule set recorded before services declared their steps meant: the
+    /// steps the decision then ran for every service whose form had `discharge_category`, and the
+    /// limits of `plant_grade` (default C) for every service. Kept so that decisions recorded under
+    /// such a rule set replay exactly; a current rule file always declares `[steps]`.
+    pub fn legacy(form: &BTreeMap<String, FormField>) -> Self {
+        let category = form.contains_key("discharge_category").then(|| CategoryStep {
+            field: "discharge_category".into(),
+            from: "licence".into(),
+            scope: "business_scope".into(),
+            name: "name".into(),
+        });
+        Self { category, limits: Some(LimitsStep { grade_field: "plant_grade".into(), default_grade: "C".into() }) }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +198,10 @@ pub struct KindSpec {
     /// default, where 委托方地址 is another label, not 委托方 and its value.
     #[serde(default)]
     pub glued_values: bool,
+    /// The field under which this kind's results table is read against the water standard's items
+    /// (`pollutants`: `report.pollutants.cod`); `None` for a kind without one.
+    #[serde(default)]
+    pub results: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -174,6 +174,12 @@ impl CompiledService {
         &self.file.service
     }
 
+    /// The service's own steps (the loader fills in a legacy file's, so there always are some).
+    pub fn steps(&self) -> &super::catalog::ServiceSteps {
+        static NONE: super::catalog::ServiceSteps = super::catalog::ServiceSteps { category: None, limits: None };
+        self.file.steps.as_ref().unwrap_or(&NONE)
+    }
+
     pub fn form_schema(&self) -> &BTreeMap<String, FormField> {
         &self.file.form
     }
@@ -241,8 +247,10 @@ impl CompiledService {
                     };
                     fields.insert(name.clone(), sample);
                 }
-                let pollutants: serde_json::Map<String, Value> = water.items.keys().map(|k| (k.clone(), json!(1.0))).collect();
-                fields.insert("pollutants".into(), Value::Object(pollutants));
+                if let Some(results) = &kind.results {
+                    let values: serde_json::Map<String, Value> = water.items.keys().map(|k| (k.clone(), json!(1.0))).collect();
+                    fields.insert(results.clone(), Value::Object(values));
+                }
                 doc_values.insert(variable.clone(), Value::Object(fields));
             }
         }

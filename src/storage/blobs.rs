@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::pipeline::sha256_hex;
+use crate::domain::sha256_hex;
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {

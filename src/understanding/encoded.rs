@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::models::EncoderEngine;
+use crate::inference::{InferenceError, TextEmbedder};
 use crate::reading::TextLine;
 
 use super::normalize::{compact, halfwidth};
@@ -231,14 +231,33 @@ pub fn scope_text(business_scope: &str, name: &str) -> String {
     format!("经营范围：{}\n名称：{}", business_scope.trim(), name.trim())
 }
 
+/// The encoder as understanding uses it: an embedder and the heads fitted on its embeddings.
+#[derive(Clone)]
+pub struct EncoderReader {
+    pub embedder: Arc<dyn TextEmbedder>,
+    pub heads: Arc<Heads>,
+}
+
+impl std::fmt::Debug for EncoderReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncoderReader").field("digests", &self.embedder.digests()).finish()
+    }
+}
+
+impl EncoderReader {
+    fn embed(&self, text: &str, max_tokens: usize) -> Result<Vec<f32>, InferenceError> {
+        self.embedder.embed(text, max_tokens)
+    }
+}
+
 /// The keyword classifier and the encoder's kind head, pooled.
 pub struct PooledClassifier {
     keyword: KeywordClassifier,
-    engine: Arc<EncoderEngine>,
+    engine: EncoderReader,
 }
 
 impl PooledClassifier {
-    pub fn new(keyword: KeywordClassifier, engine: Arc<EncoderEngine>) -> Self {
+    pub fn new(keyword: KeywordClassifier, engine: EncoderReader) -> Self {
         Self { keyword, engine }
     }
 }
@@ -267,7 +286,7 @@ pub const ENCODER_CUE: &str = "经营范围文本语义（编码器）";
 /// The keyword category reading pooled with the encoder's category head; the keyword reading alone
 /// when there is no scope or name to read or the encoder fails.
 pub fn pooled_category(
-    engine: &EncoderEngine,
+    engine: &EncoderReader,
     keyword: Option<InferredCategory>,
     business_scope: &str,
     name: &str,

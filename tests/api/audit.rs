@@ -3,11 +3,12 @@
 
 use std::process::Command;
 
-use crate::helpers::{data_db, onewindow_exe, spawn_app, Fixture};
+use crate::helpers::{data_db, onewindow_exe, spawn_app_with, AppOptions, Fixture};
 
 #[tokio::test]
 async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
-    let app = spawn_app().await;
+    // `onewindow replay` decides again with the shipped models, so the app decides with them too.
+    let app = spawn_app_with(AppOptions::with_shipped_models()).await;
     let fixture = Fixture::load("ph-10-2");
     let id = app.create_ok(&fixture.form).await;
     app.upload(&id, &fixture.files).await;

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use onewindow::config::LimitsConfig;
+use onewindow::reading::{ReadLimits, Reader};
 use serde_json::Value;
 
 use crate::helpers::{finding_rules, spawn_app, spawn_app_with, AppOptions, Fixture};
@@ -136,7 +137,6 @@ async fn a_decompression_bomb_is_contained_and_other_requests_are_served_meanwhi
 
 #[test]
 fn a_reading_that_overruns_its_time_limit_is_unreadable_not_a_hang() {
-    use onewindow::reading::{ReadLimits, Reader};
     let limits = ReadLimits { pdf_timeout: Duration::from_millis(1), ..ReadLimits::default() };
     let reader = Reader::new(limits, crate::helpers::onewindow_exe());
     let fixture = Fixture::load("clean-catering-stsong");
@@ -152,14 +152,14 @@ fn a_reading_that_overruns_its_time_limit_is_unreadable_not_a_hang() {
 /// their file is unreadable.
 #[test]
 fn a_reader_that_cannot_start_is_an_error_not_an_unreadable_document() {
-    use onewindow::pipeline::{DecideError, Decider, InputFile};
-    use onewindow::reading::{ReadLimits, Reader};
+    use onewindow::pipeline::{InputFile, PipelineError};
     let rules = onewindow::rules::RuleSet::load_dir(&crate::helpers::repo().join("rules")).unwrap();
-    let decider = Decider::new(std::sync::Arc::new(rules), Reader::new(ReadLimits::default(), "/nonexistent/onewindow".into()));
+    let limits = onewindow::config::LimitsConfig::default();
+    let pipeline = onewindow::app::pipeline(std::sync::Arc::new(rules), &limits, "/nonexistent/onewindow".into(), Default::default());
     let fixture = Fixture::load("clean-catering-stsong");
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
-    let result = decider.decide("drainage-permit", &fixture.form, &files, fixture.at());
-    assert!(matches!(result, Err(DecideError::System(_))), "{result:?}");
+    let result = pipeline.run("drainage-permit", &fixture.form, &files, fixture.at());
+    assert!(matches!(result, Err(PipelineError::System(_))), "{result:?}");
 }
 
 #[tokio::test]

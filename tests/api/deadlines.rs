@@ -27,13 +27,17 @@ async fn a_case_in_review_shows_its_limits_and_is_escalated_once_when_the_promis
         app.client.get(app.url("/api/v1/review/queue?due=due_soon")).bearer_auth(&reviewer).send().await.unwrap().json().await.unwrap();
     assert!(queue["queue"].as_array().unwrap().iter().any(|c| c["id"] == id.as_str()), "{queue}");
 
-    assert!(onewindow::deadlines::sweep(&app.state).await.unwrap().is_empty(), "not yet overdue");
+    assert!(app.state.usecases().escalate_overdue().await.unwrap().is_empty(), "not yet overdue");
     app.clock.set_today(d(2026, 10, 22));
     let queue: Value =
         app.client.get(app.url("/api/v1/review/queue?due=overdue")).bearer_auth(&reviewer).send().await.unwrap().json().await.unwrap();
     assert_eq!(queue["queue"].as_array().unwrap().len(), 1);
-    assert_eq!(onewindow::deadlines::sweep(&app.state).await.unwrap(), vec![id.clone()], "the escalation fires");
-    assert!(onewindow::deadlines::sweep(&app.state).await.unwrap().is_empty(), "once");
+    assert_eq!(
+        app.state.usecases().escalate_overdue().await.unwrap(),
+        vec![onewindow::domain::application::ApplicationId::parse(&id).unwrap()],
+        "the escalation fires"
+    );
+    assert!(app.state.usecases().escalate_overdue().await.unwrap().is_empty(), "once");
     let application = app.get_application(&id).await;
     assert_eq!(application["escalated_on"], "2026-10-22");
     assert_eq!(application["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "case.escalated").count(), 1);
@@ -54,7 +58,7 @@ async fn the_clock_stands_still_while_waiting_for_the_applicant() {
     let deadlines = app.get_application(&id).await["deadlines"].clone();
     assert_eq!(deadlines["paused_days"], 5);
     assert_eq!(deadlines["promised_due"], "2026-10-28");
-    assert!(onewindow::deadlines::sweep(&app.state).await.unwrap().is_empty(), "waiting cases are not the office's delay");
+    assert!(app.state.usecases().escalate_overdue().await.unwrap().is_empty(), "waiting cases are not the office's delay");
 
     app.upload(&id, &report).await;
     app.submit(&id, "k2").await;

@@ -14,7 +14,7 @@ fn understander() -> &'static (Understander, RuleSet) {
     U.get_or_init(|| {
         let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
         let (_, encoder) = load_all(&repo().join("models"), 1).expect("the shipped models load");
-        (Understander::new(&rules, Some(encoder)), rules)
+        (Understander::new(&rules, Some(encoder.for_understanding())), rules)
     })
 }
 

@@ -1,13 +1,13 @@
 //! Every fixture package decided and compared with its expected decision.
 
-use onewindow::pipeline::{Decider, InputFile};
+use onewindow::pipeline::{InputFile, Pipeline};
 use serde_json::Value;
 
-use crate::helpers::{model_decider, repo, Fixture};
+use crate::helpers::{model_pipeline, model_reader, repo, Fixture};
 
 /// Fixtures are decided as the service decides them: with the OCR models and the encoder.
-pub fn decider() -> &'static Decider {
-    model_decider()
+pub fn decider() -> &'static Pipeline {
+    model_pipeline()
 }
 
 /// Compares one decision with the fixture's expectations; returns what differs.
@@ -49,7 +49,7 @@ fn every_fixture_is_decided_as_expected() {
     for name in &names {
         let fixture = Fixture::load(name);
         let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
-        let decision = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap();
+        let decision = decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap();
         let decision = serde_json::to_value(&decision).unwrap();
         for problem in check(&fixture, &decision) {
             failures.push(format!("{name}: {problem}"));
@@ -63,7 +63,7 @@ fn the_decision_carries_the_contract_fields() {
     let decider = decider();
     let fixture = Fixture::load("cod-over-b-limit");
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
-    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    let decision = serde_json::to_value(decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
     for key in ["service", "outcome", "spot_check", "findings", "missing_materials", "documents", "fields", "items", "ruleset", "models"] {
         assert!(decision.get(key).is_some(), "missing {key}");
     }
@@ -89,8 +89,8 @@ fn the_same_inputs_give_the_same_bytes() {
     let decider = decider();
     let fixture = Fixture::load("clean-hotel-libreoffice-tables");
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
-    let first = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
-    let second = decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
+    let first = decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
+    let second = decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap().to_canonical_json();
     assert_eq!(first, second);
 }
 
@@ -100,7 +100,7 @@ fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
     let fixture = Fixture::load("clean-category-inferred-from-scope");
     assert!(fixture.form.get("discharge_category").is_none());
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
-    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    let decision = serde_json::to_value(decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
     let category = &decision["fields"]["discharge_category"];
     assert_eq!(category["value"], "catering");
     assert_eq!(category["source"], "derived");
@@ -113,7 +113,7 @@ fn a_category_left_out_of_the_form_is_worked_out_and_reported() {
 /// Noto CJK embedded as CIDFontType0C (cairo, with a ToUnicode map) is read by whichever succeeds.
 #[test]
 fn pdfs_in_fonts_pdf_extract_cannot_read_are_still_read() {
-    let reader = decider().reader();
+    let reader = model_reader();
     for (sample, expected, method) in
         [("stsong.pdf", "名称：无锡市新吴区张记餐饮店", Some("pdf-fallback")), ("cairo_noto.pdf", "2 化学需氧量 236 mg/L", None)]
     {
@@ -147,7 +147,7 @@ fn every_heldout_package_gets_its_expected_outcome() {
     let mut failures = Vec::new();
     for name in &names {
         let (form, expected, files, at) = crate::helpers::load_package(&root.join(name));
-        let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, at).unwrap()).unwrap();
+        let decision = serde_json::to_value(decider.run("drainage-permit", &form, &files, at).unwrap()).unwrap();
         if decision["outcome"] != expected["outcome"] || decision["spot_check"] != expected["spot_check"] {
             failures.push(format!(
                 "{name}: {} / spot_check {} (expected {} / {})",
@@ -173,17 +173,17 @@ fn a_wrong_declared_category_and_a_title_only_page_go_to_a_person() {
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
     let mut form = fixture.form.clone();
     form["discharge_category"] = serde_json::json!("construction");
-    let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
+    let decision = serde_json::to_value(decider.run("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
     assert_eq!(decision["outcome"], "needs_review");
     assert!(crate::helpers::finding_rules(&decision).contains(&"fields.discharge_category".to_string()));
 
     // The drainage plan replaced by a one-line page that only says 排水管网图.
     let stub = std::fs::read(repo().join("fixtures/pdf-samples/helvetica.pdf")).unwrap();
     let mut files = files.clone();
-    let reader = decider.reader();
+    let reader = model_reader();
     assert!(reader.read(&stub).is_readable());
     files[2] = InputFile::new("排水管网图.pdf", stub);
-    let decision = serde_json::to_value(decider.decide("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
+    let decision = serde_json::to_value(decider.run("drainage-permit", &fixture.form, &files, fixture.at()).unwrap()).unwrap();
     assert_ne!(decision["outcome"], "issued", "{}", decision["findings"]);
 }
 
@@ -200,7 +200,7 @@ fn a_minimal_form_with_extra_fields_is_decided() {
     map.remove("discharge_category");
     map.insert("remarks".into(), serde_json::json!("门店位于商场一层"));
     form["outlets"] = serde_json::json!([{"kind": "foul"}]);
-    let decision = serde_json::to_value(decider.decide("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
+    let decision = serde_json::to_value(decider.run("drainage-permit", &form, &files, fixture.at()).unwrap()).unwrap();
     assert_eq!(decision["outcome"], "issued", "{}", decision["findings"]);
     assert_eq!(decision["fields"]["pledges"]["value"], serde_json::json!({"concealed_works": false, "water_quality": false}));
 }
@@ -212,7 +212,7 @@ fn a_corrected_form_field_keeps_the_applicants_value_on_record() {
     let fixture = Fixture::load("clean-catering-stsong");
     let files: Vec<InputFile> = fixture.files.iter().map(|(n, b)| InputFile::new(n.clone(), b.clone())).collect();
     let corrections = std::collections::BTreeMap::from([("discharge_category".to_string(), serde_json::json!("hotel"))]);
-    let decision = decider.decide_corrected("drainage-permit", &fixture.form, &files, fixture.at(), &corrections).unwrap();
+    let decision = decider.run_corrected("drainage-permit", &fixture.form, &files, fixture.at(), &corrections).unwrap();
     let field = serde_json::to_value(&decision.fields["discharge_category"]).unwrap();
     assert_eq!(field["value"], "hotel");
     assert_eq!(field["source"], "correction");

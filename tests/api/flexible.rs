@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use onewindow::issuance::certificate::{render, CertificateData, CertificateFont};
-use onewindow::pipeline::{Decider, InputFile};
-use onewindow::reading::{ReadLimits, Reader};
+use onewindow::pipeline::InputFile;
 use onewindow::rules::RuleSet;
 use serde_json::{json, Value};
 
@@ -63,9 +62,10 @@ fn licence(name: &str, code: &str) -> InputFile {
 
 fn decide(form: &Value, files: &[InputFile]) -> Value {
     let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
-    let decider = Decider::new(Arc::new(rules), Reader::new(ReadLimits::default(), onewindow_exe()));
+    let decider =
+        onewindow::app::pipeline(Arc::new(rules), &onewindow::config::LimitsConfig::default(), onewindow_exe(), Default::default());
     let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-    serde_json::to_value(decider.decide("flexible-employment", form, files, today).unwrap()).unwrap()
+    serde_json::to_value(decider.run("flexible-employment", form, files, today).unwrap()).unwrap()
 }
 
 fn milk_tea_shop() -> Value {
@@ -219,10 +219,10 @@ async fn a_reviewer_who_issues_a_bundle_case_gives_each_waiting_item_its_record_
 /// The decider with the OCR models, for ID cards photographed front and back.
 fn decide_with_ocr(form: &Value, files: &[InputFile]) -> Value {
     let rules = RuleSet::load_dir(&repo().join("rules")).unwrap();
-    let reader = onewindow::config::LimitsConfig::default().reader(onewindow_exe()).unwrap();
-    let decider = Decider::new(Arc::new(rules), reader);
+    let limits = onewindow::config::LimitsConfig::default();
+    let decider = onewindow::app::pipeline(Arc::new(rules), &limits, onewindow_exe(), crate::helpers::shipped_inference());
     let today = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-    serde_json::to_value(decider.decide("flexible-employment", form, files, today).unwrap()).unwrap()
+    serde_json::to_value(decider.run("flexible-employment", form, files, today).unwrap()).unwrap()
 }
 
 fn card_photos(case: &str) -> [InputFile; 2] {

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use onewindow::app::{Application, BuildOptions};
+use onewindow::app::{Application, BuildOptions, Inference};
 use onewindow::clock::ManualClock;
 use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig};
 use onewindow::domain::user::{new_token, token_digest, Role};
+use onewindow::pipeline::Pipeline;
+use onewindow::reading::Reader;
 use serde_json::{json, Value};
 
 pub fn repo() -> PathBuf {
@@ -62,7 +64,7 @@ pub struct TestApp {
     pub address: String,
     /// The token the request helpers send (an applicant's, unless a test swaps it).
     pub token: String,
-    pub state: onewindow::app::AppState,
+    pub state: onewindow::http::AppState,
     pub clock: Arc<ManualClock>,
     pub data_dir: PathBuf,
     pub client: reqwest::Client,
@@ -77,11 +79,28 @@ pub struct AppOptions {
     pub limits: LimitsConfig,
     /// Reuse a data directory (for restart tests).
     pub data_dir: Option<(PathBuf, Arc<tempfile::TempDir>)>,
+    /// The models the app runs: none by default (text PDFs are read from their text layer and
+    /// understood by their keywords; photos and scans are unreadable). Tests about reading photos
+    /// or about the encoder ask for the shipped ones.
+    pub inference: Inference,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { workers: 2, today: NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(), limits: LimitsConfig::default(), data_dir: None }
+        Self {
+            workers: 2,
+            today: NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
+            limits: LimitsConfig::default(),
+            data_dir: None,
+            inference: Inference::default(),
+        }
+    }
+}
+
+impl AppOptions {
+    /// With the shipped OCR and encoder, as the service runs.
+    pub fn with_shipped_models() -> Self {
+        Self { inference: shipped_inference(), ..Self::default() }
     }
 }
 
@@ -107,7 +126,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         limits: options.limits,
     };
     let clock = Arc::new(ManualClock::new(options.today));
-    let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(clock.clone()) };
+    let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(clock.clone()), inference: Some(options.inference) };
     let application = Application::build(config, build).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     let state = application.state();
@@ -130,15 +149,15 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 }
 
 /// Creates an account with a unique name and returns its token.
-pub async fn add_user(state: &onewindow::app::AppState, role: Role) -> String {
+pub async fn add_user(state: &onewindow::http::AppState, role: Role) -> String {
     add_user_with_id(state, role).await.0
 }
 
 /// Creates an account and returns its token and id.
-pub async fn add_user_with_id(state: &onewindow::app::AppState, role: Role) -> (String, i64) {
+pub async fn add_user_with_id(state: &onewindow::http::AppState, role: Role) -> (String, i64) {
     let token = new_token();
     let name = format!("{}-{}", role.as_str(), uuid::Uuid::new_v4());
-    let user = state.store().create_user(&name, role.as_str(), &token_digest(&token), "admin:test").await.unwrap();
+    let user = state.usecases().store().create_user(&name, role.as_str(), &token_digest(&token), "admin:test").await.unwrap();
     (token, user.id)
 }
 
@@ -240,15 +259,28 @@ impl TestApp {
 
 /// A fixture package in `dir`: its form, its expected decision, the files expected.json lists (in
 /// that order) and the submission date.
-/// The decider as the service runs it: the shipped rules, OCR and the encoder, loaded once for every
-/// test of the binary.
-pub fn model_decider() -> &'static onewindow::pipeline::Decider {
-    static DECIDER: std::sync::OnceLock<onewindow::pipeline::Decider> = std::sync::OnceLock::new();
-    DECIDER.get_or_init(|| {
-        let rules = onewindow::rules::RuleSet::load_dir(&repo().join("rules")).unwrap();
-        let reader = LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load");
-        onewindow::pipeline::Decider::new(Arc::new(rules), reader)
-    })
+/// The shipped OCR and encoder, verified and loaded once for every test of the binary.
+pub fn shipped_inference() -> Inference {
+    static INFERENCE: std::sync::OnceLock<Inference> = std::sync::OnceLock::new();
+    INFERENCE.get_or_init(|| Inference::load(&LimitsConfig::default()).expect("the shipped models load")).clone()
+}
+
+/// The pipeline as the service runs it: the shipped rules, OCR and encoder, built once.
+pub fn model_pipeline() -> &'static Pipeline {
+    static PIPELINE: std::sync::OnceLock<Pipeline> = std::sync::OnceLock::new();
+    PIPELINE.get_or_init(|| pipeline_with(shipped_inference()))
+}
+
+/// A pipeline over the shipped rules with these models (`Inference::default()`: none).
+pub fn pipeline_with(inference: Inference) -> Pipeline {
+    let rules = onewindow::rules::RuleSet::load_dir(&repo().join("rules")).unwrap();
+    onewindow::app::pipeline(Arc::new(rules), &LimitsConfig::default(), onewindow_exe(), inference)
+}
+
+/// The reader with the shipped OCR, as the service reads photos and scans.
+pub fn model_reader() -> Reader {
+    let ocr = shipped_inference().ocr.expect("the shipped OCR loads");
+    Reader::new(LimitsConfig::default().read_limits(), onewindow_exe()).with_ocr(ocr)
 }
 
 pub fn load_package(dir: &Path) -> (Value, Value, Vec<onewindow::pipeline::InputFile>, NaiveDate) {

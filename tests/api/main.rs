@@ -17,3 +17,4 @@ mod restart;
 mod retirement;
 mod review;
 mod rules;
+mod tidy;

@@ -5,19 +5,18 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use onewindow::config::LimitsConfig;
-use onewindow::pipeline::{Decider, InputFile};
+use onewindow::pipeline::{InputFile, Pipeline};
 use onewindow::reading::Reader;
 use serde_json::Value;
 
-use crate::helpers::{finding_rules, load_package, model_decider, onewindow_exe, repo, spawn_app, Fixture};
+use crate::helpers::{finding_rules, load_package, model_pipeline, model_reader, repo, spawn_app_with, AppOptions, Fixture};
 
 fn reader() -> Reader {
-    LimitsConfig::default().reader(onewindow_exe()).expect("the shipped models load")
+    model_reader()
 }
 
-fn decider() -> &'static Decider {
-    model_decider()
+fn decider() -> &'static Pipeline {
+    model_pipeline()
 }
 
 fn photo_dir(case: &str) -> PathBuf {
@@ -29,7 +28,7 @@ fn photo_dir(case: &str) -> PathBuf {
 pub fn decide_dir(dir: &std::path::Path) -> (Value, Value) {
     let (form, expected, files, at) = load_package(dir);
     let service = expected["service"].as_str().unwrap_or("drainage-permit");
-    let decision = decider().decide(service, &form, &files, at).unwrap();
+    let decision = decider().run(service, &form, &files, at).unwrap();
     (serde_json::to_value(&decision).unwrap(), expected)
 }
 
@@ -116,7 +115,7 @@ fn jpeg(image: &image::RgbImage) -> Vec<u8> {
 fn decide_replacing(form: &Value, files: &[InputFile], at: NaiveDate, index: usize, bytes: Vec<u8>) -> Value {
     let mut package = files.to_vec();
     package[index] = InputFile::new(files[index].name.clone(), bytes);
-    serde_json::to_value(decider().decide("drainage-permit", form, &package, at).unwrap()).unwrap()
+    serde_json::to_value(decider().run("drainage-permit", form, &package, at).unwrap()).unwrap()
 }
 
 /// `case` decided with its file `name` replaced by each degradation of the image `unpack` takes out
@@ -311,7 +310,7 @@ fn bombs_and_broken_images_are_unreadable_with_a_reason() {
 
 #[tokio::test]
 async fn a_bomb_uploaded_as_the_licence_asks_for_the_licence_again_and_health_names_the_models() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(AppOptions::with_shipped_models()).await;
     let health: Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["ocr"], true, "{health}");
     assert_eq!(health["encoder"], true, "{health}");

@@ -201,6 +201,14 @@ impl std::fmt::Debug for Graph {
     }
 }
 
+static PROFILE_OPERATORS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns on (or off) the per-operator timing every graph run prints to stderr; for benchmarks. The
+/// caller decides (a flag of the benchmark), so the crate reads no environment of its own.
+pub fn profile_operators(on: bool) {
+    PROFILE_OPERATORS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Graph {
     /// Load `<stem>.json` and `<stem>.safetensors`.
     pub fn load(json: &Path, weights: &Path) -> Result<Self> {
@@ -278,13 +286,13 @@ impl Graph {
         &self.name
     }
 
-    /// Run the graph on its (single) float input; returns its outputs in order.
+    /// Run the graph on its (single) float input; returns its outputs in order. With
+    /// [`profile_operators`] on, prints the time spent per operator kind to stderr.
     pub fn run(&self, input: Tensor) -> Result<Vec<Tensor>> {
         ensure!(self.inputs.len() == 1, "{}: expected one input, the graph has {}", self.name, self.inputs.len());
         let mut env: HashMap<String, Value> = HashMap::new();
         env.insert(self.inputs[0].clone(), Value::F(input));
-        // ONEWINDOW_GRAPH_PROFILE=1 prints the time spent per operator kind to stderr.
-        let profile = std::env::var_os("ONEWINDOW_GRAPH_PROFILE").is_some();
+        let profile = PROFILE_OPERATORS.load(std::sync::atomic::Ordering::Relaxed);
         let mut spent: std::collections::BTreeMap<String, std::time::Duration> = Default::default();
         for node in &self.nodes {
             let started = profile.then(std::time::Instant::now);

@@ -36,25 +36,7 @@ impl CMap {
         while let Some(tok) = lx.token() {
             let Tok::Kw(kw) = tok else { continue };
             match kw.as_slice() {
-                b"begincodespacerange" => {
-                    let items = lx.section(b"endcodespacerange");
-                    for pair in items.chunks(2) {
-                        if let [Item::Tok(Tok::Hex(lo)), Item::Tok(Tok::Hex(hi))] = pair {
-                            if lo.len() == hi.len() && (1..=4).contains(&lo.len()) {
-                                let mut r = CodeRange { len: lo.len(), lo: [0; 4], hi: [0; 4] };
-                                for (dst, src) in r.lo.iter_mut().zip(lo.iter()) {
-                                    *dst = *src;
-                                }
-                                for (dst, src) in r.hi.iter_mut().zip(hi.iter()) {
-                                    *dst = *src;
-                                }
-                                if cmap.codespace.len() < 256 {
-                                    cmap.codespace.push(r);
-                                }
-                            }
-                        }
-                    }
-                }
+                b"begincodespacerange" => cmap.add_codespace(&lx.section(b"endcodespacerange")),
                 b"beginbfchar" => {
                     let items = lx.section(b"endbfchar");
                     let mut i = 0;
@@ -153,6 +135,26 @@ impl CMap {
             }
         }
         cmap
+    }
+
+    /// The code ranges of a `begincodespacerange` section (pairs of hex strings of 1 to 4 bytes).
+    fn add_codespace(&mut self, items: &[Item]) {
+        for pair in items.chunks(2) {
+            if let [Item::Tok(Tok::Hex(lo)), Item::Tok(Tok::Hex(hi))] = pair {
+                if lo.len() == hi.len() && (1..=4).contains(&lo.len()) {
+                    let mut r = CodeRange { len: lo.len(), lo: [0; 4], hi: [0; 4] };
+                    for (dst, src) in r.lo.iter_mut().zip(lo.iter()) {
+                        *dst = *src;
+                    }
+                    for (dst, src) in r.hi.iter_mut().zip(hi.iter()) {
+                        *dst = *src;
+                    }
+                    if self.codespace.len() < 256 {
+                        self.codespace.push(r);
+                    }
+                }
+            }
+        }
     }
 
     pub(super) fn insert_uni(&mut self, len: usize, code: u32, text: String) {

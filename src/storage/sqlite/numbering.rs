@@ -36,7 +36,7 @@ pub(super) async fn issue_permit(
     spec: &PermitSpec,
 ) -> Result<PermitRecord, StoreError> {
     let (issued_on, year, seq, number) = next_number(tx, &spec.service, &spec.issued_on, &spec.number_template).await?;
-    let permit: PermitRecord = sqlx::query_as(
+    let row: crate::storage::rows::PermitRow = sqlx::query_as(
         "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at, certificate)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?, ?) RETURNING *",
     )
@@ -53,6 +53,7 @@ pub(super) async fn issue_permit(
     .bind(&spec.certificate)
     .fetch_one(&mut **tx)
     .await?;
+    let permit = PermitRecord::try_from(row)?;
     audit(
         tx,
         &spec.issued_by,

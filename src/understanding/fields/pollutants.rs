@@ -186,7 +186,14 @@ impl PollutantReader {
         out
     }
 
+    /// The results as fields `pollutants.<item>`, the path the water-quality report declares.
+    #[cfg(test)]
     pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
+        self.read_under("pollutants", lines)
+    }
+
+    /// The results as fields `<under>.<item>` (`under` is the kind's declared `results`).
+    pub fn read_under(&self, under: &str, lines: &[TextLine]) -> Vec<ExtractedField> {
         let mut header: Option<ResultsHeader> = None;
         let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
         let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
@@ -227,7 +234,7 @@ impl PollutantReader {
                     }
                 }
                 let Some(Reading { value, confidence, identified }) = reading else { continue };
-                let path = format!("pollutants.{item}");
+                let path = format!("{under}.{item}");
                 let candidate = ExtractedField {
                     path: path.clone(),
                     value: json!(value),

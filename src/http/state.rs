@@ -1,0 +1,46 @@
+//! The state every handler shares: the use cases, and what only the HTTP edge needs (the public
+//! address certificates point to, the certificate font, whether the service is ready).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::issuance::certificate::CertificateFont;
+use crate::usecases::UseCases;
+
+struct Shared {
+    usecases: UseCases,
+    public_url: String,
+    certificate_font: CertificateFont,
+    /// Set once the workers run and the listener is about to serve.
+    ready: AtomicBool,
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(usecases: UseCases, public_url: String, certificate_font: CertificateFont) -> Self {
+        Self(Arc::new(Shared { usecases, public_url, certificate_font, ready: AtomicBool::new(false) }))
+    }
+
+    pub fn usecases(&self) -> &UseCases {
+        &self.0.usecases
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.0.public_url
+    }
+
+    pub fn certificate_font(&self) -> &CertificateFont {
+        &self.0.certificate_font
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self) {
+        self.0.ready.store(true, Ordering::Release);
+    }
+}

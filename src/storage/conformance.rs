@@ -1,0 +1,239 @@
+//! The storage conformance suite: what every backend must do, written against the traits alone.
+//! Each check takes a fresh, empty store; `sqlite` below runs them all on SQLite, and the Postgres
+//! backend will run the very same functions.
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::*;
+use crate::audit::verify_chain;
+use crate::domain::application::ReviewAction;
+use crate::domain::decision::Outcome;
+
+const ACTOR: &str = "admin:test";
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 10, d).unwrap()
+}
+
+fn document(name: &str, size_bytes: u64) -> NewDocument {
+    NewDocument { file_name: name.into(), sha256: format!("{:0>64}", name.len()), size_bytes, format: "pdf".into() }
+}
+
+const LIMITS: DocumentLimits = DocumentLimits { max_files: 3, max_application_bytes: 1000 };
+
+fn decision(outcome: Outcome) -> Decision {
+    Decision {
+        service: "drainage-permit".into(),
+        outcome,
+        spot_check: false,
+        findings: vec![],
+        missing_materials: vec![],
+        documents: vec![],
+        fields: Default::default(),
+        items: vec![],
+        ruleset: "sha256:test".into(),
+        models: Default::default(),
+        submitted_on: "2026-10-20".into(),
+    }
+}
+
+fn permit_spec() -> PermitSpec {
+    PermitSpec {
+        service: "drainage-permit".into(),
+        number_template: "新吴排水许字〔{year}〕第{seq:04}号".into(),
+        validity_years: 5,
+        holder: "张记餐饮店".into(),
+        issued_on: "2026-10-20".into(),
+        issued_by: "system:decider".into(),
+        certificate: "{}".into(),
+    }
+}
+
+/// An application of a fresh owner, with one document, submitted once.
+async fn submitted(store: &dyn Store) -> (ApplicationId, i64) {
+    let owner = store
+        .create_user(&format!("applicant-{}", uuid::Uuid::new_v4()), "applicant", &uuid::Uuid::new_v4().to_string(), ACTOR)
+        .await
+        .unwrap();
+    let id = ApplicationId::new();
+    store.create_application(&id, "drainage-permit", "{}", Some(owner.id), ACTOR).await.unwrap();
+    store.add_documents(&id, &[document("a.pdf", 10)], LIMITS, ACTOR).await.unwrap();
+    store.submit(&id, "key-1", day(20), 0, ACTOR).await.unwrap();
+    (id, owner.id)
+}
+
+pub async fn applications_round_trip_in_domain_types(store: &dyn Store) {
+    let id = ApplicationId::new();
+    let created = store.create_application(&id, "drainage-permit", r#"{"a":1}"#, None, ACTOR).await.unwrap();
+    assert_eq!((created.state, created.submissions, created.accepted_on), (ApplicationState::Draft, 0, None));
+    assert_eq!(store.application(&id).await.unwrap(), Some(created));
+    assert_eq!(store.application(&ApplicationId::new()).await.unwrap(), None);
+}
+
+pub async fn documents_are_added_all_or_none_within_the_limits(store: &dyn Store) {
+    let id = ApplicationId::new();
+    store.create_application(&id, "drainage-permit", "{}", None, ACTOR).await.unwrap();
+    store.add_documents(&id, &[document("a.pdf", 400), document("b.pdf", 400)], LIMITS, ACTOR).await.unwrap();
+    let too_large = store.add_documents(&id, &[document("c.pdf", 300)], LIMITS, ACTOR).await;
+    assert!(matches!(too_large, Err(StoreError::TooLarge { total: 1100, limit: 1000 })), "{too_large:?}");
+    let too_many = store.add_documents(&id, &[document("c.pdf", 1), document("d.pdf", 1)], LIMITS, ACTOR).await;
+    assert!(matches!(too_many, Err(StoreError::TooManyFiles(3))), "{too_many:?}");
+    assert_eq!(store.documents(&id).await.unwrap().len(), 2, "a refused upload stores nothing");
+    let first = store.documents(&id).await.unwrap()[0].id;
+    assert!(store.withdraw_document(&id, first, ACTOR).await.unwrap());
+    assert!(!store.withdraw_document(&id, first, ACTOR).await.unwrap(), "withdrawn once");
+    assert!(store.documents(&id).await.unwrap()[0].withdrawn_at.is_some(), "kept on record");
+}
+
+pub async fn a_submission_is_made_once_per_key_and_queues_one_job(store: &dyn Store) {
+    let (id, _) = submitted(store).await;
+    let again = store.submit(&id, "key-1", day(21), 0, ACTOR).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!((again.submission.seq, again.submission.submitted_on), (1, day(20)));
+    assert_eq!(again.submission.document_ids.len(), 1);
+    let application = store.application(&id).await.unwrap().unwrap();
+    assert_eq!((application.state, application.accepted_on), (ApplicationState::Submitted, Some(day(20))));
+    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+    let other = store.submit(&id, "key-2", day(21), 0, ACTOR).await;
+    assert!(matches!(other, Err(StoreError::Transition(_))), "a submitted case cannot be submitted again: {other:?}");
+}
+
+pub async fn a_job_is_claimed_by_one_worker_until_its_lease_runs_out(store: &dyn Store) {
+    let (id, _) = submitted(store).await;
+    let job = store.claim_job(1_000, 100).await.unwrap().unwrap();
+    assert_eq!((&job.application_id, job.submission_seq, job.attempts), (&id, 1, 1));
+    assert_eq!(store.claim_job(1_050, 100).await.unwrap(), None, "held under its lease");
+    let retaken = store.claim_job(1_200, 100).await.unwrap().unwrap();
+    assert_eq!((retaken.id, retaken.attempts), (job.id, 2), "taken over when the lease ran out");
+    // The first claim's late result must not count: the later claim owns the job.
+    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    assert_eq!(store.decisions(&id).await.unwrap().len(), 0);
+    store.complete_job(&retaken, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    assert_eq!(store.decisions(&id).await.unwrap().len(), 1);
+    assert_eq!(store.application(&id).await.unwrap().unwrap().state, ApplicationState::Issued);
+    assert_eq!(store.permit_for(&id).await.unwrap().unwrap().number, "新吴排水许字〔2026〕第0001号");
+    assert_eq!(store.pending_jobs().await.unwrap(), 0);
+}
+
+pub async fn a_job_failed_for_good_sends_the_case_to_a_person(store: &dyn Store) {
+    let (id, _) = submitted(store).await;
+    let first = store.claim_job(0, 10).await.unwrap().unwrap();
+    store.fail_job(&first, "reading failed", 2).await.unwrap();
+    assert_eq!(store.application(&id).await.unwrap().unwrap().state, ApplicationState::Submitted, "retried first");
+    let second = store.claim_job(0, 10).await.unwrap().unwrap();
+    store.fail_job(&second, "reading failed", 2).await.unwrap();
+    assert_eq!(store.application(&id).await.unwrap().unwrap().state, ApplicationState::NeedsReview);
+    assert_eq!(store.claim_job(100, 10).await.unwrap(), None);
+}
+
+pub async fn permits_are_numbered_without_gaps(store: &dyn Store) {
+    for expected in ["新吴排水许字〔2026〕第0001号", "新吴排水许字〔2026〕第0002号"] {
+        let (id, _) = submitted(store).await;
+        let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
+        store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+        let permit = store.permit_for(&id).await.unwrap().unwrap();
+        assert_eq!((permit.number.as_str(), permit.valid_to.as_str()), (expected, "2031-10-19"));
+        assert_eq!(store.permit(expected).await.unwrap().unwrap().application_id, id);
+    }
+    assert!(store.revoke_permit("新吴排水许字〔2026〕第0001号", "以欺骗手段取得", ACTOR).await.unwrap());
+    assert!(!store.revoke_permit("新吴排水许字〔2026〕第0001号", "again", ACTOR).await.unwrap());
+    assert_eq!(store.permit("新吴排水许字〔2026〕第0001号").await.unwrap().unwrap().status, "revoked");
+}
+
+pub async fn a_case_in_review_has_one_holder_at_a_time(store: &dyn Store) {
+    let (id, owner) = submitted(store).await;
+    let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
+    store.complete_job(&job, &decision(Outcome::NeedsReview), None, &[]).await.unwrap();
+    assert_eq!(store.review_queue(None).await.unwrap().len(), 1);
+    assert_eq!(store.review_queue(Some("retirement")).await.unwrap().len(), 0);
+    let reviewer = store.create_user("王芳", "reviewer", "t1", ACTOR).await.unwrap();
+    let other = store.create_user("李明", "reviewer", "t2", ACTOR).await.unwrap();
+    assert_eq!(store.claim(&id, owner, 0, 100, ACTOR).await.unwrap(), ClaimOutcome::OwnApplication);
+    assert_eq!(store.claim(&id, reviewer.id, 0, 100, ACTOR).await.unwrap(), ClaimOutcome::Claimed { until_ms: 100 });
+    assert_eq!(store.claim(&id, other.id, 50, 100, ACTOR).await.unwrap(), ClaimOutcome::HeldByOther);
+    assert!(!store.release(&id, other.id, ACTOR).await.unwrap());
+    let correction = NewCorrection {
+        field: "licence.name".into(),
+        original: json!("张记"),
+        corrected: json!("张记餐饮店"),
+        reason: "核对执照".into(),
+        decision_after: "{}".into(),
+    };
+    assert!(matches!(store.add_correction(&id, other.id, 60, &correction, ACTOR).await, Err(StoreError::Conflict(_))));
+    let recorded = store.add_correction(&id, reviewer.id, 60, &correction, ACTOR).await.unwrap();
+    assert_eq!((recorded.corrected.as_str(), recorded.submission_seq), ("\"张记餐饮店\"", 1));
+    let input = ReviewInput {
+        action: ReviewAction::RequestMaterials,
+        reason_code: "materials.missing".into(),
+        text: String::new(),
+        missing_materials: vec!["pledge".into()],
+        document: "{}".into(),
+        decided_on: day(22),
+        item_records: vec![],
+    };
+    assert!(matches!(store.review(&id, reviewer.id, 500, &input, None, ACTOR).await, Err(StoreError::Conflict(_))), "lease expired");
+    let (state, permit) = store.review(&id, reviewer.id, 70, &input, None, ACTOR).await.unwrap();
+    assert_eq!((state, permit), (ApplicationState::NeedsMaterials, None));
+    let application = store.application(&id).await.unwrap().unwrap();
+    assert_eq!((application.waiting_since, application.claimed_by), (Some(day(22)), None));
+    assert_eq!(store.reviews(&id).await.unwrap().len(), 1);
+    assert_eq!(store.claim(&id, reviewer.id, 80, 100, ACTOR).await.unwrap(), ClaimOutcome::NotInReview(ApplicationState::NeedsMaterials));
+}
+
+pub async fn every_change_is_in_the_audit_chain(store: &dyn Store) {
+    let (id, _) = submitted(store).await;
+    assert!(store.escalate(&id, day(23), json!({"promised_due": "2026-10-21"})).await.unwrap());
+    assert!(!store.escalate(&id, day(24), json!({})).await.unwrap(), "once");
+    assert_eq!(store.application(&id).await.unwrap().unwrap().escalated_on, Some(day(23)));
+    let kinds: Vec<String> = store.audit_for(&id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["application.created", "document.stored", "application.submitted", "case.escalated"]);
+    let entries = store.audit_entries().await.unwrap();
+    assert_eq!(verify_chain(&entries).unwrap(), entries.len() as u64);
+    store.save_ruleset("sha256:x", "{}").await.unwrap();
+    store.save_ruleset("sha256:x", "{}").await.unwrap();
+    assert_eq!(store.ruleset("sha256:x").await.unwrap().as_deref(), Some("{}"));
+    store.ping().await.unwrap();
+}
+
+pub async fn accounts_have_unique_names(store: &dyn Store) {
+    let user = store.create_user("王芳", "reviewer", "digest", ACTOR).await.unwrap();
+    assert_eq!(store.user_by_token("digest").await.unwrap(), Some(user));
+    assert!(matches!(store.create_user("王芳", "admin", "other", ACTOR).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.user_by_token("nothing").await.unwrap(), None);
+}
+
+/// Runs one check on a fresh store made by `make`.
+macro_rules! conformance {
+    ($make:expr, $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (store, _guard) = $make.await;
+                super::$check(&store).await;
+            }
+        )*
+    };
+}
+
+mod sqlite {
+    use crate::storage::sqlite::SqliteStore;
+
+    async fn fresh() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        (SqliteStore::open_in(dir.path()).await.unwrap(), dir)
+    }
+
+    conformance!(
+        fresh(),
+        applications_round_trip_in_domain_types,
+        documents_are_added_all_or_none_within_the_limits,
+        a_submission_is_made_once_per_key_and_queues_one_job,
+        a_job_is_claimed_by_one_worker_until_its_lease_runs_out,
+        a_job_failed_for_good_sends_the_case_to_a_person,
+        permits_are_numbered_without_gaps,
+        a_case_in_review_has_one_holder_at_a_time,
+        every_change_is_in_the_audit_chain,
+        accounts_have_unique_names,
+    );
+}

@@ -1,0 +1,228 @@
+//! What storage gives back and takes: records in domain types (ids, states, dates), not rows. Each
+//! backend turns its rows into these (`storage/rows.rs`); API bodies are the HTTP edge's own types.
+
+use chrono::NaiveDate;
+
+use crate::domain::application::{ApplicationId, ApplicationState, ReviewAction};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationRecord {
+    pub id: ApplicationId,
+    pub service: String,
+    /// The form as submitted, as JSON text (its bytes are what the audit log hashed).
+    pub form: String,
+    pub state: ApplicationState,
+    pub submissions: i64,
+    /// RFC 3339, milliseconds, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    pub owner_id: Option<i64>,
+    pub claimed_by: Option<i64>,
+    pub claim_until_ms: Option<i64>,
+    /// The first submission: the deadlines count from it.
+    pub accepted_on: Option<NaiveDate>,
+    /// Since when the office waits for the applicant (补正), if it does.
+    pub waiting_since: Option<NaiveDate>,
+    pub paused_days: i64,
+    pub escalated_on: Option<NaiveDate>,
+}
+
+impl ApplicationRecord {
+    /// Someone holds a live claim on the case at `now_ms`.
+    pub fn is_claimed(&self, now_ms: i64) -> bool {
+        self.claimed_by.is_some() && self.claim_until_ms.is_some_and(|until| until >= now_ms)
+    }
+
+    /// `reviewer_id` holds a live claim on the case at `now_ms`.
+    pub fn is_claimed_by(&self, reviewer_id: i64, now_ms: i64) -> bool {
+        self.claimed_by == Some(reviewer_id) && self.is_claimed(now_ms)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub file_name: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub format: String,
+    pub created_at: String,
+    pub withdrawn_at: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub file_name: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmissionRecord {
+    pub application_id: ApplicationId,
+    pub seq: i64,
+    pub idempotency_key: String,
+    pub submitted_on: NaiveDate,
+    /// The documents current at submission, which the decision is made on.
+    pub document_ids: Vec<i64>,
+    pub created_at: String,
+}
+
+/// The answer to a submit: the submission, and whether this was a repeat of an earlier request.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub submission: SubmissionRecord,
+    pub repeated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub submission_seq: i64,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRecord {
+    pub application_id: ApplicationId,
+    pub submission_seq: i64,
+    pub outcome: String,
+    pub ruleset: String,
+    /// The decision's canonical JSON, byte for byte as decided.
+    pub decision: String,
+    pub created_at: String,
+}
+
+/// Limits the store enforces inside the transaction that adds documents.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentLimits {
+    pub max_files: usize,
+    pub max_application_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub token_sha256: String,
+    pub created_at: String,
+}
+
+/// What issuing needs besides the application: the service's number format and validity.
+#[derive(Debug, Clone)]
+pub struct PermitSpec {
+    pub service: String,
+    pub number_template: String,
+    pub validity_years: u32,
+    pub holder: String,
+    /// `YYYY-MM-DD`; its year is the numbering year.
+    pub issued_on: String,
+    pub issued_by: String,
+    /// JSON of `issuance::CertificateBody`, fixed at issue.
+    pub certificate: String,
+}
+
+/// The record an issued bundle item gets.
+#[derive(Debug, Clone)]
+pub struct ItemRecordSpec {
+    pub service: String,
+    pub item: String,
+    pub number_template: String,
+    pub issued_on: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub submission_seq: i64,
+    pub item: String,
+    pub number: String,
+    pub issued_on: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PermitRecord {
+    pub number: String,
+    pub service: String,
+    pub year: i64,
+    pub seq: i64,
+    pub application_id: ApplicationId,
+    pub holder: String,
+    pub valid_from: String,
+    pub valid_to: String,
+    pub issued_by: String,
+    pub status: String,
+    pub created_at: String,
+    /// JSON of `issuance::CertificateBody`, fixed at issue.
+    pub certificate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed { until_ms: i64 },
+    HeldByOther,
+    OwnApplication,
+    NotInReview(ApplicationState),
+}
+
+/// A reviewer's decision as recorded.
+#[derive(Debug, Clone)]
+pub struct ReviewInput {
+    pub action: ReviewAction,
+    pub reason_code: String,
+    pub text: String,
+    pub missing_materials: Vec<String>,
+    /// The written decision (JSON): for a refusal, the 不予许可决定 with reasons and remedies.
+    pub document: String,
+    /// When a request for materials starts the wait for the applicant.
+    pub decided_on: NaiveDate,
+    /// On `issue`, the records of the bundle items the case grants (already recorded ones are kept).
+    pub item_records: Vec<ItemRecordSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub submission_seq: i64,
+    pub reviewer_id: i64,
+    pub action: String,
+    pub reason_code: String,
+    pub text: String,
+    /// JSON list of material ids.
+    pub missing_materials: String,
+    pub document: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCorrection {
+    pub field: String,
+    pub original: serde_json::Value,
+    pub corrected: serde_json::Value,
+    pub reason: String,
+    /// The decision the rules gave with every correction so far applied.
+    pub decision_after: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrectionRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub submission_seq: i64,
+    pub reviewer_id: i64,
+    pub field: String,
+    /// JSON of the value read.
+    pub original: String,
+    /// JSON of the value set.
+    pub corrected: String,
+    pub reason: String,
+    pub decision_after: String,
+    pub created_at: String,
+}

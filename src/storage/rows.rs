@@ -1,0 +1,304 @@
+//! Rows as the databases hold them (text, integers) and their conversion to records. A row that
+//! does not convert (an unknown state, a date that does not parse) is corrupt data, reported as such.
+
+use chrono::NaiveDate;
+
+use super::records::{
+    ApplicationRecord, CorrectionRecord, DecisionRecord, DocumentRecord, ItemRecord, Job, PermitRecord, ReviewRecord, SubmissionRecord,
+};
+use super::StoreError;
+use crate::domain::application::{ApplicationId, ApplicationState};
+
+fn id(text: String) -> Result<ApplicationId, StoreError> {
+    ApplicationId::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("stored application id {text:?} is not one")))
+}
+
+fn date(text: &str) -> Result<NaiveDate, StoreError> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(format!("stored date {text:?}: {e}")))
+}
+
+fn optional_date(text: Option<String>) -> Result<Option<NaiveDate>, StoreError> {
+    text.as_deref().map(date).transpose()
+}
+
+pub(crate) fn state(text: &str) -> Result<ApplicationState, StoreError> {
+    ApplicationState::parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown state {text}")))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ApplicationRow {
+    id: String,
+    service: String,
+    form: String,
+    state: String,
+    submissions: i64,
+    created_at: String,
+    updated_at: String,
+    owner_id: Option<i64>,
+    claimed_by: Option<i64>,
+    claim_until_ms: Option<i64>,
+    accepted_on: Option<String>,
+    waiting_since: Option<String>,
+    paused_days: i64,
+    escalated_on: Option<String>,
+}
+
+impl TryFrom<ApplicationRow> for ApplicationRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ApplicationRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: id(row.id)?,
+            service: row.service,
+            form: row.form,
+            state: state(&row.state)?,
+            submissions: row.submissions,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            owner_id: row.owner_id,
+            claimed_by: row.claimed_by,
+            claim_until_ms: row.claim_until_ms,
+            accepted_on: optional_date(row.accepted_on)?,
+            waiting_since: optional_date(row.waiting_since)?,
+            paused_days: row.paused_days,
+            escalated_on: optional_date(row.escalated_on)?,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DocumentRow {
+    id: i64,
+    application_id: String,
+    file_name: String,
+    sha256: String,
+    size_bytes: i64,
+    format: String,
+    created_at: String,
+    withdrawn_at: Option<String>,
+}
+
+impl TryFrom<DocumentRow> for DocumentRecord {
+    type Error = StoreError;
+
+    fn try_from(row: DocumentRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            application_id: id(row.application_id)?,
+            file_name: row.file_name,
+            sha256: row.sha256,
+            size_bytes: row.size_bytes,
+            format: row.format,
+            created_at: row.created_at,
+            withdrawn_at: row.withdrawn_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SubmissionRow {
+    application_id: String,
+    seq: i64,
+    idempotency_key: String,
+    submitted_on: String,
+    document_ids: String,
+    created_at: String,
+}
+
+impl TryFrom<SubmissionRow> for SubmissionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: SubmissionRow) -> Result<Self, StoreError> {
+        let document_ids =
+            serde_json::from_str(&row.document_ids).map_err(|e| StoreError::Corrupt(format!("stored submission documents: {e}")))?;
+        Ok(Self {
+            application_id: id(row.application_id)?,
+            seq: row.seq,
+            idempotency_key: row.idempotency_key,
+            submitted_on: date(&row.submitted_on)?,
+            document_ids,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct JobRow {
+    id: i64,
+    application_id: String,
+    submission_seq: i64,
+    attempts: i64,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        Ok(Self { id: row.id, application_id: id(row.application_id)?, submission_seq: row.submission_seq, attempts: row.attempts })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct DecisionRow {
+    application_id: String,
+    submission_seq: i64,
+    outcome: String,
+    ruleset: String,
+    decision: String,
+    created_at: String,
+}
+
+impl TryFrom<DecisionRow> for DecisionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: DecisionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            application_id: id(row.application_id)?,
+            submission_seq: row.submission_seq,
+            outcome: row.outcome,
+            ruleset: row.ruleset,
+            decision: row.decision,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ItemRow {
+    id: i64,
+    application_id: String,
+    submission_seq: i64,
+    item: String,
+    number: String,
+    issued_on: String,
+    created_at: String,
+}
+
+impl TryFrom<ItemRow> for ItemRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ItemRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            application_id: id(row.application_id)?,
+            submission_seq: row.submission_seq,
+            item: row.item,
+            number: row.number,
+            issued_on: row.issued_on,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PermitRow {
+    number: String,
+    service: String,
+    year: i64,
+    seq: i64,
+    application_id: String,
+    holder: String,
+    valid_from: String,
+    valid_to: String,
+    issued_by: String,
+    status: String,
+    created_at: String,
+    certificate: String,
+}
+
+impl TryFrom<PermitRow> for PermitRecord {
+    type Error = StoreError;
+
+    fn try_from(row: PermitRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            number: row.number,
+            service: row.service,
+            year: row.year,
+            seq: row.seq,
+            application_id: id(row.application_id)?,
+            holder: row.holder,
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
+            issued_by: row.issued_by,
+            status: row.status,
+            created_at: row.created_at,
+            certificate: row.certificate,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ReviewRow {
+    id: i64,
+    application_id: String,
+    submission_seq: i64,
+    reviewer_id: i64,
+    action: String,
+    reason_code: String,
+    text: String,
+    missing_materials: String,
+    document: String,
+    created_at: String,
+}
+
+impl TryFrom<ReviewRow> for ReviewRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ReviewRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            application_id: id(row.application_id)?,
+            submission_seq: row.submission_seq,
+            reviewer_id: row.reviewer_id,
+            action: row.action,
+            reason_code: row.reason_code,
+            text: row.text,
+            missing_materials: row.missing_materials,
+            document: row.document,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CorrectionRow {
+    id: i64,
+    application_id: String,
+    submission_seq: i64,
+    reviewer_id: i64,
+    field: String,
+    original: String,
+    corrected: String,
+    reason: String,
+    decision_after: String,
+    created_at: String,
+}
+
+impl TryFrom<CorrectionRow> for CorrectionRecord {
+    type Error = StoreError;
+
+    fn try_from(row: CorrectionRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.id,
+            application_id: id(row.application_id)?,
+            submission_seq: row.submission_seq,
+            reviewer_id: row.reviewer_id,
+            field: row.field,
+            original: row.original,
+            corrected: row.corrected,
+            reason: row.reason,
+            decision_after: row.decision_after,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Converts every row, failing on the first that does not convert.
+pub(crate) fn all<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// Converts a row, if there is one.
+pub(crate) fn optional<R, T: TryFrom<R, Error = StoreError>>(row: Option<R>) -> Result<Option<T>, StoreError> {
+    row.map(T::try_from).transpose()
+}

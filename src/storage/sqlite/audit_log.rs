@@ -1,0 +1,31 @@
+//! The audit log, rule-set snapshots and the health query.
+
+use super::*;
+
+#[async_trait::async_trait]
+impl AuditLog for SqliteStore {
+    async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?)
+    }
+
+    async fn audit_for(&self, application_id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = ? ORDER BY seq")
+            .bind(application_id.as_str())
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO rulesets (hash, files) VALUES (?, ?)").bind(hash).bind(files).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT files FROM rulesets WHERE hash = ?").bind(hash).fetch_optional(&self.pool).await?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

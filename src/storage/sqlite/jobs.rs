@@ -1,0 +1,147 @@
+//! The decision job queue: `UPDATE … RETURNING` claims with a lease, in write transactions.
+
+use super::*;
+
+#[async_trait::async_trait]
+impl Jobs for SqliteStore {
+    async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let job: Option<rows::JobRow> = sqlx::query_as(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = ?
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < ?) ORDER BY id LIMIT 1)
+             RETURNING id, application_id, submission_seq, attempts",
+        )
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows::optional(job)
+    }
+
+    async fn complete_job(
+        &self,
+        job: &Job,
+        decision: &Decision,
+        permit: Option<&PermitSpec>,
+        item_records: &[ItemRecordSpec],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ? AND attempts = ?")
+            .bind(job.id)
+            .bind(job.attempts)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if state.as_deref() != Some("running") {
+            // Another worker finished it after our lease expired: the first decision stands.
+            return Ok(());
+        }
+        let application = load_application(&mut tx, &job.application_id).await?;
+        let next = application.state.decided(decision.outcome)?;
+        let canonical = decision.to_canonical_json();
+        sqlx::query(
+            "INSERT INTO decisions (application_id, submission_seq, outcome, ruleset, decision, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(job.application_id.as_str())
+        .bind(job.submission_seq)
+        .bind(decision.outcome.as_str())
+        .bind(&decision.ruleset)
+        .bind(&canonical)
+        .bind(now_text())
+        .execute(&mut *tx)
+        .await?;
+        set_state(&mut tx, &job.application_id, next).await?;
+        if next == ApplicationState::NeedsMaterials {
+            // The clock stops while the applicant gathers what is missing.
+            sqlx::query("UPDATE applications SET waiting_since = ? WHERE id = ?")
+                .bind(&decision.submitted_on)
+                .bind(job.application_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
+        if let (Outcome::Issued, Some(spec)) = (decision.outcome, permit) {
+            issue_permit(&mut tx, job.application_id.as_str(), spec).await?;
+        }
+        for spec in item_records {
+            let issued = decision.items.iter().any(|i| i.item == spec.item && i.outcome == Outcome::Issued);
+            if issued {
+                record_item(&mut tx, job.application_id.as_str(), job.submission_seq, spec, "system:decider").await?;
+            }
+        }
+        let failed_rules: Vec<&str> = decision.findings.iter().map(|f| f.rule.as_str()).collect();
+        audit(
+            &mut tx,
+            "system:decider",
+            "application.decided",
+            Some(job.application_id.as_str()),
+            serde_json::json!({
+                "submission": job.submission_seq,
+                "outcome": decision.outcome.as_str(),
+                "spot_check": decision.spot_check,
+                "decision_sha256": sha256_hex(canonical.as_bytes()),
+                "ruleset": decision.ruleset,
+                "models": decision.models,
+                "documents": decision.documents.iter().map(|d| &d.sha256).collect::<Vec<_>>(),
+                "findings": failed_rules,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let next_state = if job.attempts >= max_attempts { "failed" } else { "queued" };
+        // Only the claim that ran this attempt may give the job up; a later claim owns it now.
+        let updated = sqlx::query(
+            "UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ? AND state = 'running' AND attempts = ?",
+        )
+        .bind(next_state)
+        .bind(error)
+        .bind(job.id)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(());
+        }
+        if next_state == "failed" {
+            // The machine could not decide: the case goes to a person rather than waiting forever.
+            let application = load_application(&mut tx, &job.application_id).await?;
+            if application.state == ApplicationState::Submitted && application.submissions == job.submission_seq {
+                set_state(&mut tx, &job.application_id, ApplicationState::NeedsReview).await?;
+            }
+        }
+        audit(
+            &mut tx,
+            "system:decider",
+            "decision.failed",
+            Some(job.application_id.as_str()),
+            serde_json::json!({"submission": job.submission_seq, "attempt": job.attempts, "error": error, "job_state": next_state}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn requeue_running_jobs(&self, max_attempts: i64) -> Result<u64, StoreError> {
+        let exhausted: Vec<rows::JobRow> =
+            sqlx::query_as("SELECT id, application_id, submission_seq, attempts FROM jobs WHERE state = 'running' AND attempts >= ?")
+                .bind(max_attempts)
+                .fetch_all(&self.pool)
+                .await?;
+        for job in rows::all::<_, Job>(exhausted)? {
+            self.fail_job(&job, "interrupted on its last attempt (the process stopped while deciding)", max_attempts).await?;
+        }
+        let result =
+            sqlx::query("UPDATE jobs SET state = 'queued', lease_until_ms = NULL WHERE state = 'running'").execute(&self.pool).await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn pending_jobs(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetch_one(&self.pool).await?)
+    }
+}
