@@ -50,12 +50,19 @@ impl Inference {
 
 /// The decision pipeline over `rules` with these models; `reader_exe` reads PDFs in a child process.
 pub fn pipeline(rules: Arc<RuleSet>, limits: &LimitsConfig, reader_exe: PathBuf, inference: Inference) -> Pipeline {
-    let mut reader = crate::reading::Reader::new(limits.read_limits(), reader_exe);
-    if let Some(ocr) = inference.ocr {
-        reader = reader.with_ocr(ocr);
-    }
+    let reader = reader(limits, reader_exe, inference.ocr);
     let understander = Understander::new(&rules, inference.encoder);
     Pipeline::new(rules, reader, understander)
+}
+
+/// The reading stage under `limits`, with this OCR if any (without one, photos and scans are
+/// unreadable); `reader_exe` reads PDFs in a child process.
+pub fn reader(limits: &LimitsConfig, reader_exe: PathBuf, ocr: Option<Arc<dyn Ocr>>) -> crate::reading::Reader {
+    let reader = crate::reading::Reader::new(limits.read_limits(), reader_exe);
+    match ocr {
+        Some(ocr) => reader.with_ocr(ocr),
+        None => reader,
+    }
 }
 
 /// This executable, which reads PDFs in a child process (`onewindow __read-pdf`).

@@ -242,11 +242,7 @@ fn shipped_reader_and_encoder(
     limits: &LimitsConfig,
 ) -> anyhow::Result<(crate::reading::Reader, Option<crate::understanding::encoded::EncoderReader>)> {
     let inference = crate::app::Inference::load(limits)?;
-    let mut reader = crate::reading::Reader::new(limits.read_limits(), crate::app::this_exe()?);
-    if let Some(ocr) = inference.ocr {
-        reader = reader.with_ocr(ocr);
-    }
-    Ok((reader, inference.encoder))
+    Ok((crate::app::reader(limits, crate::app::this_exe()?, inference.ocr), inference.encoder))
 }
 
 fn shipped_reader(limits: &LimitsConfig) -> anyhow::Result<crate::reading::Reader> {

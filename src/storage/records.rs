@@ -33,6 +33,11 @@ impl ApplicationRecord {
         self.claimed_by.is_some() && self.claim_until_ms.is_some_and(|until| until >= now_ms)
     }
 
+    /// The form as JSON; stored text that is not JSON is corrupt data.
+    pub fn form_value(&self) -> Result<serde_json::Value, super::StoreError> {
+        serde_json::from_str(&self.form).map_err(|e| super::StoreError::Corrupt(format!("stored form of {}: {e}", self.id)))
+    }
+
     /// `reviewer_id` holds a live claim on the case at `now_ms`.
     pub fn is_claimed_by(&self, reviewer_id: i64, now_ms: i64) -> bool {
         self.claimed_by == Some(reviewer_id) && self.is_claimed(now_ms)

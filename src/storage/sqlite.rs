@@ -64,6 +64,16 @@ impl SqliteStore {
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// Every row `sql` selects for one application (its one `?`), as records: the shape of each
+    /// per-application list (documents, decisions, reviews, …).
+    async fn rows_of<R, T>(&self, sql: &'static str, id: &ApplicationId) -> Result<Vec<T>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+        T: TryFrom<R, Error = StoreError>,
+    {
+        rows::all(sqlx::query_as::<_, R>(sql).bind(id.as_str()).fetch_all(&self.pool).await?)
+    }
 }
 
 /// Appends one audit event inside the caller's transaction, chained to the last one.

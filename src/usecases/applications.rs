@@ -112,7 +112,7 @@ impl UseCases {
             .service(&application.service)
             .and_then(|s| crate::deadlines::deadlines(&rules.calendar, s.info(), &application, self.clock().today()));
         Ok(ApplicationView {
-            form: stored_json(&application.form, "form")?,
+            form: application.form_value()?,
             documents: store.documents(id).await?,
             decision,
             deadlines,

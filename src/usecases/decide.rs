@@ -33,7 +33,7 @@ impl UseCases {
         let today = self.clock().today();
         let rules = self.rules();
         let service = rules.service(&application.service).ok_or_else(|| UseCaseError::Internal("service vanished".into()))?;
-        let form: Value = serde_json::from_str(&application.form).map_err(|e| UseCaseError::Internal(format!("stored form: {e}")))?;
+        let form: Value = application.form_value()?;
         let category = crate::issuance::decided_category(service, &decision, &form);
         let permit = crate::issuance::permit_spec(rules, service.info(), &form, category.as_deref(), today, MACHINE);
         // Specs for every item; the store records those the decision issued.
@@ -67,7 +67,7 @@ impl UseCases {
             store.submission(&application.id, seq).await?.ok_or_else(|| UseCaseError::Internal("submission vanished".into()))?;
         let included = submission.document_ids;
         let documents: Vec<_> = store.documents(&application.id).await?.into_iter().filter(|d| included.contains(&d.id)).collect();
-        let form: Value = serde_json::from_str(&application.form).map_err(|e| UseCaseError::Internal(format!("stored form: {e}")))?;
+        let form: Value = application.form_value()?;
         let submitted_on = submission.submitted_on;
         let blobs = self.0.blobs.clone();
         let files = tokio::task::spawn_blocking(move || {

@@ -273,7 +273,7 @@ impl UseCases {
     /// The form as the office accepted it: the applicant's form with a reviewer's corrections of
     /// form fields on the current submission (a misspelt name is what the permit must not carry).
     async fn form_as_corrected(&self, application: &ApplicationRecord) -> Result<Value, UseCaseError> {
-        let mut form: Value = serde_json::from_str(&application.form).map_err(|e| UseCaseError::Internal(format!("stored form: {e}")))?;
+        let mut form: Value = application.form_value()?;
         let service = self.rules().service(&application.service);
         let category_field = service.and_then(|s| s.steps().category.as_ref()).map(|step| step.field.as_str());
         let current = self.store().corrections(&application.id).await?.into_iter().filter(|c| c.submission_seq == application.submissions);

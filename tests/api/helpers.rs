@@ -280,7 +280,7 @@ pub fn pipeline_with(inference: Inference) -> Pipeline {
 /// The reader with the shipped OCR, as the service reads photos and scans.
 pub fn model_reader() -> Reader {
     let ocr = shipped_inference().ocr.expect("the shipped OCR loads");
-    Reader::new(LimitsConfig::default().read_limits(), onewindow_exe()).with_ocr(ocr)
+    onewindow::app::reader(&LimitsConfig::default(), onewindow_exe(), Some(ocr))
 }
 
 pub fn load_package(dir: &Path) -> (Value, Value, Vec<onewindow::pipeline::InputFile>, NaiveDate) {

@@ -100,12 +100,7 @@ impl Applications for SqliteStore {
     }
 
     async fn documents(&self, application_id: &ApplicationId) -> Result<Vec<DocumentRecord>, StoreError> {
-        rows::all(
-            sqlx::query_as::<_, rows::DocumentRow>("SELECT * FROM documents WHERE application_id = ? ORDER BY id")
-                .bind(application_id.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.rows_of::<rows::DocumentRow, _>("SELECT * FROM documents WHERE application_id = ? ORDER BY id", application_id).await
     }
 
     async fn withdraw_document(&self, application_id: &ApplicationId, document_id: i64, actor: &str) -> Result<bool, StoreError> {
@@ -208,21 +203,12 @@ impl Applications for SqliteStore {
     }
 
     async fn decisions(&self, application_id: &ApplicationId) -> Result<Vec<DecisionRecord>, StoreError> {
-        rows::all(
-            sqlx::query_as::<_, rows::DecisionRow>("SELECT * FROM decisions WHERE application_id = ? ORDER BY submission_seq")
-                .bind(application_id.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.rows_of::<rows::DecisionRow, _>("SELECT * FROM decisions WHERE application_id = ? ORDER BY submission_seq", application_id)
+            .await
     }
 
     async fn item_records(&self, application_id: &ApplicationId) -> Result<Vec<ItemRecord>, StoreError> {
-        rows::all(
-            sqlx::query_as::<_, rows::ItemRow>("SELECT * FROM item_records WHERE application_id = ? ORDER BY id")
-                .bind(application_id.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.rows_of::<rows::ItemRow, _>("SELECT * FROM item_records WHERE application_id = ? ORDER BY id", application_id).await
     }
 
     async fn open_cases(&self) -> Result<Vec<ApplicationRecord>, StoreError> {

@@ -140,12 +140,7 @@ impl Reviews for SqliteStore {
     }
 
     async fn reviews(&self, application_id: &ApplicationId) -> Result<Vec<ReviewRecord>, StoreError> {
-        rows::all(
-            sqlx::query_as::<_, rows::ReviewRow>("SELECT * FROM reviews WHERE application_id = ? ORDER BY id")
-                .bind(application_id.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.rows_of::<rows::ReviewRow, _>("SELECT * FROM reviews WHERE application_id = ? ORDER BY id", application_id).await
     }
 
     async fn add_correction(
@@ -196,12 +191,7 @@ impl Reviews for SqliteStore {
     }
 
     async fn corrections(&self, application_id: &ApplicationId) -> Result<Vec<CorrectionRecord>, StoreError> {
-        rows::all(
-            sqlx::query_as::<_, rows::CorrectionRow>("SELECT * FROM corrections WHERE application_id = ? ORDER BY id")
-                .bind(application_id.as_str())
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        self.rows_of::<rows::CorrectionRow, _>("SELECT * FROM corrections WHERE application_id = ? ORDER BY id", application_id).await
     }
 
     async fn permit_for(&self, application_id: &ApplicationId) -> Result<Option<PermitRecord>, StoreError> {
