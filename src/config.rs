@@ -114,10 +114,15 @@ impl RuleSet {
     /// Reads every `.toml` file under `dir` (recursively) and loads them. The rule set itself reads
     /// no files: this is the one place its files come from disk.
     pub fn load_dir(dir: &Path) -> Result<Self, RuleSetError> {
-        let mut files = RuleFiles::new();
-        collect_files(dir, dir, &mut files)?;
-        Self::from_files(files)
+        Self::from_files(read_rules_dir(dir)?)
     }
+}
+
+/// Every `.toml` file under `dir` (recursively), by path relative to it.
+pub fn read_rules_dir(dir: &Path) -> Result<RuleFiles, RuleSetError> {
+    let mut files = RuleFiles::new();
+    collect_files(dir, dir, &mut files)?;
+    Ok(files)
 }
 
 fn collect_files(root: &Path, dir: &Path, files: &mut RuleFiles) -> Result<(), RuleSetError> {

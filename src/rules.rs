@@ -111,8 +111,11 @@ impl RuleSet {
             if service.steps.is_none() {
                 service.steps = Some(catalog::ServiceSteps::legacy(&service.form));
             }
+            // After the expressions compile, so a misspelt path is named as such first.
+            let checked = every_measured_item_checked(name, &service, &documents, &water);
             let known = KnownPaths::build(&service, &documents, &water);
             let compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
+            checked?;
             services.insert(compiled.info().id.clone(), compiled);
         }
         Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar, retirement })
@@ -207,6 +210,36 @@ impl KnownPaths {
     }
 }
 
+/// A service that checks limits must check every item of the standard a report may measure: an
+/// item with a limit in the table and no rule reading it would be read and then ignored, and a
+/// permit issued over it (domain.md §1.10: every measured item is checked).
+fn every_measured_item_checked(
+    file: &str,
+    service: &ServiceFile,
+    documents: &DocumentsFile,
+    water: &WaterStandard,
+) -> Result<(), RuleSetError> {
+    if service.steps.as_ref().is_none_or(|s| s.limits.is_none()) {
+        return Ok(());
+    }
+    let read: BTreeSet<String> = service
+        .rules
+        .iter()
+        .flat_map(|r| referenced_paths(&r.expr).into_iter().chain(r.when.iter().flat_map(|w| referenced_paths(w))))
+        .collect();
+    for kind in documents.kinds.values() {
+        let (Some(variable), Some(results)) = (&kind.variable, &kind.results) else { continue };
+        if let Some(item) = water.items.keys().find(|item| !read.contains(&format!("{variable}.{results}.{item}"))) {
+            return Err(RuleSetError::Invalid {
+                file: file.into(),
+                item: item.clone(),
+                error: format!("{variable}.{results}.{item} has a limit in the standard but no rule checks it"),
+            });
+        }
+    }
+    Ok(())
+}
+
 static STRING_LITERAL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*""#).unwrap());
 static DOTTED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*").unwrap());
 
@@ -250,5 +283,18 @@ mod tests {
             vec!["licence.credit_code", "report.pollutants"]
         );
         assert_eq!(referenced_paths("report.pollutants.ph >= 6.5"), vec!["report.pollutants.ph"]);
+    }
+
+    #[test]
+    fn an_item_of_the_standard_without_a_rule_that_checks_it_is_refused_at_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let mut files = crate::config::read_rules_dir(&dir).unwrap();
+        assert!(RuleSet::from_files(files.clone()).is_ok());
+        let drainage = files.get_mut("drainage-permit.toml").unwrap();
+        let start = drainage.find("[[rules]]\nid = \"water.ni_limit\"").expect("the nickel rule");
+        let end = start + drainage[start + 1..].find("[[rules]]").unwrap() + 1;
+        drainage.replace_range(start..end, "");
+        let error = RuleSet::from_files(files).err().expect("refused").to_string();
+        assert!(error.contains("report.pollutants.ni") && error.contains("no rule checks it"), "{error}");
     }
 }

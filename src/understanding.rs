@@ -12,7 +12,7 @@ use crate::rules::catalog::CategoriesFile;
 use crate::rules::RuleSet;
 
 pub use classify::{Classification, DocumentClassifier, KeywordClassifier};
-pub use fields::ExtractedField;
+pub use fields::{ExtractedField, Unread};
 
 use fields::{KindReader, PollutantReader};
 use normalize::{compact, halfwidth};
@@ -23,12 +23,14 @@ pub struct Understood {
     pub classification: Classification,
     /// Fields with paths relative to the kind's rule variable.
     pub fields: Vec<ExtractedField>,
+    /// What the readers saw and could not read (a results row of no known item).
+    pub unread: Vec<Unread>,
 }
 
 impl Understood {
     /// What a document is taken for when understanding it broke: nothing, so a person looks.
     pub fn nothing() -> Self {
-        Self { classification: Classification { kind: "unknown".into(), confidence: 0.0 }, fields: vec![] }
+        Self { classification: Classification { kind: "unknown".into(), confidence: 0.0 }, fields: vec![], unread: vec![] }
     }
 }
 
@@ -98,10 +100,13 @@ impl Understander {
     pub fn understand(&self, lines: &[TextLine]) -> Understood {
         let classification = self.classifier.classify(lines);
         let mut fields = self.readers.get(&classification.kind).map(|r| r.read(lines)).unwrap_or_default();
+        let mut unread = Vec::new();
         if let Some(under) = self.results.get(&classification.kind) {
-            fields.extend(self.pollutants.read_under(under, lines));
+            let results = self.pollutants.read_under(under, lines);
+            fields.extend(results.fields);
+            unread = results.unread;
         }
-        Understood { classification, fields }
+        Understood { classification, fields, unread }
     }
 
     /// The understand stage for one file as read. A reader bug on strange text must not take the

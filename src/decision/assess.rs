@@ -17,8 +17,8 @@ const FIELD_CONFIDENCE_DEFAULT: f64 = 0.9;
 /// An inferred category must be at least this sure (a service may set `category_confidence`).
 const CATEGORY_CONFIDENCE_DEFAULT: f64 = 0.8;
 
-/// The assessment: what the rules saw, what they concluded, and every finding, in the order a
-/// reviewer reads them (documents, category, missing materials, rules, weak fields).
+/// The assessment: what the rules saw, what they concluded, and every finding, most important
+/// first (see `importance`).
 #[derive(Debug, Clone)]
 pub struct Assessment {
     pub facts: Facts,
@@ -82,7 +82,20 @@ pub fn assess(case: &Case<'_>, mut collected: Collected, inferred: Option<Inferr
     };
     let rested_on = judge.rule_findings(&evaluation, &mut findings);
     judge.weak_field_findings(&rested_on, &basis, &mut findings);
+    findings.sort_by_key(importance);
     Assessment { facts, findings, fields, reports, evaluation, any_unreadable }
+}
+
+/// The order a reviewer reads findings in, most important first: what is wrong (a limit exceeded, a
+/// name that differs, a material missing), then what was not read, then what was read unsurely. The
+/// sort is stable, so within a rank the assessment's order stays.
+fn importance(finding: &Finding) -> u8 {
+    match finding.result {
+        RuleResult::Fail => 0,
+        _ if finding.rule.ends_with(".rows_unread") => 1,
+        _ if finding.rule == "fields.low_confidence" => 3,
+        _ => 2,
+    }
 }
 
 /// Judges the rules' outcomes against how surely their fields were read.

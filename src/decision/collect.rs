@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::{round3, Case};
 use crate::domain::decision::{DocumentReport, Evidence, FieldReport, FieldSource, Finding, RuleResult};
+use crate::understanding::Understood;
 
 /// A document kind read less surely than this goes to a person (a service may set `kind_confidence`).
 const KIND_CONFIDENCE_DEFAULT: f64 = 0.7;
@@ -88,6 +89,9 @@ fn documents(case: &Case<'_>) -> (Vec<DocumentReport>, Vec<String>, Vec<Finding>
                 evidence: vec![Evidence { document: Some(document.file.clone()), field: "kind".into(), value: json!(kind) }],
             });
         }
+        if let Some(finding) = document.understood.as_ref().and_then(|u| unread_finding(case, &document.file, u)) {
+            findings.push(finding);
+        }
         if document.is_readable() && kind != "unknown" && !materials.contains(&kind) {
             materials.push(kind.clone());
         }
@@ -101,6 +105,26 @@ fn documents(case: &Case<'_>) -> (Vec<DocumentReport>, Vec<String>, Vec<Finding>
         });
     }
     (reports, materials, findings)
+}
+
+/// Rows the readers saw and could not read keep the document from counting as read: a person reads
+/// them (a result of an item no alias names may be over its limit).
+fn unread_finding(case: &Case<'_>, file: &str, understood: &Understood) -> Option<Finding> {
+    understood.unread.first()?;
+    let variable =
+        case.rules.documents.kinds.get(&understood.classification.kind).and_then(|k| k.variable.as_deref()).unwrap_or("documents");
+    let rows: Vec<String> = understood.unread.iter().map(|u| format!("第{}页“{}”（{}）", u.page, u.text.trim(), u.reason)).collect();
+    Some(Finding {
+        rule: format!("{variable}.rows_unread"),
+        result: RuleResult::Unknown,
+        message: format!("文件“{file}”中有{}处内容未能读取，未经核对不能作出决定：{}", understood.unread.len(), rows.join("；")),
+        basis: case.service.info().basis.clone(),
+        evidence: understood
+            .unread
+            .iter()
+            .map(|u| Evidence { document: Some(file.to_string()), field: format!("page{}", u.page), value: json!(u.text) })
+            .collect(),
+    })
 }
 
 fn form_fields(form: &Value) -> BTreeMap<String, FieldReport> {

@@ -27,7 +27,7 @@ fn document(file: &str, kind: &str, fields: Vec<ExtractedField>) -> UnderstoodDo
         sha256: "0".repeat(64),
         unreadable: None,
         read_by_ocr: false,
-        understood: Some(Understood { classification: Classification { kind: kind.into(), confidence: 0.95 }, fields }),
+        understood: Some(Understood { classification: Classification { kind: kind.into(), confidence: 0.95 }, fields, unread: vec![] }),
     }
 }
 
@@ -241,4 +241,46 @@ fn what_a_reviewer_may_correct_is_what_the_service_and_its_documents_declare() {
     }
     let retirement = rules.service("retirement").unwrap();
     assert!(!is_correctable(&rules, retirement, "discharge_category"));
+}
+
+#[test]
+fn a_results_row_not_read_keeps_a_clean_case_from_being_issued() {
+    let rules = rules();
+    let mut unread = report(236.0, 0.97);
+    unread.understood.as_mut().unwrap().unread.push(crate::understanding::Unread {
+        page: 2,
+        text: "7 总锌 mg/L 8.6 5".into(),
+        reason: "检测项目无法识别",
+    });
+    let decision = decide_case(&rules, &catering_form(), &with(vec![licence(), unread], others()), catering(0.9));
+    assert_eq!(decision.outcome, Outcome::NeedsReview);
+    let finding = rule(&decision, "report.rows_unread").expect("the unread row is a finding");
+    assert_eq!(finding.result, RuleResult::Unknown);
+    assert!(finding.message.contains("第2页") && finding.message.contains("总锌"), "{}", finding.message);
+}
+
+#[test]
+fn a_heavy_metal_over_its_limit_fails_whether_the_category_requires_it_or_not() {
+    let rules = rules();
+    let mut nickel = report(236.0, 0.97);
+    nickel.understood.as_mut().unwrap().fields.push(field("pollutants.ni", json!(2.1), 0.97));
+    // The client went unread: the exceeded limit is still named, and first.
+    nickel.understood.as_mut().unwrap().fields.retain(|f| f.path != "client");
+    let decision = decide_case(&rules, &catering_form(), &with(vec![licence(), nickel], others()), catering(0.9));
+    assert_eq!(decision.outcome, Outcome::NeedsReview);
+    assert_eq!(decision.findings[0].rule, "water.ni_limit", "{:#?}", decision.findings);
+    assert_eq!(decision.findings[0].result, RuleResult::Fail);
+    assert!(rule(&decision, "report.client_matches").is_some());
+}
+
+#[test]
+fn a_laboratory_must_measure_the_heavy_metals() {
+    let rules = rules();
+    let mut form = catering_form();
+    form["discharge_category"] = json!("laboratory");
+    let lab = Some(InferredCategory { category: "laboratory".into(), confidence: 0.9, cues: vec!["检验检测".into()] });
+    let decision = decide_case(&rules, &form, &with(vec![licence(), report(236.0, 0.97)], others()), lab);
+    let finding = rule(&decision, "water.required_items").expect("metals required");
+    assert_eq!(finding.result, RuleResult::Fail);
+    assert!(finding.message.contains("ni"), "{}", finding.message);
 }

@@ -212,6 +212,10 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     #[serde(default)]
     pub multiline: bool,
+    /// Sentences that carry the field without a label, `{}` standing for the value:
+    /// `"受{}委托"` reads the client of "受无锡市某某公司委托，我公司于……".
+    #[serde(default)]
+    pub prose: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -19,7 +19,7 @@ use super::normalize::{find_dates, halfwidth};
 
 mod pollutants;
 
-pub use pollutants::PollutantReader;
+pub use pollutants::{PollutantReader, ResultsRead};
 
 /// A field read from a document. `path` is relative to the document's rule variable
 /// (`name`, `pollutants.cod`).
@@ -32,6 +32,24 @@ pub struct ExtractedField {
     pub line: String,
 }
 
+/// Something a reader saw in a document and could not read: a results row whose item it does not
+/// know, or whose value it cannot parse. The document is then not fully read: a person reads the
+/// row (domain.md §1.10), and no permit is issued without that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unread {
+    pub page: u32,
+    /// The text as read, for the reviewer.
+    pub text: String,
+    /// Why it could not be read, in the reviewer's words.
+    pub reason: &'static str,
+}
+
+impl Unread {
+    fn row(line: &TextLine, text: &str, reason: &'static str) -> Self {
+        Self { page: line.page, text: text.chars().take(MAX_TEXT_CHARS).collect(), reason }
+    }
+}
+
 /// The label was followed by ：or :, the plainest key-value layout.
 const CONF_LABEL_COLON: f64 = 0.97;
 /// Label and value separated by spaces only (table cells flattened into a line).
@@ -40,6 +58,8 @@ const CONF_LABEL_SPACE: f64 = 0.94;
 const CONF_NEXT_LINE: f64 = 0.92;
 /// A date in a sentence that names what it is the date of, without a label.
 const CONF_PROSE_DATE: f64 = 0.93;
+/// A value in a sentence that says what it is (受某某公司委托).
+const CONF_PROSE: f64 = 0.93;
 /// A credit code whose check character is right: a misreading passes that check 1 time in 31.
 const CONF_VALID_CODE: f64 = 0.96;
 /// The same field read with different values in one document.
@@ -88,6 +108,8 @@ pub struct KindReader {
     date_stems: BTreeMap<String, Vec<String>>,
     /// See `KindSpec::glued_values`.
     glued_values: bool,
+    /// Sentences that carry a field (`FieldSpec::prose`), as patterns capturing the value.
+    prose: Vec<(String, FieldKind, Regex)>,
 }
 
 impl KindReader {
@@ -120,7 +142,18 @@ impl KindReader {
                 (name.clone(), stems)
             })
             .collect();
-        Self { labels, fields, date_stems, glued_values: spec.glued_values }
+        let prose = spec
+            .fields
+            .iter()
+            .flat_map(|(name, f)| {
+                f.prose.iter().filter_map(move |p| {
+                    let (before, after) = p.split_once("{}")?;
+                    let pattern = format!("{}(.{{2,60}}?){}", regex::escape(&halfwidth(before)), regex::escape(&halfwidth(after)));
+                    Some((name.clone(), f.kind, Regex::new(&pattern).expect("escaped prose pattern")))
+                })
+            })
+            .collect();
+        Self { labels, fields, date_stems, glued_values: spec.glued_values, prose }
     }
 
     /// Label occurrences that start a segment, in order, without overlaps.
@@ -244,6 +277,22 @@ impl KindReader {
                 merge(&mut found, candidate);
             }
         }
+        // Sentences that carry a field: "受某某公司委托，…". A value found twice differently is doubtful.
+        for (field, kind, pattern) in &self.prose {
+            if found.contains_key(field) {
+                continue;
+            }
+            for (idx, text) in normalized.iter().enumerate() {
+                let Some(caps) = pattern.captures(text) else { continue };
+                let Some(typed) = typed_value(*kind, &caps[1]) else { continue };
+                let line = &lines[idx];
+                let confidence = CONF_PROSE * line.confidence_in(text, caps.get(1).map_or(0..0, |m| m.range()));
+                merge(
+                    &mut found,
+                    ExtractedField { path: field.clone(), value: typed, confidence, page: line.page, line: line.text.clone() },
+                );
+            }
+        }
         // Prose: "于二〇二六年十月十二日…进行了采样" names no label, but a line with the label's stem
         // and one date says it.
         for (field, stems) in &self.date_stems {
@@ -251,18 +300,33 @@ impl KindReader {
                 continue;
             }
             // The sentence may wrap: the stem can stand on the line after the date.
-            let candidates: Vec<(usize, String)> = normalized
-                .iter()
-                .enumerate()
-                .filter(|(idx, text)| {
-                    let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
-                    stems.iter().any(|s| text.contains(s.as_str()) || next.contains(s.as_str()))
+            // A date in the sentence that names the stem is the one; only when no line has both,
+            // a date whose sentence wraps onto the next line with the stem.
+            let with_stem = |idx: usize, text: &String, next_line: bool| {
+                let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
+                stems.iter().any(|s| {
+                    if next_line {
+                        !text.contains(s.as_str()) && next.contains(s.as_str())
+                    } else {
+                        text.contains(s.as_str())
+                    }
                 })
-                .filter_map(|(idx, text)| match find_dates(text).as_slice() {
-                    [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
-                    _ => None,
-                })
-                .collect();
+            };
+            let dated = |next_line: bool| -> Vec<(usize, String)> {
+                normalized
+                    .iter()
+                    .enumerate()
+                    .filter(|(idx, text)| with_stem(*idx, text, next_line))
+                    .filter_map(|(idx, text)| match find_dates(text).as_slice() {
+                        [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mut candidates = dated(false);
+            if candidates.is_empty() {
+                candidates = dated(true);
+            }
             if let Some((idx, date)) = candidates.first() {
                 let line = &lines[*idx];
                 let distinct = candidates.iter().all(|(_, d)| d == date);

@@ -139,6 +139,10 @@ pub enum Unit {
     GramPerLitre,
     Celsius,
     Dimensionless,
+    /// Most probable number (or colonies, 个) per litre: coliforms.
+    CountPerLitre,
+    /// Per 100 mL, as some laboratories count coliforms: ten times fewer than per litre.
+    CountPer100Millilitres,
 }
 
 impl Unit {
@@ -147,6 +151,7 @@ impl Unit {
         match self {
             Unit::MicrogramPerLitre => 0.001,
             Unit::GramPerLitre => 1000.0,
+            Unit::CountPer100Millilitres => 10.0,
             _ => 1.0,
         }
     }
@@ -154,7 +159,7 @@ impl Unit {
 
 static UNIT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(mg\s*/\s*l|毫克\s*/\s*升|毫克每升|[μµu]g\s*/\s*l|微克\s*/\s*升|(?:^|[^mµμu])g\s*/\s*l|克\s*/\s*升|℃|°\s*c|摄氏度|无量纲)",
+        r"(?i)((?:MPN|个|CFU)\s*/\s*100\s*m[lL]|(?:MPN|个|CFU)\s*/\s*L|mg\s*/\s*l|毫克\s*/\s*升|毫克每升|[μµu]g\s*/\s*l|微克\s*/\s*升|(?:^|[^mµμu])g\s*/\s*l|克\s*/\s*升|℃|°\s*c|摄氏度|无量纲)",
     )
     .unwrap()
 });
@@ -163,7 +168,11 @@ static UNIT: LazyLock<Regex> = LazyLock::new(|| {
 pub fn find_unit(text: &str) -> Option<(Unit, std::ops::Range<usize>)> {
     let m = UNIT.find(text)?;
     let s = m.as_str().to_lowercase();
-    let unit = if s.contains("mg") || s.contains("毫克") {
+    let unit = if s.contains("100") {
+        Unit::CountPer100Millilitres
+    } else if s.contains("mpn") || s.contains('个') || s.contains("cfu") {
+        Unit::CountPerLitre
+    } else if s.contains("mg") || s.contains("毫克") {
         Unit::MilligramPerLitre
     } else if s.contains("μg") || s.contains("µg") || s.contains("ug") || s.contains("微克") {
         Unit::MicrogramPerLitre
@@ -191,8 +200,41 @@ pub struct Measured {
 }
 
 static MEASURED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?P<range>\d+(?:\.\d+)?\s*[~～至-]\s*\d+(?:\.\d+)?)|(?P<le>≤\s*)(?P<limit>\d+(?:\.\d+)?)|(?P<lt>[<＜]\s*)?(?P<num>\d+(?:\.\d+)?)(?P<l>L)?|(?P<nd>\bND\b|未检出)|(?P<empty>(?:^|\s)[-/—](?:\s|$))").unwrap()
+    Regex::new(concat!(
+        r"(?i)(?P<range>\d+(?:\.\d+)?\s*[~～至-]\s*\d+(?:\.\d+)?)",
+        r"|(?P<le>≤\s*)(?P<limit>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*[×xX*]\s*10\s*\^?\s*(?P<lexp>[-⁻]?[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2}))?",
+        r"|(?P<lt>[<＜]\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)",
+        r"(?:\s*[×xX*]\s*10\s*\^?\s*(?P<exp>[-⁻]?[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})|[eE](?P<eexp>[+-]?\d{1,2}))?(?P<l>L)?",
+        r"|(?P<nd>\bND\b|未检出|低于检出限)|(?P<empty>(?:^|\s)[-/—](?:\s|$))"
+    ))
+    .unwrap()
 });
+
+/// A number as laboratories write it: `1,200` (thousands separators), `2.2×10³` or `2.2×10^3`
+/// (`times_ten`, superscript digits or plain), `1.3E+03` (`e`).
+fn scaled(mantissa: &str, times_ten: Option<&str>, e: Option<&str>) -> Option<f64> {
+    let mantissa: f64 = mantissa.replace(',', "").parse().ok()?;
+    let exponent: i32 = match (times_ten, e) {
+        (Some(sup), _) => sup
+            .chars()
+            .map(|c| match c {
+                '⁻' => '-',
+                '⁰' => '0',
+                '¹' => '1',
+                '²' => '2',
+                '³' => '3',
+                '⁴'..='⁹' => char::from_u32(c as u32 - '⁴' as u32 + '4' as u32).unwrap_or(c),
+                c => c,
+            })
+            .collect::<String>()
+            .parse()
+            .ok()?,
+        (None, Some(e)) => e.parse().ok()?,
+        (None, None) => 0,
+    };
+    let value = mantissa * 10f64.powi(exponent);
+    value.is_finite().then_some(value)
+}
 
 /// A number stands alone in its cell: not part of a chemical name (1,4-苯二胺) or a code (HJ828).
 fn stands_alone(text: &str, start: usize, end: usize) -> bool {
@@ -234,7 +276,7 @@ pub fn measured_values(text: &str) -> Vec<Measured> {
             continue;
         }
         if let Some(limit) = caps.name("limit") {
-            let value = limit.as_str().parse().unwrap_or(f64::NAN);
+            let value = scaled(limit.as_str(), caps.name("lexp").map(|m| m.as_str()), None).unwrap_or(f64::NAN);
             let allows = value.is_finite().then_some((0.0, value));
             out.push(Measured { value, range: true, below_detection: false, allows, start });
             continue;
@@ -244,7 +286,9 @@ pub fn measured_values(text: &str) -> Vec<Measured> {
             continue;
         }
         let Some(num) = caps.name("num") else { continue };
-        let Ok(value) = num.as_str().parse::<f64>() else { continue };
+        let Some(value) = scaled(num.as_str(), caps.name("exp").map(|m| m.as_str()), caps.name("eexp").map(|m| m.as_str())) else {
+            continue;
+        };
         let below = caps.name("lt").is_some() || caps.name("l").is_some();
         out.push(Measured { value, range: false, below_detection: below, allows: None, start });
     }
@@ -290,6 +334,9 @@ mod tests {
             (" g/L", Unit::GramPerLitre),
             ("℃", Unit::Celsius),
             ("无量纲", Unit::Dimensionless),
+            ("MPN/L", Unit::CountPerLitre),
+            ("个/L", Unit::CountPerLitre),
+            ("MPN/100mL", Unit::CountPer100Millilitres),
         ] {
             assert_eq!(find_unit(text).map(|(u, _)| u), Some(unit), "{text}");
         }
@@ -311,5 +358,20 @@ mod tests {
         // Prose puts a comma straight after a value; a comma before a digit is part of a number.
         assert_eq!(measured_values("为7.2,标准").iter().map(|m| m.value).collect::<Vec<_>>(), vec![7.2]);
         assert!(measured_values("1,200").iter().all(|m| m.value != 1.0));
+    }
+
+    #[test]
+    fn numbers_in_scientific_and_grouped_notation() {
+        let values = |text: &str| measured_values(text).iter().map(|m| (m.value, m.below_detection)).collect::<Vec<_>>();
+        assert_eq!(values("2.2×10³"), vec![(2200.0, false)]);
+        assert_eq!(values("2.2×10^3 MPN/L"), vec![(2200.0, false)]);
+        assert_eq!(values("1.3E+03"), vec![(1300.0, false)]);
+        assert_eq!(values("5.0e-2"), vec![(0.05, false)]);
+        assert_eq!(values("1,200 2,345.5"), vec![(1200.0, false), (2345.5, false)]);
+        assert_eq!(values("<2×10²"), vec![(200.0, true)]);
+        assert_eq!(measured_values("≤5×10³")[0].allows, Some((0.0, 5000.0)));
+        assert_eq!(values("低于检出限"), vec![(0.0, true)]);
+        // A chemical name's locants stay out: 1,4-苯二胺 carries no value.
+        assert!(measured_values("N,N-二乙基-1,4-苯二胺").iter().all(|m| m.range));
     }
 }

@@ -25,7 +25,9 @@ fn clean_facts(rules: &RuleSet) -> Facts {
         "report".to_string(),
         json!({"client": "无锡市新吴区张记餐饮店", "sampling_date": "2026-10-08", "report_date": "2026-10-12",
                "pollutants": {"ph": 7.2, "cod": 236.0, "bod5": 98.0, "ss": 120.0, "nh3n": 20.5, "tn": 30.0, "tp": 3.1,
-                              "oil": 12.0, "petroleum": 1.0, "temperature": 24.0, "las": 4.2, "chlorine": 0.5}}),
+                              "oil": 12.0, "petroleum": 1.0, "temperature": 24.0, "las": 4.2, "chlorine": 0.5,
+                              "hg": 0.0004, "cd": 0.004, "cr": 0.03, "cr6": 0.004, "as": 0.003, "pb": 0.01, "ni": 0.05,
+                              "coliform": 2200.0}}),
     );
     Facts {
         form,
@@ -75,6 +77,15 @@ fn cases() -> Vec<(&'static str, Mutation)> {
         ("water.temperature_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["temperature"] = json!(41.0)),
         ("water.las_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["las"] = json!(25.0)),
         ("water.chlorine_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["chlorine"] = json!(9.0)),
+        // Just over each limit: the heavy metals have one limit for every grade.
+        ("water.hg_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["hg"] = json!(0.0051)),
+        ("water.cd_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["cd"] = json!(0.051)),
+        ("water.cr_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["cr"] = json!(1.51)),
+        ("water.cr6_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["cr6"] = json!(0.51)),
+        ("water.as_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["as"] = json!(0.31)),
+        ("water.pb_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["pb"] = json!(0.51)),
+        ("water.ni_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["ni"] = json!(2.1)),
+        ("water.coliform_limit", |f| f.documents.get_mut("report").unwrap()["pollutants"]["coliform"] = json!(5100.0)),
         ("outlets.foul_present", |f| f.form["outlets"] = json!([{"id": "Y1", "kind": "storm", "position": "东侧", "diameter_mm": 300}])),
     ]
 }

@@ -10,7 +10,9 @@ use crate::reading::TextLine;
 use crate::rules::catalog::{PollutantSpec, WaterStandard};
 use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Measured, Unit};
 
-use super::{ExtractedField, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
+use super::{ExtractedField, Unread, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
+
+mod grid;
 
 // ---- water-quality results ----
 
@@ -53,6 +55,66 @@ static STANDARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// Inline limits in prose: "化学需氧量236mg/L，标准限值500mg/L".
 static INLINE_LIMIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"限值|标准值|标准为|不超过|允许").unwrap());
+
+/// Where a results table ends: its notes, conclusion and signatures.
+static TABLE_END: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"以下空白|以下无|^\s*(?:结论|检测结论|评价结论|备注|说明|注\s*[:：]|编制|审核|批准|签发)").unwrap());
+/// Text in a line that holds digits but no result: page numbers, times, dates, standard numbers.
+static NOT_RESULTS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"第\s*\d+\s*页|共\s*\d+\s*页|\d+\s*/\s*\d+\s*页|(?i)page\s*\d+(?:\s*of\s*\d+)?|\d{1,2}:\d{2}(?::\d{2})?").unwrap()
+});
+/// A line's opening label ("报告编号：", "邮编:"): an information line, not a results row.
+static INFO_LABEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*\p{Han}{2,8}\s*[:：]").unwrap());
+
+/// Blanks out (char for char, so offsets into the text stay valid) what carries digits but is no
+/// result: dates, times, page numbers, standard numbers.
+pub(super) fn strip_non_results(text: &str) -> String {
+    let mut out = text.to_string();
+    let blank = |re: &Regex, out: &mut String| {
+        let ranges: Vec<_> = re.find_iter(out).map(|m| m.range()).collect();
+        for r in ranges.into_iter().rev() {
+            let spaces: String = out[r.clone()].chars().map(|_| ' ').collect();
+            out.replace_range(r, &spaces);
+        }
+    };
+    blank(&NOT_RESULTS, &mut out);
+    blank(&STANDARD_NUMBER, &mut out);
+    blank(&DATE_LIKE, &mut out);
+    out
+}
+
+static DATE_LIKE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日?)?|\d{4}[-./]\d{1,2}[-./]\d{1,2}|(?:^|\s)20\d{6}(?:\s|$)").unwrap()
+});
+
+/// A line (or a clause) that reads like a result with a name the reader does not know: a name, a
+/// number that is not a limit, and a concentration unit, or, inside a results table, a name and a
+/// number alone.
+fn looks_like_unknown_result(text: &str, in_table: bool) -> bool {
+    // "邮编：214028" is information; "总锌：0.8 mg/L" with its unit is still a result.
+    if LIMIT_HEADER.is_match(text) || INLINE_LIMIT.is_match(text) || (INFO_LABEL.is_match(text) && find_unit(text).is_none()) {
+        return false;
+    }
+    let stripped = strip_non_results(text);
+    let has_result = measured_values(&stripped).iter().any(|t| !t.range);
+    let names = stripped.chars().filter(|c| is_han(*c)).count() >= 2;
+    let concentration = find_unit(&stripped).is_some_and(|(u, _)| !matches!(u, Unit::Dimensionless | Unit::Celsius));
+    has_result && names && (concentration || in_table)
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
+}
+
+/// What reading a results table gave: the results, and the rows it could not read.
+#[derive(Debug, Clone, Default)]
+pub struct ResultsRead {
+    pub fields: Vec<ExtractedField>,
+    pub unread: Vec<Unread>,
+}
+
+const UNREAD_UNKNOWN_ITEM: &str = "检测项目无法识别";
+const UNREAD_VALUE: &str = "检测结果无法识别";
 
 /// What a report says of its own result: within its limit (合格, 达标, 符合) or not.
 static VERDICT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?P<fail>不合格|不达标|未达标|不符合|超标)|合格|达标|符合").unwrap());
@@ -175,6 +237,15 @@ impl PollutantReader {
                         continue;
                     }
                 }
+                if alias.n_chars == 1 && !alias.ascii {
+                    // A one-character name (汞, 铬) stands alone in its cell: 重铬酸盐法 is the COD
+                    // method, not chromium.
+                    let before = line[..m.start()].chars().next_back();
+                    let after = line[m.end()..].chars().next();
+                    if before.is_some_and(is_han) || after.is_some_and(is_han) {
+                        continue;
+                    }
+                }
                 if !out.iter().any(|(_, s, e)| *s < m.end() && m.start() < *e) {
                     out.push((alias.item.clone(), m.start(), m.end()));
                 }
@@ -189,15 +260,34 @@ impl PollutantReader {
     /// The results as fields `pollutants.<item>`, the path the water-quality report declares.
     #[cfg(test)]
     pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
-        self.read_under("pollutants", lines)
+        self.read_under("pollutants", lines).fields
     }
 
-    /// The results as fields `<under>.<item>` (`under` is the kind's declared `results`).
-    pub fn read_under(&self, under: &str, lines: &[TextLine]) -> Vec<ExtractedField> {
-        let mut header: Option<ResultsHeader> = None;
-        let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
+    /// The results as fields `<under>.<item>` (`under` is the kind's declared `results`), and the
+    /// rows that look like results but could not be read.
+    pub fn read_under(&self, under: &str, lines: &[TextLine]) -> ResultsRead {
+        let lines = self.join_wrapped_names(lines);
         let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
+        let mut consumed = vec![false; lines.len()];
+        let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
+        let mut unread: Vec<Unread> = Vec::new();
+        for grid in self.sideways_grids(&lines, &normalized) {
+            for idx in grid.lines {
+                consumed[idx] = true;
+            }
+            for (item, value, confidence, line_idx) in grid.results {
+                let line = &lines[line_idx];
+                let path = format!("{under}.{item}");
+                let candidate = ExtractedField { path, value: json!(value), confidence, page: line.page, line: line.text.clone() };
+                self.merge(&item, &mut found, candidate);
+            }
+            unread.extend(grid.unread);
+        }
+        let mut header: Option<ResultsHeader> = None;
         for (line_idx, line) in lines.iter().enumerate() {
+            if consumed[line_idx] {
+                continue;
+            }
             let text = &normalized[line_idx];
             let mentions = self.mentions(text);
             let has_digits = text.chars().any(|c| c.is_ascii_digit());
@@ -215,13 +305,26 @@ impl PollutantReader {
                 if *mention_start > limits_from {
                     continue;
                 }
-                let segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
+                let mut segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
+                // Prose ends an item's clause at ；or 。: what follows is another item's, perhaps
+                // one no alias names ("化学需氧量：236 mg/L；总锌：0.8 mg/L").
+                if let Some((cut, sep)) = text[*alias_end..segment_end].char_indices().find(|(_, c)| matches!(c, ';' | '。')) {
+                    let tail = &text[*alias_end + cut + sep.len_utf8()..segment_end];
+                    if looks_like_unknown_result(tail, false) {
+                        unread.push(Unread::row(line, tail.trim(), UNREAD_UNKNOWN_ITEM));
+                    }
+                    segment_end = *alias_end + cut;
+                }
                 let segment = &text[*alias_end..segment_end];
                 let mut reading = self.read_segment(item, segment, header.as_ref());
-                if reading.is_none() && mentions.len() == 1 {
-                    // A wrapped cell (a long method name) pushes the numbers onto the next line.
+                if reading.is_none() && idx + 1 == mentions.len() {
+                    // A wrapped cell (a long method name) or a wrapped sentence pushes the last
+                    // item's numbers onto the next line.
                     if let Some(next) = normalized.get(line_idx + 1).filter(|n| self.mentions(n).is_empty() && parse_header(n).is_none()) {
                         reading = self.read_segment(item, &format!("{segment} {next}"), header.as_ref());
+                        if reading.is_some() {
+                            consumed[line_idx + 1] = true;
+                        }
                     }
                 }
                 if reading.is_none() && mentions.len() == 1 && header.is_some() && line_idx > 0 {
@@ -231,37 +334,124 @@ impl PollutantReader {
                     let previous = &normalized[line_idx - 1];
                     if self.mentions(previous).is_empty() && parse_header(previous).is_none() {
                         reading = self.read_segment(item, &format!("{previous} {segment}"), header.as_ref());
+                        if reading.is_some() {
+                            consumed[line_idx - 1] = true;
+                        }
                     }
                 }
-                let Some(Reading { value, confidence, identified }) = reading else { continue };
+                let Some(Reading { value, confidence, identified }) = reading else {
+                    // A row of a results table that names an item and carries a number the reader
+                    // cannot take as its result: not read, so not checked.
+                    if header.is_some() && !measured_values(&strip_non_results(segment)).iter().all(|t| t.range) {
+                        unread.push(Unread::row(line, &line.text, UNREAD_VALUE));
+                    }
+                    continue;
+                };
+                consumed[line_idx] = true;
                 let path = format!("{under}.{item}");
                 let candidate = ExtractedField {
-                    path: path.clone(),
+                    path,
                     value: json!(value),
                     confidence: confidence
                         * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value, identified),
                     page: line.page,
                     line: line.text.clone(),
                 };
-                match found.get_mut(&path) {
-                    None => {
-                        found.insert(path, candidate);
-                    }
-                    Some(existing) if existing.value == candidate.value => {}
-                    // Two readings (several sampling points, or a limit taken for a result): keep the
-                    // worse value so a limit rule still fails, and let a person look.
-                    Some(existing) if item == "ph" => existing.confidence = existing.confidence.min(CONF_CONFLICT),
-                    Some(existing) => {
-                        if candidate.value.as_f64() > existing.value.as_f64() {
-                            *existing = ExtractedField { confidence: CONF_CONFLICT, ..candidate };
-                        } else {
-                            existing.confidence = CONF_CONFLICT;
-                        }
-                    }
+                self.merge(item, &mut found, candidate);
+            }
+        }
+        unread.extend(self.leftover_rows(&lines, &normalized, &consumed));
+        ResultsRead { fields: found.into_values().collect(), unread }
+    }
+
+    /// Keeps one reading per item. Two readings (several sampling points, or a limit taken for a
+    /// result): keep the worse value so a limit rule still fails, and let a person look.
+    fn merge(&self, item: &str, found: &mut BTreeMap<String, ExtractedField>, candidate: ExtractedField) {
+        match found.get_mut(&candidate.path) {
+            None => {
+                found.insert(candidate.path.clone(), candidate);
+            }
+            Some(existing) if existing.value == candidate.value => {}
+            Some(existing) if item == "ph" => existing.confidence = existing.confidence.min(CONF_CONFLICT),
+            Some(existing) => {
+                if candidate.value.as_f64() > existing.value.as_f64() {
+                    *existing = ExtractedField { confidence: CONF_CONFLICT, ..candidate };
+                } else {
+                    existing.confidence = CONF_CONFLICT;
                 }
             }
         }
-        found.into_values().collect()
+    }
+
+    /// Rows of a results table, and lines anywhere with a concentration, that no item was read
+    /// from: each keeps the report from being taken as fully read.
+    fn leftover_rows(&self, lines: &[TextLine], normalized: &[String], consumed: &[bool]) -> Vec<Unread> {
+        let mut in_table = false;
+        let mut out = Vec::new();
+        for (idx, text) in normalized.iter().enumerate() {
+            if parse_header(text).is_some() {
+                in_table = true;
+                continue;
+            }
+            if TABLE_END.is_match(text) {
+                in_table = false;
+                continue;
+            }
+            if consumed[idx] || !self.mentions(text).is_empty() {
+                continue;
+            }
+            if looks_like_unknown_result(text, in_table) {
+                out.push(Unread::row(&lines[idx], &lines[idx].text, UNREAD_UNKNOWN_ITEM));
+            }
+        }
+        out
+    }
+
+    /// A long item name wrapped in its cell ("5 阴离子表面" / "活性剂 mg/L 0.52 20", or "5 阴离子表面
+    /// mg/L 0.52 20" / "活性剂"): two neighbouring lines that name no item are joined when a Han cell
+    /// of the first and the first cell of the second together name one.
+    fn join_wrapped_names(&self, lines: &[TextLine]) -> Vec<TextLine> {
+        let mut out: Vec<TextLine> = Vec::with_capacity(lines.len());
+        let mut idx = 0;
+        while idx < lines.len() {
+            let line = &lines[idx];
+            if let Some(joined) = lines.get(idx + 1).and_then(|next| self.joined_name(line, next)) {
+                out.push(joined);
+                idx += 2;
+                continue;
+            }
+            out.push(line.clone());
+            idx += 1;
+        }
+        out
+    }
+
+    fn joined_name(&self, line: &TextLine, next: &TextLine) -> Option<TextLine> {
+        let (a, b) = (halfwidth(&line.text), halfwidth(&next.text));
+        if !self.mentions(&a).is_empty() || !self.mentions(&b).is_empty() {
+            return None;
+        }
+        let han_cell = |cell: &str| !cell.is_empty() && cell.chars().count() <= 8 && cell.chars().all(is_han);
+        let a_cells: Vec<&str> = a.split_whitespace().collect();
+        let b_cells: Vec<&str> = b.split_whitespace().collect();
+        let tail = b_cells.first().filter(|c| han_cell(c))?;
+        let rest_of_b = b_cells[1..].join(" ");
+        // The name's first part is the first line's last cell, or (when the second line holds
+        // nothing else) its first Han cell, with the row's numbers after it.
+        let candidates = [Some(a_cells.len().checked_sub(1)?), a_cells.iter().position(|c| han_cell(c)).filter(|_| b_cells.len() == 1)];
+        candidates.into_iter().flatten().find_map(|at| {
+            let head = a_cells.get(at).filter(|c| han_cell(c))?;
+            let name = format!("{head}{tail}");
+            if self.mentions(&name).is_empty() {
+                return None;
+            }
+            let mut cells: Vec<String> = a_cells.iter().map(|c| c.to_string()).collect();
+            cells[at] = name;
+            if !rest_of_b.is_empty() {
+                cells.push(rest_of_b.clone());
+            }
+            Some(TextLine::new(line.page, cells.join(" "), line.confidence.min(next.confidence)))
+        })
     }
 
     fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<Reading> {
@@ -296,7 +486,8 @@ impl PollutantReader {
         let expected_unit = self.items.get(item).map_or("mg/L", |spec| spec.unit.as_str());
         let unit = unit.or(header.as_ref().and_then(|h| h.unit));
         let factor = match (expected_unit, unit) {
-            ("mg/L", Some(u)) => u.to_canonical(),
+            ("mg/L", Some(u @ (Unit::MilligramPerLitre | Unit::MicrogramPerLitre | Unit::GramPerLitre))) => u.to_canonical(),
+            ("MPN/L", Some(u @ (Unit::CountPerLitre | Unit::CountPer100Millilitres))) => u.to_canonical(),
             _ => 1.0,
         };
         // The report's own judgement of the row against the row's own limit: a result read beyond

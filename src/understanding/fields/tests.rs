@@ -294,3 +294,108 @@ fn a_doubtful_item_name_counts_unless_the_rows_own_limit_is_that_items_limit() {
     assert!(field(&read, "pollutants.nh3n").confidence <= 0.7, "{read:?}");
     assert!(field(&read, "pollutants.las").confidence <= 0.7, "{read:?}");
 }
+
+fn results(texts: &[&str]) -> ResultsRead {
+    PollutantReader::new(&ruleset().water).read_under("pollutants", &lines(texts))
+}
+
+#[test]
+fn heavy_metals_are_read_in_their_rows() {
+    let read = results(&[
+        "序号 检测项目 单位 检测结果 标准限值 单项判定",
+        "1 总镍 mg/L 2.1 1 不合格",
+        "2 六价铬 mg/L 0.004L 0.5 合格",
+        "3 总铬 mg/L 0.03 1.5 合格",
+        "4 总汞 μg/L 0.3 5 合格",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.ni").value, json!(2.1));
+    assert_eq!(field(&read.fields, "pollutants.cr6").value, json!(0.004));
+    assert_eq!(field(&read.fields, "pollutants.cr").value, json!(0.03));
+    assert_eq!(field(&read.fields, "pollutants.hg").value, json!(0.0003), "μg/L converted to mg/L");
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+}
+
+#[test]
+fn a_results_row_of_an_unknown_item_is_named_not_skipped() {
+    let read = results(&[
+        "序号 检测项目 单位 检测结果 标准限值 单项判定",
+        "1 化学需氧量 mg/L 236 500 合格",
+        "2 总锌 mg/L 8.6 5 不合格",
+        "3 氨氮 mg/L 12.1 45 合格",
+        "以下空白",
+        "报告编号 WX20261019 邮编 214028",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(236.0));
+    assert_eq!(read.unread.len(), 1, "{:?}", read.unread);
+    assert!(read.unread[0].text.contains("总锌"));
+    // In prose, the clause of an unknown item after a known one is named too.
+    let read = results(&["经检测，化学需氧量：236 mg/L；总锌：0.8 mg/L；悬浮物：85 mg/L。"]);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(236.0));
+    assert_eq!(field(&read.fields, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+    assert_eq!(read.unread.len(), 1, "{:?}", read.unread);
+    assert!(read.unread[0].text.contains("总锌"));
+}
+
+#[test]
+fn sideways_tables_are_read_by_column() {
+    let read = results(&[
+        "检测结果",
+        "点位 pH值 化学需氧量 悬浮物 氨氮 总磷 阴离子表面活性剂",
+        "单位 无量纲 mg/L mg/L mg/L mg/L mg/L",
+        "W1 总排口 7.2 236 85 12.1 1.6 0.52",
+        "W2 预处理出口 6.8 310 92 15.3 2.1 ND",
+        "标准限值 6.5~9.5 500 400 45 8 20",
+        "单项判定 合格 合格 合格 合格 合格 合格",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.ph").value, json!(6.8), "pH furthest from neutral");
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(310.0), "the worst sampling point");
+    assert_eq!(field(&read.fields, "pollutants.las").value, json!(0.52));
+    assert_eq!(field(&read.fields, "pollutants.tp").value, json!(2.1));
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+    // A row that does not line up with the items is named, not guessed.
+    let read = results(&["项目 pH值 化学需氧量 总镍", "W1 7.2 236 2.1", "W2 7.1 240"]);
+    assert_eq!(field(&read.fields, "pollutants.ni").value, json!(2.1));
+    assert_eq!(read.unread.len(), 1, "{:?}", read.unread);
+}
+
+#[test]
+fn coliforms_in_scientific_notation() {
+    let read = results(&["检测项目 单位 检测结果 标准限值", "粪大肠菌群 MPN/L 2.2×10³ 5000", "总余氯 mg/L 3.2 8"]);
+    assert_eq!(field(&read.fields, "pollutants.coliform").value, json!(2200.0));
+    let read = results(&["检测项目 单位 检测结果", "粪大肠菌群数 MPN/100mL 1.3E+03"]);
+    assert_eq!(field(&read.fields, "pollutants.coliform").value, json!(13000.0), "per 100 mL is ten times fewer than per litre");
+}
+
+#[test]
+fn a_long_item_name_wrapped_in_its_cell_is_joined() {
+    let read = results(&["序号 检测项目 单位 检测结果 标准限值", "5 阴离子表面", "活性剂 mg/L 0.52 20"]);
+    assert_eq!(field(&read.fields, "pollutants.las").value, json!(0.52));
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+}
+
+#[test]
+fn a_report_written_as_prose_gives_its_client_and_sampling_date() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&[
+        "受无锡市新吴区张记餐饮店委托，我公司于2026年8月19日对其位于无锡市新吴区长江路21号的排水进行了",
+        "采样，样品于2026年8月20日至2026年8月22日完成分析。报告日期：2026年8月25日",
+    ]));
+    assert_eq!(field(&read, "client").value, json!("无锡市新吴区张记餐饮店"));
+    assert_eq!(field(&read, "sampling_date").value, json!("2026-08-19"));
+    assert!(field(&read, "sampling_date").confidence >= 0.9, "{:?}", field(&read, "sampling_date"));
+}
+
+#[test]
+fn an_element_inside_a_method_name_is_not_that_element() {
+    let read = results(&["检测项目 检测方法 检出限 检测结果", "化学需氧量 HJ 828-2017 重铬酸盐法 4 132 mg/L", "铬 mg/L 0.03"]);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(132.0));
+    assert_eq!(field(&read.fields, "pollutants.cr").value, json!(0.03));
+}
+
+#[test]
+fn the_last_item_of_a_sentence_may_have_its_value_on_the_next_line() {
+    let read = results(&["经检测，pH值为7.4，悬浮物为36毫克/升，阴离子表面活性剂", "为6.2毫克/升。"]);
+    assert_eq!(field(&read.fields, "pollutants.las").value, json!(6.2));
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+}
