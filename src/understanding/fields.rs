@@ -203,6 +203,68 @@ impl KindReader {
         }
     }
 
+    /// Sentences that carry a field: "受某某公司委托，…". A value found twice differently is doubtful.
+    fn read_prose(&self, normalized: &[String], lines: &[TextLine], found: &mut BTreeMap<String, ExtractedField>) {
+        for (field, kind, pattern) in &self.prose {
+            if found.contains_key(field) {
+                continue;
+            }
+            for (idx, text) in normalized.iter().enumerate() {
+                let Some(caps) = pattern.captures(text) else { continue };
+                let Some(typed) = typed_value(*kind, &caps[1]) else { continue };
+                let line = &lines[idx];
+                let confidence = CONF_PROSE * line.confidence_in(text, caps.get(1).map_or(0..0, |m| m.range()));
+                merge(found, ExtractedField { path: field.clone(), value: typed, confidence, page: line.page, line: line.text.clone() });
+            }
+        }
+    }
+
+    /// Prose: "于二〇二六年十月十二日…进行了采样" names no label, but a line with the label's stem
+    /// and one date says it.
+    fn read_prose_dates(&self, normalized: &[String], lines: &[TextLine], found: &mut BTreeMap<String, ExtractedField>) {
+        for (field, stems) in &self.date_stems {
+            if found.contains_key(field) {
+                continue;
+            }
+            // The sentence may wrap: the stem can stand on the line after the date. A date in the sentence that names the stem is the one; only when no line has both,
+            // a date whose sentence wraps onto the next line with the stem.
+            let with_stem = |idx: usize, text: &String, next_line: bool| {
+                let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
+                stems.iter().any(|s| {
+                    if next_line {
+                        !text.contains(s.as_str()) && next.contains(s.as_str())
+                    } else {
+                        text.contains(s.as_str())
+                    }
+                })
+            };
+            let dated = |next_line: bool| -> Vec<(usize, String)> {
+                normalized
+                    .iter()
+                    .enumerate()
+                    .filter(|(idx, text)| with_stem(*idx, text, next_line))
+                    .filter_map(|(idx, text)| match find_dates(text).as_slice() {
+                        [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let mut candidates = dated(false);
+            if candidates.is_empty() {
+                candidates = dated(true);
+            }
+            if let Some((idx, date)) = candidates.first() {
+                let line = &lines[*idx];
+                let distinct = candidates.iter().all(|(_, d)| d == date);
+                let confidence = if distinct { CONF_PROSE_DATE } else { CONF_CONFLICT } * line.confidence;
+                found.insert(
+                    field.clone(),
+                    ExtractedField { path: field.clone(), value: json!(date), confidence, page: line.page, line: line.text.clone() },
+                );
+            }
+        }
+    }
+
     pub fn read(&self, lines: &[TextLine]) -> Vec<ExtractedField> {
         let mut normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
         self.join_split_labels(&mut normalized);
@@ -277,66 +339,8 @@ impl KindReader {
                 merge(&mut found, candidate);
             }
         }
-        // Sentences that carry a field: "受某某公司委托，…". A value found twice differently is doubtful.
-        for (field, kind, pattern) in &self.prose {
-            if found.contains_key(field) {
-                continue;
-            }
-            for (idx, text) in normalized.iter().enumerate() {
-                let Some(caps) = pattern.captures(text) else { continue };
-                let Some(typed) = typed_value(*kind, &caps[1]) else { continue };
-                let line = &lines[idx];
-                let confidence = CONF_PROSE * line.confidence_in(text, caps.get(1).map_or(0..0, |m| m.range()));
-                merge(
-                    &mut found,
-                    ExtractedField { path: field.clone(), value: typed, confidence, page: line.page, line: line.text.clone() },
-                );
-            }
-        }
-        // Prose: "于二〇二六年十月十二日…进行了采样" names no label, but a line with the label's stem
-        // and one date says it.
-        for (field, stems) in &self.date_stems {
-            if found.contains_key(field) {
-                continue;
-            }
-            // The sentence may wrap: the stem can stand on the line after the date.
-            // A date in the sentence that names the stem is the one; only when no line has both,
-            // a date whose sentence wraps onto the next line with the stem.
-            let with_stem = |idx: usize, text: &String, next_line: bool| {
-                let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
-                stems.iter().any(|s| {
-                    if next_line {
-                        !text.contains(s.as_str()) && next.contains(s.as_str())
-                    } else {
-                        text.contains(s.as_str())
-                    }
-                })
-            };
-            let dated = |next_line: bool| -> Vec<(usize, String)> {
-                normalized
-                    .iter()
-                    .enumerate()
-                    .filter(|(idx, text)| with_stem(*idx, text, next_line))
-                    .filter_map(|(idx, text)| match find_dates(text).as_slice() {
-                        [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
-                        _ => None,
-                    })
-                    .collect()
-            };
-            let mut candidates = dated(false);
-            if candidates.is_empty() {
-                candidates = dated(true);
-            }
-            if let Some((idx, date)) = candidates.first() {
-                let line = &lines[*idx];
-                let distinct = candidates.iter().all(|(_, d)| d == date);
-                let confidence = if distinct { CONF_PROSE_DATE } else { CONF_CONFLICT } * line.confidence;
-                found.insert(
-                    field.clone(),
-                    ExtractedField { path: field.clone(), value: json!(date), confidence, page: line.page, line: line.text.clone() },
-                );
-            }
-        }
+        self.read_prose(&normalized, lines, &mut found);
+        self.read_prose_dates(&normalized, lines, &mut found);
         if self.fields.get("credit_code").is_some_and(|(k, _)| *k == FieldKind::CreditCode) && !found.contains_key("credit_code") {
             if let Some(field) = unlabelled_credit_code(lines) {
                 found.insert(field.path.clone(), field);
