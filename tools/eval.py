@@ -26,6 +26,7 @@ import concurrent.futures
 import json
 import pathlib
 import subprocess
+import unicodedata
 import sys
 from collections import defaultdict
 
@@ -57,7 +58,8 @@ def same(expected, actual):
             return abs(float(actual) - expected) <= 1e-6 * max(1.0, abs(expected))
         except (TypeError, ValueError):
             return False
-    norm = lambda v: "".join(str(v).split()).replace("（", "(").replace("）", ")")
+    # Widths folded (the readers give half-width punctuation), whitespace dropped.
+    norm = lambda v: "".join(unicodedata.normalize("NFKC", str(v)).split())
     return norm(expected) == norm(actual)
 
 

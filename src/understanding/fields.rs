@@ -136,7 +136,20 @@ impl KindReader {
             .iter()
             .filter(|(_, f)| f.kind == FieldKind::Date)
             .map(|(name, f)| {
-                let mut stems: Vec<String> = f.labels.iter().map(|l| l.chars().take(2).collect()).collect();
+                // The label without its 日期/时间: 采样日期 → 采样, 样品采集日期 → 样品采集 (not 样品,
+                // which a sentence about the analysis also names).
+                let mut stems: Vec<String> = f
+                    .labels
+                    .iter()
+                    .map(|l| {
+                        let stem = l.trim_end_matches("及时间").trim_end_matches("日期").trim_end_matches("时间");
+                        if stem.chars().count() >= 2 {
+                            stem.to_string()
+                        } else {
+                            l.chars().take(2).collect()
+                        }
+                    })
+                    .collect();
                 stems.sort();
                 stems.dedup();
                 (name.clone(), stems)
@@ -226,28 +239,30 @@ impl KindReader {
             if found.contains_key(field) {
                 continue;
             }
-            // The sentence may wrap: the stem can stand on the line after the date. A date in the sentence that names the stem is the one; only when no line has both,
-            // a date whose sentence wraps onto the next line with the stem.
-            let with_stem = |idx: usize, text: &String, next_line: bool| {
-                let next = normalized.get(idx + 1).map(String::as_str).unwrap_or_default();
-                stems.iter().any(|s| {
-                    if next_line {
-                        !text.contains(s.as_str()) && next.contains(s.as_str())
-                    } else {
-                        text.contains(s.as_str())
-                    }
-                })
+            // The date in the clause that names the stem ("于2026年8月19日…进行了采样"), not one in
+            // the next clause ("采样，并于9月28日完成分析"); only when no clause has both, a date
+            // whose clause ends its line and wraps onto the next line's clause with the stem.
+            let clauses = |text: &str| text.split([',', ';', '。', '，', '；']).map(str::to_string).collect::<Vec<String>>();
+            let has_stem = |clause: &str| stems.iter().any(|s| clause.contains(s.as_str()));
+            let one_date = |clause: &str| match find_dates(clause).as_slice() {
+                [date] => Some(date.format("%Y-%m-%d").to_string()),
+                _ => None,
             };
-            let dated = |next_line: bool| -> Vec<(usize, String)> {
-                normalized
-                    .iter()
-                    .enumerate()
-                    .filter(|(idx, text)| with_stem(*idx, text, next_line))
-                    .filter_map(|(idx, text)| match find_dates(text).as_slice() {
-                        [date] => Some((idx, date.format("%Y-%m-%d").to_string())),
-                        _ => None,
-                    })
-                    .collect()
+            let dated = |wrapped: bool| -> Vec<(usize, String)> {
+                let mut out = Vec::new();
+                for (idx, text) in normalized.iter().enumerate() {
+                    let own = clauses(text);
+                    if !wrapped {
+                        out.extend(own.iter().filter(|c| has_stem(c)).filter_map(|c| one_date(c)).map(|d| (idx, d)));
+                        continue;
+                    }
+                    let next_first = normalized.get(idx + 1).map(|n| clauses(n).swap_remove(0)).unwrap_or_default();
+                    let last = own.last().map(String::as_str).unwrap_or_default();
+                    if !has_stem(last) && has_stem(&next_first) {
+                        out.extend(one_date(last).map(|d| (idx, d)));
+                    }
+                }
+                out
             };
             let mut candidates = dated(false);
             if candidates.is_empty() {

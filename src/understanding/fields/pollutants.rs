@@ -120,8 +120,9 @@ const UNREAD_VALUE: &str = "检测结果无法识别";
 static VERDICT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?P<fail>不合格|不达标|未达标|不符合|超标)|合格|达标|符合").unwrap());
 
 /// A sampling-point column of a results table: W1, W2, WS-01, 1#, 点位1 …
-static POINT_HEADER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:WS-?\d{1,2}|W\d{1,2}|S\d{1,2}|\d{1,2}#|点位\d{1,2}|[一二三四]号点)$").unwrap());
+static POINT_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:WS-?\d{1,2}|W\d{1,2}|S\d{1,2}|\d{1,2}#|点位\d{1,2}|[一二三四]号点|第[一二三四五六\d]次|平?均值)$").unwrap()
+});
 
 /// Byte offsets of the whitespace-separated header cells that name sampling points.
 fn point_columns(line: &str) -> Vec<usize> {
@@ -295,6 +296,16 @@ impl PollutantReader {
                 // A header row, or a list of items ("pH、COD、氨氮……均达标") rather than results.
                 if let Some(h) = parse_header(text) {
                     header = Some(h);
+                } else if let Some(h) = header.as_mut() {
+                    // A second header row under 检测结果 naming its sub-columns (第一次 第二次 第三次
+                    // 均值, or W1 W2): the one result column becomes that many.
+                    let points = point_columns(text).len();
+                    let cells = text.split_whitespace().count();
+                    if points >= 2 && points == cells {
+                        if let Some(at) = h.columns.iter().position(|c| *c == Column::Result) {
+                            h.columns.splice(at..=at, std::iter::repeat_n(Column::Result, points));
+                        }
+                    }
                 }
                 continue;
             }

@@ -399,3 +399,21 @@ fn the_last_item_of_a_sentence_may_have_its_value_on_the_next_line() {
     assert_eq!(field(&read.fields, "pollutants.las").value, json!(6.2));
     assert!(read.unread.is_empty(), "{:?}", read.unread);
 }
+
+#[test]
+fn repeat_samples_under_one_results_header_give_the_worst() {
+    let read = results(&["检测项目 单位 检测结果 标准限值", "第一次 第二次 第三次 均值", "化学需氧量(CODCr) mg/L 196 204 181 194 ≤500"]);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(204.0));
+    assert_eq!(field(&read.fields, "pollutants.cod").confidence, CONF_RESULT_CLEAR);
+}
+
+#[test]
+fn a_prose_date_in_another_clause_is_not_the_sampling_date() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let read = reader.read(&lines(&[
+        "受无锡市新吴区某某店委托，我公司于2026年9月21日对其位于无锡市新吴区长江路",
+        "298号的排水（W1）进行了采样，并于2026年9月28日完成分析。",
+    ]));
+    assert_eq!(field(&read, "sampling_date").value, json!("2026-09-21"));
+}
