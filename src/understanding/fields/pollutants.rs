@@ -10,7 +10,7 @@ use crate::reading::TextLine;
 use crate::rules::catalog::{PollutantSpec, WaterStandard};
 use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Measured, Unit};
 
-use super::{ExtractedField, Unread, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
+use super::{is_han, ExtractedField, Unread, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
 
 mod grid;
 
@@ -100,10 +100,6 @@ fn looks_like_unknown_result(text: &str, in_table: bool) -> bool {
     let names = stripped.chars().filter(|c| is_han(*c)).count() >= 2;
     let concentration = find_unit(&stripped).is_some_and(|(u, _)| !matches!(u, Unit::Dimensionless | Unit::Celsius));
     has_result && names && (concentration || in_table)
-}
-
-fn is_han(c: char) -> bool {
-    ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
 }
 
 /// What reading a results table gave: the results, and the rows it could not read.
@@ -465,6 +461,17 @@ impl PollutantReader {
         })
     }
 
+    /// What a value in `unit` is multiplied by to be in the unit the standard gives `item` in
+    /// (µg/L → mg/L, per 100 mL → per litre); 1 for a unit of another kind or none.
+    fn factor(&self, item: &str, unit: Option<Unit>) -> f64 {
+        let expected = self.items.get(item).map_or("mg/L", |spec| spec.unit.as_str());
+        match (expected, unit) {
+            ("mg/L", Some(u @ (Unit::MilligramPerLitre | Unit::MicrogramPerLitre | Unit::GramPerLitre)))
+            | ("MPN/L", Some(u @ (Unit::CountPerLitre | Unit::CountPer100Millilitres))) => u.to_canonical(),
+            _ => 1.0,
+        }
+    }
+
     fn read_segment(&self, item: &str, segment: &str, header: Option<&ResultsHeader>) -> Option<Reading> {
         let mut segment = STANDARD_NUMBER.replace_all(segment, " ").to_string();
         // Other aliases of the same item (化学需氧量(CODcr)) carry no result.
@@ -494,13 +501,7 @@ impl PollutantReader {
             }
             _ => (results.first()?.value, CONF_RESULT_AMBIGUOUS),
         };
-        let expected_unit = self.items.get(item).map_or("mg/L", |spec| spec.unit.as_str());
-        let unit = unit.or(header.as_ref().and_then(|h| h.unit));
-        let factor = match (expected_unit, unit) {
-            ("mg/L", Some(u @ (Unit::MilligramPerLitre | Unit::MicrogramPerLitre | Unit::GramPerLitre))) => u.to_canonical(),
-            ("MPN/L", Some(u @ (Unit::CountPerLitre | Unit::CountPer100Millilitres))) => u.to_canonical(),
-            _ => 1.0,
-        };
+        let factor = self.factor(item, unit.or(header.as_ref().and_then(|h| h.unit)));
         // The report's own judgement of the row against the row's own limit: a result read beyond
         // a limit the report calls met (or within one it calls exceeded) was misread (a decimal
         // point lost on a noisy scan turns 2.46 into 246) or the report contradicts itself. Either

@@ -63,15 +63,6 @@ impl PollutantReader {
             return None;
         }
         let starts: Vec<usize> = mentions.iter().map(|m| m.1).collect();
-        let factor = |unit: Option<Unit>, item: &str| {
-            let expected = self.items.get(item).map_or("mg/L", |s| s.unit.as_str());
-            match (expected, unit) {
-                ("mg/L", Some(u @ (Unit::MicrogramPerLitre | Unit::GramPerLitre))) | ("MPN/L", Some(u @ Unit::CountPer100Millilitres)) => {
-                    u.to_canonical()
-                }
-                _ => 1.0,
-            }
-        };
         let mut units = units_between(header, &starts);
         let mut taken = vec![at];
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); mentions.len()];
@@ -115,7 +106,7 @@ impl PollutantReader {
             confidence = confidence.min(lines[row].confidence);
             for (column, token) in tokens.iter().enumerate() {
                 let item = &mentions[column].0;
-                let f = factor(units[column], item);
+                let f = self.factor(item, units[column]);
                 match token.allows {
                     // Several samples written as one range (7.1~7.4): both ends are readings.
                     Some((low, high)) if token.range => values[column].extend([low * f, high * f]),
