@@ -73,8 +73,7 @@ impl Understander {
             Some(engine) => Box::new(encoded::PooledClassifier::new(keyword, engine.clone())),
             None => Box::new(keyword),
         };
-        let readers =
-            rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents.other_labels))).collect();
+        let readers = rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents))).collect();
         let results = rules.documents.kinds.iter().filter_map(|(id, spec)| Some((id.clone(), spec.results.clone()?))).collect();
         Self { classifier, encoder, readers, results, pollutants: PollutantReader::new(&rules.water) }
     }

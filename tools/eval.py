@@ -8,7 +8,7 @@ per family, false issues, and the cases that differ.
 A package is any folder below the directory with form.json and expected.json (`service`, `at`,
 `files`, `outcome`, `failed_rules`, and optionally `family` and `fields`: {file: {decision field
 key: value}}). Field values compare as numbers (to 1e-6, relative), as dates or as text with
-whitespace removed; an expected "below:X" (a result under the detection limit X) matches a reading
+widths folded, whitespace and a final full stop removed; an expected "below:X" (a result under the detection limit X) matches a reading
 of at most X. Run from the checkout whose rules and models the binary should use.
 
 - recall of a field: packages where the decision's value of that key equals the planted one, over
@@ -58,8 +58,9 @@ def same(expected, actual):
             return abs(float(actual) - expected) <= 1e-6 * max(1.0, abs(expected))
         except (TypeError, ValueError):
             return False
-    # Widths folded (the readers give half-width punctuation), whitespace dropped.
-    norm = lambda v: "".join(unicodedata.normalize("NFKC", str(v)).split())
+    # Widths folded (the readers give half-width punctuation), whitespace and a closing full stop
+    # dropped (the readers end a value before its sentence's 。).
+    norm = lambda v: "".join(unicodedata.normalize("NFKC", str(v)).split()).rstrip("。.;；,，")
     return norm(expected) == norm(actual)
 
 
@@ -69,6 +70,7 @@ def main():
     parser.add_argument("root")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--json")
+    parser.add_argument("--wrong", action="store_true", help="list every value read wrong or not read")
     args = parser.parse_args()
     root = pathlib.Path(args.root)
     cases = list(packages(root))
@@ -77,7 +79,7 @@ def main():
 
     planted, right, read = defaultdict(int), defaultdict(int), defaultdict(int)
     family = defaultdict(lambda: {"clean": 0, "issued": 0, "defective": 0, "named": 0, "first": 0})
-    false_issues, differing = [], []
+    false_issues, differing, wrong = [], [], []
     for (folder, spec), decision in zip(cases, decisions):
         name = str(folder.relative_to(root))
         fam = family[spec.get("family", "-")]
@@ -103,7 +105,12 @@ def main():
                 got = decision["fields"].get(key)
                 if got is not None and got.get("source") == "document":
                     read[key] += 1
-                    right[key] += same(value, got["value"])
+                    ok = same(value, got["value"])
+                    right[key] += ok
+                    if not ok:
+                        wrong.append(f"{name} {key}: planted {value!r}, read {got['value']!r} from {got.get('line')!r}")
+                else:
+                    wrong.append(f"{name} {key}: planted {value!r}, not read")
         if outcome != expected or (expected != "issued" and not all(r in findings for r in spec.get("failed_rules", []))):
             top = "; ".join(f"{f['rule']}({f['result']})" for f in decision["findings"][:4])
             differing.append(f"{name}: expected {expected} {spec.get('failed_rules', [])}, got {outcome}: {top}")
@@ -129,6 +136,10 @@ def main():
     print("\ndiffering cases:")
     for line in differing:
         print("  " + line)
+    if args.wrong:
+        print("\nvalues read wrong or not read:")
+        for line in sorted(wrong, key=lambda w: w.split(" ", 2)[1]):
+            print("  " + line)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(decisions, ensure_ascii=False, indent=1), encoding="utf-8")
     return 1 if false_issues else 0

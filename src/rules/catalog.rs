@@ -179,6 +179,10 @@ pub struct DocumentsFile {
     /// Labels of fields no reader takes; they end the value of the field before them.
     #[serde(default)]
     pub other_labels: Vec<String>,
+    /// The nouns a label ends in (名称, 地址, 状态 …): a short Han cell ending in one, with a value
+    /// after it, is the next pair's label and ends the value before it, named above or not.
+    #[serde(default)]
+    pub label_heads: Vec<String>,
     pub kinds: BTreeMap<String, KindSpec>,
 }
 
@@ -212,6 +216,10 @@ pub struct FieldSpec {
     pub kind: FieldKind,
     #[serde(default)]
     pub multiline: bool,
+    /// Read, when no label gives it, from the organisation named alone on a line above the
+    /// document's title: the letterhead of the laboratory that issued a report.
+    #[serde(default)]
+    pub letterhead: bool,
     /// Sentences that carry the field without a label, `{}` standing for the value:
     /// `"受{}委托"` reads the client of "受无锡市某某公司委托，我公司于……".
     #[serde(default)]

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::domain::credit_code::CreditCode;
 use crate::reading::TextLine;
-use crate::rules::catalog::{FieldKind, KindSpec};
+use crate::rules::catalog::{DocumentsFile, FieldKind, KindSpec};
 
-use super::normalize::{find_dates, halfwidth};
+use super::normalize::{compact, find_dates, halfwidth};
 
 mod pollutants;
 
@@ -110,11 +110,34 @@ pub struct KindReader {
     glued_values: bool,
     /// Sentences that carry a field (`FieldSpec::prose`), as patterns capturing the value.
     prose: Vec<(String, FieldKind, Regex)>,
+    /// See `DocumentsFile::label_heads`.
+    label_heads: Vec<String>,
+    /// Fields read from a letterhead (`FieldSpec::letterhead`), and the titles that end it.
+    letterhead: Vec<String>,
+    titles: Vec<String>,
+}
+
+/// A cell shaped like a label: two to six Han characters ending in a label's head noun (a
+/// one-character head such as 人 only after two more: 联系人, not a name ending in 人).
+fn label_shaped(cell: &str, heads: &[String]) -> bool {
+    let n = cell.chars().count();
+    (2..=6).contains(&n)
+        && cell.chars().all(is_han)
+        && heads.iter().any(|h| cell.ends_with(h.as_str()) && (h.chars().count() >= 2 || n >= 3))
+}
+
+/// A line that is an organisation's name and nothing else: Han characters (and brackets), no
+/// digits, no spaces inside.
+fn organisation_line(text: &str) -> bool {
+    let text = text.trim();
+    let n = text.chars().count();
+    (4..=40).contains(&n) && text.chars().all(|c| is_han(c) || matches!(c, '(' | ')')) && text.chars().filter(|c| is_han(*c)).count() >= 4
 }
 
 impl KindReader {
-    /// `other_labels` only end values; they are never read.
-    pub fn new(spec: &KindSpec, other_labels: &[String]) -> Self {
+    /// `documents.other_labels` only end values; they are never read.
+    pub fn new(spec: &KindSpec, documents: &DocumentsFile) -> Self {
+        let other_labels = &documents.other_labels;
         let mut labels: Vec<Label> = spec
             .fields
             .iter()
@@ -161,12 +184,66 @@ impl KindReader {
             .flat_map(|(name, f)| {
                 f.prose.iter().filter_map(move |p| {
                     let (before, after) = p.split_once("{}")?;
-                    let pattern = format!("{}(.{{2,60}}?){}", regex::escape(&halfwidth(before)), regex::escape(&halfwidth(after)));
+                    // Nothing before the value: it opens its clause ("某公司委托我单位…").
+                    let before = if before.is_empty() { r"(?:^|[,;。])\s*".to_string() } else { regex::escape(&halfwidth(before)) };
+                    let pattern = format!("{before}(.{{2,60}}?){}", regex::escape(&halfwidth(after)));
                     Some((name.clone(), f.kind, Regex::new(&pattern).expect("escaped prose pattern")))
                 })
             })
             .collect();
-        Self { labels, fields, date_stems, glued_values: spec.glued_values, prose }
+        let letterhead = spec.fields.iter().filter(|(_, f)| f.letterhead).map(|(name, _)| name.clone()).collect();
+        let titles = spec.titles.iter().map(|t| compact(&halfwidth(t))).collect();
+        Self {
+            labels,
+            fields,
+            date_stems,
+            glued_values: spec.glued_values,
+            prose,
+            label_heads: documents.label_heads.clone(),
+            letterhead,
+            titles,
+        }
+    }
+
+    /// Where the next pair on a row starts inside a value ("无锡某公司 项目地址 无锡市…"): at a
+    /// label-shaped cell after the value's first cell, with a cell after it.
+    fn next_pair(&self, text: &str, from: usize, to: usize) -> Option<usize> {
+        let cells: Vec<(usize, &str)> =
+            text[from..to].split_whitespace().map(|c| (c.as_ptr() as usize - text.as_ptr() as usize, c)).collect();
+        cells
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|(i, (_, c))| *i + 1 < cells.len() && label_shaped(c.trim_end_matches(':'), &self.label_heads))
+            .map(|(_, (at, _))| *at)
+    }
+
+    /// The organisation a document's letterhead names: the one line above its title that is an
+    /// organisation's name alone ("常州中衡检测科技有限公司" over "检测报告书").
+    fn read_letterhead(&self, normalized: &[String], lines: &[TextLine], found: &mut BTreeMap<String, ExtractedField>) {
+        let Some(title) = normalized.iter().take(12).position(|l| self.titles.iter().any(|t| compact(l).contains(t.as_str()))) else {
+            return;
+        };
+        let candidates: Vec<usize> =
+            (0..title).filter(|i| organisation_line(&normalized[*i]) && self.hits(&normalized[*i]).is_empty()).collect();
+        let [idx] = candidates.as_slice() else { return };
+        for field in &self.letterhead {
+            if found.contains_key(field) {
+                continue;
+            }
+            let line = &lines[*idx];
+            let value = json!(normalized[*idx].trim());
+            found.insert(
+                field.clone(),
+                ExtractedField {
+                    path: field.clone(),
+                    value,
+                    confidence: CONF_PROSE * line.confidence,
+                    page: line.page,
+                    line: line.text.clone(),
+                },
+            );
+        }
     }
 
     /// Label occurrences that start a segment, in order, without overlaps.
@@ -306,6 +383,7 @@ impl KindReader {
                 let next_label = hits.get(hit_idx + 1).map(|h| h.start).unwrap_or(text.len());
                 // Any other "标签：" after a space ends the value too, named in documents.toml or not.
                 let segment_end = GENERIC_LABEL.find(&text[hit.end..next_label]).map(|m| hit.end + m.start()).unwrap_or(next_label);
+                let segment_end = self.next_pair(text, hit.end, segment_end).unwrap_or(segment_end);
                 let raw = &text[hit.end..segment_end];
                 let has_colon = raw.trim_start().starts_with(':');
                 let mut value = raw.trim_start().trim_start_matches(':').trim().to_string();
@@ -356,6 +434,7 @@ impl KindReader {
         }
         self.read_prose(&normalized, lines, &mut found);
         self.read_prose_dates(&normalized, lines, &mut found);
+        self.read_letterhead(&normalized, lines, &mut found);
         if self.fields.get("credit_code").is_some_and(|(k, _)| *k == FieldKind::CreditCode) && !found.contains_key("credit_code") {
             if let Some(field) = unlabelled_credit_code(lines) {
                 found.insert(field.path.clone(), field);

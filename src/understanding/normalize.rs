@@ -201,7 +201,9 @@ pub struct Measured {
 
 static MEASURED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)(?P<range>\d+(?:\.\d+)?\s*[~～至-]\s*\d+(?:\.\d+)?)",
+        // A hyphen joins a range only unspaced (6.5-9.5): "7.6 — 6.5~9.5" is a result, an empty
+        // cell and a range (the dash folds to "-").
+        r"(?i)(?P<range>\d+(?:\.\d+)?(?:\s*[~～至]\s*|-)\d+(?:\.\d+)?)",
         r"|(?P<le>≤\s*)(?P<limit>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?:\s*[×xX*]\s*10\s*\^?\s*(?P<lexp>[-⁻]?[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2}))?",
         r"|(?P<lt>[<＜]\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)",
         r"(?:\s*[×xX*]\s*10\s*\^?\s*(?P<exp>[-⁻]?[0-9⁰¹²³⁴⁵⁶⁷⁸⁹]{1,2})|[eE](?P<eexp>[+-]?\d{1,2}))?(?P<l>L)?",
@@ -358,6 +360,10 @@ mod tests {
         // Prose puts a comma straight after a value; a comma before a digit is part of a number.
         assert_eq!(measured_values("为7.2,标准").iter().map(|m| m.value).collect::<Vec<_>>(), vec![7.2]);
         assert!(measured_values("1,200").iter().all(|m| m.value != 1.0));
+        // An empty cell between a result and a range: the dash folded to "-" joins no range.
+        let values = measured_values(&halfwidth("7.4 7.5 7.6 — 6.5~9.5"));
+        assert_eq!(values.iter().map(|m| m.range).collect::<Vec<_>>(), vec![false, false, false, true, true], "{values:?}");
+        assert_eq!(values[4].allows, Some((6.5, 9.5)));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::understanding::normalize::{find_unit, halfwidth, measured_values, Mea
 use super::{is_han, ExtractedField, Unread, CONF_CONFLICT, CONF_RESULT_AMBIGUOUS, CONF_RESULT_CLEAR};
 
 mod grid;
+mod rows;
 
 // ---- water-quality results ----
 
@@ -100,6 +101,21 @@ fn looks_like_unknown_result(text: &str, in_table: bool) -> bool {
     let names = stripped.chars().filter(|c| is_han(*c)).count() >= 2;
     let concentration = find_unit(&stripped).is_some_and(|(u, _)| !matches!(u, Unit::Dimensionless | Unit::Celsius));
     has_result && names && (concentration || in_table)
+}
+
+/// Whether the list of limits this line is in (`carried` from the line above, or one it opens with
+/// 限值/标准值 … after its last full stop) runs on onto the next line.
+fn continues_limits(text: &str, carried: bool) -> bool {
+    if carried && !text.contains(['。', ')']) {
+        return true;
+    }
+    let after_stop = text.char_indices().rfind(|(_, c)| matches!(c, '。' | ')')).map_or(0, |(at, c)| at + c.len_utf8());
+    // Open: a bracket of limits not closed on this line, or a list broken after its separator.
+    INLINE_LIMIT.find_iter(&text[after_stop..]).last().is_some_and(|m| {
+        let rest = &text[after_stop + m.end()..];
+        let unclosed = rest.matches('(').count() > rest.matches(')').count();
+        parse_header(text).is_none() && (unclosed || rest.trim_end().ends_with(['、', ',']))
+    })
 }
 
 /// What reading a results table gave: the results, and the rows it could not read.
@@ -263,7 +279,7 @@ impl PollutantReader {
     /// The results as fields `<under>.<item>` (`under` is the kind's declared `results`), and the
     /// rows that look like results but could not be read.
     pub fn read_under(&self, under: &str, lines: &[TextLine]) -> ResultsRead {
-        let lines = self.join_wrapped_names(lines);
+        let lines = self.shape_rows(lines);
         let normalized: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
         let mut consumed = vec![false; lines.len()];
         let mut found: BTreeMap<String, ExtractedField> = BTreeMap::new();
@@ -281,11 +297,17 @@ impl PollutantReader {
             unread.extend(grid.unread);
         }
         let mut header: Option<ResultsHeader> = None;
+        let mut limits_carry = false;
         for (line_idx, line) in lines.iter().enumerate() {
             if consumed[line_idx] {
                 continue;
             }
             let text = &normalized[line_idx];
+            // A sentence listing the limits wraps: "…满足B级标准限值要求（化学需氧量500毫克/升、阴" /
+            // "离子表面活性剂20毫克/升）。" names limits up to its full stop on the next line too.
+            // Prose only: a table's rows are never limits.
+            let limits_until = if limits_carry { text.find(['。', ')']).unwrap_or(text.len()) } else { 0 };
+            limits_carry = header.is_none() && continues_limits(text, limits_carry);
             let mentions = self.mentions(text);
             let has_digits = text.chars().any(|c| c.is_ascii_digit());
             if mentions.is_empty() || (mentions.len() > 3 && !has_digits) {
@@ -309,7 +331,7 @@ impl PollutantReader {
             // "…满足B级标准限值要求（化学需氧量500毫克/升、…）".
             let limits_from = INLINE_LIMIT.find(text).map(|m| m.start()).unwrap_or(usize::MAX);
             for (idx, (item, mention_start, alias_end)) in mentions.iter().enumerate() {
-                if *mention_start > limits_from {
+                if *mention_start > limits_from || *mention_start < limits_until {
                     continue;
                 }
                 let mut segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
@@ -412,53 +434,6 @@ impl PollutantReader {
             }
         }
         out
-    }
-
-    /// A long item name wrapped in its cell ("5 阴离子表面" / "活性剂 mg/L 0.52 20", or "5 阴离子表面
-    /// mg/L 0.52 20" / "活性剂"): two neighbouring lines that name no item are joined when a Han cell
-    /// of the first and the first cell of the second together name one.
-    fn join_wrapped_names(&self, lines: &[TextLine]) -> Vec<TextLine> {
-        let mut out: Vec<TextLine> = Vec::with_capacity(lines.len());
-        let mut idx = 0;
-        while idx < lines.len() {
-            let line = &lines[idx];
-            if let Some(joined) = lines.get(idx + 1).and_then(|next| self.joined_name(line, next)) {
-                out.push(joined);
-                idx += 2;
-                continue;
-            }
-            out.push(line.clone());
-            idx += 1;
-        }
-        out
-    }
-
-    fn joined_name(&self, line: &TextLine, next: &TextLine) -> Option<TextLine> {
-        let (a, b) = (halfwidth(&line.text), halfwidth(&next.text));
-        if !self.mentions(&a).is_empty() || !self.mentions(&b).is_empty() {
-            return None;
-        }
-        let han_cell = |cell: &str| !cell.is_empty() && cell.chars().count() <= 8 && cell.chars().all(is_han);
-        let a_cells: Vec<&str> = a.split_whitespace().collect();
-        let b_cells: Vec<&str> = b.split_whitespace().collect();
-        let tail = b_cells.first().filter(|c| han_cell(c))?;
-        let rest_of_b = b_cells[1..].join(" ");
-        // The name's first part is the first line's last cell, or (when the second line holds
-        // nothing else) its first Han cell, with the row's numbers after it.
-        let candidates = [Some(a_cells.len().checked_sub(1)?), a_cells.iter().position(|c| han_cell(c)).filter(|_| b_cells.len() == 1)];
-        candidates.into_iter().flatten().find_map(|at| {
-            let head = a_cells.get(at).filter(|c| han_cell(c))?;
-            let name = format!("{head}{tail}");
-            if self.mentions(&name).is_empty() {
-                return None;
-            }
-            let mut cells: Vec<String> = a_cells.iter().map(|c| c.to_string()).collect();
-            cells[at] = name;
-            if !rest_of_b.is_empty() {
-                cells.push(rest_of_b.clone());
-            }
-            Some(TextLine::new(line.page, cells.join(" "), line.confidence.min(next.confidence)))
-        })
     }
 
     /// What a value in `unit` is multiplied by to be in the unit the standard gives `item` in

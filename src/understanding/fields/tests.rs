@@ -18,7 +18,7 @@ fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
 #[test]
 fn licence_labels_in_many_layouts() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents);
     let read = reader.read(&lines(&[
         "营 业 执 照",
         "统一社会信用代码 92320214MA1NB3C47B",
@@ -43,7 +43,7 @@ fn licence_labels_in_many_layouts() {
 #[test]
 fn seal_placeholders_are_not_part_of_a_name() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
     let read = reader.read(&lines(&["委托单位：无锡市新吴区张记餐饮店（盖章）"]));
     assert_eq!(field(&read, "client").value, json!("无锡市新吴区张记餐饮店"));
 }
@@ -51,7 +51,7 @@ fn seal_placeholders_are_not_part_of_a_name() {
 #[test]
 fn label_rows_above_value_rows() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents);
     let read = reader.read(&lines(&["名称 | 类型 | 经营者", "无锡市新吴区张记餐饮店 | 个体工商户 | 张三"]));
     assert_eq!(field(&read, "name").value, json!("无锡市新吴区张记餐饮店"));
     assert_eq!(field(&read, "business_type").value, json!("个体工商户"));
@@ -61,7 +61,7 @@ fn label_rows_above_value_rows() {
 #[test]
 fn labels_wrapped_in_narrow_cells_are_joined() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents);
     let read = reader.read(&lines(&[
         "统一社会信",
         "用代码 92320214MA1NB3C47B",
@@ -76,7 +76,7 @@ fn labels_wrapped_in_narrow_cells_are_joined() {
 #[test]
 fn a_label_inside_a_longer_word_is_not_that_label() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
     let read = reader.read(&lines(&["委托方 无锡新之洲酒店有限公司 联系人 沈立群", "委托方地址 无锡市新吴区长江路 21 号"]));
     assert_eq!(field(&read, "client").value, json!("无锡新之洲酒店有限公司"));
     assert_eq!(field(&read, "client").confidence, CONF_LABEL_SPACE);
@@ -85,7 +85,7 @@ fn a_label_inside_a_longer_word_is_not_that_label() {
 #[test]
 fn an_id_card_label_glued_to_its_value_by_ocr_is_still_the_label() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["id_card"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["id_card"], &rules.documents);
     let read = reader.read(&lines(&["姓名陈晓雨", "性别男 民族 汉", "公民身份号码 320214199506011239"]));
     assert_eq!(field(&read, "name").value, json!("陈晓雨"));
     assert_eq!(field(&read, "sex").value, json!("男"));
@@ -95,7 +95,7 @@ fn an_id_card_label_glued_to_its_value_by_ocr_is_still_the_label() {
 #[test]
 fn prose_dates_without_a_label() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
     let read = reader.read(&lines(&["我公司检测人员于二〇二六年十月十二日对该店洗涤", "废水总排口（1#）进行了采样。"]));
     assert_eq!(field(&read, "sampling_date").value, json!("2026-10-12"));
 }
@@ -154,7 +154,7 @@ fn validity_periods_end_on_their_later_date_or_never() {
 fn multi_byte_spaces_do_not_panic() {
     let rules = ruleset();
     for kind in rules.documents.kinds.values() {
-        let reader = KindReader::new(kind, &rules.documents.other_labels);
+        let reader = KindReader::new(kind, &rules.documents);
         reader.read(&lines(&["名称\u{2003}甲公司\u{2003}", "\u{2003}统一社会信\u{205F}", "用代码 92320214MA1NB3C47B\u{202F}"]));
     }
     PollutantReader::new(&rules.water).read(&lines(&["检测项目\u{2003}W1\u{2003}W2\u{2003}限值", "COD\u{2003}12\u{2003}13\u{2003}500"]));
@@ -163,7 +163,7 @@ fn multi_byte_spaces_do_not_panic() {
 #[test]
 fn conflicting_readings_lower_the_confidence() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents);
     let read = reader.read(&lines(&["名称：甲公司", "名称：乙公司"]));
     assert_eq!(field(&read, "name").confidence, CONF_CONFLICT);
 }
@@ -234,7 +234,7 @@ fn a_result_that_contradicts_the_reports_own_verdict_is_not_trusted() {
 #[test]
 fn a_credit_code_failing_its_check_is_doubtful_when_read_by_ocr_and_a_fact_when_read_from_text() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["business_licence"], &rules.documents);
     // One glyph misread: the valid 92320214MA1NB3C47B with its 3 read as 8.
     let text = "统一社会信用代码 92820214MA1NB3C47B";
     let from_text = reader.read(&lines(&[text]));
@@ -376,7 +376,7 @@ fn a_long_item_name_wrapped_in_its_cell_is_joined() {
 #[test]
 fn a_report_written_as_prose_gives_its_client_and_sampling_date() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
     let read = reader.read(&lines(&[
         "受无锡市新吴区张记餐饮店委托，我公司于2026年8月19日对其位于无锡市新吴区长江路21号的排水进行了",
         "采样，样品于2026年8月20日至2026年8月22日完成分析。报告日期：2026年8月25日",
@@ -410,10 +410,102 @@ fn repeat_samples_under_one_results_header_give_the_worst() {
 #[test]
 fn a_prose_date_in_another_clause_is_not_the_sampling_date() {
     let rules = ruleset();
-    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents.other_labels);
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
     let read = reader.read(&lines(&[
         "受无锡市新吴区某某店委托，我公司于2026年9月21日对其位于无锡市新吴区长江路",
         "298号的排水（W1）进行了采样，并于2026年9月28日完成分析。",
     ]));
     assert_eq!(field(&read, "sampling_date").value, json!("2026-09-21"));
+}
+
+#[test]
+fn a_numbered_row_wrapped_over_several_lines_is_read_as_one_row() {
+    // Number, unit, result and limit on the row's first line; name and method wrapped under it.
+    let read = results(&[
+        "序号 检测项目 分析方法 单位 检测结果 限值",
+        "1 mg/L 212 ≤500",
+        "化学需氧 HJ 828-2017",
+        "量(CODCr) 重铬酸盐法",
+        "2 mg/L 9.6 ≤45",
+        "氨氮(以 HJ 535-2009",
+        "N计) 纳氏试剂分光光度法",
+        "3 mg/L 77 ≤400",
+        "悬浮物 GB/T 11901-1989",
+    ]);
+    // Before rows were grouped by their numbers, the next row's number (2, 3) was taken for these.
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(212.0));
+    assert_eq!(field(&read.fields, "pollutants.nh3n").value, json!(9.6));
+    assert_eq!(field(&read.fields, "pollutants.ss").value, json!(77.0));
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+    // The name first, the method and the numbers on the row's second line.
+    let read = results(&["序号 项目 检测依据 单位 结果 标准限值", "1 NH3-", "N HJ 535-2009", "纳氏试剂分光光度法 mg/L 31.5 45"]);
+    assert_eq!(field(&read.fields, "pollutants.nh3n").value, json!(31.5));
+}
+
+#[test]
+fn an_item_name_broken_at_a_lines_end_in_prose_is_joined() {
+    let read = results(&["检测结果如下：pH值为7.1；化学", "需氧量：388 mg/l；总磷：2.6 mg/l。"]);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(388.0));
+    assert_eq!(field(&read.fields, "pollutants.tp").value, json!(2.6));
+    // A sentence of limits that wraps names limits on its second line too, not results.
+    let read = results(&[
+        "检测结果：阴离子表面活性剂为4.4毫克/升。",
+        "上述项目满足B级标准限值要求（化学需氧量500毫克/升、阴",
+        "离子表面活性剂20毫克/升）。",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.las").value, json!(4.4));
+    assert_eq!(field(&read.fields, "pollutants.las").confidence, CONF_RESULT_CLEAR);
+}
+
+#[test]
+fn a_sideways_header_cell_that_wraps_is_placed_by_the_limits_row() {
+    // 化学需氧量 wraps under the header row; the limits row says which column is its.
+    let header = ["点位 pH 悬浮物 氨氮 总镍", "化学需氧量", "(CODCr)", "单位 无量纲 mg/L mg/L mg/L mg/L"];
+    let mut texts = header.to_vec();
+    texts.extend(["W1 7.4 321 55 12.5 0.3", "W2 7.6 280 61 13.0 1.7", "限值 6.5-9.5 ≤500 ≤400 ≤45 ≤1"]);
+    let read = results(&texts);
+    assert_eq!(field(&read.fields, "pollutants.cod").value, json!(321.0));
+    assert_eq!(field(&read.fields, "pollutants.ss").value, json!(61.0));
+    assert_eq!(field(&read.fields, "pollutants.ni").value, json!(1.7));
+    assert!(read.unread.is_empty(), "{:?}", read.unread);
+    // Without a limits row the column is not known: the rows are named, nothing is guessed.
+    let read = results(&texts[..texts.len() - 1]);
+    assert!(read.fields.is_empty(), "{:?}", read.fields);
+    assert_eq!(read.unread.len(), 2, "{:?}", read.unread);
+}
+
+#[test]
+fn two_pairs_to_a_row_end_at_the_second_label_named_or_not() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
+    // 项目地址 and 样品状态 are in no list: they end the value as labels by their head nouns.
+    let read = reader.read(&lines(&[
+        "委托单位 无锡市新吴区某某面馆 项目地址 无锡市新吴区长江路8号",
+        "检测单位 江苏某某检测有限公司 样品状态 微黄、无异味",
+    ]));
+    assert_eq!(field(&read, "client").value, json!("无锡市新吴区某某面馆"));
+    assert_eq!(field(&read, "lab").value, json!("江苏某某检测有限公司"));
+}
+
+#[test]
+fn a_report_names_its_lab_in_its_letterhead_and_its_client_before_the_commission() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
+    let read = reader.read(&lines(&[
+        "无锡某某环境检测有限公司",
+        "无锡市新吴区某路1号 电话：0510-1234567",
+        "检测报告",
+        "无锡市新吴区某某洗车行委托我单位对其排水进行检测。采样时间：2026年09月17日；",
+    ]));
+    assert_eq!(field(&read, "lab").value, json!("无锡某某环境检测有限公司"));
+    assert_eq!(field(&read, "client").value, json!("无锡市新吴区某某洗车行"));
+}
+
+#[test]
+fn an_id_card_address_on_two_lines_is_read_whole() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["id_card"], &rules.documents);
+    let read =
+        reader.read(&lines(&["姓名 王某", "住址 江苏省无锡市新吴区旺庄街道", "长江北路8号3幢201室", "公民身份号码 320214199001011234"]));
+    assert_eq!(field(&read, "address").value, json!("江苏省无锡市新吴区旺庄街道长江北路8号3幢201室"));
 }

@@ -8,10 +8,12 @@
 use super::{strip_non_results, worst, PollutantReader, Unread, LIMIT_HEADER, TABLE_END, UNREAD_VALUE};
 use crate::reading::TextLine;
 use crate::understanding::fields::CONF_RESULT_CLEAR;
-use crate::understanding::normalize::{find_unit, measured_values, Unit};
+use crate::understanding::normalize::{find_unit, measured_values, Measured, Unit};
 
 /// The most rows below a header that one grid spans.
 const MAX_GRID_ROWS: usize = 16;
+/// The most lines a header cell wraps onto under the header row.
+const MAX_WRAPPED_HEADER_LINES: usize = 3;
 
 /// A sideways table found in a document.
 pub(super) struct Grid {
@@ -65,11 +67,31 @@ impl PollutantReader {
         let starts: Vec<usize> = mentions.iter().map(|m| m.1).collect();
         let mut units = units_between(header, &starts);
         let mut taken = vec![at];
-        let mut values: Vec<Vec<f64>> = vec![Vec::new(); mentions.len()];
-        let mut confidence = lines[at].confidence;
+        // A header cell that wraps (化学需氧量 / (CODCr)) leaves its item on lines of its own under
+        // the header, with no number and no unit: its column's place is not known from the text.
+        let mut wrapped: Vec<String> = Vec::new();
+        let mut first_row = at + 1;
+        while let Some(text) = normalized.get(first_row).filter(|_| first_row <= at + MAX_WRAPPED_HEADER_LINES) {
+            let stripped = strip_non_results(text);
+            if !measured_values(&stripped).is_empty() || !find_units(text).is_empty() || TABLE_END.is_match(text) {
+                break;
+            }
+            for (item, _, _) in self.mentions(text) {
+                if wrapped.last() != Some(&item) && !mentions.iter().any(|(i, _, _)| *i == item) {
+                    wrapped.push(item);
+                }
+            }
+            taken.push(first_row);
+            first_row += 1;
+        }
+        if wrapped.is_empty() {
+            taken.truncate(1);
+            first_row = at + 1;
+        }
+        let columns = mentions.len() + wrapped.len();
+        let mut rows: Vec<(usize, Vec<Measured>, bool)> = Vec::new();
         let mut unread = Vec::new();
-        let mut matched_rows = 0;
-        for row in at + 1..normalized.len().min(at + 1 + MAX_GRID_ROWS) {
+        for row in first_row..normalized.len().min(first_row + MAX_GRID_ROWS) {
             let text = &normalized[row];
             if !self.mentions(text).is_empty() || TABLE_END.is_match(text) {
                 break;
@@ -77,7 +99,7 @@ impl PollutantReader {
             let stripped = strip_non_results(text);
             let mut tokens = measured_values(&stripped);
             // A serial number before the row's label (1 W1 7.2 236 …) is no column.
-            if tokens.len() == mentions.len() + 1
+            if tokens.len() == columns + 1
                 && stripped[..tokens[0].start].trim().is_empty()
                 && tokens[0].value.fract() == 0.0
                 && !tokens[0].range
@@ -87,7 +109,7 @@ impl PollutantReader {
             }
             if tokens.is_empty() {
                 let row_units: Vec<_> = find_units(text);
-                if row_units.len() == mentions.len() {
+                if row_units.len() == columns {
                     units = row_units.into_iter().map(Some).collect();
                     taken.push(row);
                 }
@@ -95,18 +117,40 @@ impl PollutantReader {
             }
             let label = &stripped[..tokens[0].start];
             taken.push(row);
-            if tokens.len() != mentions.len() {
+            if tokens.len() != columns {
                 unread.push(Unread::row(&lines[row], &lines[row].text, UNREAD_VALUE));
                 continue;
             }
-            matched_rows += 1;
-            if LIMIT_HEADER.is_match(label) {
-                continue;
+            rows.push((row, tokens, LIMIT_HEADER.is_match(label)));
+        }
+        // Not a grid unless some row lines up with the items (a list of items in a sentence does not).
+        if rows.is_empty() {
+            return None;
+        }
+        let items: Vec<String> = if wrapped.is_empty() {
+            mentions.iter().map(|m| m.0.clone()).collect()
+        } else {
+            let header_items: Vec<String> = mentions.iter().map(|m| m.0.clone()).collect();
+            if units.len() != columns {
+                units = vec![None; columns];
             }
-            confidence = confidence.min(lines[row].confidence);
+            let limits = rows.iter().find(|(_, _, limit)| *limit).map(|(_, tokens, _)| tokens.as_slice());
+            match limits.and_then(|l| self.place_wrapped(&header_items, &wrapped, l, &units)) {
+                Some(items) => items,
+                None => {
+                    // No limits row, or none that places the wrapped items: every row is unread.
+                    unread
+                        .extend(rows.iter().filter(|r| !r.2).map(|(row, _, _)| Unread::row(&lines[*row], &lines[*row].text, UNREAD_VALUE)));
+                    return Some(Grid { lines: taken, results: Vec::new(), unread });
+                }
+            }
+        };
+        let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns];
+        let mut confidence = lines[at].confidence;
+        for (row, tokens, _) in rows.iter().filter(|r| !r.2) {
+            confidence = confidence.min(lines[*row].confidence);
             for (column, token) in tokens.iter().enumerate() {
-                let item = &mentions[column].0;
-                let f = self.factor(item, units[column]);
+                let f = self.factor(&items[column], units[column]);
                 match token.allows {
                     // Several samples written as one range (7.1~7.4): both ends are readings.
                     Some((low, high)) if token.range => values[column].extend([low * f, high * f]),
@@ -115,19 +159,51 @@ impl PollutantReader {
                 }
             }
         }
-        // Not a grid unless some row lines up with the items (a list of items in a sentence does not).
-        if matched_rows == 0 {
-            return None;
-        }
-        let results = mentions
+        let results = items
             .iter()
             .zip(&values)
-            .filter_map(|((item, _, _), vs)| {
+            .filter_map(|(item, vs)| {
                 let value = worst(item, vs)?;
                 Some((item.clone(), (value * 1e6).round() / 1e6, CONF_RESULT_CLEAR * confidence, at))
             })
             .collect();
         Some(Grid { lines: taken, results, unread })
+    }
+
+    /// The column order that puts the wrapped header items among the header's own (which keep
+    /// their order) so that every cell of the limits row is its column item's limit in the
+    /// standard for one and the same grade; none unless exactly one order does.
+    fn place_wrapped(&self, header: &[String], wrapped: &[String], limits: &[Measured], units: &[Option<Unit>]) -> Option<Vec<String>> {
+        let columns = header.len() + wrapped.len();
+        if wrapped.len() > 2 || limits.len() != columns {
+            return None;
+        }
+        let fits = |order: &[String]| {
+            let grades: Vec<&String> = self.items.values().flat_map(|spec| spec.max.keys()).collect();
+            grades.iter().any(|grade| {
+                order.iter().zip(limits).zip(units).all(|((item, cell), unit)| {
+                    let (Some(spec), Some((low, high))) = (self.items.get(item), cell.allows) else { return false };
+                    let f = self.factor(item, *unit);
+                    let max = spec.max.get(*grade).copied();
+                    let min = spec.min.get(*grade).copied().unwrap_or(0.0);
+                    max.is_some_and(|max| ((high * f) - max).abs() < 1e-9 * max.max(1.0) && ((low * f) - min).abs() < 1e-9)
+                })
+            })
+        };
+        let mut found: Vec<Vec<String>> = Vec::new();
+        // Every way to choose the wrapped items' positions, in their order.
+        let positions: Vec<Vec<usize>> = match wrapped.len() {
+            1 => (0..columns).map(|a| vec![a]).collect(),
+            _ => (0..columns).flat_map(|a| (a + 1..columns).map(move |b| vec![a, b])).collect(),
+        };
+        for places in positions {
+            let (mut h, mut w) = (header.iter(), wrapped.iter());
+            let order: Vec<String> = (0..columns).filter_map(|c| if places.contains(&c) { w.next() } else { h.next() }).cloned().collect();
+            if order.len() == columns && fits(&order) {
+                found.push(order);
+            }
+        }
+        (found.len() == 1).then(|| found.remove(0))
     }
 }
 
