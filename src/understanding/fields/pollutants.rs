@@ -208,6 +208,8 @@ struct Alias {
 
 pub struct PollutantReader {
     aliases: Vec<Alias>,
+    /// Every alias in one automaton: most lines name no item, and one pass says so.
+    any_alias: regex::RegexSet,
     /// The standard's items: their units and limits.
     items: BTreeMap<String, PollutantSpec>,
 }
@@ -234,13 +236,18 @@ impl PollutantReader {
             })
             .collect();
         aliases.sort_by_key(|a| std::cmp::Reverse(a.n_chars));
-        Self { aliases, items: water.items.clone() }
+        let any_alias = regex::RegexSet::new(aliases.iter().map(|a| a.regex.as_str())).expect("escaped aliases");
+        Self { aliases, any_alias, items: water.items.clone() }
     }
 
     /// Item mentions in a line, in order: (item, alias start, alias end).
     fn mentions(&self, line: &str) -> Vec<(String, usize, usize)> {
         let mut out: Vec<(String, usize, usize)> = Vec::new();
-        for alias in &self.aliases {
+        let matched = self.any_alias.matches(line);
+        if !matched.matched_any() {
+            return out;
+        }
+        for alias in self.aliases.iter().enumerate().filter(|(i, _)| matched.matched(*i)).map(|(_, a)| a) {
             for m in alias.regex.find_iter(line) {
                 if alias.ascii {
                     // COD must not match inside CODMn or a word such as CODE.
