@@ -118,7 +118,9 @@ impl Application {
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let usecases = UseCases::new(store, blobs, Arc::new(pipeline), clock, config.limits.case_limits());
         let font = CertificateFont::shipped().context("loading the certificate font")?;
-        let state = AppState::new(usecases, config.public_url.clone(), font);
+        let verification = crate::issuance::verification::VerificationKey::load_or_create(&config.data_dir)
+            .context("reading or creating the verification-code key")?;
+        let state = AppState::new(usecases, config.public_url.clone(), font, verification);
         Ok(Self { listener, state, workers: config.workers })
     }
 

@@ -17,6 +17,10 @@ use crate::reading::{DEFAULT_MAX_FILE_BYTES, DEFAULT_PDF_MEMORY_MIB, DEFAULT_PDF
 pub const DEFAULT_MAX_APPLICATION_BYTES: u64 = 100 * 1024 * 1024;
 pub const DEFAULT_MAX_FILES: usize = 40;
 pub const DEFAULT_MAX_QUEUED_DECISIONS: usize = 200;
+/// A business files a handful of applications a year; twenty in a day is a script.
+pub const DEFAULT_MAX_APPLICATIONS_PER_DAY: usize = 20;
+/// What one account may store over all its applications, withdrawn files included.
+pub const DEFAULT_MAX_ACCOUNT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 pub const DEFAULT_OCR_CONCURRENCY: usize = 1;
 
 /// Limits on what an upload and its reading may cost, and the models that read it.
@@ -47,6 +51,12 @@ pub struct LimitsConfig {
     /// instead of waiting behind them.
     #[arg(long, env = "ONEWINDOW_MAX_QUEUED_DECISIONS", default_value_t = DEFAULT_MAX_QUEUED_DECISIONS)]
     pub max_queued_decisions: usize,
+    /// Most applications one account may create in a day (UTC).
+    #[arg(long, env = "ONEWINDOW_MAX_APPLICATIONS_PER_DAY", default_value_t = DEFAULT_MAX_APPLICATIONS_PER_DAY)]
+    pub max_applications_per_day: usize,
+    /// Most bytes one account may store over all its applications, withdrawn files included.
+    #[arg(long, env = "ONEWINDOW_MAX_ACCOUNT_BYTES", default_value_t = DEFAULT_MAX_ACCOUNT_BYTES)]
+    pub max_account_bytes: u64,
     /// How many images are OCR'd at once in this process (each run uses every core).
     #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = DEFAULT_OCR_CONCURRENCY)]
     pub ocr_concurrency: usize,
@@ -67,6 +77,8 @@ impl Default for LimitsConfig {
             max_image_side: DEFAULT_MAX_SIDE,
             max_image_mib: DEFAULT_MAX_MIB,
             max_queued_decisions: DEFAULT_MAX_QUEUED_DECISIONS,
+            max_applications_per_day: DEFAULT_MAX_APPLICATIONS_PER_DAY,
+            max_account_bytes: DEFAULT_MAX_ACCOUNT_BYTES,
             ocr_concurrency: DEFAULT_OCR_CONCURRENCY,
             models_dir: crate::models::default_models_dir(),
         }
@@ -80,6 +92,8 @@ impl LimitsConfig {
             max_files: self.max_files,
             max_application_bytes: self.max_application_bytes,
             max_queued_decisions: self.max_queued_decisions,
+            max_applications_per_day: self.max_applications_per_day,
+            max_account_bytes: self.max_account_bytes,
         }
     }
 

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use crate::domain::application::ApplicationState;
 use crate::domain::calendar::WorkCalendar;
 use crate::rules::catalog::ServiceInfo;
 use crate::storage::ApplicationRecord;
@@ -16,7 +17,8 @@ pub struct Deadlines {
     pub paused_days: i64,
     pub promised_due: String,
     pub legal_due: String,
-    /// `on_time`, `due_soon` (the last working day, or the one before) or `overdue` (promised limit passed).
+    /// `on_time`, `due_soon` (the last working day, or the one before) or `overdue` (promised limit
+    /// passed); once issued or refused, the clock has stopped: `decided_on_time` or `decided_late`.
     pub status: &'static str,
     pub legal_overdue: bool,
 }
@@ -28,7 +30,16 @@ pub fn deadlines(calendar: &WorkCalendar, service: &ServiceInfo, application: &A
     let paused = application.paused_days + waiting as i64;
     let promised_due = calendar.add_working_days(accepted_on, service.promise_days + paused as u32);
     let legal_due = calendar.add_working_days(accepted_on, service.legal_days + paused as u32);
-    let status = if today > promised_due {
+    // A decided case's clock stopped on the day it was decided.
+    let decided = matches!(application.state, ApplicationState::Issued | ApplicationState::Refused);
+    let today = if decided { decided_on(application).unwrap_or(today).min(today) } else { today };
+    let status = if decided {
+        if today > promised_due {
+            "decided_late"
+        } else {
+            "decided_on_time"
+        }
+    } else if today > promised_due {
         "overdue"
     } else if calendar.working_days_between(today, promised_due) <= 1 {
         "due_soon"
@@ -43,6 +54,11 @@ pub fn deadlines(calendar: &WorkCalendar, service: &ServiceInfo, application: &A
         status,
         legal_overdue: today > legal_due,
     })
+}
+
+/// The day a decided case was last changed (its decision), from its `updated_at` timestamp.
+fn decided_on(application: &ApplicationRecord) -> Option<NaiveDate> {
+    application.updated_at.get(..10).and_then(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").ok())
 }
 
 /// Runs the escalation sweep every minute until shutdown.

@@ -28,7 +28,7 @@ use serde_json::Value;
 pub use assess::{assess, Assessment};
 pub use category::CategoryEvidence;
 pub use collect::{collect, Collected};
-pub use correctable::is_correctable;
+pub use correctable::{correction_errors, is_correctable};
 
 use crate::domain::decision::Decision;
 use crate::rules::{CompiledService, RuleSet};

@@ -2,6 +2,7 @@
 //! and the certificate that shows it.
 
 pub mod certificate;
+pub mod verification;
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -153,16 +154,20 @@ pub fn certificate_body(rules: &RuleSet, service: &ServiceInfo, form: &Value, ca
 }
 
 /// The full certificate of an issued permit, from what was fixed at issue.
-pub fn certificate_data(permit: &PermitRecord, public_url: &str) -> certificate::CertificateData {
+/// `code` is the certificate's verification code ([`verification::VerificationKey::code`]): printed
+/// on it and carried by the QR code's address, so that scanning it checks the paper, not only the
+/// number.
+pub fn certificate_data(permit: &PermitRecord, public_url: &str, code: &str) -> certificate::CertificateData {
     let body: CertificateBody = serde_json::from_str(&permit.certificate).unwrap_or_default();
     let mut rows = body.rows;
     rows.push(("有效期限".into(), format!("{} 至 {}", permit.valid_from, permit.valid_to)));
+    rows.push(("核验码".into(), code.to_string()));
     certificate::CertificateData {
         title: body.title,
         number: permit.number.clone(),
         rows,
         authority: body.authority,
         issued_on: permit.valid_from.clone(),
-        verify_url: verify_url(public_url, &permit.number),
+        verify_url: format!("{}?code={code}", verify_url(public_url, &permit.number)),
     }
 }

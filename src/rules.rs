@@ -106,8 +106,10 @@ impl RuleSet {
             }
         }
         let mut services = BTreeMap::new();
+        let mut rule_ids: Vec<String> = Vec::new();
         for name in files.keys().filter(|f| !f.contains('/') && f.as_str() != DOCUMENTS_FILE) {
             let mut service: ServiceFile = parse_file(&files, name)?;
+            rule_ids.extend(service.rules.iter().map(|r| r.id.clone()));
             if service.steps.is_none() {
                 service.steps = Some(catalog::ServiceSteps::legacy(&service.form));
             }
@@ -117,6 +119,16 @@ impl RuleSet {
             let compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
             checked?;
             services.insert(compiled.info().id.clone(), compiled);
+        }
+        // A reason that settles a rule no service has would settle nothing, silently.
+        for reason in &review_reasons.reasons {
+            if let Some(unknown) = reason.settles.iter().find(|id| !rule_ids.contains(id)) {
+                return Err(RuleSetError::Invalid {
+                    file: REVIEW_REASONS_FILE.into(),
+                    item: reason.code.clone(),
+                    error: format!("settles unknown rule {unknown}"),
+                });
+            }
         }
         Ok(Self { hash, files, services, documents, water, test_items, categories, review_reasons, calendar, retirement })
     }

@@ -33,6 +33,10 @@ pub enum StoreError {
     TooLarge { total: u64, limit: u64 },
     #[error("{0}")]
     Conflict(String),
+    #[error("this account has reached its quota: {0}")]
+    Quota(String),
+    #[error("{pending} decisions are queued (bound {bound}); submit again later, nothing was lost")]
+    Overloaded { pending: i64, bound: i64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is inconsistent: {0}")]
@@ -56,6 +60,7 @@ pub trait Applications: Send + Sync {
         service: &str,
         form: &str,
         owner_id: Option<i64>,
+        max_per_day: usize,
         actor: &str,
     ) -> Result<ApplicationRecord, StoreError>;
     async fn application(&self, id: &ApplicationId) -> Result<Option<ApplicationRecord>, StoreError>;
@@ -73,13 +78,16 @@ pub trait Applications: Send + Sync {
     async fn withdraw_document(&self, id: &ApplicationId, document_id: i64, actor: &str) -> Result<bool, StoreError>;
     /// Submits the application once per idempotency key and queues its decision job. The first
     /// submission fixes the acceptance date; a resubmission ends a wait for the applicant, adding
-    /// `resumed_after_days` working days to the paused time.
+    /// `resumed_after_days` working days to the paused time. With `max_pending` decision jobs
+    /// queued or running already, a new submission is `Overloaded`, counted in the same
+    /// transaction as the insert so that concurrent submissions cannot pass the bound together.
     async fn submit(
         &self,
         id: &ApplicationId,
         idempotency_key: &str,
         submitted_on: NaiveDate,
         resumed_after_days: i64,
+        max_pending: i64,
         actor: &str,
     ) -> Result<Submitted, StoreError>;
     async fn submission(&self, id: &ApplicationId, seq: i64) -> Result<Option<SubmissionRecord>, StoreError>;

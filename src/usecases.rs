@@ -26,6 +26,8 @@ pub struct CaseLimits {
     pub max_application_bytes: u64,
     /// Most decisions queued or running; a submission beyond it is refused, not queued.
     pub max_queued_decisions: usize,
+    pub max_applications_per_day: usize,
+    pub max_account_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,6 @@ use super::auth::Caller;
 use super::bodies::{self, CorrectionBody, DecisionSummaryBody, DocumentBody, ItemRecordBody, PermitBody, ReviewBody};
 use super::error::{ApiError, AppJson};
 use super::AppState;
-use crate::domain::decision::Decision;
 use crate::reading::Format;
 use crate::usecases::applications::Upload;
 
@@ -74,11 +73,11 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
     })))
 }
 
-async fn get_decision(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Decision>, ApiError> {
+/// The decision that stands: a reviewer's once a person decided, else the machine's.
+async fn get_decision(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = super::application_id(&id)?;
-    let decisions = state.usecases().decisions(&caller, &id).await?;
-    let (_, latest) = decisions.into_iter().last().ok_or_else(|| ApiError::NotFound(format!("application {id} has no decision yet")))?;
-    Ok(Json(latest))
+    let current = state.usecases().current_decision(&caller, &id).await?;
+    Ok(Json(current.ok_or_else(|| ApiError::NotFound(format!("application {id} has no decision yet")))?))
 }
 
 async fn list_decisions(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -151,7 +150,8 @@ async fn withdraw_document(
 /// Keeps the last path component and drops control characters: a name is shown, never used as a path.
 fn sanitize_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = last.chars().filter(|c| !c.is_control()).take(200).collect();
+    // No control characters, and no bidi controls that show "gpj.exe" as "exe.jpg".
+    let clean: String = last.chars().filter(|c| !crate::rules::schema::forbidden_char(*c)).take(200).collect();
     if clean.trim().is_empty() {
         "document".into()
     } else {

@@ -14,8 +14,19 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let token = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty());
+        let mut headers = parts.headers.get_all(axum::http::header::AUTHORIZATION).iter();
+        let (header, second) = (headers.next(), headers.next());
+        if second.is_some() {
+            // Which of two credentials counts is not for the server to guess.
+            return Err(ApiError::BadRequest("send one Authorization header, not several".into()));
+        }
+        let header = header.and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+        // The scheme is case-insensitive (RFC 7235 §2.1): bearer, BEARER and Bearer are one.
+        let token = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty());
         let Some(token) = token else {
             return Err(ApiError::Unauthorized("an Authorization: Bearer token is required".into()));
         };

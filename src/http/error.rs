@@ -1,7 +1,6 @@
 //! The one API error type and its stable JSON body: `{"error": "...", "error_type": "..."}`
 //! (plus `fields` for a form that failed validation). Internal details are logged, never sent.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -33,6 +32,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The account's quota (applications a day, bytes stored) is used up.
+    #[error("{0}")]
+    Quota(String),
+    /// What was here is withdrawn for good (a revoked permit's certificate).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// Too much work queued: try again after the given number of seconds.
@@ -53,6 +58,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,6 +77,8 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::Gone(_) => "gone",
+            ApiError::Quota(_) => "quota_exceeded",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::Internal(_) => "internal",
@@ -102,6 +111,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Conflict(message),
             StoreError::TooManyFiles(n) => ApiError::PayloadTooLarge(format!("an application may hold at most {n} files")),
             e @ StoreError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            e @ StoreError::Quota(_) => ApiError::Quota(e.to_string()),
+            e @ StoreError::Overloaded { .. } => ApiError::Overloaded { message: e.to_string(), retry_after_secs: 30 },
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -135,20 +146,75 @@ impl From<PipelineError> for ApiError {
     }
 }
 
-/// `Json` whose rejections (malformed JSON, wrong content type) answer with the API's error body.
+/// The largest JSON body a route takes: a form, a review decision or a correction is a few KB.
+pub const MAX_JSON_BODY_BYTES: usize = 256 * 1024;
+
+/// `Json` whose rejections (malformed JSON, wrong content type, a body over
+/// [`MAX_JSON_BODY_BYTES`]) answer with the API's error body: 422, 415 and 413.
 pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if essence != "application/json" && !(essence.starts_with("application/") && essence.ends_with("+json")) {
+            return Err(ApiError::UnsupportedMediaType("expected a JSON body with Content-Type: application/json".into()));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_JSON_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(format!("a JSON body may be at most {MAX_JSON_BODY_BYTES} bytes")))?;
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(value)) => Ok(AppJson(value)),
             Err(rejection) => Err(ApiError::InvalidJson(rejection.body_text())),
         }
     }
+}
+
+/// Every error answer carries the stable body: the rejections of axum's own extractors (path,
+/// query, multipart), 405 for a known path with another method, 413 from the body limit, come
+/// as plain text or empty, and are rewritten here with their status kept. Pages (HTML) and the
+/// API's own JSON errors pass untouched.
+pub async fn stable_error_body(request: Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let error_type = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
+        StatusCode::TOO_MANY_REQUESTS => "overloaded",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text.chars().take(300).collect()
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    let body = json!({"error": message, "error_type": error_type}).to_string();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

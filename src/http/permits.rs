@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::header;
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,8 +30,14 @@ pub fn page_router() -> Router<AppState> {
 async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let id = super::application_id(&id)?;
     let permit = state.usecases().permit_of(&caller, &id).await?;
+    if permit.status == "revoked" {
+        // A revoked permit's certificate is no longer served: a copy printed now would be taken
+        // for a valid one. The verification page says it was revoked.
+        return Err(ApiError::Gone(format!("许可证{}已撤销，证书不再提供；撤销情况可在核验页面查询", permit.number)));
+    }
     // Rendered from what was fixed when the permit was issued, never from today's rule tables.
-    let data = crate::issuance::certificate_data(&permit, state.public_url());
+    let code = state.verification().code(&permit.number);
+    let data = crate::issuance::certificate_data(&permit, state.public_url(), &code);
     let state_for_render = state.clone();
     let pdf = tokio::task::spawn_blocking(move || crate::issuance::certificate::render(state_for_render.certificate_font(), &data))
         .await
@@ -56,42 +63,99 @@ async fn revoke_permit(
     Ok(Json(json!({"number": permit.number, "status": "revoked"})))
 }
 
-async fn verify_permit(State(state): State<AppState>, Path(number): Path<String>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, serde::Deserialize)]
+struct CodeQuery {
+    /// The verification code printed on the certificate (the QR code's address carries it).
+    code: Option<String>,
+}
+
+/// A holder as the public may see it: a business by its name, a person (a name of two to four
+/// characters) masked.
+fn public_holder(holder: &str) -> String {
+    if holder.chars().count() <= 4 {
+        crate::domain::pii::mask_person_name(holder)
+    } else {
+        holder.to_string()
+    }
+}
+
+/// Public verification. With the certificate's code, whether it matches (`code_valid`) and, when
+/// it does, the holder; without one, the permit's standing alone (`code_valid: null`).
+async fn verify_permit(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<CodeQuery>,
+) -> Result<Json<Value>, ApiError> {
     let verified = state.usecases().verify_permit(&number).await?.ok_or_else(|| ApiError::NotFound("no permit with this number".into()))?;
-    Ok(Json(json!({
+    let code_valid = query.code.as_deref().map(|code| state.verification().check(&verified.permit.number, code));
+    let mut body = json!({
         "number": verified.permit.number,
         "service": verified.service_name,
         "status": verified.status.as_str(),
         "valid_from": verified.permit.valid_from,
         "valid_to": verified.permit.valid_to,
-    })))
+        "code_valid": code_valid,
+    });
+    if code_valid == Some(true) {
+        body["holder"] = json!(public_holder(&verified.permit.holder));
+    }
+    Ok(Json(body))
 }
 
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-async fn verify_page(State(state): State<AppState>, Path(number): Path<String>) -> Result<Html<String>, ApiError> {
-    let body = match state.usecases().verify_permit(&number).await? {
-        None => format!("<p class=\"bad\">未查到许可证编号“{}”。请核对编号，或联系发证机关。</p>", escape_html(&number)),
-        Some(verified) => {
-            let (label, class) = match verified.status {
-                PermitStatus::Valid => ("有效", "good"),
-                PermitStatus::Expired => ("已过期", "bad"),
-                PermitStatus::Revoked => ("已撤销", "bad"),
-            };
-            format!(
-                "<p>许可证编号：{}</p><p>许可事项：{}</p><p>状态：<strong class=\"{class}\">{label}</strong></p><p>有效期限：{} 至 {}</p>",
-                escape_html(&verified.permit.number),
-                escape_html(&verified.service_name),
-                escape_html(&verified.permit.valid_from),
-                escape_html(&verified.permit.valid_to)
-            )
-        }
+async fn verify_page(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<CodeQuery>,
+) -> Result<(StatusCode, Html<String>), ApiError> {
+    let code = query.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let (status, body) = match state.usecases().verify_permit(&number).await? {
+        // An unknown number is not found (404), with a page that says so.
+        None => (StatusCode::NOT_FOUND, format!("<p class=\"bad\">未查到许可证编号“{}”。请核对编号，或联系发证机关。</p>", escape_html(&number))),
+        Some(verified) => match code {
+            // The number alone proves nothing: numbers run in sequence. Ask for the code.
+            None => (
+                StatusCode::OK,
+                format!(
+                    "<p>许可证编号：{}</p><form method=\"get\"><label for=\"code\">请输入证书上的核验码</label> \
+                     <input id=\"code\" name=\"code\" autocomplete=\"off\" required> <button type=\"submit\">核验</button></form>",
+                    escape_html(&verified.permit.number)
+                ),
+            ),
+            Some(code) if !state.verification().check(&verified.permit.number, code) => (
+                StatusCode::OK,
+                format!(
+                    "<p>许可证编号：{}</p><p class=\"bad\"><strong>核验码不符</strong>：此证书与发证记录不一致，可能是伪造或篡改的证书。请联系发证机关。</p>",
+                    escape_html(&verified.permit.number)
+                ),
+            ),
+            Some(_) => {
+                let (label, class) = match verified.status {
+                    PermitStatus::Valid => ("有效", "good"),
+                    PermitStatus::Expired => ("已过期", "bad"),
+                    PermitStatus::Revoked => ("已撤销", "bad"),
+                };
+                let page = format!(
+                    "<p>许可证编号：{}</p><p>持证单位（人）：{}</p><p>许可事项：{}</p><p>状态：<strong class=\"{class}\">{label}</strong></p><p>有效期限：{} 至 {}</p>",
+                    escape_html(&verified.permit.number),
+                    escape_html(&public_holder(&verified.permit.holder)),
+                    escape_html(&verified.service_name),
+                    escape_html(&verified.permit.valid_from),
+                    escape_html(&verified.permit.valid_to)
+                );
+                (StatusCode::OK, page)
+            }
+        },
     };
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+    Ok((
+        status,
+        Html(format!(
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>许可证核验</title><style>body{{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}}\
          .good{{color:#106b21}}.bad{{color:#a0161b}}</style></head><body><h1>许可证核验</h1>{body}</body></html>"
-    )))
+        )),
+    ))
 }

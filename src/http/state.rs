@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::issuance::certificate::CertificateFont;
+use crate::issuance::verification::VerificationKey;
 use crate::usecases::UseCases;
 
 struct Shared {
     usecases: UseCases,
     public_url: String,
     certificate_font: CertificateFont,
+    verification: VerificationKey,
     /// Set once the workers run and the listener is about to serve.
     ready: AtomicBool,
 }
@@ -20,8 +22,13 @@ struct Shared {
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    pub fn new(usecases: UseCases, public_url: String, certificate_font: CertificateFont) -> Self {
-        Self(Arc::new(Shared { usecases, public_url, certificate_font, ready: AtomicBool::new(false) }))
+    pub fn new(usecases: UseCases, public_url: String, certificate_font: CertificateFont, verification: VerificationKey) -> Self {
+        Self(Arc::new(Shared { usecases, public_url, certificate_font, verification, ready: AtomicBool::new(false) }))
+    }
+
+    /// The key of the verification codes printed on certificates.
+    pub fn verification(&self) -> &VerificationKey {
+        &self.0.verification
     }
 
     pub fn usecases(&self) -> &UseCases {

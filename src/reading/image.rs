@@ -45,7 +45,12 @@ pub fn decode(bytes: &[u8], format: Format, limits: ImageLimits) -> Result<visio
     reader.limits(image_limits);
     let described = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => format!("图片尺寸过大（单边上限{}像素），请缩小后重新上传", limits.max_side),
-        other => format!("图片文件已损坏或不完整：{other}"),
+        image::ImageError::Unsupported(_) => "图片格式或编码不受支持，请上传JPEG或PNG图片".to_string(),
+        other => {
+            // The decoder's own words are for the log, not the applicant.
+            tracing::info!(error = %other, "image not decoded");
+            "图片文件已损坏或不完整，请重新拍摄或导出后上传".to_string()
+        }
     };
     let mut decoder = reader.into_decoder().map_err(described)?;
     let (width, height) = decoder.dimensions();

@@ -182,6 +182,15 @@ fn visible_chars(pages: &[Vec<String>]) -> usize {
     pages.iter().flatten().map(|l| l.chars().filter(|c| !c.is_whitespace()).count()).sum()
 }
 
+/// What kind of damage stopped the fallback, in the applicant's words (never the parser's).
+fn damage_kind(error: &pdf_fallback::FallbackError) -> &'static str {
+    match error {
+        pdf_fallback::FallbackError::NoPages => "文件中没有页面",
+        pdf_fallback::FallbackError::Encrypted => "文件已加密",
+        pdf_fallback::FallbackError::Parse(_) => "文件结构无法解析",
+    }
+}
+
 /// Extracts text in-process: pdf-extract first, then the project's fallback for the fonts pdf-extract
 /// cannot read. Only ever called inside the limited child.
 fn extract(bytes: &[u8]) -> ChildResult {
@@ -223,7 +232,11 @@ fn extract(bytes: &[u8]) -> ChildResult {
         }
         Ok(Err(e)) => {
             ChildResult {
-                method: "none".into(), pages: vec![], unreadable: Some(format!("PDF文件已损坏或不完整：{e}")), images: vec![]
+                // The parser's own words ("failed parsing cross reference table") are for the log.
+                method: "none".into(),
+                pages: vec![],
+                unreadable: Some(format!("PDF文件已损坏或不完整，无法打开，请重新导出或扫描后上传（{}）", damage_kind(&e))),
+                images: vec![],
             }
         }
         Err(_) => {

@@ -127,6 +127,12 @@ pub struct FormField {
     pub values: Vec<String>,
     #[serde(default)]
     pub min: Option<f64>,
+    /// The largest plausible value of a `number` (a volume of 1e308 m³ a day is no volume).
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// The longest a `string` may be, in characters (default `DEFAULT_MAX_CHARS`).
+    #[serde(default)]
+    pub max_chars: Option<usize>,
     /// Fields of an `object`.
     #[serde(default)]
     pub fields: BTreeMap<String, FormField>,
@@ -295,4 +301,12 @@ pub struct ReviewReason {
     /// `issue`, `refuse` or `request_materials`.
     pub action: String,
     pub label: String,
+    /// An issue over rules that still fail: allowed only with this reason and a written text, and
+    /// recorded as an override.
+    #[serde(default, rename = "override")]
+    pub overrides: bool,
+    /// Rules this reason settles by what the reviewer did (a site check settles
+    /// `applicant.key_discharger`): issuing with it while they fail is no override.
+    #[serde(default)]
+    pub settles: Vec<String>,
 }

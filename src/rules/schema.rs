@@ -7,6 +7,40 @@ use serde_json::Value;
 
 use super::catalog::{FormField, FormFieldKind};
 
+/// The longest a text field may be unless its schema says otherwise: a business name, an address.
+pub const DEFAULT_MAX_CHARS: usize = 200;
+
+/// Characters no name or address carries: control characters (NUL, BEL, line breaks) and the
+/// invisible bidirectional controls that make text display in another order than it is stored
+/// (U+202E turns "exe.txt" around).
+pub fn forbidden_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// What is wrong with a text value, if anything: empty, control characters, too long.
+pub fn text_error(label: &str, text: &str, max_chars: usize) -> Option<String> {
+    if text.trim().is_empty() {
+        Some(format!("{label}不能为空"))
+    } else if text.chars().any(forbidden_char) {
+        Some(format!("{label}含有不允许的控制字符"))
+    } else if text.chars().count() > max_chars {
+        Some(format!("{label}不能超过{max_chars}个字"))
+    } else {
+        None
+    }
+}
+
+/// The same checks for one value of a field (a reviewer's correction of it, say).
+pub fn validate_field(spec: &FormField, value: &Value, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if value.is_null() && !spec.optional {
+        errors.push(FieldError { field: path.to_string(), error: format!("缺少必填项：{}", spec.label) });
+    } else if !value.is_null() {
+        validate_value(spec, value, path, &mut errors);
+    }
+    errors
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// Dotted path of the field, with list indexes: `outlets[1].kind`.
@@ -71,8 +105,11 @@ fn validate_value(spec: &FormField, value: &Value, path: &str, errors: &mut Vec<
     let mut bad = |error: String| errors.push(FieldError { field: path.to_string(), error });
     match spec.kind {
         FormFieldKind::String => match value.as_str() {
-            Some(s) if s.trim().is_empty() => bad(format!("{}不能为空", spec.label)),
-            Some(_) => {}
+            Some(s) => {
+                if let Some(error) = text_error(&spec.label, s, spec.max_chars.unwrap_or(DEFAULT_MAX_CHARS)) {
+                    bad(error);
+                }
+            }
             None => bad(format!("{}应为字符串", spec.label)),
         },
         FormFieldKind::Bool => {
@@ -82,6 +119,7 @@ fn validate_value(spec: &FormField, value: &Value, path: &str, errors: &mut Vec<
         }
         FormFieldKind::Number => match value.as_f64() {
             Some(n) if spec.min.is_some_and(|min| n < min) => bad(format!("{}不能小于{}", spec.label, spec.min.unwrap_or_default())),
+            Some(n) if spec.max.is_some_and(|max| n > max) => bad(format!("{}不能大于{}", spec.label, spec.max.unwrap_or_default())),
             Some(_) => {}
             None => bad(format!("{}应为数字", spec.label)),
         },

@@ -20,7 +20,7 @@ fn document(name: &str, size_bytes: u64) -> NewDocument {
     NewDocument { file_name: name.into(), sha256: format!("{:0>64}", name.len()), size_bytes, format: "pdf".into() }
 }
 
-const LIMITS: DocumentLimits = DocumentLimits { max_files: 3, max_application_bytes: 1000 };
+const LIMITS: DocumentLimits = DocumentLimits { max_files: 3, max_application_bytes: 1000, max_account_bytes: 1_000_000 };
 
 fn decision(outcome: Outcome) -> Decision {
     Decision {
@@ -57,15 +57,15 @@ async fn submitted(store: &dyn Store) -> (ApplicationId, i64) {
         .await
         .unwrap();
     let id = ApplicationId::new();
-    store.create_application(&id, "drainage-permit", "{}", Some(owner.id), ACTOR).await.unwrap();
+    store.create_application(&id, "drainage-permit", "{}", Some(owner.id), 100, ACTOR).await.unwrap();
     store.add_documents(&id, &[document("a.pdf", 10)], LIMITS, ACTOR).await.unwrap();
-    store.submit(&id, "key-1", day(20), 0, ACTOR).await.unwrap();
+    store.submit(&id, "key-1", day(20), 0, 100, ACTOR).await.unwrap();
     (id, owner.id)
 }
 
 pub async fn applications_round_trip_in_domain_types(store: &dyn Store) {
     let id = ApplicationId::new();
-    let created = store.create_application(&id, "drainage-permit", r#"{"a":1}"#, None, ACTOR).await.unwrap();
+    let created = store.create_application(&id, "drainage-permit", r#"{"a":1}"#, None, 100, ACTOR).await.unwrap();
     assert_eq!((created.state, created.submissions, created.accepted_on), (ApplicationState::Draft, 0, None));
     assert_eq!(store.application(&id).await.unwrap(), Some(created));
     assert_eq!(store.application(&ApplicationId::new()).await.unwrap(), None);
@@ -73,7 +73,7 @@ pub async fn applications_round_trip_in_domain_types(store: &dyn Store) {
 
 pub async fn documents_are_added_all_or_none_within_the_limits(store: &dyn Store) {
     let id = ApplicationId::new();
-    store.create_application(&id, "drainage-permit", "{}", None, ACTOR).await.unwrap();
+    store.create_application(&id, "drainage-permit", "{}", None, 100, ACTOR).await.unwrap();
     store.add_documents(&id, &[document("a.pdf", 400), document("b.pdf", 400)], LIMITS, ACTOR).await.unwrap();
     let too_large = store.add_documents(&id, &[document("c.pdf", 300)], LIMITS, ACTOR).await;
     assert!(matches!(too_large, Err(StoreError::TooLarge { total: 1100, limit: 1000 })), "{too_large:?}");
@@ -86,17 +86,56 @@ pub async fn documents_are_added_all_or_none_within_the_limits(store: &dyn Store
     assert!(store.documents(&id).await.unwrap()[0].withdrawn_at.is_some(), "kept on record");
 }
 
+/// Quotas counted in the inserting transaction: applications a day per account, files stored per
+/// application with withdrawn ones (twice the current limit), bytes over an account.
+pub async fn accounts_and_applications_have_quotas(store: &dyn Store) {
+    let owner = store.create_user("quota-applicant", "applicant", "quota-token", ACTOR).await.unwrap();
+    for _ in 0..2 {
+        store.create_application(&ApplicationId::new(), "drainage-permit", "{}", Some(owner.id), 2, ACTOR).await.unwrap();
+    }
+    let third = store.create_application(&ApplicationId::new(), "drainage-permit", "{}", Some(owner.id), 2, ACTOR).await;
+    assert!(matches!(third, Err(StoreError::Quota(_))), "{third:?}");
+    // Upload and withdraw, again and again: withdrawn files count, up to twice the limit.
+    let id = ApplicationId::new();
+    store.create_application(&id, "drainage-permit", "{}", None, 100, ACTOR).await.unwrap();
+    for _ in 0..6 {
+        let added = store.add_documents(&id, &[document("a.pdf", 10)], LIMITS, ACTOR).await.unwrap();
+        assert!(store.withdraw_document(&id, added[0].id, ACTOR).await.unwrap());
+    }
+    let seventh = store.add_documents(&id, &[document("a.pdf", 10)], LIMITS, ACTOR).await;
+    assert!(matches!(seventh, Err(StoreError::Quota(_))), "{seventh:?}");
+    // Bytes over all of one account's applications.
+    let small = DocumentLimits { max_account_bytes: 25, ..LIMITS };
+    let (first, second) = (ApplicationId::new(), ApplicationId::new());
+    let rich = store.create_user("quota-bytes", "applicant", "quota-bytes-token", ACTOR).await.unwrap();
+    for app in [&first, &second] {
+        store.create_application(app, "drainage-permit", "{}", Some(rich.id), 100, ACTOR).await.unwrap();
+    }
+    store.add_documents(&first, &[document("a.pdf", 20)], small, ACTOR).await.unwrap();
+    let over = store.add_documents(&second, &[document("b.pdf", 10)], small, ACTOR).await;
+    assert!(matches!(over, Err(StoreError::Quota(_))), "{over:?}");
+    assert!(store.documents(&second).await.unwrap().is_empty(), "nothing half-written");
+}
+
 pub async fn a_submission_is_made_once_per_key_and_queues_one_job(store: &dyn Store) {
     let (id, _) = submitted(store).await;
-    let again = store.submit(&id, "key-1", day(21), 0, ACTOR).await.unwrap();
+    let again = store.submit(&id, "key-1", day(21), 0, 100, ACTOR).await.unwrap();
     assert!(again.repeated);
     assert_eq!((again.submission.seq, again.submission.submitted_on), (1, day(20)));
     assert_eq!(again.submission.document_ids.len(), 1);
     let application = store.application(&id).await.unwrap().unwrap();
     assert_eq!((application.state, application.accepted_on), (ApplicationState::Submitted, Some(day(20))));
     assert_eq!(store.pending_jobs().await.unwrap(), 1);
-    let other = store.submit(&id, "key-2", day(21), 0, ACTOR).await;
+    let other = store.submit(&id, "key-2", day(21), 0, 100, ACTOR).await;
     assert!(matches!(other, Err(StoreError::Transition(_))), "a submitted case cannot be submitted again: {other:?}");
+    // The queue's bound is checked with the insert: one job queued, a bound of one, refused.
+    let full = ApplicationId::new();
+    store.create_application(&full, "drainage-permit", "{}", None, 100, ACTOR).await.unwrap();
+    store.add_documents(&full, &[document("b.pdf", 10)], LIMITS, ACTOR).await.unwrap();
+    let refused = store.submit(&full, "key-1", day(21), 0, 1, ACTOR).await;
+    assert!(matches!(refused, Err(StoreError::Overloaded { pending: 1, bound: 1 })), "{refused:?}");
+    assert_eq!(store.application(&full).await.unwrap().unwrap().state, ApplicationState::Draft, "nothing half-written");
+    assert_eq!(store.pending_jobs().await.unwrap(), 1);
 }
 
 pub async fn a_job_is_claimed_by_one_worker_until_its_lease_runs_out(store: &dyn Store) {
@@ -235,5 +274,6 @@ mod sqlite {
         a_case_in_review_has_one_holder_at_a_time,
         every_change_is_in_the_audit_chain,
         accounts_have_unique_names,
+        accounts_and_applications_have_quotas,
     );
 }

@@ -101,11 +101,14 @@ pub struct DecisionRecord {
     pub created_at: String,
 }
 
-/// Limits the store enforces inside the transaction that adds documents.
+/// Limits the store enforces inside the transaction that adds documents: files and bytes of the
+/// current documents; twice as many counting withdrawn ones too (room to replace every file once,
+/// not to upload and withdraw without end); and bytes over all the owner's applications.
 #[derive(Debug, Clone, Copy)]
 pub struct DocumentLimits {
     pub max_files: usize,
     pub max_application_bytes: u64,
+    pub max_account_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

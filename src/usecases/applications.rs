@@ -71,7 +71,9 @@ impl UseCases {
         actor.require(&[Role::Applicant, Role::Admin])?;
         self.pipeline().check_form(service, form)?;
         let id = ApplicationId::new();
-        let record = self.store().create_application(&id, service, &form.to_string(), Some(actor.user_id), &actor.audit_name()).await?;
+        let per_day = self.limits().max_applications_per_day;
+        let record =
+            self.store().create_application(&id, service, &form.to_string(), Some(actor.user_id), per_day, &actor.audit_name()).await?;
         tracing::info!(application.id = %id, service = %service, "application created");
         Ok(record)
     }
@@ -139,6 +141,34 @@ impl UseCases {
             .collect()
     }
 
+    /// The decision that stands on the application's current submission: a person's, once a
+    /// reviewer decided (issue, refuse, request materials), else the machine's. A person's answer
+    /// is the machine's decision document with `outcome` set to what the person decided (`issued`,
+    /// `refused`, `needs_materials`), `decided_by` saying who, when and why, and the machine's own
+    /// outcome kept as `machine_outcome`; the machine's stored document stays as it was.
+    pub async fn current_decision(&self, actor: &Actor, id: &ApplicationId) -> Result<Option<serde_json::Value>, UseCaseError> {
+        let decisions = self.decisions(actor, id).await?;
+        let Some((record, machine)) = decisions.into_iter().last() else { return Ok(None) };
+        let mut answer = serde_json::to_value(&machine).map_err(|e| UseCaseError::Internal(e.to_string()))?;
+        let person = self.store().reviews(id).await?.into_iter().rfind(|r| r.submission_seq == record.submission_seq);
+        if let Some(review) = person {
+            let outcome = match review.action.as_str() {
+                "issue" => "issued",
+                "refuse" => "refused",
+                _ => "needs_materials",
+            };
+            answer["machine_outcome"] = answer["outcome"].clone();
+            answer["outcome"] = serde_json::json!(outcome);
+            answer["decided_by"] = serde_json::json!({
+                "kind": "person",
+                "action": review.action,
+                "reason_code": review.reason_code,
+                "at": review.created_at,
+            });
+        }
+        Ok(Some(answer))
+    }
+
     /// Stores every file of one upload, or none: the blobs first (content-addressed, so a retry
     /// after a failure stores nothing twice), then the records, checked against the limits in the
     /// same transaction.
@@ -167,7 +197,11 @@ impl UseCases {
         .map_err(|e| UseCaseError::Internal(format!("storing uploaded blobs: {e}")))?
         .map_err(|e| UseCaseError::Internal(format!("storing uploaded blobs: {e}")))?;
         let limits = self.limits();
-        let document_limits = DocumentLimits { max_files: limits.max_files, max_application_bytes: limits.max_application_bytes };
+        let document_limits = DocumentLimits {
+            max_files: limits.max_files,
+            max_application_bytes: limits.max_application_bytes,
+            max_account_bytes: limits.max_account_bytes,
+        };
         let records = self.store().add_documents(id, &stored, document_limits, &actor.audit_name()).await?;
         tracing::info!(application.id = %id, n_documents = records.len(), "documents stored");
         Ok(records)
@@ -193,18 +227,16 @@ impl UseCases {
         idempotency_key: &str,
     ) -> Result<(Submitted, ApplicationRecord), UseCaseError> {
         let application = self.changeable(actor, id).await?;
-        let pending = self.store().pending_jobs().await?;
         let bound = self.limits().max_queued_decisions as i64;
-        if pending >= bound {
-            return Err(UseCaseError::Overloaded {
-                message: format!("{pending} decisions are queued (bound {bound}); submit again later, nothing was lost"),
-                retry_after_secs: 30,
-            });
-        }
         let today = self.clock().today();
         let calendar = &self.rules().calendar;
         let resumed_after_days = application.waiting_since.map(|since| calendar.working_days_between(since, today) as i64).unwrap_or(0);
-        let submitted = self.store().submit(id, idempotency_key, today, resumed_after_days, &actor.audit_name()).await?;
+        let submitted = match self.store().submit(id, idempotency_key, today, resumed_after_days, bound, &actor.audit_name()).await {
+            Err(e @ crate::storage::StoreError::Overloaded { .. }) => {
+                return Err(UseCaseError::Overloaded { message: e.to_string(), retry_after_secs: 30 })
+            }
+            other => other?,
+        };
         if !submitted.repeated {
             self.notify_jobs();
             tracing::info!(application.id = %id, submission = submitted.submission.seq, "submitted");

@@ -172,6 +172,10 @@ impl UseCases {
         actor.require(REVIEWERS)?;
         let application =
             self.store().application(id).await?.ok_or_else(|| UseCaseError::NotFound(format!("application {id} not found")))?;
+        if !application.is_claimed_by(actor.user_id, self.clock().now_ms()) {
+            // Checked again, atomically, when the decision is stored.
+            return Err(UseCaseError::Conflict("claim the case in review before deciding it".into()));
+        }
         let rules = self.rules();
         let reason =
             rules.review_reasons.reasons.iter().find(|r| r.code == request.reason_code && r.action == request.action.as_str()).ok_or_else(
@@ -200,7 +204,26 @@ impl UseCases {
                 })
             }
             ReviewAction::RequestMaterials => self.materials_notice(service, id, &request.missing_materials, &text, today)?,
-            ReviewAction::Issue => json!({"title": "准予行政许可", "reason": reason.label, "text": text}),
+            ReviewAction::Issue => {
+                // The rules as they now stand on this submission: after the latest correction, or
+                // as the machine decided. Issuing over a failed rule is an override, said as one.
+                let failing: Vec<String> =
+                    self.failing_rules(&application).await?.into_iter().filter(|rule| !reason.settles.contains(rule)).collect();
+                if !failing.is_empty() && !reason.overrides {
+                    return Err(UseCaseError::Invalid(format!(
+                        "rules still fail ({}): correct the readings, or issue with an override reason code and its text",
+                        failing.join(", ")
+                    )));
+                }
+                if reason.overrides && text.is_empty() {
+                    return Err(UseCaseError::Invalid("an override states its reasons in `text`".into()));
+                }
+                let mut document = json!({"title": "准予行政许可", "reason": reason.label, "text": text});
+                if reason.overrides {
+                    document["override"] = json!({"failed_rules": failing});
+                }
+                document
+            }
         };
         let (permit, item_records) = match request.action {
             ReviewAction::Issue => self.what_issuing_grants(service, &application, &form, &actor.audit_name()).await?,
@@ -219,6 +242,21 @@ impl UseCases {
             self.store().review(id, actor.user_id, self.clock().now_ms(), &input, permit.as_ref(), &actor.audit_name()).await?;
         tracing::info!(application.id = %id, action = request.action.as_str(), reason = %request.reason_code, "reviewed");
         Ok(Reviewed { state, document, permit })
+    }
+
+    /// The rules that fail on the current submission as it now stands: the decision after its latest
+    /// correction, else the machine's decision.
+    async fn failing_rules(&self, application: &ApplicationRecord) -> Result<Vec<String>, UseCaseError> {
+        let seq = application.submissions;
+        let corrected = self.store().corrections(&application.id).await?.into_iter().rfind(|c| c.submission_seq == seq);
+        let stands = match corrected {
+            Some(c) => Some(c.decision_after),
+            None => self.store().decisions(&application.id).await?.into_iter().rfind(|d| d.submission_seq == seq).map(|d| d.decision),
+        };
+        let decision: Option<Decision> = stands.and_then(|d| serde_json::from_str(&d).ok());
+        Ok(decision
+            .map(|d| d.findings.into_iter().filter(|f| f.result == crate::domain::decision::RuleResult::Fail).map(|f| f.rule).collect())
+            .unwrap_or_default())
     }
 
     /// The one notice (一次性告知) of the materials a reviewer asks for, each one of the service's.
@@ -307,6 +345,17 @@ impl UseCases {
         let now_ms = self.clock().now_ms();
         if !application.is_claimed_by(actor.user_id, now_ms) {
             return Err(UseCaseError::Conflict("claim the case in review before correcting it".into()));
+        }
+        // A new value is held to the field's type and bounds; the pipeline names a field that
+        // cannot be corrected at all.
+        if let Some(service) = self.rules().service(&application.service) {
+            let rules = self.rules();
+            if crate::decision::is_correctable(rules, service, field) {
+                let errors = crate::decision::correction_errors(rules, service, field, &value);
+                if !errors.is_empty() {
+                    return Err(UseCaseError::Pipeline(crate::pipeline::PipelineError::InvalidForm(errors)));
+                }
+            }
         }
         let _running = self.0.corrections.try_acquire().map_err(|_| UseCaseError::Overloaded {
             message: "another correction is being decided; try again in a moment, nothing was recorded".into(),

@@ -70,19 +70,22 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     assert!(text.contains("城镇污水排入排水管网许可证") && text.contains("2031-10-19"), "{text}");
     assert!(text.contains("餐饮") && text.contains("动植物油"), "category and its limits: {text}");
 
+    // The verification code is printed, and carried by the QR code's address.
+    let code = app.state.verification().code(&number);
+    assert!(text.contains(&code), "{text}");
     let url = decode_qr(&pdf);
-    let expected = format!("https://onewindow.example.gov.cn/verify/{}", onewindow::issuance::encode_path_segment(&number));
+    let expected = format!("https://onewindow.example.gov.cn/verify/{}?code={code}", onewindow::issuance::encode_path_segment(&number));
     assert_eq!(url, expected);
 
-    // The page behind the QR code: public, the status, no personal data.
+    // The page behind the QR code: public, the status and the holder (a business by its name), no
+    // personal data.
     let path = url.strip_prefix("https://onewindow.example.gov.cn").unwrap();
     let page = app.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("有效") && html.contains(&number), "{html}");
-    assert!(
-        !html.contains(fixture.form["applicant_name"].as_str().unwrap()) && !html.contains(fixture.form["contact_phone"].as_str().unwrap())
-    );
+    assert!(html.contains(fixture.form["applicant_name"].as_str().unwrap()), "{html}");
+    assert!(!html.contains(fixture.form["contact_phone"].as_str().unwrap()));
 }
 
 #[tokio::test]

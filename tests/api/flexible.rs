@@ -205,8 +205,14 @@ async fn a_reviewer_who_issues_a_bundle_case_gives_each_waiting_item_its_record_
 
     let reviewer = crate::helpers::add_user(&app.state, Role::Reviewer).await;
     assert_eq!(app.post_as(&reviewer, &format!("/api/v1/review/{id}/claim"), json!({})).await.status(), 200);
-    let issued =
-        app.post_as(&reviewer, &format!("/api/v1/review/{id}/decision"), json!({"action": "issue", "reason_code": "issue.verified"})).await;
+    // A rule failed on this case: issuing over it is an override, with its reasons.
+    let issued = app
+        .post_as(
+            &reviewer,
+            &format!("/api/v1/review/{id}/decision"),
+            json!({"action": "issue", "reason_code": "issue.override", "text": "经核对原件，申请人符合条件"}),
+        )
+        .await;
     assert_eq!(issued.status(), 200);
     let application = app.get_application(&id).await;
     assert_eq!(application["state"], "issued");

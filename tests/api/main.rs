@@ -10,6 +10,7 @@ mod decide_cli;
 mod encoder;
 mod fixtures;
 mod flexible;
+mod hardening;
 mod helpers;
 mod personal;
 mod photos;

@@ -175,6 +175,8 @@ fn broken_rule_files_stop_loading_with_a_clear_error() {
         (|t| t.replace("[service]", "[service"), "does not parse"),
         (|t| t.replace("id = \"pledge\"", "id = \"pledges\""), "pledges"),
         (|t| t.replace("report.pollutants.cod <= limits.cod", "report.pollutants.cod <= form.applicant_name"), "water.cod_limit"),
+        // The site-check reason settles this rule: renamed away, the reason would settle nothing.
+        (|t| t.replace("id = \"applicant.key_discharger\"", "id = \"applicant.key_discharger_site\""), "settles unknown rule"),
     ];
     for (edit, expected) in cases {
         let error = load_with(edit).expect_err(expected);

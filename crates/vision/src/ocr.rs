@@ -4,6 +4,7 @@
 //! from, so that the same image gives the same text.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
@@ -52,6 +53,44 @@ pub struct OcrOptions {
     pub cls_thresh: f32,
     /// Lines recognised with a lower confidence are dropped, as the reference pipeline does.
     pub min_line_confidence: f32,
+    /// A page with more text boxes than this is not recognised at all ([`OverBudget`]): an
+    /// A4 page of dense tables has a few hundred; an image of thousands of dashes is no document
+    /// and would hold a core for a minute.
+    pub max_pieces: usize,
+    /// How long one page may take, checked between the stages and the recogniser's batches
+    /// ([`OverBudget`] when passed); `None` for no limit.
+    pub page_budget: Option<Duration>,
+}
+
+/// A page that would cost more than its budget: too many text boxes, or too long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverBudget {
+    TooManyPieces { found: usize, limit: usize },
+    TooSlow { limit: Duration },
+}
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OverBudget::TooManyPieces { found, limit } => write!(f, "{found} text boxes on one page, more than the limit of {limit}"),
+            OverBudget::TooSlow { limit } => write!(f, "reading the page took longer than its budget of {} s", limit.as_secs()),
+        }
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
+/// When a page's reading must end, and the budget it came from.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(Option<(Instant, Duration)>);
+
+impl Deadline {
+    fn check(self) -> Result<()> {
+        match self.0 {
+            Some((at, limit)) if Instant::now() > at => Err(OverBudget::TooSlow { limit }.into()),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Default for OcrOptions {
@@ -71,6 +110,8 @@ impl Default for OcrOptions {
             cls_width: 192,
             cls_thresh: 0.9,
             min_line_confidence: 0.5,
+            max_pieces: 1200,
+            page_budget: Some(Duration::from_secs(20)),
         }
     }
 }
@@ -148,24 +189,29 @@ impl Ocr {
     /// Every text line of the image, in reading order. A page photographed sideways or upside down
     /// is turned upright first (judged by its own lines: most stand on end, or most read upside
     /// down), so that rows come out top to bottom; the quads are then in the turned page's frame.
+    ///
+    /// A page over its budget ([`OcrOptions::max_pieces`], [`OcrOptions::page_budget`]) fails
+    /// with [`OverBudget`], which callers find with `downcast_ref`.
     pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>> {
-        let pass = self.read_pass(image)?;
+        let deadline = Deadline(self.options.page_budget.map(|limit| (Instant::now() + limit, limit)));
+        let pass = self.read_pass(image, deadline)?;
         if pass.detected >= 3 && pass.tall * 2 > pass.detected {
             let turned = image.rotate90_cw();
-            let again = self.read_pass(&turned)?;
-            return self.upright(&turned, again);
+            let again = self.read_pass(&turned, deadline)?;
+            return self.upright(&turned, again, deadline);
         }
-        self.upright(image, pass)
+        self.upright(image, pass, deadline)
     }
 
-    fn upright(&self, image: &RgbImage, pass: Pass) -> Result<Vec<TextLine>> {
+    fn upright(&self, image: &RgbImage, pass: Pass, deadline: Deadline) -> Result<Vec<TextLine>> {
         if pass.detected >= 3 && pass.flipped * 2 > pass.detected {
-            return Ok(self.read_pass(&image.rotate180())?.lines);
+            return Ok(self.read_pass(&image.rotate180(), deadline)?.lines);
         }
         Ok(pass.lines)
     }
 
-    fn read_pass(&self, image: &RgbImage) -> Result<Pass> {
+    fn read_pass(&self, image: &RgbImage, deadline: Deadline) -> Result<Pass> {
+        deadline.check()?;
         if image.width < 2 || image.height < 2 {
             return Ok(Pass { lines: Vec::new(), detected: 0, tall: 0, flipped: 0 });
         }
@@ -179,10 +225,16 @@ impl Ocr {
             (image.clone(), [1.0, 1.0])
         };
         let quads: Vec<Quad> = self.detect(&work)?.into_iter().filter(|q| crop_size(q).is_some()).collect();
+        // Bounded before the classifier and the recogniser run: their cost grows with the pieces.
+        if quads.len() > self.options.max_pieces {
+            return Err(OverBudget::TooManyPieces { found: quads.len(), limit: self.options.max_pieces }.into());
+        }
+        deadline.check()?;
         let tall = quads.iter().filter_map(crop_size).filter(|(w, h)| *h as f32 / *w as f32 >= 1.5).count();
         let mut crops: Vec<RgbImage> = quads.iter().filter_map(|q| crop_line(&work, q)).collect();
         let flipped = self.orient(&mut crops)?;
-        let texts = self.recognize(&crops)?;
+        deadline.check()?;
+        let texts = self.recognize_within(&crops, deadline)?;
         let detected = quads.len();
         let lines = quads
             .into_iter()
@@ -276,8 +328,12 @@ impl Ocr {
     /// pieces that were padded are read a second time at another padding (see
     /// [`OcrOptions::reread_below`]).
     pub fn recognize(&self, crops: &[RgbImage]) -> Result<Vec<(String, f32)>> {
+        self.recognize_within(crops, Deadline(None))
+    }
+
+    fn recognize_within(&self, crops: &[RgbImage], deadline: Deadline) -> Result<Vec<(String, f32)>> {
         let all: Vec<usize> = (0..crops.len()).collect();
-        let mut results = self.recognize_padded(crops, &all, self.options.rec_min_width)?;
+        let mut results = self.recognize_padded(crops, &all, self.options.rec_min_width, deadline)?;
         let height = self.options.rec_height as f32;
         let unsure: Vec<usize> = all
             .into_iter()
@@ -287,7 +343,7 @@ impl Ocr {
         if unsure.is_empty() || self.options.reread_min_width == self.options.rec_min_width {
             return Ok(results);
         }
-        let mut again = self.recognize_padded(crops, &unsure, self.options.reread_min_width)?;
+        let mut again = self.recognize_padded(crops, &unsure, self.options.reread_min_width, deadline)?;
         for i in unsure {
             results[i] = two_readings(std::mem::take(&mut results[i]), std::mem::take(&mut again[i]));
         }
@@ -296,7 +352,7 @@ impl Ocr {
 
     /// Recognise the crops at `indices`, each batch padded to at least `min_width`; the result has
     /// one entry per crop, empty for those not asked for.
-    fn recognize_padded(&self, crops: &[RgbImage], indices: &[usize], min_width: usize) -> Result<Vec<(String, f32)>> {
+    fn recognize_padded(&self, crops: &[RgbImage], indices: &[usize], min_width: usize, deadline: Deadline) -> Result<Vec<(String, f32)>> {
         // Lines of similar width share a batch, so little of each batch is padding.
         let mut order = indices.to_vec();
         order.sort_by(|a, b| ratio(&crops[*a]).total_cmp(&ratio(&crops[*b])));
@@ -304,8 +360,10 @@ impl Ocr {
         let widths: Vec<f32> = order.iter().map(|&i| (height * ratio(&crops[i])).max(min_width as f32)).collect();
         let batches = batch_bounds(&widths, self.options.rec_batch, self.options.rec_batch_spread);
         // Batches run side by side: within one, many operators on small tensors use one core.
-        let texts: Vec<Vec<(String, f32)>> =
-            batches.par_iter().map(|range| self.recognize_batch(crops, &order[range.clone()], min_width)).collect::<Result<_>>()?;
+        let texts: Vec<Vec<(String, f32)>> = batches
+            .par_iter()
+            .map(|range| deadline.check().and_then(|()| self.recognize_batch(crops, &order[range.clone()], min_width)))
+            .collect::<Result<_>>()?;
         let mut results = vec![(String::new(), 0.0f32); crops.len()];
         for (range, texts) in batches.into_iter().zip(texts) {
             for (&i, text) in order[range].iter().zip(texts) {

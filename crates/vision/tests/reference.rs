@@ -74,3 +74,28 @@ fn reads_the_licence_page_like_the_reference_pipeline() {
     }
     assert!(lines.iter().all(|l| l.confidence >= 0.5 && l.confidence <= 1.0));
 }
+
+#[test]
+fn a_page_over_its_budget_is_refused_before_the_recogniser_runs() {
+    let mut ocr = Ocr::load(&root().join("models/ocr")).unwrap();
+    let png = image::open(root().join("tests/data/licence-page.png")).unwrap().to_rgb8();
+    let page = RgbImage::new(png.width() as usize, png.height() as usize, png.into_raw()).unwrap();
+    // The licence page has a few dozen text boxes: a limit of 5 refuses it, naming both counts.
+    ocr.options.max_pieces = 5;
+    let error = ocr.read(&page).unwrap_err();
+    match error.downcast_ref::<onewindow_vision::OverBudget>() {
+        Some(onewindow_vision::OverBudget::TooManyPieces { found, limit }) => {
+            assert!(*found > 5, "{found}");
+            assert_eq!(*limit, 5);
+        }
+        other => panic!("{other:?}: {error:#}"),
+    }
+    // A budget already spent stops the reading at its first check.
+    ocr.options.max_pieces = 1200;
+    ocr.options.page_budget = Some(std::time::Duration::ZERO);
+    let error = ocr.read(&page).unwrap_err();
+    assert!(
+        matches!(error.downcast_ref::<onewindow_vision::OverBudget>(), Some(onewindow_vision::OverBudget::TooSlow { .. })),
+        "{error:#}"
+    );
+}

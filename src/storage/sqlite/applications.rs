@@ -10,10 +10,22 @@ impl Applications for SqliteStore {
         service: &str,
         form: &str,
         owner_id: Option<i64>,
+        max_per_day: usize,
         actor: &str,
     ) -> Result<ApplicationRecord, StoreError> {
         let mut tx = self.write_tx().await?;
         let now = now_text();
+        if let Some(owner) = owner_id {
+            // Counted in the transaction that inserts, as the queue bound is.
+            let today: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE owner_id = ? AND substr(created_at, 1, 10) = ?")
+                .bind(owner)
+                .bind(&now[..10])
+                .fetch_one(&mut *tx)
+                .await?;
+            if today as usize >= max_per_day {
+                return Err(StoreError::Quota(format!("at most {max_per_day} applications a day")));
+            }
+        }
         sqlx::query(
             "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
         )
@@ -66,6 +78,31 @@ impl Applications for SqliteStore {
         .await?;
         if count as usize + documents.len() > limits.max_files {
             return Err(StoreError::TooManyFiles(limits.max_files));
+        }
+        let new_bytes: u64 = documents.iter().map(|d| d.size_bytes).sum();
+        let (ever_count, ever_total): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ?")
+                .bind(application_id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if ever_count as usize + documents.len() > 2 * limits.max_files || ever_total as u64 + new_bytes > 2 * limits.max_application_bytes
+        {
+            return Err(StoreError::Quota(format!(
+                "withdrawn files count too: an application may have stored at most {} files and {} bytes",
+                2 * limits.max_files,
+                2 * limits.max_application_bytes
+            )));
+        }
+        if let Some(owner) = application.owner_id {
+            let stored: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(d.size_bytes), 0) FROM documents d JOIN applications a ON a.id = d.application_id WHERE a.owner_id = ?",
+            )
+            .bind(owner)
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored as u64 + new_bytes > limits.max_account_bytes {
+                return Err(StoreError::Quota(format!("at most {} bytes stored over all applications", limits.max_account_bytes)));
+            }
         }
         let new_total = total as u64 + documents.iter().map(|d| d.size_bytes).sum::<u64>();
         if new_total > limits.max_application_bytes {
@@ -128,6 +165,7 @@ impl Applications for SqliteStore {
         idempotency_key: &str,
         submitted_on: NaiveDate,
         resumed_after_days: i64,
+        max_pending: i64,
         actor: &str,
     ) -> Result<Submitted, StoreError> {
         let mut tx = self.write_tx().await?;
@@ -142,6 +180,12 @@ impl Applications for SqliteStore {
             return Ok(Submitted { submission, repeated: true });
         }
         let next = application.state.submit()?;
+        // Counted inside the write transaction (BEGIN IMMEDIATE): no other submission can insert
+        // between this count and the insert below.
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetch_one(&mut *tx).await?;
+        if pending >= max_pending {
+            return Err(StoreError::Overloaded { pending, bound: max_pending });
+        }
         let seq = application.submissions + 1;
         let document_ids: Vec<i64> =
             sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? AND withdrawn_at IS NULL ORDER BY id")
