@@ -1,5 +1,6 @@
 //! Domain types: codes, the application lifecycle and the decision. No I/O here.
 
+pub mod address;
 pub mod application;
 pub mod calendar;
 pub mod credit_code;

@@ -47,7 +47,7 @@ pub fn correction_errors(rules: &RuleSet, service: &CompiledService, key: &str, 
         let Some(field) = kind.fields.get(path) else { continue };
         let text = value.as_str();
         let message = match field.kind {
-            FieldKind::Text => match text {
+            FieldKind::Text | FieldKind::Address => match text {
                 Some(t) => text_error(key, t, DEFAULT_MAX_CHARS),
                 None => Some(format!("{key}应为文字")),
             },

@@ -236,6 +236,9 @@ pub struct FieldSpec {
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
     Text,
+    /// Text that names a place (a province, city, district, town or a street with its number):
+    /// "FS1排放口前检测井" beside 采样地点 names a sampling point, not an address, and is no value.
+    Address,
     Date,
     CreditCode,
     /// The end of a validity period written "2015.06.01-2035.06.01" (the later date, as

@@ -509,6 +509,9 @@ fn typed_value(kind: FieldKind, value: &str) -> Option<Value> {
             // A seal placeholder or stray punctuation is no value at all.
             text.chars().any(|c| c.is_alphanumeric()).then(|| json!(text))
         }
+        FieldKind::Address => {
+            typed_value(FieldKind::Text, value).filter(|v| v.as_str().is_some_and(crate::domain::address::looks_like_address))
+        }
         FieldKind::Date => find_dates(value).first().map(|d| json!(d.format("%Y-%m-%d").to_string())),
         FieldKind::Months => {
             let value = halfwidth(value);

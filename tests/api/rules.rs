@@ -19,11 +19,12 @@ fn clean_facts(rules: &RuleSet) -> Facts {
     let mut documents = std::collections::BTreeMap::new();
     documents.insert(
         "licence".to_string(),
-        json!({"name": "无锡市新吴区张记餐饮店", "credit_code": "92320214MA1NB3C47B", "business_scope": "餐饮服务", "legal_representative": "张建国"}),
+        json!({"name": "无锡市新吴区张记餐饮店", "credit_code": "92320214MA1NB3C47B", "business_scope": "餐饮服务", "legal_representative": "张建国",
+               "address": "江苏省无锡市新吴区长江路21号"}),
     );
     documents.insert(
         "report".to_string(),
-        json!({"client": "无锡市新吴区张记餐饮店", "sampling_date": "2026-10-08", "report_date": "2026-10-12",
+        json!({"client": "无锡市新吴区张记餐饮店", "sampling_date": "2026-10-08", "report_date": "2026-10-12", "site": "无锡市新吴区长江路21号（W1）",
                "pollutants": {"ph": 7.2, "cod": 236.0, "bod5": 98.0, "ss": 120.0, "nh3n": 20.5, "tn": 30.0, "tp": 3.1,
                               "oil": 12.0, "petroleum": 1.0, "temperature": 24.0, "las": 4.2, "chlorine": 0.5,
                               "hg": 0.0004, "cd": 0.004, "cr": 0.03, "cr6": 0.004, "as": 0.003, "pb": 0.01, "ni": 0.05,
@@ -57,6 +58,9 @@ fn cases() -> Vec<(&'static str, Mutation)> {
         ("licence.credit_code", |f| f.documents.get_mut("licence").unwrap()["credit_code"] = json!("92320214MA1NB3C4IB")),
         ("licence.name_matches", |f| f.documents.get_mut("licence").unwrap()["name"] = json!("无锡市新吴区李记餐饮店")),
         ("licence.legal_representative_matches", |f| f.documents.get_mut("licence").unwrap()["legal_representative"] = json!("李四")),
+        // A form address in another city than the licence's premises and the sampling site.
+        ("licence.address_matches", |f| f.form["address"] = json!("苏州市工业园区星湖街328号")),
+        ("report.site_matches", |f| f.documents.get_mut("report").unwrap()["site"] = json!("无锡市新吴区珠江路8号")),
         ("licence.credit_code_matches", |f| f.documents.get_mut("licence").unwrap()["credit_code"] = json!("91320214MA20K7L53Q")),
         ("report.client_matches", |f| f.documents.get_mut("report").unwrap()["client"] = json!("无锡某某公司")),
         ("report.sampling_not_future", |f| f.documents.get_mut("report").unwrap()["sampling_date"] = json!("2026-10-21")),
