@@ -67,6 +67,27 @@ const CATEGORIES_FILE: &str = "tables/discharge-categories.toml";
 const REVIEW_REASONS_FILE: &str = "tables/review-reasons.toml";
 const CALENDAR_FILE: &str = "tables/calendar.toml";
 const RETIREMENT_FILE: &str = "tables/retirement.toml";
+/// Optional: rule sets recorded before it existed still load (and replay) without it.
+const KEY_DISCHARGERS_FILE: &str = "tables/key-dischargers.toml";
+
+/// The authority's list of key dischargers (重点排水户名录).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDischargersFile {
+    #[serde(default)]
+    dischargers: Vec<KeyDischarger>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDischarger {
+    credit_code: String,
+    #[allow(dead_code)]
+    name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    listed_on: Option<String>,
+}
 /// The kind and field a documents file from before `results` was declared read results under.
 const LEGACY_RESULTS_KIND: &str = "water_quality_report";
 const LEGACY_RESULTS_FIELD: &str = "pollutants";
@@ -105,11 +126,38 @@ impl RuleSet {
                 }
             }
         }
+        let key_dischargers: Option<Vec<String>> = match files.contains_key(KEY_DISCHARGERS_FILE) {
+            false => None,
+            true => {
+                let list: KeyDischargersFile = parse_file(&files, KEY_DISCHARGERS_FILE)?;
+                if let Some(bad) = list.dischargers.iter().find(|d| crate::domain::credit_code::CreditCode::parse(&d.credit_code).is_err())
+                {
+                    return Err(RuleSetError::Invalid {
+                        file: KEY_DISCHARGERS_FILE.into(),
+                        item: bad.credit_code.clone(),
+                        error: "not a valid unified social credit code".into(),
+                    });
+                }
+                Some(list.dischargers.into_iter().map(|d| d.credit_code).collect())
+            }
+        };
         let mut services = BTreeMap::new();
         let mut rule_ids: Vec<String> = Vec::new();
         for name in files.keys().filter(|f| !f.contains('/') && f.as_str() != DOCUMENTS_FILE) {
             let mut service: ServiceFile = parse_file(&files, name)?;
             rule_ids.extend(service.rules.iter().map(|r| r.id.clone()));
+            if let Some(codes) = &key_dischargers {
+                // The list is a table every service's rules may read, as params.key_dischargers.
+                if service.params.contains_key("key_dischargers") {
+                    return Err(RuleSetError::Invalid {
+                        file: name.clone(),
+                        item: "params.key_dischargers".into(),
+                        error: format!("is given by {KEY_DISCHARGERS_FILE}"),
+                    });
+                }
+                let list = codes.iter().map(|c| toml::Value::String(c.clone())).collect();
+                service.params.insert("key_dischargers".into(), toml::Value::Array(list));
+            }
             if service.steps.is_none() {
                 service.steps = Some(catalog::ServiceSteps::legacy(&service.form));
             }
