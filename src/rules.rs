@@ -138,7 +138,7 @@ impl RuleSet {
                         error: "not a valid unified social credit code".into(),
                     });
                 }
-                Some(list.dischargers.into_iter().map(|d| d.credit_code).collect())
+                Some(list.dischargers.iter().map(|d| crate::domain::credit_code::code_key(&d.credit_code)).collect())
             }
         };
         let mut services = BTreeMap::new();

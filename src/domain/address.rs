@@ -50,10 +50,26 @@ pub fn looks_like_address(text: &str) -> bool {
     !street_numbers(&text).is_empty() || ADMIN.find(&text).is_some_and(|m| m.end() < text.len() && m.as_str().chars().count() >= 3)
 }
 
-/// One place, written two ways: the same street and number when both name one, else one address
-/// (without province, city and bracketed notes) containing the other.
+/// The city (无锡市) and the district or county (新吴区, 江阴市 is a city) an address names, if it
+/// names them: the two to four characters before 市 and 区/县.
+fn areas(address: &str) -> (Option<String>, Option<String>) {
+    static CITY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:省|^)\s*(\p{Han}{2,4}?市)").expect("valid pattern"));
+    static DISTRICT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"市\s*(\p{Han}{2,4}?[区县])").expect("valid pattern"));
+    let city = CITY.captures(address).map(|c| c[1].to_string());
+    let district = DISTRICT.captures(address).map(|c| c[1].to_string());
+    (city, district)
+}
+
+/// One place, written two ways: the same city and district where both name them, and then the
+/// same street and number when both name one, else one address (without province, city and
+/// bracketed notes) containing the other.
 pub fn same_place(a: &str, b: &str) -> bool {
     let (a, b) = (halfwidth(a), halfwidth(b));
+    let ((city_a, district_a), (city_b, district_b)) = (areas(&a), areas(&b));
+    let differ = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if x != y);
+    if differ(&city_a, &city_b) || differ(&district_a, &district_b) {
+        return false;
+    }
     let (ka, kb) = (street_numbers(&a), street_numbers(&b));
     if !ka.is_empty() && !kb.is_empty() {
         return ka.iter().any(|k| kb.contains(k));
@@ -86,6 +102,9 @@ mod tests {
     fn another_place_is_not_the_same() {
         assert!(!same_place("无锡市新吴区长江路21号", "无锡市新吴区长江路12号"));
         assert!(!same_place("无锡市新吴区长江路21号", "苏州市工业园区星湖街21号"));
+        // The same street and number in another city or district is another place.
+        assert!(!same_place("苏州市姑苏区人民路100号", "无锡市梁溪区人民路100号"));
+        assert!(!same_place("无锡市梁溪区人民路100号", "无锡市新吴区人民路100号"));
         assert!(!same_place("无锡市新吴区菱湖大道与和风路交叉口东南侧", "无锡市新吴区菱湖大道200号"));
         assert!(!same_place("", "无锡市新吴区长江路21号"));
     }

@@ -78,6 +78,12 @@ impl fmt::Display for CreditCode {
     }
 }
 
+/// A credit code as lists and comparisons hold it: half-width, no whitespace, ASCII upper case
+/// ("９１３２ 0214…" and "913202…" are one code).
+pub fn code_key(code: &str) -> String {
+    crate::understanding::normalize::halfwidth(code).chars().filter(|c| !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

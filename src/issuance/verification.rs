@@ -35,15 +35,25 @@ impl VerificationKey {
                 Ok(Self(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole under a temporary name, then linked into place without replacing
+                // anything: a crash leaves no short key, and of two starts at once one key wins.
                 let key: [u8; KEY_BYTES] = rand::random();
+                let temporary = data_dir.join(format!("{KEY_FILE}.{}.tmp", uuid::Uuid::new_v4()));
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(&path)?;
-                file.write_all(&key)?;
-                file.sync_all()?;
-                Ok(Self(key))
+                let written = options.open(&temporary).and_then(|mut file| {
+                    file.write_all(&key)?;
+                    file.sync_all()
+                });
+                let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
+                let _ = std::fs::remove_file(&temporary);
+                match linked {
+                    Ok(()) => Ok(Self(key)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         }

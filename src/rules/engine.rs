@@ -398,6 +398,8 @@ fn build_context(facts: &Facts, params: Value, retirement: &Arc<RetirementTable>
     let _ = context.add_function("valid_uscc", |code: Arc<String>| CreditCode::parse(&code).is_ok());
     let _ = context.add_function("valid_phone", |phone: Arc<String>| is_valid_phone(&phone));
     let _ = context.add_function("same_name", |a: Arc<String>, b: Arc<String>| name_key(&a) == name_key(&b));
+    // A credit code as a list holds it: half-width, no spaces, upper case.
+    let _ = context.add_function("uscc_key", |code: Arc<String>| crate::domain::credit_code::code_key(&code));
     let _ = context.add_function("same_place", |a: Arc<String>, b: Arc<String>| crate::domain::address::same_place(&a, &b));
     let _ = context.add_function("days_between", days_between);
     let _ = context

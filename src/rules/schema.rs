@@ -14,7 +14,11 @@ pub const DEFAULT_MAX_CHARS: usize = 200;
 /// invisible bidirectional controls that make text display in another order than it is stored
 /// (U+202E turns "exe.txt" around).
 pub fn forbidden_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200B}'..='\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{2060}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+        )
 }
 
 /// What is wrong with a text value, if anything: empty, control characters, too long.

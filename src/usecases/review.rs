@@ -253,10 +253,11 @@ impl UseCases {
             Some(c) => Some(c.decision_after),
             None => self.store().decisions(&application.id).await?.into_iter().rfind(|d| d.submission_seq == seq).map(|d| d.decision),
         };
-        let decision: Option<Decision> = stands.and_then(|d| serde_json::from_str(&d).ok());
-        Ok(decision
-            .map(|d| d.findings.into_iter().filter(|f| f.result == crate::domain::decision::RuleResult::Fail).map(|f| f.rule).collect())
-            .unwrap_or_default())
+        // Fails closed: no decision to stand on, or one that does not parse, is no licence to issue.
+        let stands = stands.ok_or_else(|| UseCaseError::Conflict("the case has no decision to review yet".into()))?;
+        let decision: Decision =
+            serde_json::from_str(&stands).map_err(|e| UseCaseError::Internal(format!("stored decision does not parse: {e}")))?;
+        Ok(decision.findings.into_iter().filter(|f| f.result == crate::domain::decision::RuleResult::Fail).map(|f| f.rule).collect())
     }
 
     /// The one notice (一次性告知) of the materials a reviewer asks for, each one of the service's.

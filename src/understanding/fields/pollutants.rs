@@ -106,8 +106,10 @@ fn looks_like_unknown_result(text: &str, in_table: bool) -> bool {
 /// Whether the list of limits this line is in (`carried` from the line above, or one it opens with
 /// 限值/标准值 … after its last full stop) runs on onto the next line.
 fn continues_limits(text: &str, carried: bool) -> bool {
-    if carried && !text.contains(['。', ')']) {
-        return true;
+    // One line only: a list still open after its second line is not followed further (a lost
+    // bracket must not turn every later line into limits).
+    if carried {
+        return false;
     }
     let after_stop = text.char_indices().rfind(|(_, c)| matches!(c, '。' | ')')).map_or(0, |(at, c)| at + c.len_utf8());
     // Open: a bracket of limits not closed on this line, or a list broken after its separator.
@@ -338,8 +340,18 @@ impl PollutantReader {
             // "…满足B级标准限值要求（化学需氧量500毫克/升、…）".
             let limits_from = INLINE_LIMIT.find(text).map(|m| m.start()).unwrap_or(usize::MAX);
             for (idx, (item, mention_start, alias_end)) in mentions.iter().enumerate() {
-                if *mention_start > limits_from || *mention_start < limits_until {
+                if *mention_start > limits_from {
                     continue;
+                }
+                if *mention_start < limits_until {
+                    // On the line a list of limits wrapped onto, a number that is the item's limit
+                    // in the standard is that limit; any other number is read (and checked) as a
+                    // result, never dropped.
+                    let next = mentions.get(idx + 1).map_or(text.len(), |m| m.1);
+                    let first = measured_values(&strip_non_results(&text[*alias_end..next])).first().map(|t| t.value);
+                    if first.is_some_and(|v| self.is_standard_limit(item, v)) {
+                        continue;
+                    }
                 }
                 let mut segment_end = mentions.get(idx + 1).map(|m| m.1).unwrap_or(text.len());
                 // Prose ends an item's clause at ；or 。: what follows is another item's, perhaps
@@ -441,6 +453,11 @@ impl PollutantReader {
             }
         }
         out
+    }
+
+    /// Whether `value` is `item`'s limit (its upper bound) in the standard for some grade.
+    fn is_standard_limit(&self, item: &str, value: f64) -> bool {
+        self.items.get(item).is_some_and(|spec| spec.max.values().any(|max| (max - value).abs() < 1e-9 * max.abs().max(1.0)))
     }
 
     /// What a value in `unit` is multiplied by to be in the unit the standard gives `item` in

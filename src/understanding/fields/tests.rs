@@ -437,6 +437,23 @@ fn a_numbered_row_wrapped_over_several_lines_is_read_as_one_row() {
     assert_eq!(field(&read.fields, "pollutants.nh3n").value, json!(9.6));
     assert_eq!(field(&read.fields, "pollutants.ss").value, json!(77.0));
     assert!(read.unread.is_empty(), "{:?}", read.unread);
+    // A row number lost on one row (2 misread as Z) does not end the grouping of the next.
+    let read = results(&[
+        "序号 检测项目 分析方法 单位 检测结果 限值",
+        "1 mg/L 212 ≤500",
+        "化学需氧 HJ 828-2017",
+        "量(CODCr) 重铬酸盐法",
+        "Z mg/L 9.6 ≤45",
+        "氨氮 HJ 535-2009",
+        "3 mg/L 77 ≤400",
+        "悬浮物 GB/T 11901-1989",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.ss").value, json!(77.0));
+    assert_ne!(field(&read.fields, "pollutants.cod").value, json!(3.0), "never the next row's number");
+    // Numbers on two of a row's lines cannot be matched to the columns by order: doubtful, or unread.
+    let read = results(&["序号 项目 检出限 单位 结果 限值", "1 mg/L 612 ≤500", "化学需氧量 4"]);
+    let cod = read.fields.iter().find(|f| f.path == "pollutants.cod");
+    assert!(cod.map_or(!read.unread.is_empty(), |f| f.confidence < 0.9), "{:?} {:?}", read.fields, read.unread);
     // The name first, the method and the numbers on the row's second line.
     let read = results(&["序号 项目 检测依据 单位 结果 标准限值", "1 NH3-", "N HJ 535-2009", "纳氏试剂分光光度法 mg/L 31.5 45"]);
     assert_eq!(field(&read.fields, "pollutants.nh3n").value, json!(31.5));
@@ -455,6 +472,9 @@ fn an_item_name_broken_at_a_lines_end_in_prose_is_joined() {
     ]);
     assert_eq!(field(&read.fields, "pollutants.las").value, json!(4.4));
     assert_eq!(field(&read.fields, "pollutants.las").confidence, CONF_RESULT_CLEAR);
+    // A result on the line a list of limits wrapped onto is read, not dropped as a limit.
+    let read = results(&["氨氮38mg/L，标准限值要求（45mg/L、", "总镍1.5mg/L）。"]);
+    assert_eq!(field(&read.fields, "pollutants.ni").value, json!(1.5));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! its cell.
 
 use crate::reading::TextLine;
-use crate::understanding::normalize::{find_unit, halfwidth};
+use crate::understanding::normalize::{find_unit, halfwidth, measured_values};
 
 use super::{is_han, parse_header, PollutantReader, INFO_LABEL, NOT_RESULTS, STANDARD_NUMBER, TABLE_END};
 
@@ -34,11 +34,12 @@ impl PollutantReader {
 
     /// An item's name broken at a line's end, in prose ("…pH值为7.2；化学" / "需氧量：241 mg/l；…")
     /// or in a cell ("5 NH3-" / "N HJ 535-2009"): when the last word of a line and the first word
-    /// of the next name an item together and neither does alone across the break, the first part
-    /// moves down to join the rest.
+    /// of the next together hold a name that crosses the break, the first part moves down to join
+    /// the rest, and the joined line is as sure as the less sure of the two.
     fn split_names_across_lines(&self, lines: &[TextLine]) -> Vec<TextLine> {
         let mut texts: Vec<String> = lines.iter().map(|l| halfwidth(&l.text)).collect();
         let mut moved = vec![false; lines.len()];
+        let mut confidence: Vec<f64> = lines.iter().map(|l| l.confidence).collect();
         for idx in 0..lines.len().saturating_sub(1) {
             if lines[idx].page != lines[idx + 1].page {
                 continue;
@@ -60,13 +61,15 @@ impl PollutantReader {
             texts[idx + 1] = b_new;
             moved[idx] = true;
             moved[idx + 1] = true;
+            confidence[idx + 1] = confidence[idx + 1].min(confidence[idx]);
         }
         lines
             .iter()
             .zip(texts)
             .zip(moved)
-            .filter(|((_, text), _)| !text.is_empty())
-            .map(|((line, text), moved)| if moved { TextLine::new(line.page, text, line.confidence) } else { line.clone() })
+            .zip(confidence)
+            .filter(|(((_, text), _), _)| !text.is_empty())
+            .map(|(((line, text), moved), confidence)| if moved { TextLine::new(line.page, text, confidence) } else { line.clone() })
             .collect()
     }
 
@@ -98,7 +101,10 @@ impl PollutantReader {
             }
             let serial = text.split_whitespace().next().and_then(|c| c.parse::<u32>().ok());
             let restart = row.is_empty() && serial == Some(1) && out.last().is_some_and(|l| parse_header(&halfwidth(&l.text)).is_some());
-            if numbered_table && (serial == Some(expected) || restart) {
+            // A number misread or missing on one row must not end the grouping: the next two
+            // numbers are taken too.
+            let next_number = serial.is_some_and(|s| (expected..=expected + 2).contains(&s));
+            if numbered_table && (next_number || restart) {
                 flush(&mut row, &mut out);
                 expected = serial.unwrap_or(expected) + 1;
                 row.push((idx, text));
@@ -159,7 +165,22 @@ impl PollutantReader {
         }
         let serial = row[0].1.split_whitespace().next().unwrap_or_default();
         let text = [serial.to_string(), name].into_iter().chain(rest).filter(|c| !c.is_empty()).collect::<Vec<_>>().join(" ");
-        let confidence = row.iter().map(|(idx, _)| lines[*idx].confidence).fold(f64::INFINITY, f64::min);
+        let mut confidence = row.iter().map(|(idx, _)| lines[*idx].confidence).fold(f64::INFINITY, f64::min);
+        // Numbers from more than one of the row's lines (a detection limit on the name's line, the
+        // result on the number's) cannot be matched to the header's columns by their order: the
+        // reading is doubtful and goes to a person.
+        let numbered_lines = row
+            .iter()
+            .enumerate()
+            .filter(|(at, (_, t))| {
+                // The row's own number is no column.
+                let cells = if *at == 0 { t.split_once(char::is_whitespace).map_or("", |(_, rest)| rest) } else { t.as_str() };
+                !measured_values(&super::strip_non_results(cells)).is_empty()
+            })
+            .count();
+        if numbered_lines > 1 {
+            confidence = confidence.min(super::CONF_RESULT_AMBIGUOUS);
+        }
         TextLine::new(first.page, text, confidence)
     }
 
