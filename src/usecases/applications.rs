@@ -152,11 +152,13 @@ impl UseCases {
         let mut answer = serde_json::to_value(&machine).map_err(|e| UseCaseError::Internal(e.to_string()))?;
         let person = self.store().reviews(id).await?.into_iter().rfind(|r| r.submission_seq == record.submission_seq);
         if let Some(review) = person {
-            let outcome = match review.action.as_str() {
-                "issue" => "issued",
-                "refuse" => "refused",
-                _ => "needs_materials",
-            };
+            // The state machine says what a reviewer's action leads to (issue → issued …).
+            let action: crate::domain::application::ReviewAction = serde_json::from_value(serde_json::json!(review.action))
+                .map_err(|e| UseCaseError::Internal(format!("stored review action {}: {e}", review.action)))?;
+            let outcome = crate::domain::application::ApplicationState::NeedsReview
+                .review(action)
+                .map_err(|e| UseCaseError::Internal(e.to_string()))?
+                .as_str();
             answer["machine_outcome"] = answer["outcome"].clone();
             answer["outcome"] = serde_json::json!(outcome);
             answer["decided_by"] = serde_json::json!({

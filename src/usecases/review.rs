@@ -349,8 +349,8 @@ impl UseCases {
         }
         // A new value is held to the field's type and bounds; the pipeline names a field that
         // cannot be corrected at all.
-        if let Some(service) = self.rules().service(&application.service) {
-            let rules = self.rules();
+        let rules = self.rules();
+        if let Some(service) = rules.service(&application.service) {
             if crate::decision::is_correctable(rules, service, field) {
                 let errors = crate::decision::correction_errors(rules, service, field, &value);
                 if !errors.is_empty() {
