@@ -42,6 +42,9 @@ enum Command {
     Read(ReadArgs),
     /// Time the decision of every fixture package and print latency percentiles.
     Bench(BenchArgs),
+    /// Drive many applicants at once through create, upload and submit against a running service;
+    /// print throughput, p50/p99 per step, 429s and errors (fails on any 5xx or unanswered request).
+    Load(crate::load::LoadArgs),
     /// Fit the encoder's document-kind and discharge-category heads on the labelled fixtures,
     /// measure their calibration on the held-out packages, write `models/encoder/heads.json` and pin it.
     TrainHeads(crate::train::TrainArgs),
@@ -191,6 +194,11 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
+        Command::Load(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|runtime| runtime.block_on(crate::load::command(args))),
         Command::Bench(args) => match (args.ocr, args.encoder) {
             (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || shipped_reader(&args.limits)),
             (None, Some(package)) => RuleSet::load_dir(&args.rules.rules_dir)

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(error::stable_error_body))
+        .layer(axum::middleware::from_fn(error::request_size_limits))
         // Defence in depth: a bug that panics in a handler answers 500 with the error body; the
         // process and every other request carry on.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {

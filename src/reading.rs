@@ -7,6 +7,8 @@
 pub mod image;
 pub mod pdf;
 pub mod pdf_fallback;
+pub mod pdf_images;
+pub mod pdf_repair;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -229,6 +231,7 @@ impl Reader {
         match format {
             Format::Pdf => {
                 let mut outcome = self.pdf.read(bytes);
+                let repaired = outcome.method.ends_with(pdf::REPAIRED);
                 if !outcome.page_images.is_empty() {
                     let pages = std::mem::take(&mut outcome.page_images);
                     let stamps = std::mem::take(&mut outcome.lines);
@@ -239,6 +242,9 @@ impl Reader {
                         outcome.lines.extend(stamps);
                         outcome.lines.sort_by_key(|l| l.page);
                     }
+                }
+                if repaired {
+                    pdf::mark_repaired(&mut outcome);
                 }
                 outcome
             }

@@ -176,6 +176,39 @@ where
     }
 }
 
+/// Longest request target (path and query) the service answers; a real one is under 200 bytes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most bytes of request headers (names and values) the service answers.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// 414 and 431 with the stable body, for a request target or headers over the service's own limits.
+/// These are far below hyper's (64 KiB of target, about 400 KiB of head), which answer with an
+/// empty body of their own before any middleware runs: only a request past those gets that.
+pub async fn request_size_limits(request: Request, next: axum::middleware::Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return error_response(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            &format!("the request target may be at most {MAX_URI_BYTES} bytes"),
+        );
+    }
+    let headers: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if headers > MAX_HEADER_BYTES {
+        return error_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            &format!("request headers may be at most {MAX_HEADER_BYTES} bytes"),
+        );
+    }
+    next.run(request).await
+}
+
+fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = json!({"error": message, "error_type": error_type}).to_string();
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 /// Every error answer carries the stable body: the rejections of axum's own extractors (path,
 /// query, multipart), 405 for a known path with another method, 413 from the body limit, come
 /// as plain text or empty, and are rewritten here with their status kept. Pages (HTML) and the

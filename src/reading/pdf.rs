@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use base64::Engine as _;
 
-use super::{pdf_fallback, Format, PageImage, ReadOutcome, TextLine};
+use super::{pdf_fallback, pdf_images, pdf_repair, Format, PageImage, ReadOutcome, TextLine};
 
 /// Separates the result record from anything a library may have printed to stdout.
 const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
@@ -34,6 +34,28 @@ const SPARSE_CHARS_PER_PAGE: usize = 40;
 /// Confidence of a line taken from a text layer: the characters are exact, but the reading order
 /// and line breaks of a layout are reconstructed, so not quite 1.0.
 const TEXT_LAYER_CONFIDENCE: f64 = 0.99;
+
+/// Ends the method of a file read after its structure was rebuilt ([`pdf_repair`]).
+pub const REPAIRED: &str = "+repaired";
+/// The most a line of a rebuilt file is trusted: the rebuild finds what the file still holds, and a
+/// cut or damaged file may have lost objects (part of a page, a page) that nothing can tell were
+/// there. What it says is read, for the kind and for the reviewer, but no field of it is sure
+/// enough for the machine to issue on (the services' field threshold is 0.90).
+pub const REPAIRED_CONFIDENCE: f64 = 0.85;
+
+/// Caps every line (and OCR piece) of a rebuilt file at [`REPAIRED_CONFIDENCE`], after any OCR of
+/// its page images, and keeps the mark in the method.
+pub fn mark_repaired(outcome: &mut ReadOutcome) {
+    if !outcome.method.ends_with(REPAIRED) {
+        outcome.method.push_str(REPAIRED);
+    }
+    for line in &mut outcome.lines {
+        line.confidence = line.confidence.min(REPAIRED_CONFIDENCE);
+        for piece in &mut line.pieces {
+            piece.confidence = piece.confidence.min(REPAIRED_CONFIDENCE);
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct IsolatedPdfReader {
@@ -61,8 +83,6 @@ struct EncodedPageImage {
 
 /// Most pages of a scan that are OCR'd; a longer scan is unreadable rather than slow for everyone.
 const MAX_SCAN_PAGES: usize = 30;
-/// Largest side of a page image taken out of a PDF.
-const MAX_SCAN_SIDE: i64 = 10_000;
 
 impl IsolatedPdfReader {
     pub fn new(helper_exe: PathBuf, timeout: Duration, memory_bytes: u64) -> Self {
@@ -192,58 +212,59 @@ fn damage_kind(error: &pdf_fallback::FallbackError) -> &'static str {
 }
 
 /// Extracts text in-process: pdf-extract first, then the project's fallback for the fonts pdf-extract
-/// cannot read. Only ever called inside the limited child.
+/// cannot read; a file whose structure neither can open is rebuilt from its objects
+/// ([`pdf_repair`]) and read again, as viewers do. Only ever called inside the limited child.
 fn extract(bytes: &[u8]) -> ChildResult {
+    match extract_as_is(bytes) {
+        Err(damage) => match pdf_repair::rebuild(bytes).map(|repaired| extract_as_is(&repaired)) {
+            Some(Ok(result)) => ChildResult { method: format!("{}{REPAIRED}", result.method), ..result },
+            _ => unreadable(format!("PDF文件已损坏或不完整，无法打开，请重新导出或扫描后上传（{}）", damage_kind(&damage))),
+        },
+        Ok(result) => result,
+    }
+}
+
+fn unreadable(reason: impl Into<String>) -> ChildResult {
+    ChildResult { method: "none".into(), pages: vec![], unreadable: Some(reason.into()), images: vec![] }
+}
+
+/// [`extract`] without the repair: the file's own structure, or the damage that stopped it.
+fn extract_as_is(bytes: &[u8]) -> Result<ChildResult, pdf_fallback::FallbackError> {
     // Encryption is judged by the fallback, which opens files that need no user password (permissions
     // only, common on official PDFs) and refuses only those that do.
     let primary = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
     if let Ok(Ok(pages)) = primary {
         let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
         if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
-            return with_stamped_scan(ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] }, bytes);
+            return Ok(with_stamped_scan(ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] }, bytes));
         }
     }
     match std::panic::catch_unwind(|| pdf_fallback::extract_pages(bytes)) {
         Ok(Ok(pages)) => {
             let pages: Vec<Vec<String>> = pages.into_iter().map(|p| p.lines).collect();
             if visible_chars(&pages) > 0 {
-                with_stamped_scan(ChildResult { method: "pdf-fallback".into(), pages, unreadable: None, images: vec![] }, bytes)
-            } else if has_images(bytes) {
-                let images = scan_images(bytes);
-                if images.is_empty() {
-                    let reason = "扫描件的图像编码不受支持（支持JPEG及无损压缩的灰度、彩色图像），请重新扫描为JPEG或上传带文字层的PDF";
-                    ChildResult { method: "none".into(), pages: vec![], unreadable: Some(reason.into()), images }
-                } else if images.len() > MAX_SCAN_PAGES {
-                    let reason = format!("扫描件共{}页，超过文字识别上限{MAX_SCAN_PAGES}页，请拆分后上传", images.len());
-                    ChildResult { method: "none".into(), pages: vec![], unreadable: Some(reason), images: vec![] }
-                } else {
-                    ChildResult { method: "ocr-scan".into(), pages: vec![], unreadable: None, images }
+                return Ok(with_stamped_scan(
+                    ChildResult { method: "pdf-fallback".into(), pages, unreadable: None, images: vec![] },
+                    bytes,
+                ));
+            }
+            if !has_images(bytes) {
+                return Ok(unreadable("PDF中没有可读取的文字"));
+            }
+            Ok(match std::panic::catch_unwind(|| scan_images(bytes)) {
+                Ok(Ok(images)) if images.is_empty() => unreadable("PDF中没有可读取的文字"),
+                Ok(Ok(images)) if images.len() > MAX_SCAN_PAGES => {
+                    unreadable(format!("扫描件共{}页，超过文字识别上限{MAX_SCAN_PAGES}页，请拆分后上传", images.len()))
                 }
-            } else {
-                ChildResult {
-                    method: "none".into(), pages: vec![], unreadable: Some("PDF中没有可读取的文字".into()), images: vec![]
-                }
-            }
+                Ok(Ok(images)) => ChildResult { method: "ocr-scan".into(), pages: vec![], unreadable: None, images },
+                Ok(Err(unsupported)) => unreadable(unsupported.reason()),
+                Err(_) => unreadable(pdf_images::Unsupported::Damaged.reason()),
+            })
         }
-        Ok(Err(pdf_fallback::FallbackError::Encrypted)) => {
-            ChildResult {
-                method: "none".into(), pages: vec![], unreadable: Some("文件已加密，请上传未加密的PDF".into()), images: vec![]
-            }
-        }
-        Ok(Err(e)) => {
-            ChildResult {
-                // The parser's own words ("failed parsing cross reference table") are for the log.
-                method: "none".into(),
-                pages: vec![],
-                unreadable: Some(format!("PDF文件已损坏或不完整，无法打开，请重新导出或扫描后上传（{}）", damage_kind(&e))),
-                images: vec![],
-            }
-        }
-        Err(_) => {
-            ChildResult {
-                method: "none".into(), pages: vec![], unreadable: Some("PDF文件结构异常，无法解析".into()), images: vec![]
-            }
-        }
+        Ok(Err(pdf_fallback::FallbackError::Encrypted)) => Ok(unreadable("文件已加密，请上传未加密的PDF")),
+        // The parser's own words ("failed parsing cross reference table") are for the log.
+        Ok(Err(e)) => Err(e),
+        Err(_) => Ok(unreadable("PDF文件结构异常，无法解析")),
     }
 }
 
@@ -254,17 +275,17 @@ fn with_stamped_scan(text: ChildResult, bytes: &[u8]) -> ChildResult {
     if visible_chars(&text.pages) >= SPARSE_CHARS_PER_PAGE * text.pages.len().max(1) || !has_images(bytes) {
         return text;
     }
-    let images = scan_images(bytes);
-    if images.is_empty() || images.len() > MAX_SCAN_PAGES {
-        return text;
+    match std::panic::catch_unwind(|| scan_images(bytes)) {
+        Ok(Ok(images)) if !images.is_empty() && images.len() <= MAX_SCAN_PAGES => ChildResult { method: "ocr-scan".into(), images, ..text },
+        _ => text,
     }
-    ChildResult { method: "ocr-scan".into(), images, ..text }
 }
 
 /// The page images of a scanned PDF, decoded from the child's encoding (for the benchmark, which
 /// gives the same images to another OCR engine). Runs in the calling process.
 pub fn scan_page_images(bytes: &[u8]) -> Vec<PageImage> {
     scan_images(bytes)
+        .unwrap_or_default()
         .into_iter()
         .filter_map(|i| {
             let bytes = base64::engine::general_purpose::STANDARD.decode(&i.base64).ok()?;
@@ -273,71 +294,22 @@ pub fn scan_page_images(bytes: &[u8]) -> Vec<PageImage> {
         .collect()
 }
 
-/// The largest image of every page of a scan, as JPEG (a DCT stream is a JPEG file as it stands)
-/// or as PNG (8-bit grey or RGB samples behind Flate, re-encoded here, in the limited child).
-/// A page whose image is in another encoding makes the whole scan unsupported: reading only some
-/// pages would hide the rest from the decision.
-fn scan_images(bytes: &[u8]) -> Vec<EncodedPageImage> {
-    let Ok(doc) = lopdf::Document::load_mem(bytes) else { return vec![] };
+/// The largest image of every page of a scan, as JPEG or PNG ([`pdf_images`]). A page whose image
+/// cannot be decoded makes the whole scan unreadable, with the reason: reading only some pages would
+/// hide the rest from the decision.
+fn scan_images(bytes: &[u8]) -> Result<Vec<EncodedPageImage>, pdf_images::Unsupported> {
+    let doc = lopdf::Document::load_mem(bytes).map_err(|_| pdf_images::Unsupported::Damaged)?;
     let mut out = Vec::new();
     for (page, id) in doc.get_pages() {
-        let Ok(images) = doc.get_page_images(id) else { return vec![] };
+        let images = doc.get_page_images(id).map_err(|_| pdf_images::Unsupported::Damaged)?;
         let Some(largest) = images.into_iter().max_by_key(|i| i.width.saturating_mul(i.height)) else { continue };
-        match encode_page_image(&largest) {
-            Some((format, data)) => {
-                out.push(EncodedPageImage { page, format, base64: base64::engine::general_purpose::STANDARD.encode(data) })
-            }
-            None => return vec![],
-        }
+        let (format, data) = pdf_images::encode(&doc, &largest)?;
+        out.push(EncodedPageImage { page, format, base64: base64::engine::general_purpose::STANDARD.encode(data) });
         if out.len() > MAX_SCAN_PAGES {
             break;
         }
     }
-    out
-}
-
-fn encode_page_image(image: &lopdf::xobject::PdfImage) -> Option<(Format, Vec<u8>)> {
-    if !(1..=MAX_SCAN_SIDE).contains(&image.width) || !(1..=MAX_SCAN_SIDE).contains(&image.height) {
-        return None;
-    }
-    let filters: Vec<&str> = image.filters.iter().flatten().map(String::as_str).collect();
-    if filters == ["DCTDecode"] {
-        return Some((Format::Jpeg, image.content.to_vec()));
-    }
-    // Raw samples: only the plain case (no predictor, 8 bits, grey or RGB).
-    if !(filters.is_empty() || filters == ["FlateDecode"])
-        || image.bits_per_component != Some(8)
-        || image.origin_dict.get(b"DecodeParms").is_ok()
-    {
-        return None;
-    }
-    let (channels, color) = match image.color_space.as_deref() {
-        Some("DeviceGray") => (1usize, image::ExtendedColorType::L8),
-        Some("DeviceRGB") => (3usize, image::ExtendedColorType::Rgb8),
-        _ => return None,
-    };
-    let expected = image.width as usize * image.height as usize * channels;
-    let samples = if filters.is_empty() {
-        image.content.to_vec()
-    } else {
-        let mut samples = Vec::with_capacity(expected);
-        let mut decoder = flate2::read::ZlibDecoder::new(image.content).take(expected as u64 + 1);
-        decoder.read_to_end(&mut samples).ok()?;
-        samples
-    };
-    if samples.len() != expected {
-        return None;
-    }
-    let mut png = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut png),
-        &samples,
-        image.width as u32,
-        image.height as u32,
-        color,
-    )
-    .ok()?;
-    Some((Format::Png, png))
+    Ok(out)
 }
 
 /// Whether the file has an image XObject: a `/Subtype` key whose value, after any PDF white space

@@ -47,6 +47,22 @@ async fn every_error_answer_carries_the_stable_body() {
     assert_eq!(error_type(wrong_type).await.0, 415);
 }
 
+/// Regression: a request target or headers too long were answered by the HTTP layer with an empty
+/// body; the service's own limits answer first, with the stable body.
+#[tokio::test]
+async fn a_long_request_target_or_oversized_headers_get_the_stable_body() {
+    let app = spawn_app().await;
+    let long = app.get(&format!("/api/v1/review/queue?service={}", "a".repeat(10_000))).await;
+    assert_eq!(error_type(long).await, (414, "uri_too_long".into()));
+    let mut request = app.client.get(app.url("/api/v1/review/queue")).bearer_auth(&app.token);
+    for i in 0..6 {
+        request = request.header(format!("x-filler-{i}"), "f".repeat(6_000));
+    }
+    assert_eq!(error_type(request.send().await.unwrap()).await, (431, "headers_too_large".into()));
+    // Under the limits the same request is answered as usual.
+    assert_eq!(app.get("/api/v1/review/queue?service=drainage-permit").await.status(), 403, "an applicant may not see the queue");
+}
+
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive_and_two_credentials_are_refused() {
     let app = spawn_app().await;
