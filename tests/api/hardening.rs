@@ -214,3 +214,86 @@ async fn an_account_creating_applications_without_end_is_stopped_by_its_daily_qu
         .unwrap();
     assert_eq!(response.status(), 201);
 }
+
+/// Fuzzing the upload: edits of a valid two-file multipart body (`ONEWINDOW_FUZZ_ITERATIONS`, 128
+/// by default) are answered below 500 with the stable body on refusal, and an upload is stored whole
+/// or not at all: the application's documents grow by exactly what the answer lists.
+#[test]
+fn fuzz_multipart_upload() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = runtime.block_on(spawn_app());
+    let fixture = Fixture::load("clean-catering-stsong");
+    let boundary = "fuzzboundary0123";
+    let mut body = Vec::new();
+    for (name, bytes) in fixture.files.iter().take(2) {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/pdf\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let seeds = vec![body];
+    let iterations = std::env::var("ONEWINDOW_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(128);
+    let current = std::sync::Mutex::new((String::new(), String::new(), 0usize, 0usize));
+    let statuses = std::sync::Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    // A failing input fails the test; nothing is observed after the unwind.
+    let context = std::panic::AssertUnwindSafe((&runtime, &app, &current, &fixture, &statuses));
+    bolero::check!().with_type::<onewindow::fuzz::Mutation>().with_iterations(iterations).for_each(move |mutation| {
+        let (runtime, app, current, fixture, statuses) = *context;
+        let bytes = onewindow::fuzz::mutate(&seeds, mutation);
+        let mut current = current.lock().unwrap();
+        runtime.block_on(async {
+            // A fresh applicant and draft every 16 uploads, before the file limit is what answers.
+            if current.3 % 16 == 0 {
+                let token = add_user(&app.state, Role::Applicant).await;
+                let created: Value = app
+                    .post_as(&token, "/api/v1/applications", json!({"service": "drainage-permit", "form": fixture.form}))
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                *current = (token, created["id"].as_str().unwrap().to_string(), 0, current.3);
+            }
+            current.3 += 1;
+            let (token, id) = (current.0.clone(), current.1.clone());
+            let response = app
+                .client
+                .post(app.url(&format!("/api/v1/applications/{id}/documents")))
+                .bearer_auth(&token)
+                .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            *statuses.lock().unwrap().entry(status).or_default() += 1;
+            assert!(status < 500, "{status}");
+            let added = if status == 201 {
+                let answer: Value = response.json().await.unwrap();
+                answer["documents"].as_array().unwrap().len()
+            } else {
+                error_type(response).await;
+                0
+            };
+            let application: Value = app
+                .client
+                .get(app.url(&format!("/api/v1/applications/{id}")))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let stored = application["documents"].as_array().unwrap().len();
+            assert_eq!(stored, current.2 + added, "an upload is stored whole or not at all");
+            current.2 = stored;
+        });
+    });
+    // The harness reaches both sides: bodies that still upload, and bodies refused.
+    let statuses = statuses.into_inner().unwrap();
+    eprintln!("upload answers: {statuses:?}");
+    assert!(statuses.contains_key(&201) && statuses.keys().any(|s| *s >= 400), "{statuses:?}");
+}
