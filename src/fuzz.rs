@@ -16,43 +16,60 @@
 
 use std::path::Path;
 
-/// An edit of a seed: bytes changed at positions (taken modulo the length), an optional cut, and an
-/// optional chunk inserted.
-pub type Mutation = (u8, Vec<(u32, u8)>, Option<u32>, Option<(u32, Vec<u8>)>);
+/// An edit of a seed: which seed and which edits (the first byte's bits), bytes changed at positions
+/// (taken modulo the length), a cut, and a chunk inserted.
+pub type Mutation = (u8, Vec<(u32, u8)>, u32, (u32, Vec<u8>));
 
-/// The seed picked by `mutation.0`, with the mutation applied.
+/// The seed picked by `mutation.0`, with the mutation applied. The first byte's bits choose the seed
+/// (bits 0–1), how many byte edits apply (bits 2–4: none to seven: a checksum or an offset is broken
+/// by the first, so most inputs keep few), whether the cut (bit 5) and the splice (bit 6) apply.
 pub fn mutate(seeds: &[Vec<u8>], mutation: &Mutation) -> Vec<u8> {
-    let (pick, edits, cut, splice) = mutation;
-    let mut bytes = seeds[*pick as usize % seeds.len()].clone();
+    let (choice, edits, cut, (splice_at, chunk)) = mutation;
+    let mut bytes = seeds[(*choice & 0b11) as usize % seeds.len()].clone();
     if bytes.is_empty() {
         return bytes;
     }
-    for (at, value) in edits.iter().take(64) {
+    for (at, value) in edits.iter().take(((*choice >> 2) & 0b111) as usize) {
         let at = *at as usize % bytes.len();
         bytes[at] = *value;
     }
-    if let Some((at, chunk)) = splice {
-        let at = *at as usize % (bytes.len() + 1);
+    if choice & 0b100_0000 != 0 {
+        let at = *splice_at as usize % (bytes.len() + 1);
         bytes.splice(at..at, chunk.iter().copied().take(256));
     }
-    if let Some(cut) = cut {
+    if choice & 0b10_0000 != 0 {
         bytes.truncate(*cut as usize % (bytes.len() + 1));
     }
     bytes
 }
 
-/// The text readers and the repair pass on one PDF. A repaired file is read again, as the service does.
-pub fn pdf_text(bytes: &[u8]) {
-    let _ = crate::reading::pdf_fallback::extract_pages(bytes);
-    if let Some(repaired) = crate::reading::pdf_repair::rebuild(bytes) {
-        assert!(repaired.starts_with(bytes), "a rebuild appends, it never rewrites the file");
-        let _ = crate::reading::pdf_fallback::extract_pages(&repaired);
+/// The text readers and the repair pass on one PDF. A repaired file is read again, as the service
+/// does. Whether text came out (so a run can say how deep its inputs went).
+pub fn pdf_text(bytes: &[u8]) -> bool {
+    if let Ok(pages) = crate::reading::pdf_fallback::extract_pages(bytes) {
+        return !pages.is_empty();
+    }
+    match crate::reading::pdf_repair::rebuild(bytes) {
+        Some(repaired) => {
+            assert!(repaired.starts_with(bytes), "a rebuild appends, it never rewrites the file");
+            crate::reading::pdf_fallback::extract_pages(&repaired).is_ok_and(|p| !p.is_empty())
+        }
+        None => false,
     }
 }
 
-/// The scan-image path on one PDF: every page's largest image decoded as the OCR would get it.
-pub fn pdf_images(bytes: &[u8]) {
-    let Ok(doc) = lopdf::Document::load_mem(bytes) else { return };
+/// The scan-image path on one PDF: every page's images decoded as the OCR would get them. Whether
+/// one decoded.
+pub fn pdf_images(bytes: &[u8]) -> bool {
+    // As the service reads it: the file as it stands, else as rebuilt.
+    let doc = match lopdf::Document::load_mem(bytes) {
+        Ok(doc) => doc,
+        Err(_) => match crate::reading::pdf_repair::rebuild(bytes).and_then(|r| lopdf::Document::load_mem(&r).ok()) {
+            Some(doc) => doc,
+            None => return false,
+        },
+    };
+    let mut decoded = false;
     for (_, id) in doc.get_pages() {
         // lopdf's own `get_page_images` indexes an empty /ColorSpace array; in the service that
         // is caught in the child. Here only the project's decoder is under test.
@@ -61,21 +78,30 @@ pub fn pdf_images(bytes: &[u8]) {
             if let Ok((format, data)) = crate::reading::pdf_images::encode(&doc, image) {
                 assert!(!data.is_empty());
                 assert_eq!(crate::reading::Format::sniff(&data), format, "the bytes are what they are said to be");
+                decoded = true;
             }
         }
     }
+    decoded
 }
 
 /// A photo as uploaded: decoded with the service's limits, or refused with a reason in Chinese.
-pub fn photo(bytes: &[u8]) {
+/// Whether it decoded.
+pub fn photo(bytes: &[u8]) -> bool {
     let format = crate::reading::Format::sniff(bytes);
     if !matches!(format, crate::reading::Format::Jpeg | crate::reading::Format::Png) {
-        return;
+        return false;
     }
     let limits = crate::reading::image::ImageLimits { max_side: 4096, max_alloc_bytes: 64 * 1024 * 1024 };
     match crate::reading::image::decode(bytes, format, limits) {
-        Ok(image) => assert!(image.width >= 1 && image.height >= 1 && image.data.len() == image.width * image.height * 3),
-        Err(reason) => assert!(reason.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a plain reason: {reason}"),
+        Ok(image) => {
+            assert!(image.width >= 1 && image.height >= 1 && image.data.len() == image.width * image.height * 3);
+            true
+        }
+        Err(reason) => {
+            assert!(reason.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "a plain reason: {reason}");
+            false
+        }
     }
 }
 
@@ -142,6 +168,22 @@ pub fn seeds(paths: &[&str]) -> Vec<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// Runs `harness` on mutations of `seeds`, and prints how many inputs got through to a result:
+    /// a run whose inputs all stop at the first check has tested nothing, so at least one must.
+    fn run(name: &str, seeds: &[Vec<u8>], harness: fn(&[u8]) -> bool) {
+        let through = std::sync::atomic::AtomicUsize::new(0);
+        let total = std::sync::atomic::AtomicUsize::new(0);
+        bolero::check!().with_type::<Mutation>().with_iterations(iterations()).for_each(|m| {
+            total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if harness(&mutate(seeds, m)) {
+                through.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let (through, total) = (through.into_inner(), total.into_inner());
+        eprintln!("{name}: {through} of {total} inputs read through");
+        assert!(through > 0, "{name}: no input got past the first check");
+    }
+
     fn iterations() -> usize {
         std::env::var("ONEWINDOW_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
     }
@@ -163,7 +205,23 @@ mod tests {
         std::io::Write::write_all(&mut flate, &[0b1010_1010; 3 * 8]).expect("writes");
         let flate = flate.finish().expect("finishes");
         let bilevel = format!("/Width {width} /Height {height} /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /FlateDecode");
-        vec![scan_pdf(&ccitt, &g4), scan_pdf(&bilevel, &flate)]
+        // A two-entry palette at 4 bits whose samples also index past it, and CMYK rows behind a PNG
+        // predictor: the paths a review found unfuzzed.
+        let deflate = |data: &[u8]| {
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut z, data).expect("writes");
+            z.finish().expect("finishes")
+        };
+        let palette = format!(
+            "/Width {width} /Height {height} /ColorSpace [/Indexed /DeviceRGB 1 <FF000000FF00>] /BitsPerComponent 4 /Filter /FlateDecode"
+        );
+        let indices = deflate(&[0x1F; 12 * 8]);
+        let cmyk = format!(
+            "/Width {width} /Height {height} /ColorSpace /DeviceCMYK /BitsPerComponent 8 /Filter /FlateDecode /DecodeParms << /Predictor 15 /Colors 4 /Columns {width} /BitsPerComponent 8 >>"
+        );
+        let rows: Vec<u8> =
+            (0..height).flat_map(|y| std::iter::once(0u8).chain((0..width * 4).map(move |i| ((i + y) * 7) as u8))).collect();
+        vec![scan_pdf(&ccitt, &g4), scan_pdf(&bilevel, &flate), scan_pdf(&palette, &indices), scan_pdf(&cmyk, &deflate(&rows))]
     }
 
     fn scan_pdf(image_dict: &str, data: &[u8]) -> Vec<u8> {
@@ -197,15 +255,21 @@ mod tests {
 
     #[test]
     fn the_scan_seeds_decode_before_they_are_mutated() {
-        for seed in scan_seeds() {
-            let doc = lopdf::Document::load_mem(&seed).unwrap();
+        for (i, seed) in scan_seeds().iter().enumerate() {
+            let doc = lopdf::Document::load_mem(seed).unwrap();
             let page = doc.get_pages()[&1];
             let images = doc.get_page_images(page).unwrap();
             let (format, png) = crate::reading::pdf_images::encode(&doc, &images[0]).unwrap();
             assert_eq!(format, crate::reading::Format::Png);
-            let decoded = image::load_from_memory(&png).unwrap().to_luma8();
-            assert_eq!(decoded.dimensions(), (24, 8));
-            assert!(decoded.pixels().any(|p| p.0[0] == 0) && decoded.pixels().any(|p| p.0[0] == 255), "black on white");
+            let decoded = image::load_from_memory(&png).unwrap().to_rgb8();
+            assert_eq!(decoded.dimensions(), (24, 8), "seed {i}");
+            let colours: std::collections::BTreeSet<[u8; 3]> = decoded.pixels().map(|p| p.0).collect();
+            match i {
+                0 | 1 => assert!(colours.contains(&[0, 0, 0]) && colours.contains(&[255, 255, 255]), "black on white: {colours:?}"),
+                // Index 1 is green; 15, past the palette, takes its last entry (green) too.
+                2 => assert_eq!(colours, [[0, 255, 0]].into_iter().collect(), "palette"),
+                _ => assert!(colours.len() > 8, "the CMYK rows come out unfiltered: {}", colours.len()),
+            }
         }
     }
 
@@ -217,13 +281,13 @@ mod tests {
             "fixtures/pdf-samples/encrypted_nouser.pdf",
             "fixtures/drainage-permit/clean-catering-stsong/水质检测报告.pdf",
         ]);
-        bolero::check!().with_type::<Mutation>().with_iterations(iterations()).for_each(|m| pdf_text(&mutate(&seeds, m)));
+        run("pdf text", &seeds, pdf_text);
     }
 
     #[test]
     fn fuzz_pdf_scan_images() {
         let seeds = scan_seeds();
-        bolero::check!().with_type::<Mutation>().with_iterations(iterations()).for_each(|m| pdf_images(&mutate(&seeds, m)));
+        run("pdf scan images", &seeds, pdf_images);
     }
 
     #[test]
@@ -234,7 +298,7 @@ mod tests {
         picture.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
         picture.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
         let seeds = vec![png, jpeg];
-        bolero::check!().with_type::<Mutation>().with_iterations(iterations()).for_each(|m| photo(&mutate(&seeds, m)));
+        run("photos", &seeds, photo);
     }
 
     #[test]

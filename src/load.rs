@@ -231,10 +231,19 @@ pub async fn request(
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body).await?;
+        // A service that answers before reading the whole body (a 413, a 429) may close its side
+        // while this one still writes: the answer it sent is read all the same.
+        let written = async {
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(body).await
+        }
+        .await;
         let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
+        let read = stream.read_to_end(&mut response).await;
+        if response.is_empty() {
+            written?;
+            read?;
+        }
         parse_response(&response).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed HTTP response"))
     };
     tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))?

@@ -44,6 +44,8 @@ pub struct UnderstoodDocument {
     pub unreadable: Option<String>,
     /// Read by OCR (a photo or a scan): what it does not show may only not have been read.
     pub read_by_ocr: bool,
+    /// Read after its broken structure was rebuilt: it may have lost what nothing shows was there.
+    pub repaired: bool,
     /// `None` for a file that could not be read.
     pub understood: Option<Understood>,
 }
@@ -123,6 +125,7 @@ impl Understander {
             sha256: document.sha256.clone(),
             unreadable: read.unreadable.clone(),
             read_by_ocr: read.lines.iter().any(|l| !l.pieces.is_empty()),
+            repaired: read.method.ends_with(crate::reading::pdf::REPAIRED),
             understood,
         }
     }

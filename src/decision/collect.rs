@@ -89,6 +89,17 @@ fn documents(case: &Case<'_>) -> (Vec<DocumentReport>, Vec<String>, Vec<Finding>
                 evidence: vec![Evidence { document: Some(document.file.clone()), field: "kind".into(), value: json!(kind) }],
             });
         }
+        // A rebuilt file counts for its kind, but a person checks it against the original: a
+        // material with no fields (a drainage plan) would otherwise issue on whatever survived.
+        if document.repaired && document.is_readable() {
+            findings.push(Finding {
+                rule: "documents.repaired".into(),
+                result: RuleResult::Unknown,
+                message: format!("文件“{}”的结构已损坏，经修复后读取，内容可能不完整，需人工核对", document.file),
+                basis: basis.clone(),
+                evidence: vec![Evidence { document: Some(document.file.clone()), field: "file".into(), value: json!(document.file) }],
+            });
+        }
         if let Some(finding) = document.understood.as_ref().and_then(|u| unread_finding(case, &document.file, u)) {
             findings.push(finding);
         }

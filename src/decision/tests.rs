@@ -27,6 +27,7 @@ fn document(file: &str, kind: &str, fields: Vec<ExtractedField>) -> UnderstoodDo
         sha256: "0".repeat(64),
         unreadable: None,
         read_by_ocr: false,
+        repaired: false,
         understood: Some(Understood { classification: Classification { kind: kind.into(), confidence: 0.95 }, fields, unread: vec![] }),
     }
 }

@@ -302,7 +302,14 @@ fn scan_images(bytes: &[u8]) -> Result<Vec<EncodedPageImage>, pdf_images::Unsupp
     let mut out = Vec::new();
     for (page, id) in doc.get_pages() {
         let images = doc.get_page_images(id).map_err(|_| pdf_images::Unsupported::Damaged)?;
-        let Some(largest) = images.into_iter().max_by_key(|i| i.width.saturating_mul(i.height)) else { continue };
+        let Some(largest) = images.into_iter().max_by_key(|i| i.width.saturating_mul(i.height)) else {
+            // No image of its own: a blank page, or one that draws its picture through a form
+            // object, which is not taken out. The latter fails the scan rather than skip a page.
+            if doc.get_page_content(id).is_ok_and(|content| content.windows(3).any(|w| w == b" Do" || w == b"\nDo")) {
+                return Err(pdf_images::Unsupported::Nested);
+            }
+            continue;
+        };
         let (format, data) = pdf_images::encode(&doc, &largest)?;
         out.push(EncodedPageImage { page, format, base64: base64::engine::general_purpose::STANDARD.encode(data) });
         if out.len() > MAX_SCAN_PAGES {

@@ -1,15 +1,20 @@
 //! A scanned page's image, taken out of its PDF as a file the OCR decodes (JPEG or PNG).
 //!
 //! What scanners and scanning apps write: JPEG (`DCTDecode`, grey, RGB or CMYK, as it stands: the
-//! image decoder converts CMYK), CCITT fax Group 4 and Group 3 one-dimensional (`CCITTFaxDecode`,
-//! the black-and-white office scanner's default, decoded by the `fax` crate), and raw samples behind
-//! `FlateDecode`, `LZWDecode` or `ASCII85Decode` with or without a PNG predictor (decoded by lopdf)
-//! at 1, 2, 4 or 8 bits per component in grey, RGB, CMYK, ICC-based or indexed colour. Those are
-//! re-encoded here as PNG. JBIG2 and JPEG 2000 are named as unsupported: the applicant is told which
-//! encoding to avoid.
+//! image decoder converts CMYK), CCITT fax Group 4 and Group 3 with end-of-line codes
+//! (`CCITTFaxDecode`, the black-and-white office scanner's default, decoded by the `fax` crate), and
+//! raw samples behind `FlateDecode`, `LZWDecode` or `ASCII85Decode`, with or without a PNG predictor
+//! (decoded by lopdf), at 1, 2, 4 or 8 bits per component in grey, RGB, CMYK, ICC-based or indexed
+//! colour. Those are re-encoded here as PNG. JBIG2 and JPEG 2000 are named as unsupported: the
+//! applicant is told which encoding to avoid. `/Decode` is honoured for one-component images (grey,
+//! masks, fax), the common case; an inverted colour image stays as it is.
+//!
+//! An image that does not decode whole (a fax stream that breaks off, fewer samples than its size
+//! says) is damaged, never padded: a decision does not rest on the top half of a page.
 //!
 //! Runs in the limited child process (see `pdf.rs`): a decompression bomb or a decoder fault ends
-//! there. Sizes are still checked before anything is allocated.
+//! there. A Flate stream is also measured before it is inflated for good, so the fuzzing harness
+//! (which runs this in-process) meets the same bound.
 
 use lopdf::{Dictionary, Document, Object};
 
@@ -27,6 +32,8 @@ pub enum Unsupported {
     ColorSpace(String),
     /// Sizes out of range or data that does not decode to them.
     Damaged,
+    /// A page whose picture sits inside a form object (drawn indirectly), which is not taken out.
+    Nested,
 }
 
 impl Unsupported {
@@ -37,6 +44,7 @@ impl Unsupported {
             }
             Unsupported::ColorSpace(name) => format!("扫描件的颜色空间（{name}）不受支持，请以灰度或彩色重新扫描"),
             Unsupported::Damaged => "扫描件中的图像已损坏，无法解码，请重新扫描后上传".to_string(),
+            Unsupported::Nested => "扫描件页面的图像嵌套在表单对象中，无法提取，请重新扫描为普通PDF后上传".to_string(),
         }
     }
 }
@@ -55,7 +63,9 @@ pub fn encode(doc: &Document, image: &lopdf::xobject::PdfImage) -> Result<(Forma
     if let Some(unknown) = prefix.iter().find(|f| !matches!(f.as_str(), "FlateDecode" | "LZWDecode" | "ASCII85Decode")) {
         return Err(Unsupported::Encoding(unknown.clone()));
     }
-    let data = undo_filters(image, prefix, codec.is_some())?;
+    // Raw samples are at most a few bytes a pixel (with a predictor's byte a row); a codec's input is
+    // smaller than its pixels.
+    let data = undo_filters(image, prefix, codec.is_some(), width * height * 4 + height + 1024)?;
     let inverted = decode_inverted(image.origin_dict);
     match codec {
         Some("DCTDecode") => Ok((Format::Jpeg, data)),
@@ -111,15 +121,33 @@ fn filter_names(dict: &Dictionary) -> Vec<String> {
 
 /// The content with the general-purpose filters before the image codec undone (by lopdf, which
 /// applies a PNG predictor from `/DecodeParms` when the parameters are the predictor's).
-fn undo_filters(image: &lopdf::xobject::PdfImage, prefix: &[String], codec_follows: bool) -> Result<Vec<u8>, Unsupported> {
+/// A Flate stream inflating past `cap` bytes is damaged (a bomb), found before it is inflated for good.
+fn undo_filters(image: &lopdf::xobject::PdfImage, prefix: &[String], codec_follows: bool, cap: usize) -> Result<Vec<u8>, Unsupported> {
     if prefix.is_empty() {
         return Ok(image.content.to_vec());
     }
+    if prefix.first().is_some_and(|f| f == "FlateDecode") {
+        let mut inflated = std::io::Read::take(flate2::read::ZlibDecoder::new(image.content), cap as u64 + 1);
+        let size = std::io::copy(&mut inflated, &mut std::io::sink()).unwrap_or(0);
+        if size > cap as u64 {
+            return Err(Unsupported::Damaged);
+        }
+    }
     let mut dict = image.origin_dict.clone();
     dict.set("Filter", Object::Array(prefix.iter().map(|f| Object::Name(f.as_bytes().to_vec())).collect()));
-    if codec_follows {
-        // The parameters then belong to the codec (or are an array lopdf does not read).
-        dict.remove(b"DecodeParms");
+    // lopdf reads a predictor's parameters from a dictionary only: the last general filter's entry
+    // of an array is given to it as one. With a codec after them, the parameters are the codec's.
+    match image.origin_dict.get(b"DecodeParms") {
+        _ if codec_follows => {
+            dict.remove(b"DecodeParms");
+        }
+        Ok(Object::Array(array)) => match array.get(prefix.len() - 1) {
+            Some(Object::Dictionary(params)) => dict.set("DecodeParms", Object::Dictionary(params.clone())),
+            _ => {
+                dict.remove(b"DecodeParms");
+            }
+        },
+        _ => {}
     }
     lopdf::Stream::new(dict, image.content.to_vec()).decompressed_content().map_err(|_| Unsupported::Damaged)
 }
@@ -155,7 +183,7 @@ fn ccitt(data: &[u8], params: &Dictionary, width: usize, height: usize, inverted
         return Err(Unsupported::Damaged);
     }
     let black_is_1 = params.get(b"BlackIs1").and_then(Object::as_bool).unwrap_or(false);
-    let mut grey = Vec::with_capacity(width * height);
+    let mut grey = Vec::new();
     let mut push_line = |transitions: &[u32]| {
         if grey.len() < width * height {
             for colour in fax::decoder::pels(transitions, width as u32) {
@@ -174,11 +202,10 @@ fn ccitt(data: &[u8], params: &Dictionary, width: usize, height: usize, inverted
     } else {
         return Err(Unsupported::Encoding("CCITT Group 3 二维".into()));
     };
-    if decoded.is_none() && grey.is_empty() {
+    // A stream that breaks off, or ends before the image's height, is damaged: never padded.
+    if decoded.is_none() || grey.len() != width * height {
         return Err(Unsupported::Damaged);
     }
-    // A short image (an encoder that stopped early) is padded with white, as viewers show it.
-    grey.resize(width * height, 255);
     Ok(grey)
 }
 
@@ -188,10 +215,12 @@ enum Space {
     Gray,
     Rgb,
     Cmyk,
-    /// A palette: each sample indexes `table`, `base`'s components per entry.
+    /// A palette: each sample indexes `table`, `base`'s components per entry; an index past the last
+    /// entry takes the last, as viewers do.
     Indexed {
         base: Box<Space>,
         table: Vec<u8>,
+        last: usize,
     },
 }
 
@@ -253,7 +282,7 @@ fn color_space(doc: &Document, object: &Object, depth: u8) -> Result<Space, Unsu
                     if lookup.len() < entries as usize * base.components() {
                         return Err(Unsupported::Damaged);
                     }
-                    Ok(Space::Indexed { base: Box::new(base), table: lookup })
+                    Ok(Space::Indexed { base: Box::new(base), table: lookup, last: entries as usize - 1 })
                 }
                 other => Err(Unsupported::ColorSpace(String::from_utf8_lossy(other).into_owned())),
             }
@@ -277,7 +306,8 @@ fn expand(
     let bits = bits as usize;
     let components = space.components();
     let stride = (width * components * bits).div_ceil(8);
-    if data.len() < stride * height {
+    // Exactly the rows the size says: more means a predictor's bytes were left in, fewer a cut.
+    if data.len() != stride * height {
         return Err(Unsupported::Damaged);
     }
     let max = (1usize << bits) - 1;
@@ -303,8 +333,8 @@ fn expand(
                         out.push(((255 - ink) * (255 - k) / 255) as u8);
                     }
                 }
-                Space::Indexed { base, table } => {
-                    let index = sample(row, x);
+                Space::Indexed { base, table, last } => {
+                    let index = sample(row, x).min(*last);
                     let n = base.components();
                     let entry = &table[index * n..index * n + n];
                     match **base {
@@ -351,14 +381,18 @@ mod tests {
         let (rgb, color) = expand(&[0, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 255], &Space::Cmyk, 8, 3, 1, false).unwrap();
         assert_eq!(color, image::ExtendedColorType::Rgb8);
         assert_eq!(rgb, [255, 255, 255, 0, 255, 255, 0, 0, 0]);
-        let palette = Space::Indexed { base: Box::new(Space::Rgb), table: vec![10, 20, 30, 40, 50, 60] };
+        let palette = Space::Indexed { base: Box::new(Space::Rgb), table: vec![10, 20, 30, 40, 50, 60], last: 1 };
         let (rgb, _) = expand(&[0b0100_0000], &palette, 2, 2, 1, false).unwrap();
         assert_eq!(rgb, [40, 50, 60, 10, 20, 30]);
+        // Regression (review): an index past the palette panicked; it takes the last entry.
+        let (rgb, _) = expand(&[0b1100_0000], &palette, 2, 1, 1, false).unwrap();
+        assert_eq!(rgb, [40, 50, 60]);
     }
 
     #[test]
     fn short_data_or_a_palette_index_past_its_table_is_damage_not_a_panic() {
         assert_eq!(expand(&[0; 5], &Space::Rgb, 8, 2, 1, false), Err(Unsupported::Damaged));
+        assert_eq!(expand(&[0; 7], &Space::Rgb, 8, 2, 1, false), Err(Unsupported::Damaged), "a predictor's byte left in");
         assert_eq!(expand(&[0; 2], &Space::Gray, 16, 1, 1, false), Err(Unsupported::Damaged));
     }
 
@@ -378,6 +412,8 @@ mod tests {
         let grey = ccitt(&data, &params, width as usize, height as usize, false).unwrap();
         let expected: Vec<u8> = (0..32).map(|i| if (4..12).contains(&i) { 0 } else { 255 }).collect();
         assert_eq!(grey, expected);
+        // Regression (review): a stream cut short was padded with white and read as whole.
+        assert_eq!(ccitt(&data[..data.len() / 2], &params, width as usize, height as usize, false), Err(Unsupported::Damaged));
         // BlackIs1 without an inverting /Decode shows the bits the other way round, as viewers do.
         params.set("BlackIs1", true);
         let flipped = ccitt(&data, &params, width as usize, height as usize, false).unwrap();

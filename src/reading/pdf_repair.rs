@@ -9,12 +9,14 @@
 //!
 //! This module does the same scan and appends a fresh table and trailer to the original bytes, so the
 //! offsets of the objects stay what they are and lopdf (and pdf-extract over it) read the repaired
-//! file with their ordinary loader, compressed object streams included (lopdf expands an object
-//! stream it finds through the table). Later headers of the same object number win, as an
-//! incremental update's objects replace the originals.
+//! file with their ordinary loader; lopdf expands an object stream it finds through the table, so
+//! objects compressed inside one are read too, but a catalog or page tree that lives only inside an
+//! object stream is not found by the scan, and such a file stays unreadable. Later headers of the
+//! same object number win, as an incremental update's objects replace the originals.
 //!
-//! Hostile input: the scan is linear, object numbers above [`MAX_OBJECT_NUMBER`] are ignored, and
-//! nothing here indexes past the buffer.
+//! Hostile input: each object's bytes are looked at up to the next object's header (so the whole
+//! scan reads the file about once over), object numbers above [`MAX_OBJECT_NUMBER`] are ignored,
+//! and nothing here indexes past the buffer.
 
 use std::collections::BTreeMap;
 
@@ -28,10 +30,9 @@ pub fn rebuild(bytes: &[u8]) -> Option<Vec<u8>> {
     if objects.is_empty() {
         return None;
     }
-    let trailer = last_trailer(bytes).or_else(|| catalog_object(bytes, &objects))?;
-    if !objects.contains_key(&trailer.root.0) {
-        return None;
-    }
+    let ends = object_ends(&objects, bytes.len());
+    // A trailer naming a catalog the file lost is no better than none.
+    let trailer = last_trailer(bytes).filter(|t| objects.contains_key(&t.root.0)).or_else(|| catalog_object(bytes, &objects, &ends))?;
     let mut root = trailer.root;
     let mut size = objects.keys().next_back().map_or(1, |n| n + 1);
     let mut out = Vec::with_capacity(bytes.len() + objects.len() * 20 + 256);
@@ -40,8 +41,8 @@ pub fn rebuild(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut entries: BTreeMap<u32, (u16, usize)> = objects.clone();
     // The catalog's page tree lost (its root object is not in the file): a new tree of the page
     // objects in file order, under a new catalog, as pdf.js falls back to the pages it can find.
-    if !pages_root_present(bytes, &objects, root) {
-        let pages = page_objects(bytes, &objects);
+    if !pages_root_present(bytes, &objects, &ends, root) {
+        let pages = page_objects(bytes, &objects, &ends);
         if pages.is_empty() {
             return None;
         }
@@ -134,27 +135,37 @@ fn header_before(bytes: &[u8], obj_at: usize) -> Option<(usize, u32, u16)> {
     Some((i, u32::try_from(number).ok()?, u16::try_from(generation).ok()?))
 }
 
-/// An object's opening bytes (its dictionary, as far as a scan needs it).
-fn opening(bytes: &[u8], offset: usize) -> &[u8] {
-    &bytes[offset..(offset + 4096).min(bytes.len())]
+/// Where each object's bytes end: at the next object's header (or the file's end), so that a scan
+/// of every object reads each byte of the file about once.
+fn object_ends(objects: &BTreeMap<u32, (u16, usize)>, len: usize) -> BTreeMap<usize, usize> {
+    let mut starts: Vec<usize> = objects.values().map(|(_, offset)| *offset).collect();
+    starts.sort_unstable();
+    starts.iter().enumerate().map(|(i, start)| (*start, starts.get(i + 1).copied().unwrap_or(len))).collect()
+}
+
+/// An object's opening bytes (its dictionary, as far as a scan needs it): up to 4 KiB, and never
+/// past the next object.
+fn opening<'a>(bytes: &'a [u8], ends: &BTreeMap<usize, usize>, offset: usize) -> &'a [u8] {
+    let end = ends.get(&offset).copied().unwrap_or(bytes.len()).min(offset + 4096).min(bytes.len());
+    &bytes[offset..end.max(offset)]
 }
 
 /// Whether the catalog's `/Pages` names an object the file holds.
-fn pages_root_present(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>, root: (u32, u16)) -> bool {
+fn pages_root_present(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>, ends: &BTreeMap<usize, usize>, root: (u32, u16)) -> bool {
     let pages = regex::bytes::Regex::new(r"/Pages\s+(\d{1,9})\s+\d{1,5}\s+R").expect("valid");
     let Some((_, offset)) = objects.get(&root.0) else { return false };
-    let catalog = opening(bytes, *offset);
+    let catalog = opening(bytes, ends, *offset);
     let catalog = &catalog[..catalog.windows(6).position(|w| w == b"endobj").unwrap_or(catalog.len())];
     pages.captures(catalog).and_then(|c| std::str::from_utf8(&c[1]).ok()?.parse::<u32>().ok()).is_some_and(|n| objects.contains_key(&n))
 }
 
 /// Objects whose dictionary says `/Type /Page` (not `/Pages`), in file order.
-fn page_objects(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>) -> Vec<(u32, u16)> {
+fn page_objects(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>, ends: &BTreeMap<usize, usize>) -> Vec<(u32, u16)> {
     let page = regex::bytes::Regex::new(r"(?s-u)^\d+\s+\d+\s+obj\s*<<.*?/Type\s*/Page(?:[^s\w]|$)").expect("valid");
     let mut pages: Vec<(usize, u32, u16)> = objects
         .iter()
         .filter(|(_, (_, offset))| {
-            let head = opening(bytes, *offset);
+            let head = opening(bytes, ends, *offset);
             let head = &head[..head.windows(6).position(|w| w == b"stream" || w == b"endobj").unwrap_or(head.len())];
             page.is_match(head)
         })
@@ -189,7 +200,7 @@ fn last_trailer(bytes: &[u8]) -> Option<Trailer> {
     for at in candidates {
         // The dictionary that follows (a trailer) or surrounds (a stream's) the keyword, to its end.
         let start = text[..at].rfind("<<").filter(|_| text[at..].starts_with("/XRef")).unwrap_or(at);
-        let end = text[at..].find(">>\n").or_else(|| text[at..].find(">>")).map_or(text.len(), |e| at + e);
+        let end = text[at..].find(">>").map_or(text.len(), |e| at + e);
         let Some(window) = text.get(start..end.min(start + 4096).max(start)) else { continue };
         let mut root = None;
         let mut extra = Vec::new();
@@ -212,11 +223,11 @@ fn last_trailer(bytes: &[u8]) -> Option<Trailer> {
 }
 
 /// With no trailer left: the last object whose dictionary says `/Type /Catalog`.
-fn catalog_object(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>) -> Option<Trailer> {
+fn catalog_object(bytes: &[u8], objects: &BTreeMap<u32, (u16, usize)>, ends: &BTreeMap<usize, usize>) -> Option<Trailer> {
     let catalog = regex::bytes::Regex::new(r"(?-u)^\d+\s+\d+\s+obj\s*<<[^>]*?/Type\s*/Catalog\b").expect("valid");
     objects
         .iter()
-        .filter(|(_, (_, offset))| catalog.is_match(opening(bytes, *offset)))
+        .filter(|(_, (_, offset))| catalog.is_match(opening(bytes, ends, *offset)))
         .max_by_key(|(_, (_, offset))| *offset)
         .map(|(number, (generation, _))| Trailer { root: (*number, *generation), extra: Vec::new() })
 }
@@ -303,6 +314,14 @@ mod tests {
         assert!(lopdf::Document::load_mem(broken.as_bytes()).is_err());
         let repaired = rebuild(broken.as_bytes()).expect("a page object is there");
         assert_eq!(text_of(&repaired), "Page found");
+    }
+
+    #[test]
+    fn a_trailer_naming_a_lost_catalog_falls_back_to_the_catalog_object() {
+        let whole = String::from_utf8(pdf("Catalog found")).unwrap();
+        let cut = &whole[..whole.find("xref").unwrap()];
+        let broken = format!("{cut}trailer\n<< /Size 9 /Root 7 0 R >>\n%%EOF\n");
+        assert_eq!(text_of(&rebuild(broken.as_bytes()).expect("the /Catalog object is there")), "Catalog found");
     }
 
     #[test]

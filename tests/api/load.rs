@@ -83,8 +83,12 @@ async fn start_server(data_dir: &std::path::Path, address: &str) -> Server {
             .unwrap(),
         address: address.to_string(),
     };
+    let mut server = server;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
+        // A service that exited (its port taken by another process, say) is not waited for: the
+        // answers on this port would not be its own.
+        assert!(server.child.try_wait().unwrap().is_none(), "the service exited at start");
         if let Ok((200, _)) = load::request(address, "GET", "/health", "", &[], b"").await {
             return server;
         }
@@ -123,11 +127,10 @@ async fn killed_five_times_during_load_the_service_loses_nothing_it_acknowledged
         }
     }
     let submitted: Vec<&(Acknowledged, String)> = acknowledged.iter().filter(|(a, _)| a.submitted).collect();
-    eprintln!(
-        "{} applications acknowledged, {} submissions, over {rounds} kills",
-        acknowledged.iter().filter(|(a, _)| a.application_id.is_some()).count(),
-        submitted.len()
-    );
+    let created = acknowledged.iter().filter(|(a, _)| a.application_id.is_some()).count();
+    eprintln!("{created} applications acknowledged, {} submissions, over {rounds} kills", submitted.len());
+    // The kills fell among acknowledged work, or the test has checked nothing.
+    assert!(created >= rounds && !submitted.is_empty(), "{created} created, {} submitted", submitted.len());
     // Every acknowledged submission is decided in the end: no job was lost with its process.
     let deadline = Instant::now() + Duration::from_secs(300);
     for (ack, token) in &submitted {
