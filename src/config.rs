@@ -11,7 +11,7 @@ use crate::reading::ReadLimits;
 use crate::rules::{RuleFiles, RuleSet, RuleSetError};
 
 use crate::reading::image::{DEFAULT_MAX_MIB, DEFAULT_MAX_SIDE};
-use crate::reading::{DEFAULT_MAX_FILE_BYTES, DEFAULT_PDF_MEMORY_MIB, DEFAULT_PDF_TIMEOUT_SECS};
+use crate::reading::{DEFAULT_APPLICATION_READ_BUDGET_SECS, DEFAULT_MAX_FILE_BYTES, DEFAULT_PDF_MEMORY_MIB, DEFAULT_PDF_TIMEOUT_SECS};
 
 /// The defaults of the limits that are not reading's own, written once.
 pub const DEFAULT_MAX_APPLICATION_BYTES: u64 = 100 * 1024 * 1024;
@@ -38,6 +38,10 @@ pub struct LimitsConfig {
     /// Time limit for reading one PDF, in seconds.
     #[arg(long, env = "ONEWINDOW_PDF_TIMEOUT_SECS", default_value_t = DEFAULT_PDF_TIMEOUT_SECS)]
     pub pdf_timeout_secs: u64,
+    /// Time limit for reading all of one application's documents (text layers and OCR), in seconds;
+    /// over it the case goes to a person at once, and no other case waits behind it.
+    #[arg(long, env = "ONEWINDOW_APPLICATION_READ_BUDGET_SECS", default_value_t = DEFAULT_APPLICATION_READ_BUDGET_SECS)]
+    pub application_read_budget_secs: u64,
     /// Address-space limit of the isolated PDF reader, in MiB.
     #[arg(long, env = "ONEWINDOW_PDF_MEMORY_MIB", default_value_t = DEFAULT_PDF_MEMORY_MIB)]
     pub pdf_memory_mib: u64,
@@ -73,6 +77,7 @@ impl Default for LimitsConfig {
             max_application_bytes: DEFAULT_MAX_APPLICATION_BYTES,
             max_files: DEFAULT_MAX_FILES,
             pdf_timeout_secs: DEFAULT_PDF_TIMEOUT_SECS,
+            application_read_budget_secs: DEFAULT_APPLICATION_READ_BUDGET_SECS,
             pdf_memory_mib: DEFAULT_PDF_MEMORY_MIB,
             max_image_side: DEFAULT_MAX_SIDE,
             max_image_mib: DEFAULT_MAX_MIB,
@@ -101,6 +106,7 @@ impl LimitsConfig {
         ReadLimits {
             max_file_bytes: self.max_file_bytes,
             pdf_timeout: Duration::from_secs(self.pdf_timeout_secs),
+            application_budget: Duration::from_secs(self.application_read_budget_secs),
             pdf_memory_bytes: self.pdf_memory_mib * 1024 * 1024,
             image: crate::reading::image::ImageLimits { max_side: self.max_image_side, max_alloc_bytes: self.max_image_mib * 1024 * 1024 },
         }

@@ -45,6 +45,10 @@ pub enum PipelineError {
     /// The machine could not read (not the document's fault); retry, never decide on it.
     #[error("reading failed: {0}")]
     System(String),
+    /// Reading the application's documents took longer than its budget (in seconds): a person
+    /// decides it, and running it again would only take the time again.
+    #[error("reading the application's documents took longer than its budget of {0} s: a person decides it")]
+    OverBudget(u64),
 }
 
 /// A file read and understood, with the machine's own failure to read it, if any.
@@ -127,19 +131,29 @@ impl Pipeline {
     /// scans. A reading the machine failed (not the document) fails the whole run: never decide on it.
     fn read_and_understand(&self, files: &[InputFile]) -> Result<Vec<UnderstoodDocument>, PipelineError> {
         let next = AtomicUsize::new(0);
+        let budget = self.reader.limits().application_budget;
+        let deadline = std::time::Instant::now() + budget;
+        let over_budget = std::sync::atomic::AtomicBool::new(false);
         let results: Mutex<Vec<Option<Read>>> = Mutex::new((0..files.len()).map(|_| None).collect());
         std::thread::scope(|scope| {
             for _ in 0..self.read_threads.min(files.len()) {
                 scope.spawn(|| loop {
                     let idx = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(idx) else { break };
-                    let read = self.read_one(file, self.reader.read(&file.bytes));
+                    let Ok(outcome) = self.reader.read_within(&file.bytes, Some(deadline)) else {
+                        over_budget.store(true, Ordering::Relaxed);
+                        break;
+                    };
+                    let read = self.read_one(file, outcome);
                     let system_error = read.read.system_error.clone();
                     let understood = self.understander.understand_document(&read);
                     results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some((system_error, understood));
                 });
             }
         });
+        if over_budget.into_inner() {
+            return Err(PipelineError::OverBudget(budget.as_secs()));
+        }
         let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
         let documents: Vec<Read> = files
             .iter()

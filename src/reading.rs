@@ -153,6 +153,14 @@ impl ReadOutcome {
 /// The reading limits' defaults, written once: `config` offers each as a flag with this default.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_PDF_TIMEOUT_SECS: u64 = 10;
+/// Five minutes for all of an application's documents: a real one (a few text PDFs, a photo or two,
+/// a scan of some pages) reads in seconds; forty 30-page scans at the per-page OCR budget would
+/// hold a worker for hours.
+pub const DEFAULT_APPLICATION_READ_BUDGET_SECS: u64 = 300;
+
+/// The application's reading budget ran out before this document was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget;
 pub const DEFAULT_PDF_MEMORY_MIB: u64 = 1024;
 
 /// Limits on what one reading may cost. Every limit is configurable (see `config`).
@@ -160,6 +168,8 @@ pub const DEFAULT_PDF_MEMORY_MIB: u64 = 1024;
 pub struct ReadLimits {
     pub max_file_bytes: u64,
     pub pdf_timeout: Duration,
+    /// Time for all of one application's documents ([`Reader::read_within`]'s deadline).
+    pub application_budget: Duration,
     /// Address-space limit of the isolated PDF reader process.
     pub pdf_memory_bytes: u64,
     pub image: image::ImageLimits,
@@ -170,6 +180,7 @@ impl Default for ReadLimits {
         Self {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             pdf_timeout: Duration::from_secs(DEFAULT_PDF_TIMEOUT_SECS),
+            application_budget: Duration::from_secs(DEFAULT_APPLICATION_READ_BUDGET_SECS),
             pdf_memory_bytes: DEFAULT_PDF_MEMORY_MIB * 1024 * 1024,
             image: image::ImageLimits::default(),
         }
@@ -218,15 +229,26 @@ impl Reader {
 
     /// Reads one document. Never fails: every problem becomes an unreadable outcome with a reason.
     pub fn read(&self, bytes: &[u8]) -> ReadOutcome {
+        self.read_within(bytes, None).unwrap_or_else(|OverBudget| ReadOutcome::unreadable(Format::sniff(bytes), "超出读取时限"))
+    }
+
+    /// [`Reader::read`] under an application's deadline, checked before the document and before
+    /// each page's OCR: past it, the document is not read at all (the case is not decided on part
+    /// of its materials).
+    pub fn read_within(&self, bytes: &[u8], deadline: Option<std::time::Instant>) -> Result<ReadOutcome, OverBudget> {
+        let over = || deadline.is_some_and(|d| std::time::Instant::now() > d);
+        if over() {
+            return Err(OverBudget);
+        }
         let format = Format::sniff(bytes);
         if bytes.is_empty() {
-            return ReadOutcome::unreadable(format, "空文件（0字节）");
+            return Ok(ReadOutcome::unreadable(format, "空文件（0字节）"));
         }
         if bytes.len() as u64 > self.limits.max_file_bytes {
-            return ReadOutcome::unreadable(
+            return Ok(ReadOutcome::unreadable(
                 format,
                 format!("文件大小{}字节，超过单个文件上限{}字节", bytes.len(), self.limits.max_file_bytes),
-            );
+            ));
         }
         match format {
             Format::Pdf => {
@@ -235,7 +257,7 @@ impl Reader {
                 if !outcome.page_images.is_empty() {
                     let pages = std::mem::take(&mut outcome.page_images);
                     let stamps = std::mem::take(&mut outcome.lines);
-                    outcome = self.read_pages(Format::Pdf, pages.iter().map(|p| (p.page, p.format, p.bytes.as_slice())));
+                    outcome = self.read_pages(Format::Pdf, pages.iter().map(|p| (p.page, p.format, p.bytes.as_slice())), &over)?;
                     // A stamped scan's text layer (a page number, a file name) follows its page's
                     // OCR lines: the page's own words come first for whoever reads its opening.
                     if outcome.is_readable() && !stamps.is_empty() {
@@ -246,10 +268,10 @@ impl Reader {
                 if repaired {
                     pdf::mark_repaired(&mut outcome);
                 }
-                outcome
+                Ok(outcome)
             }
-            Format::Jpeg | Format::Png => self.read_pages(format, std::iter::once((1, format, bytes))),
-            Format::Unknown => ReadOutcome::unreadable(format, "不支持的文件类型（仅接受PDF、JPEG、PNG）"),
+            Format::Jpeg | Format::Png => self.read_pages(format, std::iter::once((1, format, bytes)), &over),
+            Format::Unknown => Ok(ReadOutcome::unreadable(format, "不支持的文件类型（仅接受PDF、JPEG、PNG）")),
         }
     }
 }
@@ -257,25 +279,33 @@ impl Reader {
 impl Reader {
     /// OCR page images (a photo is one page, a scan one per page). Any page that cannot be read
     /// makes the document unreadable, with the page named: a decision never rests on part of a file.
-    fn read_pages<'a>(&self, format: Format, pages: impl Iterator<Item = (u32, Format, &'a [u8])>) -> ReadOutcome {
+    fn read_pages<'a>(
+        &self,
+        format: Format,
+        pages: impl Iterator<Item = (u32, Format, &'a [u8])>,
+        over: &dyn Fn() -> bool,
+    ) -> Result<ReadOutcome, OverBudget> {
         let Some(ocr) = &self.ocr else {
-            return ReadOutcome::unreadable(format, "图片与扫描件需文字识别（OCR），本服务未加载识别模型");
+            return Ok(ReadOutcome::unreadable(format, "图片与扫描件需文字识别（OCR），本服务未加载识别模型"));
         };
         let mut lines = Vec::new();
         for (page, page_format, bytes) in pages {
+            if over() {
+                return Err(OverBudget);
+            }
             let result =
                 image::decode(bytes, page_format, self.limits.image).and_then(|decoded| image::read_page(ocr.as_ref(), &decoded, page));
             match result {
                 Ok(page_lines) => lines.extend(page_lines),
-                Err(reason) if format == Format::Pdf => return ReadOutcome::unreadable(format, format!("扫描件第{page}页：{reason}")),
-                Err(reason) => return ReadOutcome::unreadable(format, reason),
+                Err(reason) if format == Format::Pdf => return Ok(ReadOutcome::unreadable(format, format!("扫描件第{page}页：{reason}"))),
+                Err(reason) => return Ok(ReadOutcome::unreadable(format, reason)),
             }
         }
         if lines.is_empty() {
-            return ReadOutcome::unreadable(format, "未识别到文字：请上传清晰、完整、方向正确的照片或扫描件");
+            return Ok(ReadOutcome::unreadable(format, "未识别到文字：请上传清晰、完整、方向正确的照片或扫描件"));
         }
         let method = if format == Format::Pdf { "ocr-scan" } else { "ocr" };
-        ReadOutcome { format, method: method.into(), lines, unreadable: None, system_error: None, page_images: Vec::new() }
+        Ok(ReadOutcome { format, method: method.into(), lines, unreadable: None, system_error: None, page_images: Vec::new() })
     }
 }
 

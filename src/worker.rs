@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
+use crate::pipeline::PipelineError;
 use crate::storage::Job;
-use crate::usecases::UseCases;
+use crate::usecases::{UseCaseError, UseCases};
 
 /// How long a claimed job is ours before another worker may take it over.
 const LEASE_MS: i64 = 5 * 60 * 1000;
@@ -47,7 +48,10 @@ async fn process(usecases: &UseCases, job: Job) {
         Ok(outcome) => tracing::info!(outcome = outcome.as_str(), duration_ms = started.elapsed().as_millis() as u64, "decided"),
         Err(error) => {
             tracing::error!(error = %error, attempt = job.attempts, "deciding failed");
-            if let Err(e) = usecases.store().fail_job(&job, &error.to_string(), MAX_ATTEMPTS).await {
+            // Over its reading budget, another attempt would only hold a worker as long again.
+            let over_budget = matches!(error, UseCaseError::Pipeline(PipelineError::OverBudget(_)));
+            let max_attempts = if over_budget { job.attempts } else { MAX_ATTEMPTS };
+            if let Err(e) = usecases.store().fail_job(&job, &error.to_string(), max_attempts).await {
                 tracing::error!(error = %e, "recording the failure failed; the lease will expire and the job run again");
             }
         }

@@ -142,6 +142,7 @@ impl From<PipelineError> for ApiError {
             PipelineError::InvalidForm(fields) => ApiError::InvalidForm(fields),
             e @ PipelineError::UnknownField(_) => ApiError::BadRequest(e.to_string()),
             e @ PipelineError::System(_) => ApiError::Internal(e.to_string()),
+            e @ PipelineError::OverBudget(_) => ApiError::Conflict(e.to_string()),
         }
     }
 }

@@ -72,3 +72,25 @@ async fn a_job_interrupted_on_its_last_attempt_is_not_run_again() {
     assert!(application["decisions"].as_array().unwrap().is_empty(), "not decided again");
     assert!(application["history"].as_array().unwrap().iter().any(|e| e["kind"] == "decision.failed"));
 }
+
+/// An application whose documents take longer to read than its budget goes to a person after one
+/// attempt (another would only hold a worker as long again), with the failure on record; the
+/// service is not left deciding it.
+#[tokio::test]
+async fn an_application_over_its_reading_budget_goes_to_a_person_after_one_attempt() {
+    let limits = onewindow::config::LimitsConfig { application_read_budget_secs: 0, ..Default::default() };
+    let app = spawn_app_with(AppOptions { limits, ..AppOptions::default() }).await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let application = app.get_application(&id).await;
+        if application["state"] == "needs_review" {
+            let failures = application["history"].as_array().unwrap().iter().filter(|e| e["kind"] == "decision.failed").count();
+            assert_eq!(failures, 1, "given up at once: {}", application["history"]);
+            assert!(application["decisions"].as_array().unwrap().is_empty(), "nothing decided on part of the materials");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{application}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
