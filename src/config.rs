@@ -39,7 +39,8 @@ pub struct LimitsConfig {
     #[arg(long, env = "ONEWINDOW_PDF_TIMEOUT_SECS", default_value_t = DEFAULT_PDF_TIMEOUT_SECS)]
     pub pdf_timeout_secs: u64,
     /// Time limit for reading all of one application's documents (text layers and OCR), in seconds;
-    /// over it the case goes to a person at once, and no other case waits behind it.
+    /// over it the case goes to a person after that one attempt (checked between documents and
+    /// pages, so a run may overrun by one PDF or one page).
     #[arg(long, env = "ONEWINDOW_APPLICATION_READ_BUDGET_SECS", default_value_t = DEFAULT_APPLICATION_READ_BUDGET_SECS)]
     pub application_read_budget_secs: u64,
     /// Address-space limit of the isolated PDF reader, in MiB.

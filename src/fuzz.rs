@@ -46,16 +46,13 @@ pub fn mutate(seeds: &[Vec<u8>], mutation: &Mutation) -> Vec<u8> {
 /// The text readers and the repair pass on one PDF. A repaired file is read again, as the service
 /// does. Whether text came out (so a run can say how deep its inputs went).
 pub fn pdf_text(bytes: &[u8]) -> bool {
-    if let Ok(pages) = crate::reading::pdf_fallback::extract_pages(bytes) {
-        return !pages.is_empty();
-    }
-    match crate::reading::pdf_repair::rebuild(bytes) {
-        Some(repaired) => {
-            assert!(repaired.starts_with(bytes), "a rebuild appends, it never rewrites the file");
-            crate::reading::pdf_fallback::extract_pages(&repaired).is_ok_and(|p| !p.is_empty())
-        }
-        None => false,
-    }
+    let read = crate::reading::pdf_fallback::extract_pages(bytes).is_ok_and(|p| !p.is_empty());
+    // The rebuild runs on every input, readable or not, for its own sake.
+    let repaired = crate::reading::pdf_repair::rebuild(bytes).is_some_and(|repaired| {
+        assert!(repaired.starts_with(bytes), "a rebuild appends, it never rewrites the file");
+        crate::reading::pdf_fallback::extract_pages(&repaired).is_ok_and(|p| !p.is_empty())
+    });
+    read || repaired
 }
 
 /// The scan-image path on one PDF: every page's images decoded as the OCR would get them. Whether

@@ -68,6 +68,11 @@ impl Pipeline {
         Self { rules, understander, reader, read_threads }
     }
 
+    /// The reading limits, the application's reading budget among them.
+    pub fn read_limits(&self) -> &crate::reading::ReadLimits {
+        self.reader.limits()
+    }
+
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
     }
@@ -132,7 +137,8 @@ impl Pipeline {
     fn read_and_understand(&self, files: &[InputFile]) -> Result<Vec<UnderstoodDocument>, PipelineError> {
         let next = AtomicUsize::new(0);
         let budget = self.reader.limits().application_budget;
-        let deadline = std::time::Instant::now() + budget;
+        // A budget too large to add (replay reads without one) is no deadline.
+        let deadline = std::time::Instant::now().checked_add(budget);
         let over_budget = std::sync::atomic::AtomicBool::new(false);
         let results: Mutex<Vec<Option<Read>>> = Mutex::new((0..files.len()).map(|_| None).collect());
         std::thread::scope(|scope| {
@@ -140,7 +146,7 @@ impl Pipeline {
                 scope.spawn(|| loop {
                     let idx = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(idx) else { break };
-                    let Ok(outcome) = self.reader.read_within(&file.bytes, Some(deadline)) else {
+                    let Ok(outcome) = self.reader.read_within(&file.bytes, deadline) else {
                         over_budget.store(true, Ordering::Relaxed);
                         break;
                     };

@@ -79,7 +79,10 @@ pub async fn replay(
             let bytes = blobs.get(&document.sha256).map_err(|e| ReplayError::Corrupt(format!("document {}: {e}", document.sha256)))?;
             inputs.push(InputFile::new(document.file_name.clone(), bytes));
         }
-        let pipeline = crate::app::pipeline(Arc::new(rules), limits, reader_exe.clone(), inference.clone());
+        // Replay reads without the application's budget: a decision is reproduced however long its
+        // reading takes on this machine now.
+        let unbudgeted = LimitsConfig { application_read_budget_secs: u64::MAX, ..limits.clone() };
+        let pipeline = crate::app::pipeline(Arc::new(rules), &unbudgeted, reader_exe.clone(), inference.clone());
         let (service, form, submitted_on) = (application.service.clone(), form.clone(), submission.submitted_on);
         let decision = tokio::task::spawn_blocking(move || pipeline.run(&service, &form, &inputs, submitted_on))
             .await

@@ -9,8 +9,19 @@ use crate::pipeline::PipelineError;
 use crate::storage::Job;
 use crate::usecases::{UseCaseError, UseCases};
 
-/// How long a claimed job is ours before another worker may take it over.
+/// How long a claimed job is ours before another worker may take it over, at least: longer, when
+/// the reading budget needs it ([`lease_ms`]).
 const LEASE_MS: i64 = 5 * 60 * 1000;
+
+/// The lease outlasts the longest run the limits allow: the application's reading budget, one PDF's
+/// reading and one page's OCR past it (the budget is checked between them), and a margin for
+/// understanding and deciding. A shorter lease let an idle worker take over a job still running
+/// over its budget, so neither's failure was ever recorded.
+fn lease_ms(usecases: &UseCases) -> i64 {
+    let limits = usecases.pipeline().read_limits();
+    let longest = limits.application_budget.saturating_add(limits.pdf_timeout).saturating_add(std::time::Duration::from_secs(120));
+    i64::try_from(longest.as_millis()).unwrap_or(i64::MAX).max(LEASE_MS)
+}
 /// A job that fails this often is given up and left for an operator, with its errors in the log.
 pub const MAX_ATTEMPTS: i64 = 3;
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -21,7 +32,7 @@ pub async fn run(usecases: UseCases, worker_idx: usize, mut shutdown: tokio::syn
         if *shutdown.borrow() {
             break;
         }
-        match usecases.store().claim_job(usecases.clock().now_ms(), LEASE_MS).await {
+        match usecases.store().claim_job(usecases.clock().now_ms(), lease_ms(&usecases)).await {
             Ok(Some(job)) => {
                 let span = tracing::info_span!("decide_job", job.id = job.id, application.id = %job.application_id, submission = job.submission_seq);
                 process(&usecases, job).instrument(span).await;

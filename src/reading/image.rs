@@ -32,6 +32,12 @@ impl Default for ImageLimits {
 
 /// Decode JPEG or PNG bytes to RGB, applying the EXIF orientation a phone records.
 pub fn decode(bytes: &[u8], format: Format, limits: ImageLimits) -> Result<vision::RgbImage, String> {
+    // The JPEG decoder fills what a cut file lacks with grey and says nothing: the top of a page
+    // would be read as the page. A scan's entropy-coded data cannot hold an end marker, so the last
+    // start-of-scan must be followed by one.
+    if format == Format::Jpeg && !jpeg_is_whole(bytes) {
+        return Err("图片文件不完整（被截断），请重新拍摄或导出后上传".to_string());
+    }
     let format = match format {
         Format::Jpeg => ImageFormat::Jpeg,
         Format::Png => ImageFormat::Png,
@@ -66,6 +72,13 @@ pub fn decode(bytes: &[u8], format: Format, limits: ImageLimits) -> Result<visio
     let rgb = decoded.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     vision::RgbImage::new(w, h, rgb.into_raw()).ok_or_else(|| "图片解码结果不完整".to_string())
+}
+
+/// Whether the JPEG's last scan is followed by its end-of-image marker (`FF D9`). A file with no
+/// scan at all is left to the decoder, which refuses it as damaged.
+fn jpeg_is_whole(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_none_or(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// OCR one page image into text lines of `page`.
@@ -159,6 +172,19 @@ pub fn rows(pieces: &[vision::TextLine], page: u32) -> Vec<TextLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (review): a JPEG cut in its scan decoded, grey below the cut, as a whole image.
+    #[test]
+    fn a_cut_jpeg_is_refused_and_a_whole_one_decodes() {
+        let picture = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 90]));
+        let mut jpeg = Vec::new();
+        picture.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        assert!(decode(&jpeg, Format::Jpeg, ImageLimits::default()).is_ok());
+        let cut = &jpeg[..jpeg.len() * 3 / 4];
+        assert!(image::load_from_memory(cut).is_ok(), "the decoder alone takes the cut file");
+        let refused = decode(cut, Format::Jpeg, ImageLimits::default()).unwrap_err();
+        assert!(refused.contains("不完整"), "{refused}");
+    }
 
     fn piece(text: &str, x: f32, y: f32, w: f32, h: f32, angle: f32, confidence: f32) -> vision::TextLine {
         let (s, c) = angle.sin_cos();

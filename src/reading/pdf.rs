@@ -270,14 +270,20 @@ fn extract_as_is(bytes: &[u8]) -> Result<ChildResult, pdf_fallback::FallbackErro
 
 /// A text layer too sparse for a page of text ([`SPARSE_CHARS_PER_PAGE`]) on a PDF with page images
 /// that can be read: the images go to OCR as a scan's do, and the text layer's lines are kept.
-/// Images in an encoding the service cannot read leave the text as it is.
+/// Page images that cannot be read make the file unreadable with their reason: the thin text layer
+/// (a file name, a page number) is not what the page says.
 fn with_stamped_scan(text: ChildResult, bytes: &[u8]) -> ChildResult {
     if visible_chars(&text.pages) >= SPARSE_CHARS_PER_PAGE * text.pages.len().max(1) || !has_images(bytes) {
         return text;
     }
     match std::panic::catch_unwind(|| scan_images(bytes)) {
-        Ok(Ok(images)) if !images.is_empty() && images.len() <= MAX_SCAN_PAGES => ChildResult { method: "ocr-scan".into(), images, ..text },
-        _ => text,
+        Ok(Ok(images)) if images.is_empty() => text,
+        Ok(Ok(images)) if images.len() > MAX_SCAN_PAGES => {
+            unreadable(format!("扫描件共{}页，超过文字识别上限{MAX_SCAN_PAGES}页，请拆分后上传", images.len()))
+        }
+        Ok(Ok(images)) => ChildResult { method: "ocr-scan".into(), images, ..text },
+        Ok(Err(unsupported)) => unreadable(unsupported.reason()),
+        Err(_) => unreadable(pdf_images::Unsupported::Damaged.reason()),
     }
 }
 
@@ -304,8 +310,10 @@ fn scan_images(bytes: &[u8]) -> Result<Vec<EncodedPageImage>, pdf_images::Unsupp
         let images = doc.get_page_images(id).map_err(|_| pdf_images::Unsupported::Damaged)?;
         let Some(largest) = images.into_iter().max_by_key(|i| i.width.saturating_mul(i.height)) else {
             // No image of its own: a blank page, or one that draws its picture through a form
-            // object, which is not taken out. The latter fails the scan rather than skip a page.
-            if doc.get_page_content(id).is_ok_and(|content| content.windows(3).any(|w| w == b" Do" || w == b"\nDo")) {
+            // object or inline, which is not taken out. Anything drawn that way, or content that
+            // cannot be decoded, fails the scan rather than skip a page.
+            let content = doc.get_and_decode_page_content(id).map_err(|_| pdf_images::Unsupported::Damaged)?;
+            if content.operations.iter().any(|op| matches!(op.operator.as_str(), "Do" | "BI" | "ID" | "EI")) {
                 return Err(pdf_images::Unsupported::Nested);
             }
             continue;

@@ -13,8 +13,8 @@
 //! says) is damaged, never padded: a decision does not rest on the top half of a page.
 //!
 //! Runs in the limited child process (see `pdf.rs`): a decompression bomb or a decoder fault ends
-//! there. A Flate stream is also measured before it is inflated for good, so the fuzzing harness
-//! (which runs this in-process) meets the same bound.
+//! there. A stream whose first filter is Flate (nearly all) is also measured before it is inflated
+//! for good; other chains (ASCII85 then Flate, LZW) and palettes are bounded only by the child.
 
 use lopdf::{Dictionary, Document, Object};
 

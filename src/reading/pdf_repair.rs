@@ -200,7 +200,7 @@ fn last_trailer(bytes: &[u8]) -> Option<Trailer> {
     for at in candidates {
         // The dictionary that follows (a trailer) or surrounds (a stream's) the keyword, to its end.
         let start = text[..at].rfind("<<").filter(|_| text[at..].starts_with("/XRef")).unwrap_or(at);
-        let end = text[at..].find(">>").map_or(text.len(), |e| at + e);
+        let end = dictionary_end(&text, start).unwrap_or(text.len());
         let Some(window) = text.get(start..end.min(start + 4096).max(start)) else { continue };
         let mut root = None;
         let mut extra = Vec::new();
@@ -220,6 +220,32 @@ fn last_trailer(bytes: &[u8]) -> Option<Trailer> {
         }
     }
     best.map(|(_, trailer)| trailer)
+}
+
+/// The end of the dictionary opening at or after `start`, nested dictionaries counted (an xref
+/// stream's `/DecodeParms << … >>` may stand before its `/Root`).
+fn dictionary_end(text: &str, start: usize) -> Option<usize> {
+    let open = start + text.get(start..)?.find("<<")?;
+    let mut depth = 0usize;
+    let mut i = open;
+    let bytes = text.as_bytes();
+    while i + 1 < bytes.len().min(open + 16 * 1024) {
+        match &bytes[i..i + 2] {
+            b"<<" => {
+                depth += 1;
+                i += 2;
+            }
+            b">>" => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 /// With no trailer left: the last object whose dictionary says `/Type /Catalog`.
@@ -322,6 +348,18 @@ mod tests {
         let cut = &whole[..whole.find("xref").unwrap()];
         let broken = format!("{cut}trailer\n<< /Size 9 /Root 7 0 R >>\n%%EOF\n");
         assert_eq!(text_of(&rebuild(broken.as_bytes()).expect("the /Catalog object is there")), "Catalog found");
+    }
+
+    #[test]
+    fn a_nested_dictionary_before_root_keeps_the_root() {
+        let text = "trailer << /Size 3 /DecodeParms << /Columns 5 >> /Root 1 0 R >> trailing /Encrypt 9 0 R";
+        assert_eq!(dictionary_end(text, 0), Some(text.find(" trailing").unwrap()));
+        let whole = String::from_utf8(pdf("Nested")).unwrap();
+        let cut = &whole[..whole.find("xref").unwrap()];
+        let broken = format!("{cut}trailer\n<< /Size 6 /X << /Y 1 >> /Root 1 0 R >>\nstartxref\n1\n%%EOF\n/Encrypt 4 0 R");
+        let repaired = String::from_utf8(rebuild(broken.as_bytes()).unwrap()).unwrap();
+        assert!(!repaired[repaired.rfind("trailer").unwrap()..].contains("Encrypt"), "nothing past the dictionary is taken");
+        assert_eq!(text_of(repaired.as_bytes()), "Nested");
     }
 
     #[test]

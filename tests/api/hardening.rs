@@ -264,6 +264,7 @@ fn fuzz_multipart_upload() {
                 .bearer_auth(&token)
                 .header("content-type", format!("multipart/form-data; boundary={boundary}"))
                 .body(bytes)
+                .timeout(std::time::Duration::from_secs(30))
                 .send()
                 .await
                 .unwrap();
