@@ -48,6 +48,10 @@ enum Command {
     /// Fit the encoder's document-kind and discharge-category heads on the labelled fixtures,
     /// measure their calibration on the held-out packages, write `models/encoder/heads.json` and pin it.
     TrainHeads(crate::train::TrainArgs),
+    /// Fit how surely a label no synonym list holds must resemble a field's labels to be read as
+    /// that field (leave-one-label-out over rules/documents.toml), and print the pair and its
+    /// cross-fitted precision and recall.
+    FitLabels(crate::train::labels::FitLabelsArgs),
     /// Read one PDF from stdin under resource limits (used by the service itself).
     #[command(name = "__read-pdf", hide = true)]
     ReadPdf {
@@ -191,6 +195,7 @@ pub fn main() -> ExitCode {
         Command::Decide(args) => decide(args),
         Command::Read(args) => read(args),
         Command::TrainHeads(args) => crate::train::train(args),
+        Command::FitLabels(args) => crate::train::labels::fit_labels(args),
         Command::Replay(args) => replay(args),
         Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),

@@ -21,6 +21,10 @@ pub trait Ocr: Send + Sync {
 pub trait TextEmbedder: Send + Sync {
     /// The embedding of `text` cut to its first `max_tokens` tokens.
     fn embed(&self, text: &str, max_tokens: usize) -> Result<Vec<f32>, InferenceError>;
+    /// The embeddings of several texts, in order (an encoder runs them in batches).
+    fn embed_many(&self, texts: &[&str], max_tokens: usize) -> Result<Vec<Vec<f32>>, InferenceError> {
+        texts.iter().map(|t| self.embed(t, max_tokens)).collect()
+    }
     /// `role → sha256:…` of the weights (and of the heads fitted on them).
     fn digests(&self) -> BTreeMap<String, String>;
 }

@@ -190,6 +190,10 @@ impl crate::inference::TextEmbedder for EncoderEngine {
         EncoderEngine::embed(self, text, max_tokens).map_err(|e| crate::inference::InferenceError(format!("{e:#}")))
     }
 
+    fn embed_many(&self, texts: &[&str], max_tokens: usize) -> Result<Vec<Vec<f32>>, crate::inference::InferenceError> {
+        EncoderEngine::embed_many(self, texts, max_tokens).map_err(|e| crate::inference::InferenceError(format!("{e:#}")))
+    }
+
     fn digests(&self) -> BTreeMap<String, String> {
         self.digests.clone()
     }
@@ -278,8 +282,13 @@ impl EncoderEngine {
     /// The unit embedding of one text cut to `max_tokens`, waiting for a permit: each run already
     /// uses every core.
     pub fn embed(&self, text: &str, max_tokens: usize) -> anyhow::Result<Vec<f32>> {
+        Ok(self.embed_many(&[text], max_tokens)?.remove(0))
+    }
+
+    /// As [`EncoderEngine::embed`], several texts in the encoder's batches.
+    pub fn embed_many(&self, texts: &[&str], max_tokens: usize) -> anyhow::Result<Vec<Vec<f32>>> {
         let _permit = self.permits.acquire();
-        Ok(self.pool.install(|| self.encoder.embed_cut(&[text], encoder::Role::Query, max_tokens))?.remove(0))
+        self.pool.install(|| self.encoder.embed_cut(texts, encoder::Role::Query, max_tokens))
     }
 }
 

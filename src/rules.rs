@@ -119,6 +119,15 @@ impl RuleSet {
                 });
             }
         }
+        if let Some(m) = documents.label_meaning {
+            if !(m.similarity > 0.0 && m.similarity <= 1.0 && (0.0..1.0).contains(&m.margin)) {
+                return Err(RuleSetError::Invalid {
+                    file: DOCUMENTS_FILE.into(),
+                    item: "label_meaning".into(),
+                    error: format!("similarity must be in (0, 1] and margin in [0, 1), not {} and {}", m.similarity, m.margin),
+                });
+            }
+        }
         for (category, items) in &test_items.required {
             for item in items {
                 if !water.items.contains_key(item) {

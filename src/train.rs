@@ -12,6 +12,8 @@
 //!   temperature fitted on the other half, so no number is measured on what it was fitted on. The
 //!   shipped temperature is fitted on all of them.
 
+pub mod labels;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod encoded;
 pub mod fields;
+pub mod meaning;
 pub mod normalize;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub struct Understander {
     /// Kinds with a results table, and the field it is read under.
     results: BTreeMap<String, String>,
     pollutants: PollutantReader,
+    /// Labels no list holds, read by meaning: with the encoder, when the rule set says how.
+    meaning: Option<meaning::LabelMatcher>,
 }
 
 impl Understander {
@@ -77,7 +80,11 @@ impl Understander {
         };
         let readers = rules.documents.kinds.iter().map(|(id, spec)| (id.clone(), KindReader::new(spec, &rules.documents))).collect();
         let results = rules.documents.kinds.iter().filter_map(|(id, spec)| Some((id.clone(), spec.results.clone()?))).collect();
-        Self { classifier, encoder, readers, results, pollutants: PollutantReader::new(&rules.water) }
+        let meaning = encoder
+            .as_ref()
+            .zip(rules.documents.label_meaning)
+            .map(|(engine, spec)| meaning::LabelMatcher::new(engine.embedder.clone(), spec, &rules.documents));
+        Self { classifier, encoder, readers, results, pollutants: PollutantReader::new(&rules.water), meaning }
     }
 
     /// `role → sha256:…` of the encoder and its heads, when loaded.
@@ -100,7 +107,10 @@ impl Understander {
 
     pub fn understand(&self, lines: &[TextLine]) -> Understood {
         let classification = self.classifier.classify(lines);
-        let mut fields = self.readers.get(&classification.kind).map(|r| r.read(lines)).unwrap_or_default();
+        let kind = classification.kind.as_str();
+        let field_of = |label: &str| self.meaning.as_ref().and_then(|m| m.field_of(kind, label));
+        let by_meaning: Option<meaning::FieldOf<'_>> = self.meaning.as_ref().map(|_| &field_of as _);
+        let mut fields = self.readers.get(kind).map(|r| r.read_with(lines, by_meaning)).unwrap_or_default();
         let mut unread = Vec::new();
         if let Some(under) = self.results.get(&classification.kind) {
             let results = self.pollutants.read_under(under, lines);

@@ -81,6 +81,7 @@ pub fn settle(collected: &mut Collected, step: &CategoryStep, inferred: Option<I
             page: scope_field.as_ref().and_then(|f| f.page),
             line: Some(format!("依据：{}", inferred.cues.join("、"))),
             corrected_from: None,
+            note: None,
         },
     );
     if confidence < threshold {

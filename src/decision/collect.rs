@@ -150,6 +150,7 @@ fn form_fields(form: &Value) -> BTreeMap<String, FieldReport> {
                 page: None,
                 line: None,
                 corrected_from: None,
+                note: None,
             };
             (key.clone(), report)
         })
@@ -183,6 +184,7 @@ fn document_fields(case: &Case<'_>, fields: &mut BTreeMap<String, FieldReport>) 
                             page: Some(field.page),
                             line: Some(field.line.clone()),
                             corrected_from: None,
+                            note: field.note.clone(),
                         };
                         fields.insert(key, report);
                     }
@@ -214,8 +216,9 @@ fn apply_corrections(
             confidence: 1.0,
             document: previous.as_ref().and_then(|f| f.document.clone()),
             page: previous.as_ref().and_then(|f| f.page),
-            line: previous.and_then(|f| f.line),
+            line: previous.as_ref().and_then(|f| f.line.clone()),
             corrected_from: original.or(Some(Value::Null)),
+            note: previous.and_then(|f| f.note),
         };
         fields.insert(key.clone(), report);
     }

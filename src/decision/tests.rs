@@ -17,7 +17,7 @@ fn rules() -> RuleSet {
 
 /// A field read with `confidence`, on page 1.
 fn field(path: &str, value: Value, confidence: f64) -> ExtractedField {
-    ExtractedField { path: path.into(), line: format!("{path} {value}"), value, confidence, page: 1 }
+    ExtractedField { path: path.into(), line: format!("{path} {value}"), value, confidence, page: 1, note: None }
 }
 
 /// A readable document of `kind` with `fields`.

@@ -85,6 +85,10 @@ pub struct FieldReport {
     /// The value as read before a reviewer corrected it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrected_from: Option<serde_json::Value>,
+    /// How the value was read when the line does not show it: a label read by meaning, a result
+    /// below the detection limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -189,7 +189,21 @@ pub struct DocumentsFile {
     /// after it, is the next pair's label and ends the value before it, named above or not.
     #[serde(default)]
     pub label_heads: Vec<String>,
+    /// How a label no list holds is read by meaning (`understanding::meaning`); without it such a
+    /// label reads nothing, as before this was declared.
+    #[serde(default)]
+    pub label_meaning: Option<LabelMeaningSpec>,
     pub kinds: BTreeMap<String, KindSpec>,
+}
+
+/// The encoder's reading of an unlisted label, fitted by `onewindow fit-labels`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelMeaningSpec {
+    /// Least cosine similarity between the label and its nearest anchor.
+    pub similarity: f64,
+    /// Least lead of that anchor's class over the next class.
+    pub margin: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -222,6 +222,25 @@ struct Reading {
     value: f64,
     confidence: f64,
     identified: bool,
+    /// The value is a "below the detection limit" (`<0.05`, `ND`, `0.05L`): the limit, or 0.
+    below_detection: bool,
+}
+
+/// Whether the reading `value` among `tokens` was written as below the detection limit (and by no
+/// token as a measured number).
+fn below_detection(tokens: &[Measured], value: f64) -> bool {
+    let is = |below: bool| tokens.iter().any(|t| !t.range && t.below_detection == below && t.value == value);
+    is(true) && !is(false)
+}
+
+/// The reviewer's note on a result written as below the detection limit: it passes any limit as
+/// the number it is taken for, and the decision says so.
+pub(super) fn below_detection_note(value: f64) -> String {
+    if value > 0.0 {
+        format!("低于检出限（<{value}），按 {value} 计")
+    } else {
+        "未检出，按 0 计".to_string()
+    }
 }
 
 impl PollutantReader {
@@ -297,10 +316,11 @@ impl PollutantReader {
             for idx in grid.lines {
                 consumed[idx] = true;
             }
-            for (item, value, confidence, line_idx) in grid.results {
+            for (item, value, confidence, line_idx, below) in grid.results {
                 let line = &lines[line_idx];
                 let path = format!("{under}.{item}");
-                let candidate = ExtractedField { path, value: json!(value), confidence, page: line.page, line: line.text.clone() };
+                let mut candidate = ExtractedField::from_line(path, json!(value), confidence, line);
+                candidate.note = below.then(|| below_detection_note(value));
                 self.merge(&item, &mut found, candidate);
             }
             unread.extend(grid.unread);
@@ -387,7 +407,7 @@ impl PollutantReader {
                         }
                     }
                 }
-                let Some(Reading { value, confidence, identified }) = reading else {
+                let Some(Reading { value, confidence, identified, below_detection }) = reading else {
                     // A row of a results table that names an item and carries a number the reader
                     // cannot take as its result: not read, so not checked.
                     if header.is_some() && !measured_values(&strip_non_results(segment)).iter().all(|t| t.range) {
@@ -397,14 +417,10 @@ impl PollutantReader {
                 };
                 consumed[line_idx] = true;
                 let path = format!("{under}.{item}");
-                let candidate = ExtractedField {
-                    path,
-                    value: json!(value),
-                    confidence: confidence
-                        * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value, identified),
-                    page: line.page,
-                    line: line.text.clone(),
-                };
+                let confidence =
+                    confidence * value_read_confidence(line, text, *mention_start..*alias_end, *alias_end..segment_end, value, identified);
+                let mut candidate = ExtractedField::from_line(path, json!(value), confidence, line);
+                candidate.note = below_detection.then(|| below_detection_note(value));
                 self.merge(item, &mut found, candidate);
             }
         }
@@ -523,7 +539,8 @@ impl PollutantReader {
                 confidence = confidence.min(CONF_CONFLICT);
             }
         }
+        let below_detection = below_detection(&tokens, value);
         let value = (value * factor * 1e6).round() / 1e6;
-        Some(Reading { value, confidence, identified })
+        Some(Reading { value, confidence, identified, below_detection })
     }
 }

@@ -529,3 +529,47 @@ fn an_id_card_address_on_two_lines_is_read_whole() {
         reader.read(&lines(&["姓名 王某", "住址 江苏省无锡市新吴区旺庄街道", "长江北路8号3幢201室", "公民身份号码 320214199001011234"]));
     assert_eq!(field(&read, "address").value, json!("江苏省无锡市新吴区旺庄街道长江北路8号3幢201室"));
 }
+
+#[test]
+fn results_below_the_detection_limit_are_marked_as_such() {
+    let read = results(&[
+        "序号 检测项目 单位 标准限值 检测结果 单项判定",
+        "1 化学需氧量(CODcr) mg/L 500 236 达标",
+        "2 动植物油 mg/L 100 ND 达标",
+        "3 总镍 mg/L 1 0.05L 达标",
+        "4 总铅 mg/L 0.5 <0.01 达标",
+    ]);
+    assert_eq!(field(&read.fields, "pollutants.cod").note, None, "a measured number needs no note");
+    let oil = field(&read.fields, "pollutants.oil");
+    assert_eq!((oil.value.clone(), oil.note.as_deref()), (json!(0.0), Some("未检出，按 0 计")));
+    let ni = field(&read.fields, "pollutants.ni");
+    assert_eq!((ni.value.clone(), ni.note.as_deref()), (json!(0.05), Some("低于检出限（<0.05），按 0.05 计")));
+    assert!(field(&read.fields, "pollutants.pb").note.as_deref().is_some_and(|n| n.contains("<0.01")));
+    // Sideways: a point below the limit and another measured; the worst is the measured one.
+    let read = results(&["点位 化学需氧量 总镍", "W1 236 ND", "W2 240 0.3", "标准限值 500 1"]);
+    assert_eq!(field(&read.fields, "pollutants.ni").note, None, "the worst point was measured");
+    let read = results(&["点位 化学需氧量 总镍", "W1 236 ND", "W2 240 <0.02", "标准限值 500 1"]);
+    let ni = field(&read.fields, "pollutants.ni");
+    assert_eq!((ni.value.clone(), ni.note.as_deref()), (json!(0.02), Some("低于检出限（<0.02），按 0.02 计")));
+}
+
+#[test]
+fn a_contribution_record_without_a_total_gives_the_sum_of_its_years() {
+    let rules = ruleset();
+    let reader = KindReader::new(&rules.documents.kinds["contribution_record"], &rules.documents);
+    let table = [
+        "参保缴费证明",
+        "姓名：李四",
+        "年度 起止年月 缴费月数 缴费基数（元）",
+        "2024 202401-202412 12 5,000",
+        "2025 202501-202509 9 5,200",
+    ];
+    let months = field(&reader.read(&lines(&table)), "months").clone();
+    assert_eq!(months.value, json!(21.0));
+    assert!(months.note.is_some());
+    // A printed total is the reading; the rows are not summed over it.
+    let mut with_total = table.to_vec();
+    with_total.push("累计缴费月数：240个月");
+    let months = field(&reader.read(&lines(&with_total)), "months").clone();
+    assert_eq!((months.value, months.note), (json!(240.0), None));
+}

@@ -19,8 +19,9 @@ const MAX_WRAPPED_HEADER_LINES: usize = 3;
 pub(super) struct Grid {
     /// Every line the grid took, header included.
     pub lines: Vec<usize>,
-    /// (item, worst value in the standard's unit, confidence, line it was read from).
-    pub results: Vec<(String, f64, f64, usize)>,
+    /// (item, worst value in the standard's unit, confidence, line it was read from, whether that
+    /// value was written as below the detection limit).
+    pub results: Vec<(String, f64, f64, usize, bool)>,
     pub unread: Vec<Unread>,
 }
 
@@ -145,7 +146,8 @@ impl PollutantReader {
                 }
             }
         };
-        let mut values: Vec<Vec<f64>> = vec![Vec::new(); columns];
+        // Each column's readings, with whether each was written as below the detection limit.
+        let mut values: Vec<Vec<(f64, bool)>> = vec![Vec::new(); columns];
         let mut confidence = lines[at].confidence;
         for (row, tokens, _) in rows.iter().filter(|r| !r.2) {
             confidence = confidence.min(lines[*row].confidence);
@@ -153,9 +155,9 @@ impl PollutantReader {
                 let f = self.factor(&items[column], units[column]);
                 match token.allows {
                     // Several samples written as one range (7.1~7.4): both ends are readings.
-                    Some((low, high)) if token.range => values[column].extend([low * f, high * f]),
+                    Some((low, high)) if token.range => values[column].extend([(low * f, false), (high * f, false)]),
                     _ if token.range => {} // an empty cell: not measured at this point
-                    _ => values[column].push(token.value * f),
+                    _ => values[column].push((token.value * f, token.below_detection)),
                 }
             }
         }
@@ -163,8 +165,9 @@ impl PollutantReader {
             .iter()
             .zip(&values)
             .filter_map(|(item, vs)| {
-                let value = worst(item, vs)?;
-                Some((item.clone(), (value * 1e6).round() / 1e6, CONF_RESULT_CLEAR * confidence, at))
+                let value = worst(item, &vs.iter().map(|(v, _)| *v).collect::<Vec<_>>())?;
+                let below = vs.iter().any(|&(v, b)| b && v == value) && !vs.iter().any(|&(v, b)| !b && v == value);
+                Some((item.clone(), (value * 1e6).round() / 1e6, CONF_RESULT_CLEAR * confidence, at, below))
             })
             .collect();
         Some(Grid { lines: taken, results, unread })
