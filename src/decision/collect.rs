@@ -216,9 +216,10 @@ fn apply_corrections(
             confidence: 1.0,
             document: previous.as_ref().and_then(|f| f.document.clone()),
             page: previous.as_ref().and_then(|f| f.page),
-            line: previous.as_ref().and_then(|f| f.line.clone()),
+            line: previous.and_then(|f| f.line),
             corrected_from: original.or(Some(Value::Null)),
-            note: previous.and_then(|f| f.note),
+            // The reading's note (按含义读作…, 按 0.05 计) is about the value the person replaced.
+            note: None,
         };
         fields.insert(key.clone(), report);
     }

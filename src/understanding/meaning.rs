@@ -9,8 +9,11 @@
 //! are fitted on data by `onewindow fit-labels` (leave-one-label-out over the synonym lists: each
 //! label, removed from the anchors, must come back as its own field or as nothing, never as another
 //! field) and kept in `rules/documents.toml` (`[label_meaning]`), so a rule set names how it reads.
-//! A label that means a field the document already gave by a listed label reads nothing: one
-//! label never fills two fields, and the listed label is the surer reading.
+//! Zero wrong holds only in sample: cross-fitted, a few accepted labels mean another field, so a
+//! value read by meaning stays below the issue threshold (`fields::CONF_BY_MEANING`).
+//! A label that means a field the document already gave by a listed label reads nothing (and
+//! makes that reading doubtful when its value differs): one label never fills two fields, and the
+//! listed label is the surer reading.
 //!
 //! Chinese labels are compounds whose last noun says what they name (受检**单位** is a
 //! unit, 受检**地址** a place, 报告**编号** a number, not a date): a field is a candidate for a label

@@ -7,9 +7,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{label_shaped, merge, typed_value, ExtractedField, KindReader, LabelHit, CONF_BY_MEANING, CONF_LABEL_COLON, CONF_LABEL_SPACE};
+use super::{
+    label_shaped, merge, typed_value, ExtractedField, KindReader, LabelHit, CONF_BY_MEANING, CONF_CONFLICT, CONF_LABEL_COLON,
+    CONF_LABEL_SPACE,
+};
 use crate::reading::TextLine;
-use crate::understanding::meaning::{FieldOf, Meaning};
+use crate::understanding::meaning::{head, FieldOf, Meaning};
 
 /// A short Han label and its colon, where a segment starts.
 static UNLISTED_COLON: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?:^|[\s|;,.、，；。])(\p{Han}{2,8})\s*:").unwrap());
@@ -46,11 +49,15 @@ impl KindReader {
             let next_hit = hits.iter().map(|h| h.start).filter(|s| *s >= after).min().unwrap_or(text.len());
             let end = next_label.min(next_hit).max(after);
             let value = text[after..end].trim();
-            if value.is_empty() {
+            // A bare head noun (单位, 名称, 日期) names nothing by itself: in a results table's
+            // header (项目 单位 结果 …) 单位 is the unit column. Without a colon, a value is one
+            // cell: more cells after a label-shaped cell are a row of headers or of another table.
+            let name = &text[label.clone()];
+            if value.is_empty() || head(name, &self.label_heads) == name || (!colon && value.split_whitespace().nth(1).is_some()) {
                 continue;
             }
             let value_start = after + text[after..end].find(value).unwrap_or(0);
-            pairs.push((text[label.clone()].to_string(), value_start..value_start + value.len(), *colon));
+            pairs.push((name.to_string(), value_start..value_start + value.len(), *colon));
         }
         pairs
     }
@@ -73,10 +80,15 @@ impl KindReader {
                 let Some(nearest) = field_of(&label) else { continue };
                 let Meaning::Field(field) = &nearest.meaning else { continue };
                 let Some(&(kind, _)) = self.fields.get(field) else { continue };
+                let Some(typed) = typed_value(kind, &text[range.clone()]) else { continue };
                 if by_label.contains(field) {
+                    // The listed label's reading stands; another value under a label meaning the
+                    // same field makes it doubtful.
+                    if let Some(listed) = found.get_mut(field).filter(|f| f.value != typed) {
+                        listed.confidence = listed.confidence.min(CONF_CONFLICT);
+                    }
                     continue;
                 }
-                let Some(typed) = typed_value(kind, &text[range.clone()]) else { continue };
                 let line = &lines[idx];
                 let layout = if colon { CONF_LABEL_COLON } else { CONF_LABEL_SPACE };
                 let confidence = layout * CONF_BY_MEANING * line.confidence_in(text, range);
@@ -95,7 +107,7 @@ impl KindReader {
 mod tests {
     use serde_json::json;
 
-    use super::super::{CONF_CONFLICT, CONF_LABEL_COLON};
+    use super::super::CONF_LABEL_COLON;
     use super::*;
     use crate::rules::RuleSet;
 
@@ -142,12 +154,17 @@ mod tests {
     fn a_field_given_by_a_listed_label_is_not_read_again_by_meaning() {
         let rules = ruleset();
         let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
-        let text = lines(&["委托单位：无锡市新吴区张记餐饮店", "申请检测单位：无锡某某化工有限公司"]);
+        let text = lines(&["委托单位：无锡市新吴区张记餐饮店", "申请检测单位：无锡市新吴区张记餐饮店"]);
         let field_of = meaning_of(&[("申请检测单位", "client")]);
         let client = field(&reader.read_with(&text, Some(&field_of)), "client").clone();
         assert_eq!(client.value, json!("无锡市新吴区张记餐饮店"));
         assert_eq!(client.confidence, CONF_LABEL_COLON);
         assert_eq!(client.note, None);
+        // Another value under a label meaning the same field: the listed reading is doubtful.
+        let text = lines(&["委托单位：无锡市新吴区张记餐饮店", "申请检测单位：无锡某某化工有限公司"]);
+        let client = field(&reader.read_with(&text, Some(&field_of)), "client").clone();
+        assert_eq!(client.value, json!("无锡市新吴区张记餐饮店"));
+        assert!(client.confidence <= CONF_CONFLICT);
     }
 
     #[test]
@@ -158,5 +175,17 @@ mod tests {
         let field_of = meaning_of(&[("申请检测单位", "client"), ("付款单位", "client")]);
         let client = field(&reader.read_with(&text, Some(&field_of)), "client").clone();
         assert!(client.confidence <= CONF_CONFLICT, "{client:?}");
+    }
+
+    #[test]
+    fn a_bare_head_noun_or_a_row_of_header_cells_is_no_pair() {
+        let rules = ruleset();
+        let reader = KindReader::new(&rules.documents.kinds["water_quality_report"], &rules.documents);
+        // The encoder would read 单位 as 单位名称 (the client); a results table's unit column is not.
+        let field_of = meaning_of(&[("单位", "client"), ("报告单位", "client")]);
+        let read = reader.read_with(&lines(&["项目 单位 结果 排放限值 判定", "单位：mg/L"]), Some(&field_of));
+        assert!(read.iter().all(|f| f.path != "client"), "{read:?}");
+        let read = reader.read_with(&lines(&["报告单位 某某 检测 有限公司"]), Some(&field_of));
+        assert!(read.iter().all(|f| f.path != "client"), "several cells after a label cell: {read:?}");
     }
 }

@@ -572,4 +572,9 @@ fn a_contribution_record_without_a_total_gives_the_sum_of_its_years() {
     with_total.push("累计缴费月数：240个月");
     let months = field(&reader.read(&lines(&with_total)), "months").clone();
     assert_eq!((months.value, months.note), (json!(240.0), None));
+    assert!(months.confidence <= CONF_CONFLICT, "a total the rows do not add up to is doubtful");
+    with_total.pop();
+    with_total.push("累计缴费月数：21个月");
+    let months = field(&reader.read(&lines(&with_total)), "months").clone();
+    assert_eq!((months.value, months.confidence), (json!(21.0), CONF_LABEL_COLON));
 }
