@@ -33,7 +33,7 @@ pub struct ExtractedField {
     pub page: u32,
     pub line: String,
     /// How the value was read when that is not plain from the line, for the reviewer: a label
-    /// read by meaning, a result below the detection limit.
+    /// read by meaning, a result below the detection limit, months summed from a per-year table.
     pub note: Option<String>,
 }
 

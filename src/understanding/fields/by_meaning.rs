@@ -107,21 +107,9 @@ impl KindReader {
 mod tests {
     use serde_json::json;
 
+    use super::super::tests::{field, lines, ruleset};
     use super::super::CONF_LABEL_COLON;
     use super::*;
-    use crate::rules::RuleSet;
-
-    fn lines(texts: &[&str]) -> Vec<TextLine> {
-        texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect()
-    }
-
-    fn ruleset() -> RuleSet {
-        RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
-    }
-
-    fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
-        fields.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not read from {fields:?}"))
-    }
 
     /// A stand-in for the encoder's reading of labels: the labels it knows and the field each means.
     fn meaning_of(known: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<crate::understanding::meaning::Nearest> {

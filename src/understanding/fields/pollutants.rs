@@ -226,10 +226,10 @@ struct Reading {
     below_detection: bool,
 }
 
-/// Whether the reading `value` among `tokens` was written as below the detection limit (and by no
-/// token as a measured number).
-fn below_detection(tokens: &[Measured], value: f64) -> bool {
-    let is = |below: bool| tokens.iter().any(|t| !t.range && t.below_detection == below && t.value == value);
+/// Whether the reading `value` among `readings` (each a value and whether it was written as below
+/// the detection limit) was written so, and by none as a measured number.
+pub(super) fn below_detection(readings: &[(f64, bool)], value: f64) -> bool {
+    let is = |below: bool| readings.iter().any(|&(v, b)| b == below && v == value);
     is(true) && !is(false)
 }
 
@@ -539,7 +539,8 @@ impl PollutantReader {
                 confidence = confidence.min(CONF_CONFLICT);
             }
         }
-        let below_detection = below_detection(&tokens, value);
+        let readings: Vec<(f64, bool)> = tokens.iter().filter(|t| !t.range).map(|t| (t.value, t.below_detection)).collect();
+        let below_detection = below_detection(&readings, value);
         let value = (value * factor * 1e6).round() / 1e6;
         Some(Reading { value, confidence, identified, below_detection })
     }

@@ -3,15 +3,16 @@
 use super::*;
 use crate::rules::RuleSet;
 
-fn lines(texts: &[&str]) -> Vec<TextLine> {
+/// One line per text, on page 1, read surely (as from a text layer).
+pub(super) fn lines(texts: &[&str]) -> Vec<TextLine> {
     texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect()
 }
 
-fn ruleset() -> RuleSet {
+pub(super) fn ruleset() -> RuleSet {
     RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap()
 }
 
-fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
+pub(super) fn field<'a>(fields: &'a [ExtractedField], path: &str) -> &'a ExtractedField {
     fields.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("{path} not read from {fields:?}"))
 }
 

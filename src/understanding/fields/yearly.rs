@@ -105,11 +105,8 @@ pub(super) fn months_from_yearly_table(path: &str, labels: &[String], lines: &[T
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::lines;
     use super::*;
-
-    fn lines(texts: &[&str]) -> Vec<TextLine> {
-        texts.iter().map(|t| TextLine::new(1, *t, 1.0)).collect()
-    }
 
     fn labels() -> Vec<String> {
         vec!["缴费月数".into(), "月数".into()]

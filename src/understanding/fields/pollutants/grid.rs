@@ -5,7 +5,7 @@
 //! empty cell written `—` or `/` counts) as the header has items is read; a row with numbers and
 //! another count is named as unread, never guessed.
 
-use super::{strip_non_results, worst, PollutantReader, Unread, LIMIT_HEADER, TABLE_END, UNREAD_VALUE};
+use super::{below_detection, strip_non_results, worst, PollutantReader, Unread, LIMIT_HEADER, TABLE_END, UNREAD_VALUE};
 use crate::reading::TextLine;
 use crate::understanding::fields::CONF_RESULT_CLEAR;
 use crate::understanding::normalize::{find_unit, measured_values, Measured, Unit};
@@ -166,8 +166,7 @@ impl PollutantReader {
             .zip(&values)
             .filter_map(|(item, vs)| {
                 let value = worst(item, &vs.iter().map(|(v, _)| *v).collect::<Vec<_>>())?;
-                let below = vs.iter().any(|&(v, b)| b && v == value) && !vs.iter().any(|&(v, b)| !b && v == value);
-                Some((item.clone(), (value * 1e6).round() / 1e6, CONF_RESULT_CLEAR * confidence, at, below))
+                Some((item.clone(), (value * 1e6).round() / 1e6, CONF_RESULT_CLEAR * confidence, at, below_detection(vs, value)))
             })
             .collect();
         Some(Grid { lines: taken, results, unread })
