@@ -116,7 +116,7 @@ impl Application {
         let pipeline = pipeline(Arc::new(rules), &config.limits, reader_exe, inference);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let usecases = UseCases::new(store, blobs, Arc::new(pipeline), clock, config.limits.case_limits());
+        let usecases = UseCases::new(store, blobs, Arc::new(pipeline), clock, config.limits.case_limits(), config.sessions.limits());
         let font = CertificateFont::shipped().context("loading the certificate font")?;
         let verification = crate::issuance::verification::VerificationKey::load_or_create(&config.data_dir)
             .context("reading or creating the verification-code key")?;

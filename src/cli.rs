@@ -98,6 +98,16 @@ enum UsersCommand {
         role: crate::domain::user::Role,
         /// A unique name, e.g. the reviewer's name.
         name: String,
+        /// Read the account's password for the pages from standard input (its first line), so it
+        /// never appears in the process list or the shell's history.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Set an existing account's password (first line of standard input); ends its sessions.
+    Password {
+        name: String,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -197,7 +207,10 @@ pub fn main() -> ExitCode {
         Command::TrainHeads(args) => crate::train::train(args),
         Command::FitLabels(args) => crate::train::labels::fit_labels(args),
         Command::Replay(args) => replay(args),
-        Command::Users { command: UsersCommand::Add { role, name, storage } } => users_add(role, &name, storage),
+        Command::Users { command: UsersCommand::Add { role, name, password_stdin, storage } } => {
+            users_add(role, &name, password_stdin, storage)
+        }
+        Command::Users { command: UsersCommand::Password { name, storage } } => users_password(&name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
         Command::Load(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -311,14 +324,46 @@ fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {
     })
 }
 
-fn users_add(role: crate::domain::user::Role, name: &str, args: StorageArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(!name.trim().is_empty(), "a user name must not be empty");
+/// The first line of standard input, as a password the account `name` may have.
+fn password_from_stdin(name: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    let password = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_string();
+    if let Some(problem) = crate::domain::user::password_problem(name, &password) {
+        anyhow::bail!("the password cannot be used: {problem}");
+    }
+    Ok(password)
+}
+
+fn users_add(role: crate::domain::user::Role, name: &str, password_stdin: bool, args: StorageArgs) -> anyhow::Result<()> {
+    let name = name.trim();
+    anyhow::ensure!(!name.is_empty(), "a user name must not be empty");
+    let password = if password_stdin { Some(password_from_stdin(name)?) } else { None };
     runtime()?.block_on(async {
         let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let hash = match password {
+            Some(password) => Some(crate::usecases::accounts::hash_password(password).await?),
+            None => None,
+        };
         let token = crate::domain::user::new_token();
-        let user = store.create_user(name.trim(), role.as_str(), &crate::domain::user::token_digest(&token), "admin:cli").await?;
-        println!("created {} {} (id {})", user.role, user.name, user.id);
+        let digest = crate::domain::user::token_digest(&token);
+        let new = crate::storage::NewUser { name, role: role.as_str(), token_sha256: &digest, password_hash: hash.as_deref(), phone: None };
+        let user = store.create_account(&new, "admin:cli").await?;
+        let signs_in = if hash.is_some() { ", may sign in on the site" } else { "" };
+        println!("created {} {} (id {}{signs_in})", user.role, user.name, user.id);
         println!("{token}");
+        Ok(())
+    })
+}
+
+fn users_password(name: &str, args: StorageArgs) -> anyhow::Result<()> {
+    let password = password_from_stdin(name.trim())?;
+    runtime()?.block_on(async {
+        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let user = store.user_by_name(name.trim()).await?.with_context(|| format!("no account named {name}"))?;
+        let hash = crate::usecases::accounts::hash_password(password).await?;
+        store.set_password(user.id, &hash, None, "admin:cli").await?;
+        println!("password set for {} {}; its sessions have ended", user.role, user.name);
         Ok(())
     })
 }

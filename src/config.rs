@@ -186,6 +186,34 @@ pub struct ServeConfig {
     pub rules: RulesConfig,
     #[command(flatten)]
     pub limits: LimitsConfig,
+    #[command(flatten)]
+    pub sessions: SessionConfig,
+}
+
+/// How long a signed-in browser stays signed in.
+#[derive(Debug, Clone, Args)]
+pub struct SessionConfig {
+    /// A session ends after this many minutes without a request.
+    #[arg(long, env = "ONEWINDOW_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+    /// A session ends this many hours after signing in, however busy.
+    #[arg(long, env = "ONEWINDOW_SESSION_MAX_HOURS", default_value_t = 12)]
+    pub session_max_hours: u32,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { session_idle_minutes: 30, session_max_hours: 12 }
+    }
+}
+
+impl SessionConfig {
+    pub fn limits(&self) -> crate::usecases::accounts::SessionLimits {
+        crate::usecases::accounts::SessionLimits {
+            idle_ms: i64::from(self.session_idle_minutes) * 60_000,
+            absolute_ms: i64::from(self.session_max_hours) * 3_600_000,
+        }
+    }
 }
 
 /// The database URL is redacted: it may carry a password.
@@ -199,6 +227,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("workers", &self.workers)
             .field("rules", &self.rules)
             .field("limits", &self.limits)
+            .field("sessions", &self.sessions)
             .finish()
     }
 }
@@ -230,6 +259,7 @@ mod tests {
             workers: 1,
             rules: RulesConfig { rules_dir: "rules".into() },
             limits: LimitsConfig::default(),
+            sessions: SessionConfig::default(),
         };
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2") && printed.contains("u:***@h"), "{printed}");

@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(health::router())
         .merge(permits::page_router())
+        .merge(crate::web::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(error::stable_error_body))

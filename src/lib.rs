@@ -24,4 +24,5 @@ pub mod storage;
 pub mod train;
 pub mod understanding;
 pub mod usecases;
+pub mod web;
 pub mod worker;

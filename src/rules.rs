@@ -173,7 +173,10 @@ impl RuleSet {
             // After the expressions compile, so a misspelt path is named as such first.
             let checked = every_measured_item_checked(name, &service, &documents, &water);
             let known = KnownPaths::build(&service, &documents, &water);
-            let compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
+            check_value_labels(name, "form", &service.form)?;
+            let order: catalog::FormOrder = parse_file(&files, name)?;
+            let mut compiled = CompiledService::compile(name, service, &known, &documents, &water, Arc::clone(&retirement))?;
+            compiled.set_form_order(order);
             checked?;
             services.insert(compiled.info().id.clone(), compiled);
         }
@@ -202,6 +205,28 @@ impl RuleSet {
     pub fn service(&self, id: &str) -> Option<&CompiledService> {
         self.services.get(id)
     }
+
+    /// Every service, by id.
+    pub fn services(&self) -> impl Iterator<Item = &CompiledService> {
+        self.services.values()
+    }
+}
+
+/// A field's `labels`, if given, name each of its `values` once.
+fn check_value_labels(file: &str, prefix: &str, fields: &BTreeMap<String, catalog::FormField>) -> Result<(), RuleSetError> {
+    for (name, field) in fields {
+        let path = format!("{prefix}.{name}");
+        if !field.labels.is_empty() && field.labels.len() != field.values.len() {
+            return Err(RuleSetError::Invalid {
+                file: file.into(),
+                item: path,
+                error: format!("has {} labels for {} values", field.labels.len(), field.values.len()),
+            });
+        }
+        check_value_labels(file, &path, &field.fields)?;
+        check_value_labels(file, &path, &field.item)?;
+    }
+    Ok(())
 }
 
 fn parse_file<T: serde::de::DeserializeOwned>(files: &RuleFiles, name: &str) -> Result<T, RuleSetError> {

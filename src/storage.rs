@@ -49,6 +49,27 @@ pub trait Users: Send + Sync {
     /// Creates an account; a name already taken is a `Conflict`.
     async fn create_user(&self, name: &str, role: &str, token_sha256: &str, actor: &str) -> Result<UserRecord, StoreError>;
     async fn user_by_token(&self, token_sha256: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Creates an account with its password and phone, if it has them; a name taken is a `Conflict`.
+    async fn create_account(&self, user: &NewUser<'_>, actor: &str) -> Result<UserRecord, StoreError>;
+    async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, StoreError>;
+    /// Sets an account's password and ends every session of it except `keep` (the one that changed
+    /// it, if any), in one transaction with its audit event.
+    async fn set_password(&self, user_id: i64, password_hash: &str, keep: Option<&str>, actor: &str) -> Result<(), StoreError>;
+}
+
+/// Browser sessions, stored as their token's SHA-256. Expiry is the caller's: it reads the times.
+#[async_trait::async_trait]
+pub trait Sessions: Send + Sync {
+    /// Starts a session for a signed-in account, with its audit event (`user.signed_in`).
+    async fn create_session(&self, token_sha256: &str, user_id: i64, now_ms: i64, actor: &str) -> Result<(), StoreError>;
+    async fn session(&self, token_sha256: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Marks the session used now (the idle limit counts from here).
+    async fn touch_session(&self, token_sha256: &str, now_ms: i64) -> Result<(), StoreError>;
+    /// Ends one session; false when there was none.
+    async fn end_session(&self, token_sha256: &str) -> Result<bool, StoreError>;
+    /// Removes sessions last used before `idle_before_ms` or started before `started_before_ms`.
+    async fn purge_sessions(&self, idle_before_ms: i64, started_before_ms: i64) -> Result<u64, StoreError>;
 }
 
 /// Applications, their documents and submissions, and what was decided on them.
@@ -64,6 +85,11 @@ pub trait Applications: Send + Sync {
         actor: &str,
     ) -> Result<ApplicationRecord, StoreError>;
     async fn application(&self, id: &ApplicationId) -> Result<Option<ApplicationRecord>, StoreError>;
+    /// Replaces a draft's form (before its first submission: a submitted form is on record as it
+    /// was); `Conflict` in any other state.
+    async fn update_form(&self, id: &ApplicationId, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError>;
+    /// The applications one account owns, newest first.
+    async fn applications_of(&self, owner_id: i64) -> Result<Vec<ApplicationRecord>, StoreError>;
     /// Adds all documents or none, within `limits` counted over the current documents.
     async fn add_documents(
         &self,
@@ -183,6 +209,6 @@ pub trait AuditLog: Send + Sync {
 }
 
 /// A backend: every focused trait. Use cases take this; narrower users may take one trait.
-pub trait Store: Users + Applications + Jobs + Reviews + AuditLog + 'static {}
+pub trait Store: Users + Sessions + Applications + Jobs + Reviews + AuditLog + 'static {}
 
-impl<T: Users + Applications + Jobs + Reviews + AuditLog + 'static> Store for T {}
+impl<T: Users + Sessions + Applications + Jobs + Reviews + AuditLog + 'static> Store for T {}

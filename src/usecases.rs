@@ -3,6 +3,7 @@
 //! checks who may do it, makes its state change through one storage call (one transaction, with its
 //! audit event in it), and returns a typed error. No HTTP here, and no SQL.
 
+pub mod accounts;
 pub mod applications;
 pub mod decide;
 pub mod permits;
@@ -68,6 +69,8 @@ pub(crate) struct Context {
     /// A correction re-decides the case inside the reviewer's request; this bounds how many do so
     /// at once, so corrections cannot pile up OCR runs beside the workers'.
     corrections: Semaphore,
+    sessions: accounts::SessionLimits,
+    sign_ins: accounts::SignInThrottle,
 }
 
 /// The use cases over one store, blob store, pipeline and clock. Cheap to clone.
@@ -78,7 +81,14 @@ pub struct UseCases(Arc<Context>);
 const CORRECTIONS_AT_ONCE: usize = 1;
 
 impl UseCases {
-    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, pipeline: Arc<Pipeline>, clock: Arc<dyn Clock>, limits: CaseLimits) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        blobs: BlobStore,
+        pipeline: Arc<Pipeline>,
+        clock: Arc<dyn Clock>,
+        limits: CaseLimits,
+        sessions: accounts::SessionLimits,
+    ) -> Self {
         Self(Arc::new(Context {
             store,
             blobs,
@@ -87,6 +97,8 @@ impl UseCases {
             limits,
             jobs: Notify::new(),
             corrections: Semaphore::new(CORRECTIONS_AT_ONCE),
+            sessions,
+            sign_ins: accounts::SignInThrottle::default(),
         }))
     }
 
@@ -109,6 +121,10 @@ impl UseCases {
 
     pub fn limits(&self) -> CaseLimits {
         self.0.limits
+    }
+
+    pub fn session_limits(&self) -> accounts::SessionLimits {
+        self.0.sessions
     }
 
     /// Resolves when a job may have been queued (or after a missed wake-up, at the caller's poll).

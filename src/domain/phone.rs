@@ -15,9 +15,21 @@ pub fn is_valid_phone(input: &str) -> bool {
     MOBILE.is_match(&compact) || LANDLINE.is_match(&compact)
 }
 
+/// True when `input` is a plausible mainland mobile number (what an applicant signs up with).
+pub fn is_mobile(input: &str) -> bool {
+    let compact: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+    MOBILE.is_match(&compact)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mobile_is_not_a_landline() {
+        assert!(is_mobile("139 1234 5678") && is_mobile("+8613912345678"));
+        assert!(!is_mobile("0510-85226718") && !is_mobile("12912345678"));
+    }
 
     #[test]
     fn mobiles_and_landlines() {

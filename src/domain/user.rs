@@ -83,6 +83,30 @@ impl Actor {
     }
 }
 
+/// The shortest and longest password an account may have (NIST SP 800-63B §3.1.1.2: at least 8,
+/// and long passphrases allowed).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// What is wrong with `password` as the password of the account `name`, in the words shown to the
+/// person choosing it; `None` when it may be used.
+pub fn password_problem(name: &str, password: &str) -> Option<String> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        Some(format!("密码至少需要{MIN_PASSWORD_CHARS}个字符"))
+    } else if chars > MAX_PASSWORD_CHARS {
+        Some(format!("密码不能超过{MAX_PASSWORD_CHARS}个字符"))
+    } else if password.chars().any(char::is_control) {
+        Some("密码不能含有控制字符".into())
+    } else if password.trim() == name.trim() {
+        Some("密码不能与用户名相同".into())
+    } else if password.chars().all(|c| c == password.chars().next().unwrap_or(' ')) {
+        Some("密码不能由同一个字符重复组成".into())
+    } else {
+        None
+    }
+}
+
 /// A fresh API token: `ow_` and 32 random bytes in hex.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -109,6 +133,15 @@ mod tests {
         assert_ne!(token_digest(&a), a);
         for role in [Role::Applicant, Role::Reviewer, Role::Auditor, Role::Admin] {
             assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn passwords_are_long_enough_and_not_the_name() {
+        assert_eq!(password_problem("张三", "correct horse"), None);
+        assert_eq!(password_problem("张三", "密码是八个汉字啊"), None, "characters, not bytes");
+        for bad in ["short", "zhangsan1", "aaaaaaaaaa", "tab\there!", &"x".repeat(129)] {
+            assert!(password_problem("zhangsan1", bad).is_some(), "{bad}");
         }
     }
 }

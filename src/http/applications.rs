@@ -100,11 +100,42 @@ async fn upload_documents(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = super::application_id(&id)?;
     state.usecases().open_for_documents(&caller, &id).await?;
-    let limits = state.usecases().limits();
+    let files = read_uploads(&mut multipart, state.usecases().limits(), None).await?;
+    let records = state.usecases().add_documents(&caller, &id, files).await?;
+    Ok((StatusCode::CREATED, Json(json!({"documents": bodies::all::<_, DocumentBody>(&records)}))))
+}
+
+/// Reads every file of a multipart upload, each checked against the limits and sniffed. With
+/// `token` (the pages), the first part must be the form's `csrf` field carrying it (403 otherwise),
+/// other text parts are ignored and an empty file part (no file chosen) is skipped; without it (the
+/// API) every part is a file, whatever its name.
+pub async fn read_uploads(
+    multipart: &mut Multipart,
+    limits: crate::usecases::CaseLimits,
+    token: Option<&str>,
+) -> Result<Vec<Upload>, ApiError> {
     let mut files: Vec<Upload> = Vec::new();
+    let mut token_seen = token.is_none();
     while let Some(mut field) =
         multipart.next_field().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?
     {
+        let is_file = field.file_name().is_some();
+        if let Some(expected) = token {
+            if !is_file {
+                if field.name() == Some("csrf") && !token_seen {
+                    let text =
+                        field.text().await.map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text())))?;
+                    token_seen = crate::domain::constant_time_eq(text.trim().as_bytes(), expected.as_bytes());
+                }
+                continue;
+            }
+            if !token_seen {
+                return Err(ApiError::Forbidden("the form's token is missing or stale".into()));
+            }
+            if field.file_name() == Some("") {
+                continue;
+            }
+        }
         let name = field.file_name().or(field.name()).unwrap_or("document").to_string();
         let name = sanitize_file_name(&name);
         let mut bytes = Vec::new();
@@ -132,8 +163,10 @@ async fn upload_documents(
         }
         files.push(Upload { name, bytes, format });
     }
-    let records = state.usecases().add_documents(&caller, &id, files).await?;
-    Ok((StatusCode::CREATED, Json(json!({"documents": bodies::all::<_, DocumentBody>(&records)}))))
+    if !token_seen {
+        return Err(ApiError::Forbidden("the form's token is missing or stale".into()));
+    }
+    Ok(files)
 }
 
 /// Withdraws a wrong or unreadable file before the next submission; it stays on record.

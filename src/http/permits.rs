@@ -29,7 +29,17 @@ pub fn page_router() -> Router<AppState> {
 
 async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let id = super::application_id(&id)?;
-    let permit = state.usecases().permit_of(&caller, &id).await?;
+    let pdf = certificate_pdf(&state, &caller, &id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf))
+}
+
+/// The certificate PDF of an issued application the caller may see (the API's and the pages').
+pub async fn certificate_pdf(
+    state: &AppState,
+    caller: &Caller,
+    id: &crate::domain::application::ApplicationId,
+) -> Result<Vec<u8>, ApiError> {
+    let permit = state.usecases().permit_of(caller, id).await?;
     if permit.status == "revoked" {
         // A revoked permit's certificate is no longer served: a copy printed now would be taken
         // for a valid one. The verification page says it was revoked.
@@ -39,11 +49,10 @@ async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id)
     let code = state.verification().code(&permit.number);
     let data = crate::issuance::certificate_data(&permit, state.public_url(), &code);
     let state_for_render = state.clone();
-    let pdf = tokio::task::spawn_blocking(move || crate::issuance::certificate::render(state_for_render.certificate_font(), &data))
+    tokio::task::spawn_blocking(move || crate::issuance::certificate::render(state_for_render.certificate_font(), &data))
         .await
         .map_err(|e| ApiError::Internal(format!("rendering the certificate panicked: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("rendering the certificate: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, "application/pdf")], pdf))
+        .map_err(|e| ApiError::Internal(format!("rendering the certificate: {e}")))
 }
 
 #[derive(Debug, serde::Deserialize)]

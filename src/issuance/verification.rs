@@ -59,6 +59,16 @@ impl VerificationKey {
         }
     }
 
+    /// A key for another purpose (the pages' CSRF tokens), derived from this one with the purpose
+    /// as domain separation: `HMAC(key, "onewindow/" ‖ purpose)`. No permit number has that form, so
+    /// no derived key is ever a certificate's code.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(b"onewindow/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
     /// The code printed on the certificate of `number`: ten characters in two groups (ABCDE-FGHJK).
     pub fn code(&self, number: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");

@@ -112,6 +112,29 @@ pub struct ServiceInfo {
     pub spot_check: Option<String>,
 }
 
+/// The order a service file writes its form's fields in, read from the same text (the schema's
+/// maps are sorted by name; a form's page shows the fields as the file lists them).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FormOrder {
+    #[serde(default)]
+    pub form: indexmap::IndexMap<String, FieldOrder>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FieldOrder {
+    #[serde(default)]
+    pub fields: indexmap::IndexMap<String, FieldOrder>,
+    #[serde(default)]
+    pub item: indexmap::IndexMap<String, FieldOrder>,
+}
+
+impl FormField {
+    /// How `value` is shown to a person.
+    pub fn label_of<'a>(&'a self, value: &'a str) -> &'a str {
+        self.values.iter().position(|v| v == value).and_then(|i| self.labels.get(i)).map_or(value, String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FormField {
@@ -125,6 +148,13 @@ pub struct FormField {
     pub default: Option<toml::Value>,
     #[serde(default)]
     pub values: Vec<String>,
+    /// How each of `values` is shown to a person, in the same order (the form's pages); absent:
+    /// the values themselves.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// A line of guidance shown under the field's label on the form's page.
+    #[serde(default)]
+    pub hint: Option<String>,
     #[serde(default)]
     pub min: Option<f64>,
     /// The largest plausible value of a `number` (a volume of 1e308 m³ a day is no volume).

@@ -14,6 +14,8 @@ use super::catalog::{DocumentsFile, FormField, FormFieldKind, RuleSpec, ServiceF
 use super::{referenced_paths, KnownPaths, RuleSetError};
 use chrono::Datelike;
 
+mod needs;
+
 use crate::domain::credit_code::CreditCode;
 use crate::domain::id_number::{IdNumber, Sex};
 use crate::domain::phone::is_valid_phone;
@@ -63,6 +65,7 @@ pub struct CompiledService {
     materials: Vec<CompiledMaterial>,
     rules: Vec<CompiledRule>,
     spot_check: Option<CompiledExpr>,
+    form_order: super::catalog::FormOrder,
 }
 
 /// Everything the rules may look at for one application.
@@ -165,7 +168,7 @@ impl CompiledService {
             Some(src) => Some(CompiledExpr::compile(file_name, "service.spot_check", src, known)?),
             None => None,
         };
-        let service = Self { file, retirement, materials, rules, spot_check };
+        let service = Self { file, retirement, materials, rules, spot_check, form_order: Default::default() };
         service.check_against_sample(file_name, documents, water)?;
         Ok(service)
     }
@@ -184,6 +187,15 @@ impl CompiledService {
         &self.file.form
     }
 
+    /// The form's fields in the order the service file writes them.
+    pub fn form_order(&self) -> &super::catalog::FormOrder {
+        &self.form_order
+    }
+
+    pub(super) fn set_form_order(&mut self, order: super::catalog::FormOrder) {
+        self.form_order = order;
+    }
+
     /// The bundle's items (id → name); empty for a single-outcome service.
     pub fn items(&self) -> &BTreeMap<String, super::catalog::ItemSpec> {
         &self.file.items
@@ -192,6 +204,11 @@ impl CompiledService {
     /// The items a material serves (empty: all).
     pub fn material_items(&self, material: &str) -> &[String] {
         self.file.materials.iter().find(|m| m.id == material).map(|m| m.items.as_slice()).unwrap_or(&[])
+    }
+
+    /// The materials as the service file declares them.
+    pub fn materials(&self) -> &[super::catalog::MaterialSpec] {
+        &self.file.materials
     }
 
     pub fn material_ids(&self) -> impl Iterator<Item = &str> {

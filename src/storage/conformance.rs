@@ -242,6 +242,50 @@ pub async fn accounts_have_unique_names(store: &dyn Store) {
     assert_eq!(store.user_by_token("nothing").await.unwrap(), None);
 }
 
+pub async fn sessions_belong_to_one_account_and_end_with_a_password_change(store: &dyn Store) {
+    let new =
+        NewUser { name: "张三", role: "applicant", token_sha256: "t-zs", password_hash: Some("$argon2id$x"), phone: Some("13912345678") };
+    let user = store.create_account(&new, ACTOR).await.unwrap();
+    assert_eq!(user.password_hash.as_deref(), Some("$argon2id$x"));
+    assert_eq!(store.user_by_name("张三").await.unwrap().unwrap().phone.as_deref(), Some("13912345678"));
+    assert_eq!(store.user_by_id(user.id).await.unwrap().map(|u| u.name), Some("张三".to_string()));
+    assert_eq!(store.user_by_id(user.id + 1000).await.unwrap(), None);
+    assert!(!format!("{user:?}").contains("argon2"), "a record's Debug never shows the hash");
+    let other = store.create_user("李四", "reviewer", "t-ls", ACTOR).await.unwrap();
+    assert_eq!(other.password_hash, None);
+
+    store.create_session("s1", user.id, 1_000, ACTOR).await.unwrap();
+    store.create_session("s2", user.id, 2_000, ACTOR).await.unwrap();
+    store.create_session("s3", other.id, 3_000, ACTOR).await.unwrap();
+    let s1 = store.session("s1").await.unwrap().unwrap();
+    assert_eq!((s1.user.id, s1.created_ms, s1.last_seen_ms), (user.id, 1_000, 1_000));
+    store.touch_session("s1", 5_000).await.unwrap();
+    store.touch_session("s1", 4_000).await.unwrap();
+    assert_eq!(store.session("s1").await.unwrap().unwrap().last_seen_ms, 5_000, "never moves back");
+
+    // A password change keeps the session that made it and ends the account's others only.
+    store.set_password(user.id, "$argon2id$y", Some("s1"), ACTOR).await.unwrap();
+    assert!(store.session("s1").await.unwrap().is_some());
+    assert!(store.session("s2").await.unwrap().is_none());
+    assert!(store.session("s3").await.unwrap().is_some());
+    assert_eq!(store.user_by_name("张三").await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$y"));
+    store.set_password(user.id, "$argon2id$z", None, ACTOR).await.unwrap();
+    assert!(store.session("s1").await.unwrap().is_none(), "a change from the command line ends them all");
+
+    assert!(store.end_session("s3").await.unwrap());
+    assert!(!store.end_session("s3").await.unwrap());
+    store.create_session("old", other.id, 100, ACTOR).await.unwrap();
+    store.create_session("idle", other.id, 10_000, ACTOR).await.unwrap();
+    store.create_session("live", other.id, 10_000, ACTOR).await.unwrap();
+    store.touch_session("live", 20_000).await.unwrap();
+    store.touch_session("old", 20_000).await.unwrap();
+    assert_eq!(store.purge_sessions(15_000, 1_000).await.unwrap(), 2, "idle, and past the absolute limit");
+    assert!(store.session("live").await.unwrap().is_some());
+    let kinds: Vec<String> = store.audit_entries().await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"user.signed_in".to_string()) && kinds.contains(&"user.password_changed".to_string()));
+    assert!(matches!(store.set_password(9_999, "h", None, ACTOR).await, Err(StoreError::Conflict(_))));
+}
+
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {
     ($make:expr, $($check:ident),* $(,)?) => {
@@ -274,6 +318,7 @@ mod sqlite {
         a_case_in_review_has_one_holder_at_a_time,
         every_change_is_in_the_audit_chain,
         accounts_have_unique_names,
+        sessions_belong_to_one_account_and_end_with_a_password_change,
         accounts_and_applications_have_quotas,
     );
 }

@@ -111,13 +111,48 @@ pub struct DocumentLimits {
     pub max_account_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRecord {
     pub id: i64,
     pub name: String,
     pub role: String,
     pub token_sha256: String,
     pub created_at: String,
+    /// The argon2 PHC string of the account's password, if it has one (never the password).
+    pub password_hash: Option<String>,
+    /// The mobile number an applicant gave when signing up.
+    pub phone: Option<String>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    /// Without the password hash and the phone number, so that a logged record shows neither.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new account: an API token always (scripts use it; a site account's is never shown), a
+/// password and phone when the account signs in on the site.
+#[derive(Clone)]
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub token_sha256: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub phone: Option<&'a str>,
+}
+
+/// A browser session: the account and the session's times (milliseconds since the epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub user: UserRecord,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
 }
 
 /// What issuing needs besides the application: the service's number format and validity.

@@ -16,6 +16,7 @@ use super::{
     Job, Jobs, NewCorrection, NewDocument, PermitRecord, PermitSpec, ReviewInput, ReviewRecord, Reviews, StoreError, SubmissionRecord,
     Submitted, UserRecord, Users,
 };
+use super::{NewUser, SessionRecord, Sessions};
 use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
 use crate::domain::application::{ApplicationId, ApplicationState};
 use crate::domain::decision::{Decision, Outcome};

@@ -78,6 +78,58 @@ impl UseCases {
         Ok(record)
     }
 
+    /// Changes a draft's form, validated as at creation, by its applicant.
+    pub async fn update_form(&self, actor: &Actor, id: &ApplicationId, form: &Value) -> Result<ApplicationRecord, UseCaseError> {
+        let application = self.changeable(actor, id).await?;
+        self.pipeline().check_form(&application.service, form)?;
+        Ok(self.store().update_form(id, &form.to_string(), &actor.audit_name()).await?)
+    }
+
+    /// The actor's own applications, newest first.
+    pub async fn my_applications(&self, actor: &Actor) -> Result<Vec<ApplicationRecord>, UseCaseError> {
+        Ok(self.store().applications_of(actor.user_id).await?)
+    }
+
+    /// The materials `service` asks for with this form, as the applicant's task list shows them
+    /// before anything is read: (material id, its name, needed always / not / depending on others).
+    pub fn material_needs(&self, service: &str, form: &Value) -> Result<Vec<(String, String, Option<bool>)>, UseCaseError> {
+        let rules = self.rules();
+        let compiled = rules.service(service).ok_or_else(|| UseCaseError::NotFound(format!("unknown service {service}")))?;
+        let form = crate::rules::schema::apply_defaults(compiled.form_schema(), form);
+        Ok(compiled
+            .material_needs(&form)
+            .into_iter()
+            .map(|(id, need)| {
+                let name = rules.documents.kinds.get(id).map_or_else(|| id.to_string(), |k| k.name.clone());
+                (id.to_string(), name, need)
+            })
+            .collect())
+    }
+
+    /// One stored file of a case the actor may see, re-hashed as it is read.
+    pub async fn document_file(
+        &self,
+        actor: &Actor,
+        id: &ApplicationId,
+        document_id: i64,
+    ) -> Result<(DocumentRecord, Vec<u8>), UseCaseError> {
+        self.readable(actor, id).await?;
+        let document = self
+            .store()
+            .documents(id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == document_id)
+            .ok_or_else(|| UseCaseError::NotFound(format!("no document {document_id} in application {id}")))?;
+        let blobs = self.0.blobs.clone();
+        let sha256 = document.sha256.clone();
+        let bytes = tokio::task::spawn_blocking(move || blobs.get(&sha256))
+            .await
+            .map_err(|e| UseCaseError::Internal(format!("reading a stored document: {e}")))?
+            .map_err(|e| UseCaseError::Internal(format!("reading stored document {document_id}: {e}")))?;
+        Ok((document, bytes))
+    }
+
     /// The application if the actor may see it; otherwise "not found", so ids reveal nothing.
     pub async fn readable(&self, actor: &Actor, id: &ApplicationId) -> Result<ApplicationRecord, UseCaseError> {
         match self.store().application(id).await? {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use onewindow::app::{Application, BuildOptions, Inference};
 use onewindow::clock::ManualClock;
-use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig};
+use onewindow::config::{LimitsConfig, RulesConfig, ServeConfig, SessionConfig};
 use onewindow::domain::user::{new_token, token_digest, Role};
 use onewindow::pipeline::Pipeline;
 use onewindow::reading::Reader;
@@ -124,6 +124,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         public_url: "https://onewindow.example.gov.cn".into(),
         rules: RulesConfig { rules_dir: repo().join("rules") },
         limits: options.limits,
+        sessions: SessionConfig::default(),
     };
     let clock = Arc::new(ManualClock::new(options.today));
     let build = BuildOptions { reader_exe: Some(onewindow_exe()), clock: Some(clock.clone()), inference: Some(options.inference) };

@@ -14,6 +14,7 @@ mod flexible;
 mod hardening;
 mod helpers;
 mod load;
+mod pages;
 mod personal;
 mod photos;
 mod restart;

@@ -140,6 +140,33 @@ impl Applications for SqliteStore {
         self.rows_of::<rows::DocumentRow, _>("SELECT * FROM documents WHERE application_id = ? ORDER BY id", application_id).await
     }
 
+    async fn update_form(&self, id: &ApplicationId, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError> {
+        let mut tx = self.write_tx().await?;
+        let application = load_application(&mut tx, id).await?;
+        if application.state != ApplicationState::Draft {
+            return Err(StoreError::Conflict(format!("the form of application {id} can be changed only before it is first submitted")));
+        }
+        sqlx::query("UPDATE applications SET form = ?, updated_at = ? WHERE id = ?")
+            .bind(form)
+            .bind(now_text())
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let form_sha256 = crate::domain::sha256_hex(form.as_bytes());
+        audit(&mut tx, actor, "application.form_changed", Some(id.as_str()), serde_json::json!({"form_sha256": form_sha256})).await?;
+        let updated = load_application(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    async fn applications_of(&self, owner_id: i64) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let rows: Vec<ApplicationRow> = sqlx::query_as("SELECT * FROM applications WHERE owner_id = ? ORDER BY created_at DESC, id")
+            .bind(owner_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows::all(rows)
+    }
+
     async fn withdraw_document(&self, application_id: &ApplicationId, document_id: i64, actor: &str) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;

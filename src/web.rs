@@ -1,0 +1,64 @@
+//! The pages: server-rendered HTML, Chinese first, for applicants (sign up, apply, upload, check
+//! and submit, follow), reviewers (the queue, a case beside its documents, correct and decide) and
+//! auditors (the log, verification, replay, export). Templates are askama's, checked at compile
+//! time with HTML escaping on; handlers parse the form, call the same use cases as the JSON API and
+//! render what they return — no business rule is decided here. Pages work without JavaScript;
+//! `assets/web/app.js` only adds live status and focus on the error summary.
+
+pub mod account;
+pub mod applicant;
+mod case_view;
+pub mod form;
+pub mod page;
+pub mod session;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+/// One problem with what was typed, for the error summary and the field it links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorItem {
+    /// The `id` of the input the summary's link goes to.
+    pub id: String,
+    pub message: String,
+}
+
+/// A page's problems, in the order of its fields.
+#[derive(Debug, Clone, Default)]
+pub struct Errors(pub Vec<ErrorItem>);
+
+impl Errors {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn items(&self) -> &[ErrorItem] {
+        &self.0
+    }
+
+    /// The message of the field with this id, if it has one.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.0.iter().find(|e| e.id == id).map(|e| e.message.as_str())
+    }
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/login", get(account::login_page).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/signup", get(account::signup_page).post(account::signup))
+        .route("/account", get(account::account_page))
+        .route("/account/password", post(account::change_password))
+        .merge(applicant::router())
+        .layer(axum::middleware::from_fn_with_state(state, session::ensure_visitor))
+        .route("/assets/site.css", get(|| asset("text/css; charset=utf-8", include_str!("../assets/web/site.css"))))
+        .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../assets/web/app.js"))))
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body)
+}
