@@ -10,6 +10,7 @@ pub mod applicant;
 mod case_view;
 pub mod form;
 pub mod page;
+pub mod reviewer;
 pub mod session;
 
 use axum::http::header;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account", get(account::account_page))
         .route("/account/password", post(account::change_password))
         .merge(applicant::router())
+        .merge(reviewer::router())
         .layer(axum::middleware::from_fn_with_state(state, session::ensure_visitor))
         .route("/assets/site.css", get(|| asset("text/css; charset=utf-8", include_str!("../assets/web/site.css"))))
         .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../assets/web/app.js"))))

@@ -166,9 +166,15 @@ impl UseCases {
         }
     }
 
-    /// The reviewer's decision on a case they hold: the written decision, the permit when issuing,
-    /// and the new state, recorded in one transaction.
-    pub async fn review(&self, actor: &Actor, id: &ApplicationId, request: ReviewRequest) -> Result<Reviewed, UseCaseError> {
+    /// The written decision a reviewer's request would send, checked as deciding checks it, and
+    /// nothing stored: the page shows it before the reviewer confirms.
+    pub async fn preview_review(&self, actor: &Actor, id: &ApplicationId, request: &ReviewRequest) -> Result<Value, UseCaseError> {
+        let application = self.held_for_review(actor, id).await?;
+        Ok(self.written_decision(actor, &application, request).await?.0)
+    }
+
+    /// The case in review, if the actor may decide it now (holds its live claim).
+    async fn held_for_review(&self, actor: &Actor, id: &ApplicationId) -> Result<ApplicationRecord, UseCaseError> {
         actor.require(REVIEWERS)?;
         let application =
             self.store().application(id).await?.ok_or_else(|| UseCaseError::NotFound(format!("application {id} not found")))?;
@@ -176,13 +182,24 @@ impl UseCases {
             // Checked again, atomically, when the decision is stored.
             return Err(UseCaseError::Conflict("claim the case in review before deciding it".into()));
         }
+        Ok(application)
+    }
+
+    /// The written decision of `request` on `application`, its text trimmed, and the form as corrected.
+    async fn written_decision(
+        &self,
+        actor: &Actor,
+        application: &ApplicationRecord,
+        request: &ReviewRequest,
+    ) -> Result<(Value, String, Value), UseCaseError> {
+        let id = &application.id;
         let rules = self.rules();
         let reason =
             rules.review_reasons.reasons.iter().find(|r| r.code == request.reason_code && r.action == request.action.as_str()).ok_or_else(
                 || UseCaseError::Invalid(format!("reason code `{}` is not a reason for {}", request.reason_code, request.action.as_str())),
             )?;
         let service = rules.service(&application.service).ok_or_else(|| UseCaseError::Internal("service vanished".into()))?;
-        let form = self.form_as_corrected(&application).await?;
+        let form = self.form_as_corrected(application).await?;
         let today = self.clock().today();
         let text = request.text.trim().to_string();
         let document = match request.action {
@@ -208,7 +225,7 @@ impl UseCases {
                 // The rules as they now stand on this submission: after the latest correction, or
                 // as the machine decided. Issuing over a failed rule is an override, said as one.
                 let failing: Vec<String> =
-                    self.failing_rules(&application).await?.into_iter().filter(|rule| !reason.settles.contains(rule)).collect();
+                    self.failing_rules(application).await?.into_iter().filter(|rule| !reason.settles.contains(rule)).collect();
                 if !failing.is_empty() && !reason.overrides {
                     return Err(UseCaseError::Invalid(format!(
                         "rules still fail ({}): correct the readings, or issue with an override reason code and its text",
@@ -225,6 +242,17 @@ impl UseCases {
                 document
             }
         };
+        Ok((document, text, form))
+    }
+
+    /// The reviewer's decision on a case they hold: the written decision, the permit when issuing,
+    /// and the new state, recorded in one transaction.
+    pub async fn review(&self, actor: &Actor, id: &ApplicationId, request: ReviewRequest) -> Result<Reviewed, UseCaseError> {
+        let application = self.held_for_review(actor, id).await?;
+        let (document, text, form) = self.written_decision(actor, &application, &request).await?;
+        let rules = self.rules();
+        let service = rules.service(&application.service).ok_or_else(|| UseCaseError::Internal("service vanished".into()))?;
+        let today = self.clock().today();
         let (permit, item_records) = match request.action {
             ReviewAction::Issue => self.what_issuing_grants(service, &application, &form, &actor.audit_name()).await?,
             _ => (None, Vec::new()),

@@ -3,6 +3,7 @@
 
 mod applicant;
 mod browser;
+mod reviewer;
 
 use browser::{staff_account, Browser};
 
