@@ -113,6 +113,11 @@ impl Application {
             Some(inference) => inference,
             None => Inference::load(&config.limits)?,
         };
+        let replay = crate::usecases::audit::ReplayKit {
+            limits: config.limits.clone(),
+            inference: inference.clone(),
+            reader_exe: reader_exe.clone(),
+        };
         let pipeline = pipeline(Arc::new(rules), &config.limits, reader_exe, inference);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
@@ -120,7 +125,7 @@ impl Application {
         let font = CertificateFont::shipped().context("loading the certificate font")?;
         let verification = crate::issuance::verification::VerificationKey::load_or_create(&config.data_dir)
             .context("reading or creating the verification-code key")?;
-        let state = AppState::new(usecases, config.public_url.clone(), font, verification);
+        let state = AppState::new(usecases, config.public_url.clone(), font, verification, replay);
         Ok(Self { listener, state, workers: config.workers })
     }
 

@@ -20,6 +20,8 @@ pub struct ReplayReport {
     pub replayed_sha256: String,
     /// The first differing top-level key, when not reproduced.
     pub first_difference: Option<String>,
+    /// That key's recorded and replayed values, as JSON.
+    pub difference: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,15 +92,24 @@ pub async fn replay(
         let replayed = decision.to_canonical_json();
         let reproduced = replayed == recorded.decision;
         let first_difference = if reproduced { None } else { first_difference(&recorded.decision, &replayed) };
+        let difference = first_difference.as_deref().and_then(|key| values_of(key, &recorded.decision, &replayed));
         reports.push(ReplayReport {
             submission: recorded.submission_seq,
             reproduced,
             recorded_sha256: sha256_hex(recorded.decision.as_bytes()),
             replayed_sha256: sha256_hex(replayed.as_bytes()),
             first_difference,
+            difference,
         });
     }
     Ok(reports)
+}
+
+/// The values of top-level `key` in the recorded and the replayed decision.
+fn values_of(key: &str, recorded: &str, replayed: &str) -> Option<(String, String)> {
+    let value =
+        |text: &str| serde_json::from_str::<serde_json::Value>(text).ok().map(|v| v.get(key).cloned().unwrap_or_default().to_string());
+    Some((value(recorded)?, value(replayed)?))
 }
 
 fn first_difference(recorded: &str, replayed: &str) -> Option<String> {

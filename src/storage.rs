@@ -200,6 +200,8 @@ pub trait Reviews: Send + Sync {
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// At most `limit` entries before sequence number `before` (or the newest), newest first.
+    async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// The audit events of one application, oldest first.
     async fn audit_for(&self, id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError>;
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;

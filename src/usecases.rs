@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod applications;
+pub mod audit;
 pub mod decide;
 pub mod permits;
 pub mod review;
@@ -71,6 +72,8 @@ pub(crate) struct Context {
     corrections: Semaphore,
     sessions: accounts::SessionLimits,
     sign_ins: accounts::SignInThrottle,
+    /// One replay at a time: it reads every document of a case again.
+    replays: Semaphore,
 }
 
 /// The use cases over one store, blob store, pipeline and clock. Cheap to clone.
@@ -99,6 +102,7 @@ impl UseCases {
             corrections: Semaphore::new(CORRECTIONS_AT_ONCE),
             sessions,
             sign_ins: accounts::SignInThrottle::default(),
+            replays: Semaphore::new(1),
         }))
     }
 

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod applicant;
+pub mod auditor;
 mod case_view;
 pub mod form;
 pub mod page;
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/password", post(account::change_password))
         .merge(applicant::router())
         .merge(reviewer::router())
+        .merge(auditor::router())
         .layer(axum::middleware::from_fn_with_state(state, session::ensure_visitor))
         .route("/assets/site.css", get(|| asset("text/css; charset=utf-8", include_str!("../assets/web/site.css"))))
         .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../assets/web/app.js"))))

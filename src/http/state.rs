@@ -1,11 +1,13 @@
 //! The state every handler shares: the use cases, and what only the HTTP edge needs (the public
-//! address certificates point to, the certificate font, whether the service is ready).
+//! address certificates point to, the certificate font, what replay needs, whether the service is
+//! ready).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::issuance::certificate::CertificateFont;
 use crate::issuance::verification::VerificationKey;
+use crate::usecases::audit::ReplayKit;
 use crate::usecases::UseCases;
 
 struct Shared {
@@ -13,6 +15,8 @@ struct Shared {
     public_url: String,
     certificate_font: CertificateFont,
     verification: VerificationKey,
+    /// What the auditors' replay needs (the models and limits the service runs with).
+    replay: ReplayKit,
     /// Set once the workers run and the listener is about to serve.
     ready: AtomicBool,
 }
@@ -22,8 +26,18 @@ struct Shared {
 pub struct AppState(Arc<Shared>);
 
 impl AppState {
-    pub fn new(usecases: UseCases, public_url: String, certificate_font: CertificateFont, verification: VerificationKey) -> Self {
-        Self(Arc::new(Shared { usecases, public_url, certificate_font, verification, ready: AtomicBool::new(false) }))
+    pub fn new(
+        usecases: UseCases,
+        public_url: String,
+        certificate_font: CertificateFont,
+        verification: VerificationKey,
+        replay: ReplayKit,
+    ) -> Self {
+        Self(Arc::new(Shared { usecases, public_url, certificate_font, verification, replay, ready: AtomicBool::new(false) }))
+    }
+
+    pub fn replay_kit(&self) -> &ReplayKit {
+        &self.0.replay
     }
 
     /// The key of the verification codes printed on certificates.

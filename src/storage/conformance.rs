@@ -229,6 +229,11 @@ pub async fn every_change_is_in_the_audit_chain(store: &dyn Store) {
     assert_eq!(kinds, ["application.created", "document.stored", "application.submitted", "case.escalated"]);
     let entries = store.audit_entries().await.unwrap();
     assert_eq!(verify_chain(&entries).unwrap(), entries.len() as u64);
+    let newest: Vec<i64> = store.audit_page(None, 2).await.unwrap().iter().map(|e| e.seq).collect();
+    let n = entries.len() as i64;
+    assert_eq!(newest, [n, n - 1], "newest first");
+    let older: Vec<i64> = store.audit_page(Some(n - 1), 100).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(older, (1..n - 1).rev().collect::<Vec<_>>());
     store.save_ruleset("sha256:x", "{}").await.unwrap();
     store.save_ruleset("sha256:x", "{}").await.unwrap();
     assert_eq!(store.ruleset("sha256:x").await.unwrap().as_deref(), Some("{}"));

@@ -2,6 +2,7 @@
 //! access for each role, sign-in throttling and session expiry.
 
 mod applicant;
+mod auditor;
 mod browser;
 mod reviewer;
 

@@ -8,6 +8,14 @@ impl AuditLog for SqliteStore {
         Ok(sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?)
     }
 
+    async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn audit_for(&self, application_id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = ? ORDER BY seq")
             .bind(application_id.as_str())
