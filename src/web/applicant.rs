@@ -326,7 +326,8 @@ async fn case_page(
     Query(query): Query<CaseQuery>,
 ) -> Result<Response, PageError> {
     let page = build_case_page(&state, &visitor, &id, Errors::default()).await?;
-    Ok(CasePage { just_submitted: query.submitted.is_some() && page.state_code != "draft", ..page }.into_response())
+    // The confirmation stands while the case is being decided; once decided, the outcome leads.
+    Ok(CasePage { just_submitted: query.submitted.is_some() && page.pending, ..page }.into_response())
 }
 
 pub(super) async fn build_case_page(state: &AppState, visitor: &Visitor, id: &str, errors: Errors) -> Result<CasePage, PageError> {
@@ -440,7 +441,7 @@ async fn upload(
         Ok(files) => state.usecases().add_documents(&actor, &case, files).await.map_err(ApiError::from),
     };
     match files {
-        Ok(_) => Ok(Redirect::to(&format!("/applications/{id}#files")).into_response()),
+        Ok(_) => Ok(Redirect::to(&format!("/applications/{id}#uploaded")).into_response()),
         Err(error) => {
             let Some(message) = upload_problem(&error, limits) else { return Err(PageError::Internal(format!("{error:?}"))) };
             let status = error.status_code();
@@ -465,7 +466,7 @@ async fn withdraw(
     let actor = applicant(&visitor, &format!("/applications/{id}"))?.clone();
     visitor.check_csrf(&form.csrf)?;
     state.usecases().withdraw_document(&actor, &case_id(&id)?, document).await?;
-    Ok(Redirect::to(&format!("/applications/{id}#files")).into_response())
+    Ok(Redirect::to(&format!("/applications/{id}#uploaded")).into_response())
 }
 
 /// A stored file, shown in the browser (PDFs in its viewer, images inline), never run as a page.

@@ -8,6 +8,7 @@ mod certificate;
 mod corpus;
 mod deadlines;
 mod decide_cli;
+mod e2e;
 mod encoder;
 mod fixtures;
 mod flexible;

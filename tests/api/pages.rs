@@ -6,7 +6,8 @@ mod auditor;
 mod browser;
 mod reviewer;
 
-use browser::{staff_account, Browser};
+pub use browser::staff_account;
+use browser::Browser;
 
 use crate::helpers::spawn_app;
 
