@@ -145,8 +145,17 @@ impl Browser {
         self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).click().await.unwrap();
     }
 
+    /// The main text of the page now (read in one script, so a page being replaced by the next
+    /// gives one or the other, never a stale element); empty while a page loads.
     pub async fn text(&self) -> String {
-        self.client.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+        let script = "const m = document.querySelector('main'); return m ? m.innerText : '';";
+        for _ in 0..20 {
+            if let Ok(Value::String(text)) = self.client.execute(script, vec![]).await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page's text could not be read")
     }
 
     /// Waits until the page's main text contains `text`, reloading every second (for a case

@@ -146,3 +146,21 @@ fn the_tidy_checks_see_what_they_look_for() {
     let declared = "#[cfg(test)]\nmod tests;\nfn b() { std::fs::read(\"x\"); }\n";
     assert!(names(outside_tests(declared), "std::fs"), "a declaration line ends no code");
 }
+
+/// A value marked `safe` in a template is written into the page unescaped: the one way an
+/// applicant's text (a name, a file name) could become script on a reviewer's screen.
+#[test]
+fn no_template_writes_a_value_unescaped() {
+    let dir = repo().join("templates");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        seen += 1;
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        for marker in ["|safe", "|escape(\"none\")", "|e(\"none\")", "escape=\"none\"", "{%autoescape"] {
+            assert!(!compact.contains(marker), "{}: `{marker}` writes a value unescaped", path.display());
+        }
+    }
+    assert!(seen >= 10, "the templates were found");
+}
