@@ -154,3 +154,86 @@ async fn sessions_end_when_idle_too_long_and_a_password_change_ends_the_others()
     assert_eq!(page.status, 303, "idle past 30 minutes");
     assert!(page.location.unwrap().starts_with("/login?next=/my"));
 }
+
+#[tokio::test]
+async fn a_session_ends_after_its_absolute_limit_however_busy() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up("吴六").await;
+    // A request every 25 minutes keeps it from going idle; twelve hours after signing in it ends.
+    for _ in 0..28 {
+        app.clock.advance_ms(25 * 60_000);
+        assert_eq!(browser.get("/my").await.status, 200);
+    }
+    app.clock.advance_ms(25 * 60_000);
+    assert_eq!(browser.get("/my").await.status, 303, "past 12 hours");
+}
+
+#[tokio::test]
+async fn every_form_that_changes_something_is_refused_without_the_token() {
+    let app = spawn_app().await;
+    let id = app.submit_fixture("licence-name-mismatch", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    staff_account(&app, "admin", "管理员", "admin password 1");
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in("管理员", "admin password 1").await.status, 303);
+    let before = app.state.usecases().store().audit_entries().await.unwrap().len();
+    let routes = [
+        "/logout".to_string(),
+        "/account/password".into(),
+        "/apply/drainage-permit".into(),
+        format!("/applications/{id}/edit"),
+        format!("/applications/{id}/documents/1/withdraw"),
+        format!("/applications/{id}/submit"),
+        "/review/next".into(),
+        format!("/review/{id}/claim"),
+        format!("/review/{id}/release"),
+        format!("/review/{id}/corrections"),
+        format!("/review/{id}/preview"),
+        format!("/review/{id}/decision"),
+        "/audit/verify".into(),
+        "/audit/replay".into(),
+    ];
+    for route in &routes {
+        let page =
+            admin.post(route, &[("csrf", "0000"), ("action", "issue"), ("reason_code", "issue.verified"), ("application", &id)]).await;
+        assert_eq!(page.status, 403, "{route}");
+    }
+    let upload = admin.upload(&format!("/applications/{id}/documents"), None, &[("a.pdf".into(), b"%PDF-1.4".to_vec())]).await;
+    assert!(upload.status == 403 || upload.status == 409, "{}", upload.status);
+    let after = app.state.usecases().store().audit_entries().await.unwrap().len();
+    assert_eq!(before, after, "nothing happened");
+    assert_eq!(app.get_application(&id).await["state"], "needs_review");
+}
+
+#[tokio::test]
+async fn every_service_has_its_form_generated_from_its_rules() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_up("郑七").await;
+    let flexible = browser.get("/apply/flexible-employment").await;
+    assert_eq!(flexible.status, 200);
+    assert!(flexible.has("type=\"checkbox\"") && flexible.has("企业职工基本养老保险参保"), "a list of choices is checkboxes");
+    assert!(flexible.has("type=\"date\""), "a date is a date input");
+    let retirement = browser.get("/apply/retirement").await;
+    assert!(retirement.has("弹性提前退休") && retirement.has("name=\"requested_date\""));
+    let csrf = retirement.csrf();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "郑七"),
+        ("id_number", "320211196603150027"),
+        ("sex", "female"),
+        ("original_retirement_age", "55"),
+        ("contribution_months", "300"),
+        ("requested_date", "2026-11-01"),
+        ("option", "normal"),
+    ];
+    let created = browser.post("/apply/retirement", &form).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let id = created.location.unwrap().trim_start_matches("/applications/").to_string();
+    let stored = app.state.usecases().store().application(&onewindow::domain::application::ApplicationId::parse(&id).unwrap()).await;
+    let stored: serde_json::Value = serde_json::from_str(&stored.unwrap().unwrap().form).unwrap();
+    assert_eq!(stored["contribution_months"], 300.0);
+    assert_eq!(stored["requested_date"], "2026-11-01");
+    assert_eq!(browser.get("/apply/no-such-service").await.status, 404);
+}
