@@ -74,6 +74,8 @@ pub(crate) struct Context {
     sign_ins: accounts::SignInThrottle,
     /// One replay at a time: it reads every document of a case again.
     replays: Semaphore,
+    /// Password hashes at once (argon2id, 19 MiB each).
+    hashing: Semaphore,
 }
 
 /// The use cases over one store, blob store, pipeline and clock. Cheap to clone.
@@ -103,6 +105,7 @@ impl UseCases {
             sessions,
             sign_ins: accounts::SignInThrottle::default(),
             replays: Semaphore::new(1),
+            hashing: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
         }))
     }
 

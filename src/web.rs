@@ -59,8 +59,36 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(reviewer::router())
         .merge(auditor::router())
         .layer(axum::middleware::from_fn_with_state(state, session::ensure_visitor))
+        .layer(axum::middleware::from_fn(page_headers))
         .route("/assets/site.css", get(|| asset("text/css; charset=utf-8", include_str!("../assets/web/site.css"))))
         .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../assets/web/app.js"))))
+}
+
+/// Every page carries personal data or a form: never cached (Back after signing out on a shared
+/// computer in the service hall shows nothing), never framed by another site, scripts and styles
+/// from this site only (the pages have no inline script), no referrer sent elsewhere. A header a
+/// handler set itself (a document's own policy) is kept.
+async fn page_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
+    if !html {
+        // A document, a certificate, an export: its handler's own headers stand.
+        headers.entry(header::CACHE_CONTROL).or_insert(header::HeaderValue::from_static("no-store"));
+        return response;
+    }
+    let defaults = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, header::HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

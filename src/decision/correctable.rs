@@ -43,6 +43,30 @@ pub fn is_correctable(rules: &RuleSet, service: &CompiledService, key: &str) -> 
     target(rules, service, key).is_some()
 }
 
+/// A reviewer's correction as typed (a page's text box) as the JSON value `key` takes: a number for
+/// a number field, a result or a count of months (full-width digits and thousands separators
+/// allowed), a truth value for a yes/no field (是/否), text otherwise. What does not convert stays
+/// text, and `correction_errors` then names what the field needs.
+pub fn typed_correction(rules: &RuleSet, service: &CompiledService, key: &str, text: &str) -> Value {
+    let text = text.trim();
+    let number = || {
+        let compact: String =
+            crate::understanding::normalize::halfwidth(text).chars().filter(|c| *c != ',' && !c.is_whitespace()).collect();
+        compact.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+    };
+    let converted = match target(rules, service, key) {
+        Some(Target::Form(spec)) if spec.kind == crate::rules::catalog::FormFieldKind::Number => number(),
+        Some(Target::Form(spec)) if spec.kind == crate::rules::catalog::FormFieldKind::Bool => match text {
+            "是" | "true" => Some(Value::Bool(true)),
+            "否" | "false" => Some(Value::Bool(false)),
+            _ => None,
+        },
+        Some(Target::Result | Target::Document(FieldKind::Months)) => number(),
+        _ => None,
+    };
+    converted.unwrap_or_else(|| Value::String(text.to_string()))
+}
+
 /// What is wrong with a reviewer's value for a correctable `key`, if anything: a form field is held
 /// to its schema (as the applicant's value was), the category to the categories, a document field
 /// to its type (a result is a non-negative number, a date a date, a credit code a valid one). A

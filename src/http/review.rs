@@ -88,8 +88,13 @@ async fn decide_case(
     AppJson(body): AppJson<ReviewDecision>,
 ) -> Result<Json<Value>, ApiError> {
     let id = super::application_id(&id)?;
-    let request =
-        ReviewRequest { action: body.action, reason_code: body.reason_code, text: body.text, missing_materials: body.missing_materials };
+    let request = ReviewRequest {
+        action: body.action,
+        reason_code: body.reason_code,
+        text: body.text,
+        missing_materials: body.missing_materials,
+        previewed_sha256: None,
+    };
     let reviewed = state.usecases().review(&caller, &id, request).await?;
     let permit = reviewed.permit.as_ref().map(PermitBody::from);
     Ok(Json(json!({"id": id, "state": reviewed.state.as_str(), "document": reviewed.document, "permit": permit})))

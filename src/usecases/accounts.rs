@@ -43,10 +43,15 @@ pub(crate) struct SignInThrottle(Mutex<HashMap<String, (u32, i64)>>);
 
 impl SignInThrottle {
     /// Seconds `name` must still wait before its password is checked again.
+    #[cfg(test)]
     fn wait_secs(&self, name: &str, now_ms: i64) -> i64 {
         let failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match failures.get(name) {
-            Some(&(count, last_ms)) if count >= FREE_FAILURES => {
+        Self::wait_of(failures.get(name).copied(), now_ms)
+    }
+
+    fn wait_of(entry: Option<(u32, i64)>, now_ms: i64) -> i64 {
+        match entry {
+            Some((count, last_ms)) if count >= FREE_FAILURES => {
                 let wait = (1i64 << (count - FREE_FAILURES).min(20)).min(MAX_WAIT_SECS);
                 ((last_ms + wait * 1000 - now_ms).max(0) + 999) / 1000
             }
@@ -54,15 +59,33 @@ impl SignInThrottle {
         }
     }
 
-    fn failed(&self, name: &str, now_ms: i64) {
+    /// Takes one try for `name`, counted as failed until `succeeded` says otherwise, so tries sent
+    /// at once cannot all pass the check before any is counted; `Err` is the wait in seconds.
+    fn attempt(&self, name: &str, now_ms: i64) -> Result<(), i64> {
         let mut failures = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = Self::wait_of(failures.get(name).copied(), now_ms);
+        if wait > 0 {
+            return Err(wait);
+        }
         if failures.len() >= MAX_TRACKED_NAMES && !failures.contains_key(name) {
-            if let Some(oldest) = failures.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) {
-                failures.remove(&oldest);
+            // Forget a name whose wait is over, never one still waiting: flooding the table with
+            // other names does not clear a name under attack.
+            let forgettable = failures
+                .iter()
+                .filter(|(_, e)| Self::wait_of(Some(**e), now_ms) == 0)
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone());
+            match forgettable {
+                Some(old) => {
+                    failures.remove(&old);
+                }
+                // Every tracked name is waiting: a flood; new names wait until some wait ends.
+                None => return Err(1),
             }
         }
         let entry = failures.entry(name.to_string()).or_insert((0, now_ms));
         *entry = (entry.0.saturating_add(1), now_ms);
+        Ok(())
     }
 
     fn succeeded(&self, name: &str) {
@@ -78,11 +101,18 @@ pub struct SignedIn {
 }
 
 /// A new applicant account, as typed on the sign-up page.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignUp {
     pub name: String,
     pub phone: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for SignUp {
+    /// Without the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignUp").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 /// Why a sign-in or sign-up was refused, in the words the page shows beside its field.
@@ -144,7 +174,10 @@ impl UseCases {
         if !problems.is_empty() {
             return Ok(Err(problems));
         }
-        let hash = hash_password(form.password).await?;
+        let hash = {
+            let _hashing = self.hashing_permit().await?;
+            hash_password(form.password).await?
+        };
         let token = token_digest(&new_token());
         let new =
             NewUser { name: &name, role: Role::Applicant.as_str(), token_sha256: &token, password_hash: Some(&hash), phone: Some(&phone) };
@@ -162,19 +195,28 @@ impl UseCases {
     pub async fn sign_in(&self, name: &str, password: &str) -> Result<Result<SignedIn, AccountError>, UseCaseError> {
         let name = name.trim();
         let now = self.clock().now_ms();
-        let wait = self.0.sign_ins.wait_secs(name, now);
-        if wait > 0 {
+        if let Err(wait) = self.0.sign_ins.attempt(name, now) {
             return Ok(Err(AccountError::Throttled(wait)));
         }
         let user = self.store().user_by_name(name).await?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let _hashing = self.hashing_permit().await?;
         if !password_matches(password.to_string(), hash).await? {
-            self.0.sign_ins.failed(name, now);
             return Ok(Err(AccountError::BadCredentials));
         }
         self.0.sign_ins.succeeded(name);
         let user = user.ok_or_else(|| UseCaseError::Internal("a password matched no account".into()))?;
         Ok(Ok(self.start_session(actor_of(&user)?).await?))
+    }
+
+    /// One of the few password hashes that may run at once (each takes 19 MiB and a core for a
+    /// moment): a flood of sign-ins waits its turn briefly, then is told to try again, and the
+    /// blocking threads the decision work shares are not all taken by hashing.
+    async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, UseCaseError> {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.0.hashing.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(UseCaseError::Overloaded { message: "登录人数较多，请稍后再试".into(), retry_after_secs: 5 }),
+        }
     }
 
     async fn start_session(&self, actor: Actor) -> Result<SignedIn, UseCaseError> {
@@ -218,6 +260,7 @@ impl UseCases {
         new: &str,
     ) -> Result<Result<(), AccountError>, UseCaseError> {
         let user = self.store().user_by_name(&actor.name).await?.ok_or_else(|| UseCaseError::NotFound("no such account".into()))?;
+        let _hashing = self.hashing_permit().await?;
         if !password_matches(current.to_string(), user.password_hash.clone()).await? {
             return Ok(Err(AccountError::Field { field: "current", message: "当前密码不正确".into() }));
         }
@@ -238,23 +281,37 @@ mod tests {
     fn failures_past_the_free_ones_wait_longer_each_time() {
         let throttle = SignInThrottle::default();
         for _ in 0..FREE_FAILURES - 1 {
-            throttle.failed("王芳", 0);
+            throttle.attempt("王芳", 0).unwrap();
         }
         assert_eq!(throttle.wait_secs("王芳", 0), 0, "four failures cost nothing");
-        throttle.failed("王芳", 0);
-        assert_eq!(throttle.wait_secs("王芳", 0), 1);
-        throttle.failed("王芳", 0);
-        throttle.failed("王芳", 0);
-        assert_eq!(throttle.wait_secs("王芳", 0), 4);
-        assert_eq!(throttle.wait_secs("王芳", 3_500), 1);
-        assert_eq!(throttle.wait_secs("王芳", 4_000), 0);
+        throttle.attempt("王芳", 0).unwrap();
+        assert_eq!(throttle.attempt("王芳", 0), Err(1), "tries at once are counted before any is checked");
+        throttle.attempt("王芳", 1_000).unwrap();
+        throttle.attempt("王芳", 3_000).unwrap();
+        assert_eq!(throttle.wait_secs("王芳", 3_000), 4);
+        assert_eq!(throttle.wait_secs("王芳", 6_500), 1);
+        assert_eq!(throttle.wait_secs("王芳", 7_000), 0);
         assert_eq!(throttle.wait_secs("李明", 0), 0, "per name");
+        let mut at = 7_000;
         for _ in 0..40 {
-            throttle.failed("王芳", 0);
+            at += MAX_WAIT_SECS * 1000;
+            throttle.attempt("王芳", at).unwrap();
         }
-        assert_eq!(throttle.wait_secs("王芳", 0), MAX_WAIT_SECS);
+        assert_eq!(throttle.wait_secs("王芳", at), MAX_WAIT_SECS);
         throttle.succeeded("王芳");
-        assert_eq!(throttle.wait_secs("王芳", 0), 0);
+        assert_eq!(throttle.wait_secs("王芳", at), 0);
+    }
+
+    #[test]
+    fn a_flood_of_other_names_does_not_clear_a_name_under_attack() {
+        let throttle = SignInThrottle::default();
+        for _ in 0..FREE_FAILURES {
+            throttle.attempt("王芳", 0).unwrap();
+        }
+        for i in 0..MAX_TRACKED_NAMES + 10 {
+            let _ = throttle.attempt(&format!("flood-{i}"), 0);
+        }
+        assert_eq!(throttle.wait_secs("王芳", 0), 1, "still waiting");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct ReviewRequest {
     pub reason_code: String,
     pub text: String,
     pub missing_materials: Vec<String>,
+    /// The SHA-256 of the written decision the reviewer was shown (`preview_review`), when the
+    /// decision comes from a preview: deciding refuses if the document would now differ.
+    pub previewed_sha256: Option<String>,
 }
 
 /// What the review came to: the case's new state, the written decision, the permit if issued.
@@ -88,6 +91,15 @@ pub struct Corrected {
 }
 
 impl UseCases {
+    /// A reviewer's typed text as the value the field `key` of `service` takes.
+    pub fn typed_correction(&self, service: &str, key: &str, text: &str) -> Value {
+        let rules = self.rules();
+        match rules.service(service) {
+            Some(compiled) => crate::decision::correctable::typed_correction(rules, compiled, key, text),
+            None => Value::String(text.trim().to_string()),
+        }
+    }
+
     /// Cases in review with their deadlines, due soonest first (the store's order, oldest waiting
     /// first, breaks ties), optionally of one service and one deadline status.
     pub async fn review_queue(&self, actor: &Actor, service: Option<&str>, due: Option<&str>) -> Result<Vec<QueueEntry>, UseCaseError> {
@@ -170,7 +182,7 @@ impl UseCases {
     /// nothing stored: the page shows it before the reviewer confirms.
     pub async fn preview_review(&self, actor: &Actor, id: &ApplicationId, request: &ReviewRequest) -> Result<Value, UseCaseError> {
         let application = self.held_for_review(actor, id).await?;
-        Ok(self.written_decision(actor, &application, request).await?.0)
+        Ok(self.written_decision(actor, &application, request, self.clock().today()).await?.0)
     }
 
     /// The case in review, if the actor may decide it now (holds its live claim).
@@ -191,6 +203,7 @@ impl UseCases {
         actor: &Actor,
         application: &ApplicationRecord,
         request: &ReviewRequest,
+        today: chrono::NaiveDate,
     ) -> Result<(Value, String, Value), UseCaseError> {
         let id = &application.id;
         let rules = self.rules();
@@ -200,7 +213,6 @@ impl UseCases {
             )?;
         let service = rules.service(&application.service).ok_or_else(|| UseCaseError::Internal("service vanished".into()))?;
         let form = self.form_as_corrected(application).await?;
-        let today = self.clock().today();
         let text = request.text.trim().to_string();
         let document = match request.action {
             ReviewAction::Refuse => {
@@ -249,10 +261,17 @@ impl UseCases {
     /// and the new state, recorded in one transaction.
     pub async fn review(&self, actor: &Actor, id: &ApplicationId, request: ReviewRequest) -> Result<Reviewed, UseCaseError> {
         let application = self.held_for_review(actor, id).await?;
-        let (document, text, form) = self.written_decision(actor, &application, &request).await?;
+        let today = self.clock().today();
+        let (document, text, form) = self.written_decision(actor, &application, &request, today).await?;
+        if let Some(previewed) = &request.previewed_sha256 {
+            // What is sent is what the reviewer read: a correction in another tab, or a new day,
+            // since the preview asks for a new one.
+            if crate::domain::sha256_hex(document.to_string().as_bytes()) != *previewed {
+                return Err(UseCaseError::Conflict("决定书内容在预览后已有变化（例如另一窗口中作了更正），请重新预览后再确认".into()));
+            }
+        }
         let rules = self.rules();
         let service = rules.service(&application.service).ok_or_else(|| UseCaseError::Internal("service vanished".into()))?;
-        let today = self.clock().today();
         let (permit, item_records) = match request.action {
             ReviewAction::Issue => self.what_issuing_grants(service, &application, &form, &actor.audit_name()).await?,
             _ => (None, Vec::new()),

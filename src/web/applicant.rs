@@ -187,7 +187,8 @@ async fn apply(
         let fields = form::edit_lists(posted.fields, posted.add.as_deref(), posted.remove.as_deref());
         return Ok(form_page(&visitor, compiled, action, &fields, BTreeMap::new(), false).into_response());
     }
-    let (value, local) = form::parse(compiled, &posted.fields);
+    let fields = form::compact(compiled, posted.fields);
+    let (value, local) = form::parse(compiled, &fields);
     let result = match local.is_empty() {
         true => state.usecases().create_application(&actor, &service, &value).await,
         false => Err(invalid_form(&state, &service, &value)),
@@ -196,7 +197,7 @@ async fn apply(
         Ok(record) => Ok(Redirect::to(&format!("/applications/{}", record.id)).into_response()),
         Err(error) => {
             let errors = merge(local, error)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&visitor, compiled, action, &posted.fields, errors, false)).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&visitor, compiled, action, &fields, errors, false)).into_response())
         }
     }
 }
@@ -239,7 +240,8 @@ async fn edit(
         let fields = form::edit_lists(posted.fields, posted.add.as_deref(), posted.remove.as_deref());
         return Ok(form_page(&visitor, compiled, action, &fields, BTreeMap::new(), true).into_response());
     }
-    let (value, local) = form::parse(compiled, &posted.fields);
+    let fields = form::compact(compiled, posted.fields);
+    let (value, local) = form::parse(compiled, &fields);
     let result = match local.is_empty() {
         true => state.usecases().update_form(&actor, &id, &value).await,
         false => Err(invalid_form(&state, &application.service, &value)),
@@ -248,7 +250,7 @@ async fn edit(
         Ok(_) => Ok(Redirect::to(&format!("/applications/{id}/check")).into_response()),
         Err(error) => {
             let errors = merge(local, error)?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&visitor, compiled, action, &posted.fields, errors, true)).into_response())
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, form_page(&visitor, compiled, action, &fields, errors, true)).into_response())
         }
     }
 }
@@ -405,6 +407,17 @@ async fn case_state(State(state): State<AppState>, visitor: Visitor, Path(id): P
         .into_response())
 }
 
+/// An API error as a page's: not found, a conflict (the case was submitted in another tab), else internal.
+fn page_error(error: ApiError) -> PageError {
+    match error {
+        ApiError::NotFound(_) | ApiError::UnknownService(_) => PageError::NotFound,
+        ApiError::Conflict(m) => PageError::Conflict(m),
+        ApiError::Forbidden(m) => PageError::Forbidden(m),
+        ApiError::Overloaded { message, .. } => PageError::TooMany(message),
+        other => PageError::Internal(format!("{other:?}")),
+    }
+}
+
 /// An upload refused, in the words the case page shows at the file input.
 fn upload_problem(error: &ApiError, limits: crate::usecases::CaseLimits) -> Option<String> {
     Some(match error {
@@ -443,7 +456,7 @@ async fn upload(
     match files {
         Ok(_) => Ok(Redirect::to(&format!("/applications/{id}#uploaded")).into_response()),
         Err(error) => {
-            let Some(message) = upload_problem(&error, limits) else { return Err(PageError::Internal(format!("{error:?}"))) };
+            let Some(message) = upload_problem(&error, limits) else { return Err(page_error(error)) };
             let status = error.status_code();
             let page = build_case_page(&state, &visitor, &id, Errors(vec![ErrorItem { id: "files".into(), message }])).await?;
             Ok((status, page).into_response())
@@ -484,17 +497,23 @@ async fn document_file(
         _ => "application/octet-stream",
     };
     let disposition = format!("inline; filename*=UTF-8''{}", form::url_encode(&record.file_name).replace('/', "%2F"));
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CONTENT_DISPOSITION, disposition),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
-            (header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'; img-src 'self'; object-src 'self'".into()),
             (header::CACHE_CONTROL, "private, no-store".into()),
         ],
         bytes,
     )
-        .into_response())
+        .into_response();
+    // The type was judged by content at upload, so a file is only ever a PDF or an image here. An
+    // image is also sandboxed; a PDF is not, because a sandboxed PDF does not open in the
+    // browser's viewer at all (its viewer runs no page script).
+    if record.format != "pdf" {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static("sandbox; default-src 'none'"));
+    }
+    Ok(response)
 }
 
 #[derive(Template, WebTemplate)]
@@ -569,8 +588,7 @@ async fn certificate(State(state): State<AppState>, visitor: Visitor, Path(id): 
             pdf,
         )
             .into_response()),
-        Err(ApiError::NotFound(_)) => Err(PageError::NotFound),
         Err(ApiError::Gone(message)) => Err(PageError::Conflict(message)),
-        Err(other) => Err(PageError::Internal(format!("{other:?}"))),
+        Err(other) => Err(page_error(other)),
     }
 }

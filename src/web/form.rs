@@ -363,6 +363,46 @@ fn shown(spec: &FormField, value: &Value) -> String {
     }
 }
 
+/// The posted pairs with each list of objects numbered 0, 1, 2 … in order and its blank elements
+/// (every input empty) left out, as `parse` reads them: the problems validation names by path then
+/// stand beside the inputs they are about when the page is shown again.
+pub fn compact(service: &CompiledService, posted: Posted) -> Posted {
+    let mut posted = posted;
+    compact_lists(service.form_schema(), "", &mut posted);
+    posted
+}
+
+fn compact_lists(schema: &BTreeMap<String, FormField>, prefix: &str, posted: &mut Posted) {
+    for (name, spec) in schema {
+        let path = join(prefix, name);
+        match spec.kind {
+            FormFieldKind::Object => compact_lists(&spec.fields, &path, posted),
+            FormFieldKind::List if !spec.item.is_empty() => {
+                let kept: Vec<usize> = indexes(posted, &path)
+                    .into_iter()
+                    .filter(|i| {
+                        let element = format!("{path}[{i}].");
+                        posted.iter().any(|(n, v)| n.starts_with(&element) && !v.trim().is_empty())
+                    })
+                    .collect();
+                let list = format!("{path}[");
+                let mut out = Vec::with_capacity(posted.len());
+                for (n, v) in posted.drain(..) {
+                    let Some(rest) = n.strip_prefix(&list) else {
+                        out.push((n, v));
+                        continue;
+                    };
+                    let Some((index, tail)) = rest.split_once(']') else { continue };
+                    let Some(position) = index.parse::<usize>().ok().and_then(|i| kept.iter().position(|k| *k == i)) else { continue };
+                    out.push((format!("{path}[{position}]{tail}"), v));
+                }
+                *posted = out;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The posted pairs with one more element in list `list`, or without element `remove`
 /// (`outlets[1]`), for the buttons that change a list without JavaScript.
 pub fn edit_lists(mut posted: Posted, add: Option<&str>, remove: Option<&str>) -> Posted {
@@ -433,6 +473,26 @@ mod tests {
         let again = to_posted(drainage.form_schema(), &form);
         assert!(again.contains(&("outlets[1].kind".into(), "storm".into())));
         assert!(again.contains(&("daily_volume_m3".into(), "1200.5".into())));
+    }
+
+    #[test]
+    fn problems_found_in_a_list_stand_beside_their_element() {
+        let set = service("drainage-permit");
+        let drainage = set.service("drainage-permit").unwrap();
+        // Element 0 was removed and element 1 left blank: what remains is element 2, as element 0.
+        let posted = compact(
+            drainage,
+            pairs(&[("outlets[1].id", " "), ("outlets[2].kind", "storm"), ("outlets[2].diameter_mm", "大"), ("applicant_name", "某店")]),
+        );
+        assert_eq!(posted, pairs(&[("outlets[0].kind", "storm"), ("outlets[0].diameter_mm", "大"), ("applicant_name", "某店")]));
+        let (form, errors) = parse(drainage, &posted);
+        assert_eq!(form["outlets"], serde_json::json!([{"kind": "storm"}]));
+        assert!(errors.contains_key("outlets[0].diameter_mm"));
+        let page = rows(drainage, &posted, &errors);
+        assert!(
+            page.iter().any(|r| matches!(r, Row::Field(f) if f.id == "outlets[0].diameter_mm" && f.error.is_some())),
+            "the error is at its input"
+        );
     }
 
     #[test]

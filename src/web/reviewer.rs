@@ -356,20 +356,6 @@ struct CorrectionForm {
     reason: String,
 }
 
-/// A typed correction as the JSON value the field takes: a number or a truth value where the
-/// reading was one, else the text.
-fn typed(original: Option<&Value>, text: &str) -> Value {
-    let text = text.trim();
-    match original {
-        Some(Value::Number(_)) => {
-            text.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or_else(|| Value::String(text.into()), Value::Number)
-        }
-        Some(Value::Bool(_)) if matches!(text, "true" | "是") => Value::Bool(true),
-        Some(Value::Bool(_)) if matches!(text, "false" | "否") => Value::Bool(false),
-        _ => Value::String(text.to_string()),
-    }
-}
-
 async fn correct(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -379,9 +365,8 @@ async fn correct(
     let actor = staff(&visitor, &format!("/review/{id}"))?.clone();
     visitor.check_csrf(&form.csrf)?;
     let case = case_id(&id)?;
-    let view = state.usecases().view(&actor, &case).await?;
-    let original = standing(&view).and_then(|d| d.fields.get(&form.field).map(|f| f.value.clone()));
-    let value = typed(original.as_ref(), &form.value);
+    let application = state.usecases().readable(&actor, &case).await?;
+    let value = state.usecases().typed_correction(&application.service, &form.field, &form.value);
     match state.usecases().correct(&actor, &case, &form.field, value, &form.reason).await {
         Ok(_) => Ok(Redirect::to(&format!("/review/{id}#fields")).into_response()),
         Err(e) => on_case_page(&state, &visitor, &id, "correction", e).await,
@@ -402,6 +387,7 @@ fn review_request(posted: &Posted) -> Result<ReviewRequest, UseCaseError> {
         reason_code: get("reason_code"),
         text: get("text"),
         missing_materials: posted.iter().filter(|(n, _)| n == "missing").map(|(_, v)| v.clone()).collect(),
+        previewed_sha256: Some(get("previewed")).filter(|h| !h.is_empty()),
     })
 }
 
@@ -451,7 +437,8 @@ async fn preview(
         ReviewAction::Refuse => "确认不予许可并送达",
         ReviewAction::RequestMaterials => "确认发出补正通知",
     };
-    let hidden = posted.into_iter().filter(|(n, _)| n != "csrf").collect();
+    let mut hidden: Posted = posted.into_iter().filter(|(n, _)| n != "csrf" && n != "previewed").collect();
+    hidden.push(("previewed".into(), crate::domain::sha256_hex(document.to_string().as_bytes())));
     Ok(PreviewPage { nav: Nav::of(&visitor), id, title: text("title").unwrap_or_default(), lines, hidden, action_label }.into_response())
 }
 
@@ -464,6 +451,8 @@ async fn decide(
     let actor = staff(&visitor, &format!("/review/{id}"))?.clone();
     visitor.check_csrf(posted.iter().find(|(n, _)| n == "csrf").map_or("", |(_, v)| v.as_str()))?;
     let result = match review_request(&posted) {
+        // The page sends only what the reviewer saw: a decision without its preview is refused.
+        Ok(request) if request.previewed_sha256.is_none() => Err(UseCaseError::Invalid("请先预览决定书，再确认发出".into())),
         Ok(request) => state.usecases().review(&actor, &case_id(&id)?, request).await.map(|_| ()),
         Err(e) => Err(e),
     };

@@ -85,6 +85,11 @@ async fn an_applicant_fills_the_form_uploads_checks_submits_and_downloads_the_ce
     let file = browser.get(&format!("/applications/{id}/documents/1")).await;
     assert_eq!(file.status, 200);
     assert!(file.bytes.starts_with(b"%PDF"), "a file opens in the browser's viewer");
+    assert_eq!(file.header("x-content-type-options"), "nosniff");
+    assert!(file.header("content-disposition").starts_with("inline; filename*=UTF-8''"));
+    assert!(!file.header("content-security-policy").contains("sandbox"), "a sandboxed PDF would not open in the viewer");
+    assert_eq!(decided.header("cache-control"), "no-store", "a page with personal data is not cached");
+    assert!(decided.header("content-security-policy").contains("frame-ancestors 'self'"));
     let my = browser.get("/my").await;
     assert!(my.has(&id) && my.has("已办结：准予许可"));
 }

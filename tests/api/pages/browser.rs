@@ -20,6 +20,7 @@ pub struct Page {
     pub content_type: String,
     pub body: String,
     pub bytes: Vec<u8>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Page {
@@ -32,6 +33,10 @@ impl Page {
 
     pub fn csrf(&self) -> String {
         self.hidden("csrf").unwrap_or_else(|| panic!("no csrf field on the page:\n{}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
     }
 
     pub fn has(&self, text: &str) -> bool {
@@ -67,11 +72,12 @@ impl Browser {
             self.set_cookies.push(line);
         }
         let status = response.status().as_u16();
+        let headers = response.headers().clone();
         let location = response.headers().get(reqwest::header::LOCATION).map(|v| v.to_str().unwrap().to_string());
         let content_type =
             response.headers().get(reqwest::header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let bytes = response.bytes().await.unwrap().to_vec();
-        Page { status, location, content_type, body: String::from_utf8_lossy(&bytes).to_string(), bytes }
+        Page { status, location, content_type, body: String::from_utf8_lossy(&bytes).to_string(), bytes, headers }
     }
 
     pub async fn get(&mut self, path: &str) -> Page {

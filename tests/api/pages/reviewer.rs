@@ -25,7 +25,7 @@ async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
     let case = wang.get(&format!("/review/{id}")).await;
     assert_eq!(case.status, 200);
     assert!(case.has("放回队列") && case.has(&format!("action=\"/review/{id}/preview\"")), "the holder's controls");
-    assert!(case.has("<iframe src=\"/applications/") && case.has("licence.name"), "each document beside its fields");
+    assert!(case.has("<iframe src=\"/applications/") && case.has("<td>licence.name</td>"), "each document beside its fields");
     assert!(case.has("licence.name_matches") && case.has("依据："), "findings with their basis");
 
     let mut li = Browser::new(&app);
@@ -57,7 +57,14 @@ async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
     assert_eq!(corrected.status, 303, "{}", corrected.body);
     let case = wang.get(&format!("/review/{id}")).await;
     assert!(case.has("原识别："), "the machine's reading stays beside the correction");
-    assert!(!case.has("<span class=\"hint\">规则 licence.name_matches"), "the rule passes after the correction");
+    let case_id = onewindow::domain::application::ApplicationId::parse(&id).unwrap();
+    let corrections = app.state.usecases().store().corrections(&case_id).await.unwrap();
+    let after: serde_json::Value = serde_json::from_str(&corrections[0].decision_after).unwrap();
+    assert!(
+        after["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "licence.name_matches"),
+        "the rule passes after the correction"
+    );
+    assert!(!case.has("规则 licence.name_matches"), "and the page shows the decision that stands");
 
     let preview = wang
         .post(
@@ -75,6 +82,20 @@ async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
         ("reason_code".into(), preview.hidden("reason_code").unwrap()),
         ("text".into(), String::new()),
     ];
+    let forged: Vec<(String, String)> =
+        pairs.iter().filter(|(n, _)| n != "csrf").cloned().chain([("csrf".to_string(), theirs.csrf())]).collect();
+    let by_other = li
+        .post_pairs(&format!("/review/{id}/decision"), &[forged, vec![("previewed".into(), preview.hidden("previewed").unwrap())]].concat())
+        .await;
+    assert_eq!(by_other.status, 422, "another reviewer cannot send the holder's decision");
+    let unpreviewed = wang.post_pairs(&format!("/review/{id}/decision"), &pairs).await;
+    assert!(unpreviewed.status == 422 && unpreviewed.has("请先预览决定书"), "a decision is sent only as previewed");
+    let mut stale = pairs.clone();
+    stale.push(("previewed".into(), "0".repeat(64)));
+    let changed = wang.post_pairs(&format!("/review/{id}/decision"), &stale).await;
+    assert!(changed.status == 422 && changed.has("请重新预览"), "{}", changed.body);
+    let mut pairs = pairs;
+    pairs.push(("previewed".into(), preview.hidden("previewed").unwrap()));
     let decided = wang.post_pairs(&format!("/review/{id}/decision"), &pairs).await;
     assert_eq!(decided.status, 303, "{}", decided.body);
     assert_eq!(app.get_application(&id).await["state"], "issued");
