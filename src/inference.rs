@@ -13,6 +13,11 @@ pub struct InferenceError(pub String);
 pub trait Ocr: Send + Sync {
     /// Reads one image, waiting its turn when the implementation runs one image at a time.
     fn read(&self, image: &vision::RgbImage) -> Result<Vec<vision::TextLine>, InferenceError>;
+    /// [`Ocr::read`], with how the page was turned before it was read (to draw its lines on the
+    /// image as given). An implementation that never turns a page keeps this default.
+    fn read_turned(&self, image: &vision::RgbImage) -> Result<(Vec<vision::TextLine>, vision::Turn), InferenceError> {
+        Ok((self.read(image)?, vision::Turn::default()))
+    }
     /// `role → sha256:…` of the weights, recorded in every decision that rests on them.
     fn digests(&self) -> BTreeMap<String, String>;
 }

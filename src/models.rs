@@ -167,8 +167,12 @@ impl std::fmt::Debug for OcrEngine {
 
 impl crate::inference::Ocr for OcrEngine {
     fn read(&self, image: &vision::RgbImage) -> Result<Vec<vision::TextLine>, crate::inference::InferenceError> {
+        Ok(self.read_turned(image)?.0)
+    }
+
+    fn read_turned(&self, image: &vision::RgbImage) -> Result<(Vec<vision::TextLine>, vision::Turn), crate::inference::InferenceError> {
         let _permit = self.permits.acquire();
-        self.ocr.read(image).map_err(|e| match e.downcast_ref::<vision::OverBudget>() {
+        self.ocr.read_turned(image).map_err(|e| match e.downcast_ref::<vision::OverBudget>() {
             // A page over its budget is the document's problem, said in the applicant's words.
             Some(vision::OverBudget::TooManyPieces { found, limit }) => crate::inference::InferenceError(format!(
                 "页面文字块过多（{found}个，单页上限{limit}个），不像是证照或报告的照片，请上传清晰的材料照片或扫描件"

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod applicant;
 pub mod auditor;
+pub mod boxes;
 mod case_view;
 pub mod form;
 pub mod page;

@@ -19,6 +19,8 @@ struct Shared {
     replay: ReplayKit,
     /// Set once the workers run and the listener is about to serve.
     ready: AtomicBool,
+    /// Where the lines of recently drawn images stand (the review page's boxes).
+    placed: crate::web::boxes::PlacedCache,
 }
 
 /// Shared by every handler. Cheap to clone.
@@ -33,7 +35,19 @@ impl AppState {
         verification: VerificationKey,
         replay: ReplayKit,
     ) -> Self {
-        Self(Arc::new(Shared { usecases, public_url, certificate_font, verification, replay, ready: AtomicBool::new(false) }))
+        Self(Arc::new(Shared {
+            usecases,
+            public_url,
+            certificate_font,
+            verification,
+            replay,
+            ready: AtomicBool::new(false),
+            placed: Default::default(),
+        }))
+    }
+
+    pub fn placed_cache(&self) -> &crate::web::boxes::PlacedCache {
+        &self.0.placed
     }
 
     pub fn replay_kit(&self) -> &ReplayKit {

@@ -111,6 +111,66 @@ fn page_slant(pieces: &[vision::TextLine]) -> f32 {
 
 /// Join pieces on the same row, left to right. A row's confidence is that of its least sure piece.
 pub fn rows(pieces: &[vision::TextLine], page: u32) -> Vec<TextLine> {
+    let round = |c: f32| (c as f64 * 1000.0).round() / 1000.0;
+    row_groups(pieces)
+        .into_iter()
+        .filter_map(|row| {
+            let (text, spans) = joined(pieces, &row);
+            let line_pieces: Vec<Piece> =
+                spans.into_iter().map(|(i, start, end)| Piece { start, end, confidence: round(pieces[i].confidence) }).collect();
+            let confidence = line_pieces.iter().map(|p| p.confidence).reduce(f64::min)?;
+            Some(TextLine { page, text, confidence, pieces: line_pieces })
+        })
+        .collect()
+}
+
+/// A row as [`rows`] joins it, with where its pieces stand on the image as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedRow {
+    pub text: String,
+    pub quads: Vec<vision::geometry::Quad>,
+}
+
+/// The rows of an image as [`read_page`] reads them, each with its pieces' quads in the frame of
+/// the image as given (its EXIF orientation applied, as a browser shows it), however the reader
+/// turned the page to read it: what a reviewer's page draws over the image.
+pub fn placed_rows(ocr: &dyn Ocr, image: &vision::RgbImage) -> Result<Vec<PlacedRow>, String> {
+    let (pieces, turn) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ocr.read_turned(image)))
+        .map_err(|_| "文字识别异常终止".to_string())?
+        .map_err(|e| format!("文字识别失败：{e}"))?;
+    let given = |q: vision::geometry::Quad| q.map(|p| turn.to_given(p, image.width, image.height));
+    Ok(row_groups(&pieces)
+        .into_iter()
+        .map(|row| {
+            let (text, spans) = joined(&pieces, &row);
+            PlacedRow { text, quads: spans.into_iter().map(|(i, _, _)| given(pieces[i].quad)).collect() }
+        })
+        .filter(|row| !row.quads.is_empty())
+        .collect())
+}
+
+/// A row's text, its pieces joined by spaces, with each non-empty piece's index and its
+/// characters `start..end` in the text.
+fn joined(pieces: &[vision::TextLine], row: &[usize]) -> (String, Vec<(usize, usize, usize)>) {
+    let mut text = String::new();
+    let mut spans = Vec::with_capacity(row.len());
+    for &i in row {
+        let piece_text = pieces[i].text.trim();
+        if piece_text.is_empty() {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        let start = text.chars().count();
+        text.push_str(piece_text);
+        spans.push((i, start, text.chars().count()));
+    }
+    (text, spans)
+}
+
+/// The pieces of each row, top to bottom, each row's left to right, as indices into `pieces`.
+fn row_groups(pieces: &[vision::TextLine]) -> Vec<Vec<usize>> {
     let (sin, cos) = (-page_slant(pieces)).sin_cos();
     let level = |[x, y]: [f32; 2]| [x * cos - y * sin, x * sin + y * cos];
     // (top, bottom, left, index) in the levelled frame
@@ -145,26 +205,9 @@ pub fn rows(pieces: &[vision::TextLine], page: u32) -> Vec<TextLine> {
         }
     }
     rows.into_iter()
-        .filter_map(|mut row| {
+        .map(|mut row| {
             row.sort_by(|a, b| a.2.total_cmp(&b.2));
-            let round = |c: f32| (c as f64 * 1000.0).round() / 1000.0;
-            let mut text = String::new();
-            let mut line_pieces = Vec::with_capacity(row.len());
-            for b in &row {
-                let piece = &pieces[b.3];
-                let piece_text = piece.text.trim();
-                if piece_text.is_empty() {
-                    continue;
-                }
-                if !text.is_empty() {
-                    text.push(' ');
-                }
-                let start = text.chars().count();
-                text.push_str(piece_text);
-                line_pieces.push(Piece { start, end: text.chars().count(), confidence: round(piece.confidence) });
-            }
-            let confidence = line_pieces.iter().map(|p| p.confidence).reduce(f64::min)?;
-            Some(TextLine { page, text, confidence, pieces: line_pieces })
+            row.into_iter().map(|b| b.3).collect()
         })
         .collect()
 }
@@ -221,6 +264,37 @@ mod tests {
         let pieces =
             vec![piece("营业执照", 300.0, 50.0, 200.0, 50.0, 0.0, 0.99), piece("统一社会信用代码", 50.0, 70.0, 200.0, 18.0, 0.0, 0.99)];
         assert_eq!(rows(&pieces, 1).len(), 2);
+    }
+
+    /// A page read upside down: its rows are the rows the reader joined, and their boxes stand
+    /// where the text is on the image as the applicant sent it, not on the turned page.
+    #[test]
+    fn placed_rows_are_the_read_rows_with_their_boxes_on_the_image_as_given() {
+        struct Turned(Vec<vision::TextLine>);
+        impl Ocr for Turned {
+            fn read(&self, _: &vision::RgbImage) -> Result<Vec<vision::TextLine>, crate::inference::InferenceError> {
+                Ok(self.0.clone())
+            }
+            fn read_turned(
+                &self,
+                image: &vision::RgbImage,
+            ) -> Result<(Vec<vision::TextLine>, vision::Turn), crate::inference::InferenceError> {
+                Ok((self.read(image)?, vision::Turn { quarter: false, half: true }))
+            }
+            fn digests(&self) -> std::collections::BTreeMap<String, String> {
+                Default::default()
+            }
+        }
+        let pieces = vec![piece("名称", 10.0, 20.0, 40.0, 10.0, 0.0, 0.99), piece("某某公司", 60.0, 20.0, 80.0, 10.0, 0.0, 0.97)];
+        let image = vision::RgbImage::new(200, 100, vec![255; 200 * 100 * 3]).unwrap();
+        let placed = placed_rows(&Turned(pieces.clone()), &image).unwrap();
+        assert_eq!(
+            placed.iter().map(|r| r.text.clone()).collect::<Vec<_>>(),
+            rows(&pieces, 1).into_iter().map(|l| l.text).collect::<Vec<_>>()
+        );
+        // The half turn undone: the label's top-left corner (10, 20) stands at (190, 80).
+        assert_eq!(placed[0].quads[0][0], [190.0, 80.0]);
+        assert_eq!(placed[0].quads.len(), 2);
     }
 
     #[test]

@@ -137,3 +137,29 @@ pub fn person_notice(view: &ApplicationView) -> Option<(String, Vec<String>)> {
     }
     Some((title, lines))
 }
+
+/// A decision field's key (`licence.name`, `report.pollutants.ni`, `form.applicant_name`) as a
+/// person reads it: the rule files' own words for it (the document kind's first label, the water
+/// standard's item name, the form's label), or the key itself when the files name it nowhere.
+pub fn field_label(rules: &crate::rules::RuleSet, service: &crate::rules::CompiledService, key: &str) -> String {
+    let mut parts = key.split('.');
+    let variable = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    let named = if variable == "form" {
+        let mut fields = service.form_schema();
+        let mut label = None;
+        for part in rest.iter().filter(|p| p.parse::<usize>().is_err()) {
+            let Some(spec) = fields.get(*part) else { break };
+            label = Some(spec.label.clone());
+            fields = if spec.fields.is_empty() { &spec.item } else { &spec.fields };
+        }
+        label
+    } else {
+        rules.documents.kinds.values().find(|k| k.variable.as_deref() == Some(variable)).and_then(|kind| match rest.as_slice() {
+            [table, item] if kind.results.as_deref() == Some(*table) => rules.water.items.get(*item).map(|i| i.name.clone()),
+            [field] => kind.fields.get(*field).and_then(|f| f.labels.first().cloned()),
+            _ => None,
+        })
+    };
+    named.unwrap_or_else(|| key.to_string())
+}

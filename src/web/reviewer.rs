@@ -35,9 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/review/{id}/corrections", post(correct))
         .route("/review/{id}/preview", post(preview))
         .route("/review/{id}/decision", post(decide))
+        .route("/review/{id}/documents/{document}/boxes.svg", get(super::boxes::boxes))
 }
 
-fn staff<'a>(visitor: &'a Visitor, back: &str) -> Result<&'a crate::domain::user::Actor, PageError> {
+pub(super) fn staff<'a>(visitor: &'a Visitor, back: &str) -> Result<&'a crate::domain::user::Actor, PageError> {
     let actor = visitor.require(back)?;
     if actor.role == Role::Applicant {
         return Err(PageError::NotFound);
@@ -131,7 +132,7 @@ async fn claim_next(State(state): State<AppState>, visitor: Visitor, Form(form):
     }
 }
 
-fn case_id(text: &str) -> Result<ApplicationId, PageError> {
+pub(super) fn case_id(text: &str) -> Result<ApplicationId, PageError> {
     ApplicationId::parse(text).ok_or(PageError::NotFound)
 }
 
@@ -162,6 +163,9 @@ async fn release(
 /// A field as the case page lists it.
 pub(super) struct FieldRow {
     key: String,
+    label: String,
+    /// The number of its box on the image, when drawn there.
+    mark: String,
     value: String,
     confidence: String,
     page: String,
@@ -177,6 +181,8 @@ pub(super) struct DocView {
     name: String,
     kind: String,
     is_pdf: bool,
+    /// An image with numbered lines to draw over it.
+    boxes: bool,
     readable: bool,
     reason: String,
     fields: Vec<FieldRow>,
@@ -222,7 +228,7 @@ fn shown(value: &Value) -> String {
 }
 
 /// The decision that stands on the current submission: after its latest correction, else the machine's.
-fn standing(view: &crate::usecases::applications::ApplicationView) -> Option<Decision> {
+pub(super) fn standing(view: &crate::usecases::applications::ApplicationView) -> Option<Decision> {
     let seq = view.application.submissions;
     view.corrections
         .iter()
@@ -250,6 +256,8 @@ pub(super) async fn build_review_page(state: &AppState, visitor: &Visitor, id: &
     let kind_name = |kind: &str| rules.documents.kinds.get(kind).map_or_else(|| "未识别的材料".to_string(), |k| k.name.clone());
     let row = |key: &str, f: &crate::domain::decision::FieldReport| FieldRow {
         key: key.to_string(),
+        label: case_view::field_label(&rules, service, key),
+        mark: String::new(),
         value: shown(&f.value),
         confidence: format!("{:.2}", f.confidence),
         page: f.page.map(|p| p.to_string()).unwrap_or_default(),
@@ -262,18 +270,27 @@ pub(super) async fn build_review_page(state: &AppState, visitor: &Visitor, id: &
     let mut placed = std::collections::BTreeSet::new();
     for d in view.documents.iter().filter(|d| d.withdrawn_at.is_none()) {
         let report = decision.as_ref().and_then(|dec| dec.documents.iter().find(|r| r.sha256 == d.sha256));
-        let fields: Vec<FieldRow> = decision
+        let marks = decision.as_ref().map(|dec| super::boxes::marked_fields(dec, &d.file_name)).unwrap_or_default();
+        let mut fields: Vec<FieldRow> = decision
             .as_ref()
             .map(|dec| {
                 dec.fields.iter().filter(|(_, f)| f.document.as_deref() == Some(d.file_name.as_str())).map(|(k, f)| row(k, f)).collect()
             })
             .unwrap_or_default();
+        let is_pdf = d.format == "pdf";
+        let boxes = !is_pdf && !marks.is_empty() && state.replay_kit().inference.ocr.is_some();
+        if boxes {
+            for f in &mut fields {
+                f.mark = marks.iter().find(|(_, key, _)| *key == f.key).map(|(n, _, _)| n.to_string()).unwrap_or_default();
+            }
+        }
         placed.extend(fields.iter().map(|f| f.key.clone()));
         documents.push(DocView {
             id: d.id,
             name: d.file_name.clone(),
             kind: report.map(|r| kind_name(&r.kind)).unwrap_or_default(),
-            is_pdf: d.format == "pdf",
+            is_pdf,
+            boxes,
             readable: report.is_none_or(|r| r.readable),
             reason: report.and_then(|r| r.reason.clone()).unwrap_or_default(),
             fields,

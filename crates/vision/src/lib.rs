@@ -14,4 +14,4 @@ pub mod kernels;
 pub mod ocr;
 
 pub use image::RgbImage;
-pub use ocr::{Ocr, OcrOptions, OverBudget, TextLine};
+pub use ocr::{Ocr, OcrOptions, OverBudget, TextLine, Turn};

@@ -126,6 +126,30 @@ pub struct TextLine {
     pub quad: Quad,
 }
 
+/// How [`Ocr::read`] turned a page before reading it: first a quarter turn clockwise
+/// ([`RgbImage::rotate90_cw`]), then a half turn ([`RgbImage::rotate180`]), each or neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Turn {
+    pub quarter: bool,
+    pub half: bool,
+}
+
+impl Turn {
+    /// A point of the turned page's frame in the frame of the image as given, `width` × `height`
+    /// pixels: the turns undone, the last first.
+    pub fn to_given(self, [mut x, mut y]: [f32; 2], width: usize, height: usize) -> [f32; 2] {
+        let (turned_w, turned_h) = if self.quarter { (height, width) } else { (width, height) };
+        if self.half {
+            (x, y) = (turned_w as f32 - x, turned_h as f32 - y);
+        }
+        if self.quarter {
+            // rotate90_cw takes the given (x, y) to (height - y, x).
+            (x, y) = (y, height as f32 - x);
+        }
+        [x, y]
+    }
+}
+
 /// One detection-and-recognition pass over a page as it lies.
 struct Pass {
     lines: Vec<TextLine>,
@@ -193,21 +217,27 @@ impl Ocr {
     /// A page over its budget ([`OcrOptions::max_pieces`], [`OcrOptions::page_budget`]) fails
     /// with [`OverBudget`], which callers find with `downcast_ref`.
     pub fn read(&self, image: &RgbImage) -> Result<Vec<TextLine>> {
+        Ok(self.read_turned(image)?.0)
+    }
+
+    /// [`Ocr::read`], with how the page was turned, so that a caller can map the quads back onto
+    /// the image as given ([`Turn::to_given`]).
+    pub fn read_turned(&self, image: &RgbImage) -> Result<(Vec<TextLine>, Turn)> {
         let deadline = Deadline(self.options.page_budget.map(|limit| (Instant::now() + limit, limit)));
         let pass = self.read_pass(image, deadline)?;
         if pass.detected >= 3 && pass.tall * 2 > pass.detected {
             let turned = image.rotate90_cw();
             let again = self.read_pass(&turned, deadline)?;
-            return self.upright(&turned, again, deadline);
+            return self.upright(&turned, again, deadline, true);
         }
-        self.upright(image, pass, deadline)
+        self.upright(image, pass, deadline, false)
     }
 
-    fn upright(&self, image: &RgbImage, pass: Pass, deadline: Deadline) -> Result<Vec<TextLine>> {
+    fn upright(&self, image: &RgbImage, pass: Pass, deadline: Deadline, quarter: bool) -> Result<(Vec<TextLine>, Turn)> {
         if pass.detected >= 3 && pass.flipped * 2 > pass.detected {
-            return Ok(self.read_pass(&image.rotate180(), deadline)?.lines);
+            return Ok((self.read_pass(&image.rotate180(), deadline)?.lines, Turn { quarter, half: true }));
         }
-        Ok(pass.lines)
+        Ok((pass.lines, Turn { quarter, half: false }))
     }
 
     fn read_pass(&self, image: &RgbImage, deadline: Deadline) -> Result<Pass> {
@@ -535,6 +565,31 @@ fn fit_height(crop: &RgbImage, height: usize, max_width: usize) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each turn, made by the image's own rotations, is undone by `to_given`: a marked pixel's
+    /// centre in the turned image maps back to its centre in the image as given.
+    #[test]
+    fn a_point_on_the_turned_page_maps_back_to_where_it_stands_on_the_image_as_given() {
+        let (w, h, at) = (7usize, 4usize, (5usize, 1usize));
+        let mut data = vec![0u8; w * h * 3];
+        data[(at.1 * w + at.0) * 3] = 255;
+        let given = RgbImage::new(w, h, data).unwrap();
+        for turn in
+            [Turn::default(), Turn { quarter: true, half: false }, Turn { quarter: false, half: true }, Turn { quarter: true, half: true }]
+        {
+            let mut turned = given.clone();
+            if turn.quarter {
+                turned = turned.rotate90_cw();
+            }
+            if turn.half {
+                turned = turned.rotate180();
+            }
+            let marked = turned.data.chunks_exact(3).position(|px| px[0] == 255).unwrap();
+            let (x, y) = (marked % turned.width, marked / turned.width);
+            let back = turn.to_given([x as f32 + 0.5, y as f32 + 0.5], w, h);
+            assert_eq!(back, [at.0 as f32 + 0.5, at.1 as f32 + 0.5], "{turn:?}");
+        }
+    }
 
     #[test]
     fn ctc_drops_blanks_and_repeats_but_keeps_a_letter_doubled_across_a_blank() {

@@ -3,7 +3,7 @@
 //! reviewer, an auditor and an applicant get.
 
 use super::browser::{staff_account, Browser};
-use crate::helpers::{spawn_app, Fixture};
+use crate::helpers::{load_package, repo, spawn_app, spawn_app_with, AppOptions, Fixture};
 
 #[tokio::test]
 async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
@@ -25,7 +25,10 @@ async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
     let case = wang.get(&format!("/review/{id}")).await;
     assert_eq!(case.status, 200);
     assert!(case.has("放回队列") && case.has(&format!("action=\"/review/{id}/preview\"")), "the holder's controls");
-    assert!(case.has("<iframe src=\"/applications/") && case.has("<td>licence.name</td>"), "each document beside its fields");
+    assert!(
+        case.has("<iframe src=\"/applications/") && case.has("<td>市场主体名称<br><span class=\"hint\">licence.name</span></td>"),
+        "each document beside its fields"
+    );
     assert!(case.has("licence.name_matches") && case.has("依据："), "findings with their basis");
 
     let mut li = Browser::new(&app);
@@ -109,4 +112,55 @@ async fn a_reviewer_claims_a_flagged_case_corrects_a_reading_and_issues() {
     applicant.sign_up("申请人丁").await;
     assert_eq!(applicant.get("/review").await.status, 404, "the queue is for staff");
     assert_eq!(applicant.get(&format!("/review/{id}")).await.status, 404);
+}
+
+/// A photographed licence: the case page numbers each field read from the photo, and the drawing
+/// laid over it boxes each numbered line where it stands on the image; only staff get it.
+#[tokio::test]
+async fn a_photographed_licence_has_the_lines_its_fields_came_from_boxed_on_the_image() {
+    let app = spawn_app_with(AppOptions::with_shipped_models()).await;
+    let (form, _, files, _) = load_package(&repo().join("fixtures/photo/licence-name-mismatch"));
+    let id = app.create_ok(&form).await;
+    let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.bytes.to_vec())).collect();
+    assert_eq!(app.upload(&id, &files).await.status(), 201);
+    assert_eq!(app.submit(&id, "k").await.status(), 202);
+    let decided = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(decided["state"], "needs_review", "{decided}");
+    let from_photo = decided["decision"]["fields"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|f| f["document"] == "营业执照.jpg" && f["line"].as_str().is_some_and(|l| !l.trim().is_empty()))
+        .count();
+    assert!(from_photo >= 3, "{decided}");
+
+    staff_account(&app, "reviewer", "王芳", "reviewer password 1");
+    let mut wang = Browser::new(&app);
+    wang.sign_in("王芳", "reviewer password 1").await;
+    let case = wang.get(&format!("/review/{id}")).await;
+    let start = case.body.find("/boxes.svg").expect("the photo has its drawing laid over it");
+    let src_start = case.body[..start].rfind("src=\"").unwrap() + 5;
+    let drawing_path = case.body[src_start..start + "/boxes.svg".len()].to_string();
+    let marks = case.body.matches("<span class=\"mark\">").count();
+    assert_eq!(marks, from_photo, "every field read from the photo is numbered");
+
+    let drawing = wang.get(&drawing_path).await;
+    assert_eq!(drawing.status, 200);
+    assert!(drawing.header("content-type").starts_with("image/svg+xml"));
+    assert!(drawing.header("content-security-policy").contains("sandbox"));
+    let numbers: Vec<usize> = drawing.body.split("</text>").filter_map(|t| t.rsplit('>').next()?.parse().ok()).collect();
+    assert_eq!(numbers, (1..=marks).collect::<Vec<_>>(), "each numbered line is found again and drawn: {}", drawing.body);
+    let view_box: Vec<f32> =
+        drawing.body.split("viewBox=\"").nth(1).unwrap().split('"').next().unwrap().split(' ').map(|v| v.parse().unwrap()).collect();
+    for points in drawing.body.split("points=\"").skip(1).map(|p| p.split('"').next().unwrap()) {
+        for point in points.split(' ') {
+            let (x, y) = point.split_once(',').unwrap();
+            let (x, y): (f32, f32) = (x.parse().unwrap(), y.parse().unwrap());
+            assert!((-2.0..=view_box[2] + 2.0).contains(&x) && (-2.0..=view_box[3] + 2.0).contains(&y), "{point} outside the image");
+        }
+    }
+
+    let mut stranger = Browser::new(&app);
+    stranger.sign_up("路人甲").await;
+    assert_eq!(stranger.get(&drawing_path).await.status, 404, "an applicant gets no drawing of another's document");
 }
