@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(permits::page_router())
         .merge(crate::web::router(state.clone()))
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .fallback(crate::web::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(error::stable_error_body))
         .layer(axum::middleware::from_fn(error::request_size_limits))

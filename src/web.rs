@@ -65,18 +65,35 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/assets/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../assets/web/app.js"))))
 }
 
+/// A path no route has: a browser asking for a page gets the page that says so, with the site's
+/// headers; a script (or anything under `/api/`) gets the API's error body, as before.
+pub async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    let wants_page = !request.uri().path().starts_with("/api/")
+        && request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if !wants_page {
+        return axum::response::IntoResponse::into_response(crate::http::ApiError::NotFound("no such endpoint".into()));
+    }
+    let mut response = axum::response::IntoResponse::into_response(page::PageError::NotFound);
+    with_page_headers(response.headers_mut());
+    response
+}
+
 /// Every page carries personal data or a form: never cached (Back after signing out on a shared
 /// computer in the service hall shows nothing), never framed by another site, scripts and styles
 /// from this site only (the pages have no inline script), no referrer sent elsewhere. A header a
 /// handler set itself (a document's own policy) is kept.
 async fn page_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    with_page_headers(response.headers_mut());
+    response
+}
+
+fn with_page_headers(headers: &mut header::HeaderMap) {
     let html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/html"));
     if !html {
         // A document, a certificate, an export: its handler's own headers stand.
         headers.entry(header::CACHE_CONTROL).or_insert(header::HeaderValue::from_static("no-store"));
-        return response;
+        return;
     }
     let defaults = [
         (header::CACHE_CONTROL, "no-store"),
@@ -89,7 +106,6 @@ async fn page_headers(request: axum::extract::Request, next: axum::middleware::N
             headers.insert(name, header::HeaderValue::from_static(value));
         }
     }
-    response
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

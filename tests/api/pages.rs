@@ -236,3 +236,29 @@ async fn every_service_has_its_form_generated_from_its_rules() {
     assert_eq!(stored["requested_date"], "2026-11-01");
     assert_eq!(browser.get("/apply/no-such-service").await.status, 404);
 }
+
+/// A mistyped address in a browser gets the site's page saying so (with the pages' headers); a
+/// script, and anything under /api/, still gets the API's error body.
+#[tokio::test]
+async fn an_unknown_address_is_a_page_for_a_browser_and_the_error_body_for_a_script() {
+    let app = spawn_app().await;
+    let get = |path: &str, accept: Option<&str>| {
+        let request = app.client.get(app.url(path));
+        match accept {
+            Some(accept) => request.header("Accept", accept.to_string()),
+            None => request,
+        }
+        .send()
+    };
+    let browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let page = get("/applicaitons/mine", Some(browser_accept)).await.unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors"));
+    assert!(page.text().await.unwrap().contains("找不到这个页面"));
+    for (path, accept) in [("/applicaitons/mine", None), ("/api/v1/nothing-here", Some(browser_accept))] {
+        let response = get(path, accept).await.unwrap();
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error_type"], "not_found", "{path}");
+    }
+}
