@@ -9,6 +9,7 @@ pub mod id_number;
 pub mod permit;
 pub mod phone;
 pub mod pii;
+pub mod rating;
 pub mod retirement;
 pub mod user;
 

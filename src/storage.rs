@@ -196,6 +196,27 @@ pub trait Reviews: Send + Sync {
     async fn revoke_permit(&self, number: &str, reason: &str, actor: &str) -> Result<bool, StoreError>;
 }
 
+/// 好差评: ratings of decided cases, the work orders bad ones open, and the facts the figures are
+/// counted from.
+#[async_trait::async_trait]
+pub trait Ratings: Send + Sync {
+    /// Stores the case's one rating, and the work order of a bad one, with their audit events, in
+    /// one transaction. `Conflict` when the case is rated already or is not decided.
+    async fn rate(&self, rating: &NewRating<'_>, actor: &str) -> Result<(RatingRecord, Option<WorkOrderRecord>), StoreError>;
+    async fn rating(&self, id: &ApplicationId) -> Result<Option<RatingRecord>, StoreError>;
+    /// Every work order, the oldest due first.
+    async fn work_orders(&self) -> Result<Vec<WorkOrderRecord>, StoreError>;
+    async fn work_order(&self, id: i64) -> Result<Option<(WorkOrderRecord, Vec<WorkOrderStepRecord>)>, StoreError>;
+    /// Records a step on a work order still in `step.from`, moving it to `step.to`, with its audit
+    /// event; an upheld appeal also takes the rating out of the figures with `removal` as the
+    /// reason. False (and nothing written) when the order has moved on meanwhile.
+    async fn work_order_step(&self, id: i64, step: &StepInput<'_>, removal: Option<&str>, actor: &str) -> Result<bool, StoreError>;
+    /// Marks an open work order escalated (once) and logs it; false when it already was.
+    async fn escalate_work_order(&self, id: i64, today: NaiveDate) -> Result<bool, StoreError>;
+    /// Every received application (submitted at least once) with what the figures need.
+    async fn case_facts(&self) -> Result<Vec<CaseFacts>, StoreError>;
+}
+
 /// The audit log and the rule sets decisions were made under.
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
@@ -211,6 +232,6 @@ pub trait AuditLog: Send + Sync {
 }
 
 /// A backend: every focused trait. Use cases take this; narrower users may take one trait.
-pub trait Store: Users + Sessions + Applications + Jobs + Reviews + AuditLog + 'static {}
+pub trait Store: Users + Sessions + Applications + Jobs + Reviews + Ratings + AuditLog + 'static {}
 
-impl<T: Users + Sessions + Applications + Jobs + Reviews + AuditLog + 'static> Store for T {}
+impl<T: Users + Sessions + Applications + Jobs + Reviews + Ratings + AuditLog + 'static> Store for T {}

@@ -291,6 +291,86 @@ pub async fn sessions_belong_to_one_account_and_end_with_a_password_change(store
     assert!(matches!(store.set_password(9_999, "h", None, ACTOR).await, Err(StoreError::Conflict(_))));
 }
 
+pub async fn a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order(store: &dyn Store) {
+    use crate::domain::rating::{Grade, Rating, Step, WorkOrderState};
+    let (id, owner) = submitted(store).await;
+    let bad = Rating::parse(2, &[("efficiency".to_string(), 1)].into_iter().collect(), "等了很久").unwrap();
+    let new = NewRating {
+        application_id: &id,
+        rater_id: owner,
+        rating: &bad,
+        handled_by: None,
+        rated_on: day(21),
+        work_order: Some((day(28), None)),
+    };
+    assert!(matches!(store.rate(&new, ACTOR).await, Err(StoreError::Conflict(_))), "not before a decision");
+    let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
+    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    let facts = store.case_facts().await.unwrap();
+    assert_eq!((facts.len(), facts[0].decided_on, facts[0].by_person), (1, Some(day(20)), false), "decided by the machine on its day");
+
+    let (rating, order) = store.rate(&new, ACTOR).await.unwrap();
+    assert_eq!((rating.level.value(), rating.aspects["efficiency"].value(), rating.rated_state), (2, 1, ApplicationState::Issued));
+    let order = order.unwrap();
+    assert_eq!((order.state, order.due_on, order.assignee_id), (WorkOrderState::Open, day(28), None));
+    assert!(matches!(store.rate(&new, ACTOR).await, Err(StoreError::Conflict(_))), "once");
+    assert_eq!(store.rating(&id).await.unwrap(), Some(rating));
+
+    let verify = Step::Verify { founded: false };
+    let step = StepInput {
+        from: WorkOrderState::Open,
+        to: WorkOrderState::Unfounded,
+        step: &verify,
+        actor_id: None,
+        on: day(22),
+        text: "当日办结，未超时限",
+    };
+    assert!(store.work_order_step(order.id, &step, None, ACTOR).await.unwrap());
+    assert!(!store.work_order_step(order.id, &step, None, ACTOR).await.unwrap(), "a step on an order that moved on writes nothing");
+    let appeal = Step::DecideAppeal { upheld: true };
+    let removal = StepInput {
+        from: WorkOrderState::Unfounded,
+        to: WorkOrderState::Closed,
+        step: &appeal,
+        actor_id: None,
+        on: day(23),
+        text: "恶意差评",
+    };
+    assert!(store.work_order_step(order.id, &removal, Some("恶意差评"), ACTOR).await.unwrap());
+    let (closed, steps) = store.work_order(order.id).await.unwrap().unwrap();
+    assert_eq!(closed.state, WorkOrderState::Closed);
+    assert_eq!(steps.iter().map(|s| s.step.as_str()).collect::<Vec<_>>(), ["verify", "decide_appeal"]);
+    assert_eq!(steps[0].details, json!({"founded": false}));
+    assert_eq!(store.rating(&id).await.unwrap().unwrap().removed_reason.as_deref(), Some("恶意差评"));
+    assert!(!store.escalate_work_order(order.id, day(30)).await.unwrap(), "a closed order is not escalated");
+
+    let (other, other_owner) = submitted(store).await;
+    let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
+    store.complete_job(&job, &decision(Outcome::NeedsMaterials), None, &[]).await.unwrap();
+    let new = NewRating {
+        application_id: &other,
+        rater_id: other_owner,
+        rating: &bad,
+        handled_by: None,
+        rated_on: day(21),
+        work_order: Some((day(28), None)),
+    };
+    let order = store.rate(&new, ACTOR).await.unwrap().1.unwrap();
+    assert!(store.escalate_work_order(order.id, day(29)).await.unwrap());
+    assert!(!store.escalate_work_order(order.id, day(30)).await.unwrap(), "escalated once");
+    let close = Step::Close { grade: Grade::Basic };
+    let wrong =
+        StepInput { from: WorkOrderState::CalledBack, to: WorkOrderState::Closed, step: &close, actor_id: None, on: day(30), text: "" };
+    assert!(!store.work_order_step(order.id, &wrong, None, ACTOR).await.unwrap());
+    let entries = store.audit_entries().await.unwrap();
+    verify_chain(&entries).unwrap();
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    for kind in ["rating.given", "work_order.opened", "work_order.verify", "work_order.decide_appeal", "work_order.escalated"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert!(entries.iter().all(|e| !e.payload.contains("等了很久")), "the comment is kept out of the log");
+}
+
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {
     ($make:expr, $($check:ident),* $(,)?) => {
@@ -325,5 +405,6 @@ mod sqlite {
         accounts_have_unique_names,
         sessions_belong_to_one_account_and_end_with_a_password_change,
         accounts_and_applications_have_quotas,
+        a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order,
     );
 }

@@ -1,9 +1,12 @@
 //! What storage gives back and takes: records in domain types (ids, states, dates), not rows. Each
 //! backend turns its rows into these (`storage/rows.rs`); API bodies are the HTTP edge's own types.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 
 use crate::domain::application::{ApplicationId, ApplicationState, ReviewAction};
+use crate::domain::rating::{Grade, Level, Rating, Step, WorkOrderState};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplicationRecord {
@@ -268,4 +271,85 @@ pub struct CorrectionRecord {
     pub reason: String,
     pub decision_after: String,
     pub created_at: String,
+}
+
+/// A rating as stored with its case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatingRecord {
+    pub application_id: ApplicationId,
+    pub rater_id: i64,
+    pub level: Level,
+    pub aspects: BTreeMap<String, Level>,
+    pub comment: String,
+    /// The state of the case when it was rated (issued, refused, needs_materials).
+    pub rated_state: ApplicationState,
+    /// The person who decided the case, `None` for the machine.
+    pub handled_by: Option<i64>,
+    pub rated_on: NaiveDate,
+    /// Set when an appeal was upheld: the rating no longer counts in the figures.
+    pub removed_reason: Option<String>,
+    pub created_at: String,
+}
+
+/// A rating to store, with the work order a bad one opens.
+#[derive(Debug, Clone)]
+pub struct NewRating<'a> {
+    pub application_id: &'a ApplicationId,
+    pub rater_id: i64,
+    pub rating: &'a Rating,
+    pub handled_by: Option<i64>,
+    pub rated_on: NaiveDate,
+    /// For a bad rating: the work order's due date and assignee (`None`: the admins).
+    pub work_order: Option<(NaiveDate, Option<i64>)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkOrderRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub level: Level,
+    pub state: WorkOrderState,
+    /// Who handles it; `None`: any admin (the machine decided the case).
+    pub assignee_id: Option<i64>,
+    pub opened_on: NaiveDate,
+    pub due_on: NaiveDate,
+    pub escalated_on: Option<NaiveDate>,
+    pub rectified: bool,
+    pub called_back: bool,
+    pub grade: Option<Grade>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkOrderStepRecord {
+    pub step: String,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub on: NaiveDate,
+    pub text: String,
+    pub details: serde_json::Value,
+    pub created_at: String,
+}
+
+/// A step to record on a work order that is still `from`.
+#[derive(Debug, Clone)]
+pub struct StepInput<'a> {
+    pub from: WorkOrderState,
+    pub to: WorkOrderState,
+    pub step: &'a Step,
+    pub actor_id: Option<i64>,
+    pub on: NaiveDate,
+    pub text: &'a str,
+}
+
+/// What the figures are counted from, for one received application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseFacts {
+    pub application: ApplicationRecord,
+    /// The day it was decided (by the machine or a person), if it is decided.
+    pub decided_on: Option<NaiveDate>,
+    /// A person decided it (a review was recorded on the submission that stands).
+    pub by_person: bool,
+    pub rating: Option<RatingRecord>,
+    pub work_order: Option<WorkOrderRecord>,
 }

@@ -302,3 +302,108 @@ pub(crate) fn all<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<
 pub(crate) fn optional<R, T: TryFrom<R, Error = StoreError>>(row: Option<R>) -> Result<Option<T>, StoreError> {
     row.map(T::try_from).transpose()
 }
+
+fn level(value: i64) -> Result<crate::domain::rating::Level, StoreError> {
+    crate::domain::rating::Level::new(value).ok_or_else(|| StoreError::Corrupt(format!("stored rating level {value}")))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct RatingRow {
+    application_id: String,
+    rater_id: i64,
+    level: i64,
+    aspects: String,
+    comment: String,
+    rated_state: String,
+    handled_by: Option<i64>,
+    rated_on: String,
+    removed_reason: Option<String>,
+    created_at: String,
+}
+
+impl TryFrom<RatingRow> for super::records::RatingRecord {
+    type Error = StoreError;
+
+    fn try_from(row: RatingRow) -> Result<Self, StoreError> {
+        let aspects: std::collections::BTreeMap<String, i64> =
+            serde_json::from_str(&row.aspects).map_err(|e| StoreError::Corrupt(format!("stored rating aspects: {e}")))?;
+        Ok(Self {
+            application_id: id(row.application_id)?,
+            rater_id: row.rater_id,
+            level: level(row.level)?,
+            aspects: aspects.into_iter().map(|(k, v)| Ok((k, level(v)?))).collect::<Result<_, StoreError>>()?,
+            comment: row.comment,
+            rated_state: state(&row.rated_state)?,
+            handled_by: row.handled_by,
+            rated_on: date(&row.rated_on)?,
+            removed_reason: row.removed_reason,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct WorkOrderRow {
+    id: i64,
+    application_id: String,
+    level: i64,
+    state: String,
+    assignee_id: Option<i64>,
+    opened_on: String,
+    due_on: String,
+    escalated_on: Option<String>,
+    rectified: bool,
+    called_back: bool,
+    grade: Option<String>,
+    updated_at: String,
+}
+
+impl TryFrom<WorkOrderRow> for super::records::WorkOrderRecord {
+    type Error = StoreError;
+
+    fn try_from(row: WorkOrderRow) -> Result<Self, StoreError> {
+        use crate::domain::rating::{Grade, WorkOrderState};
+        Ok(Self {
+            id: row.id,
+            application_id: id(row.application_id)?,
+            level: level(row.level)?,
+            state: WorkOrderState::parse(&row.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown work order state {}", row.state)))?,
+            assignee_id: row.assignee_id,
+            opened_on: date(&row.opened_on)?,
+            due_on: date(&row.due_on)?,
+            escalated_on: optional_date(row.escalated_on)?,
+            rectified: row.rectified,
+            called_back: row.called_back,
+            grade: row.grade.map(|g| Grade::parse(&g).ok_or_else(|| StoreError::Corrupt(format!("unknown grade {g}")))).transpose()?,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StepRow {
+    step: String,
+    actor_id: Option<i64>,
+    actor: String,
+    on_date: String,
+    text: String,
+    details: String,
+    created_at: String,
+}
+
+impl TryFrom<StepRow> for super::records::WorkOrderStepRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StepRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            step: row.step,
+            actor_id: row.actor_id,
+            actor: row.actor,
+            on: date(&row.on_date)?,
+            text: row.text,
+            details: serde_json::from_str(&row.details).map_err(|e| StoreError::Corrupt(format!("stored step details: {e}")))?,
+            created_at: row.created_at,
+        })
+    }
+}

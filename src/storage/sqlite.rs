@@ -2,6 +2,7 @@
 //! write transactions opened with `BEGIN IMMEDIATE` so concurrent writers queue instead of failing.
 //! One file per trait; this one holds the connection and what they share.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,6 +28,7 @@ mod applications;
 mod audit_log;
 mod jobs;
 mod numbering;
+mod ratings;
 mod review;
 mod users;
 

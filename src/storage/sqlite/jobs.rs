@@ -51,6 +51,14 @@ impl Jobs for SqliteStore {
         .execute(&mut *tx)
         .await?;
         set_state(&mut tx, &job.application_id, next).await?;
+        if next != ApplicationState::NeedsReview {
+            // The machine decided (issued, or asked for materials) on the day it was submitted.
+            sqlx::query("UPDATE applications SET decided_on = ? WHERE id = ?")
+                .bind(&decision.submitted_on)
+                .bind(job.application_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         if next == ApplicationState::NeedsMaterials {
             // The clock stops while the applicant gathers what is missing.
             sqlx::query("UPDATE applications SET waiting_since = ? WHERE id = ?")

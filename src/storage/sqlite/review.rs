@@ -101,11 +101,13 @@ impl Reviews for SqliteStore {
         .await?;
         let waiting_since = (next == ApplicationState::NeedsMaterials).then(|| input.decided_on.format("%Y-%m-%d").to_string());
         sqlx::query(
-            "UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ?, waiting_since = ? WHERE id = ?",
+            "UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ?, waiting_since = ?, decided_on = ?
+             WHERE id = ?",
         )
         .bind(next.as_str())
         .bind(now_text())
         .bind(waiting_since)
+        .bind(input.decided_on.format("%Y-%m-%d").to_string())
         .bind(application_id.as_str())
         .execute(&mut *tx)
         .await?;
