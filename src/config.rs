@@ -21,6 +21,8 @@ pub const DEFAULT_MAX_QUEUED_DECISIONS: usize = 200;
 pub const DEFAULT_MAX_APPLICATIONS_PER_DAY: usize = 20;
 /// What one account may store over all its applications, withdrawn files included.
 pub const DEFAULT_MAX_ACCOUNT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Working days to close a work order opened by a bad rating (local rules use 5, 7 or 15).
+pub const DEFAULT_WORK_ORDER_DAYS: u32 = 5;
 pub const DEFAULT_OCR_CONCURRENCY: usize = 1;
 
 /// Limits on what an upload and its reading may cost, and the models that read it.
@@ -62,6 +64,10 @@ pub struct LimitsConfig {
     /// Most bytes one account may store over all its applications, withdrawn files included.
     #[arg(long, env = "ONEWINDOW_MAX_ACCOUNT_BYTES", default_value_t = DEFAULT_MAX_ACCOUNT_BYTES)]
     pub max_account_bytes: u64,
+    /// Working days a work order opened by a bad rating (差评) has to be closed in. The national
+    /// text sets no number; local rules use 5, 7 or 15.
+    #[arg(long, env = "ONEWINDOW_WORK_ORDER_DAYS", default_value_t = DEFAULT_WORK_ORDER_DAYS)]
+    pub work_order_days: u32,
     /// How many images are OCR'd at once in this process (each run uses every core).
     #[arg(long, env = "ONEWINDOW_OCR_CONCURRENCY", default_value_t = DEFAULT_OCR_CONCURRENCY)]
     pub ocr_concurrency: usize,
@@ -85,6 +91,7 @@ impl Default for LimitsConfig {
             max_queued_decisions: DEFAULT_MAX_QUEUED_DECISIONS,
             max_applications_per_day: DEFAULT_MAX_APPLICATIONS_PER_DAY,
             max_account_bytes: DEFAULT_MAX_ACCOUNT_BYTES,
+            work_order_days: DEFAULT_WORK_ORDER_DAYS,
             ocr_concurrency: DEFAULT_OCR_CONCURRENCY,
             models_dir: crate::models::default_models_dir(),
         }
@@ -100,6 +107,7 @@ impl LimitsConfig {
             max_queued_decisions: self.max_queued_decisions,
             max_applications_per_day: self.max_applications_per_day,
             max_account_bytes: self.max_account_bytes,
+            work_order_days: self.work_order_days,
         }
     }
 

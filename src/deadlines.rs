@@ -1,5 +1,6 @@
 //! Deadlines: the promised and statutory limits in working days from acceptance, the clock paused
-//! while the office waits for the applicant, and escalation once the promised limit has passed.
+//! while the office waits for the applicant, and escalation once the promised limit has passed (of
+//! cases, and of the work orders bad ratings open).
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -69,6 +70,9 @@ pub async fn run(usecases: UseCases, mut shutdown: tokio::sync::watch::Receiver<
     loop {
         if let Err(error) = usecases.escalate_overdue().await {
             tracing::error!(error = %error, "deadline sweep failed");
+        }
+        if let Err(error) = usecases.escalate_overdue_work_orders().await {
+            tracing::error!(error = %error, "work order sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}

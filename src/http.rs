@@ -7,6 +7,7 @@ pub mod bodies;
 pub mod error;
 pub mod health;
 pub mod permits;
+pub mod ratings;
 pub mod review;
 pub mod state;
 
@@ -22,7 +23,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(
             "/api/v1",
-            applications::router().merge(review::router()).merge(permits::api_router()).route("/openapi.json", axum::routing::get(openapi)),
+            applications::router()
+                .merge(review::router())
+                .merge(ratings::router())
+                .merge(permits::api_router())
+                .route("/openapi.json", axum::routing::get(openapi)),
         )
         .merge(health::router())
         .merge(permits::page_router())

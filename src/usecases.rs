@@ -6,8 +6,10 @@
 pub mod accounts;
 pub mod applications;
 pub mod audit;
+pub mod dashboard;
 pub mod decide;
 pub mod permits;
+pub mod ratings;
 pub mod review;
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct CaseLimits {
     pub max_queued_decisions: usize,
     pub max_applications_per_day: usize,
     pub max_account_bytes: u64,
+    /// Working days to close a work order opened by a bad rating.
+    pub work_order_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -140,6 +140,12 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "/api/v1/review/{id}/corrections",
         "/api/v1/permits/{number}/verify",
         "/verify/{number}",
+        "/api/v1/applications/{id}/rating",
+        "/api/v1/work-orders",
+        "/api/v1/work-orders/{id}",
+        "/api/v1/work-orders/{id}/{step}",
+        "/api/v1/work-orders/{id}/appeal/decision",
+        "/api/v1/dashboard",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }

@@ -18,6 +18,7 @@ mod load;
 mod pages;
 mod personal;
 mod photos;
+mod ratings;
 mod restart;
 mod retirement;
 mod review;

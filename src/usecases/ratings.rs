@@ -1,0 +1,193 @@
+//! 好差评 use cases: an applicant rates a decided case once; a bad rating opens a work order for
+//! whoever decided the case (the admins when the machine did), which is verified, rectified, called
+//! back and graded step by step; overdue orders are escalated once.
+
+use std::collections::BTreeMap;
+
+use super::{UseCaseError, UseCases};
+use crate::domain::application::ApplicationId;
+use crate::domain::rating::{Rating, Step};
+use crate::domain::user::{Actor, Role};
+use crate::storage::{NewRating, RatingRecord, StepInput, StoreError, WorkOrderRecord, WorkOrderStepRecord};
+
+/// The longest text a step records, in characters.
+pub const MAX_STEP_TEXT_CHARS: usize = 1000;
+
+/// A work order as staff see it: the order, whether it is overdue today, and its history.
+#[derive(Debug, Clone)]
+pub struct WorkOrderView {
+    pub order: WorkOrderRecord,
+    pub overdue: bool,
+    pub steps: Vec<WorkOrderStepRecord>,
+    /// The rating that opened it (level, aspects, comment: what the order is about).
+    pub rating: Option<RatingRecord>,
+}
+
+/// Which work orders a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkOrderFilter {
+    All,
+    Open,
+    Overdue,
+    Closed,
+}
+
+impl WorkOrderFilter {
+    pub fn parse(text: Option<&str>) -> Option<Self> {
+        match text {
+            None | Some("") | Some("all") => Some(Self::All),
+            Some("open") => Some(Self::Open),
+            Some("overdue") => Some(Self::Overdue),
+            Some("closed") => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+fn is_staff(actor: &Actor) -> bool {
+    matches!(actor.role, Role::Reviewer | Role::Admin | Role::Auditor)
+}
+
+impl UseCases {
+    /// The owner's rating of a decided case: 201 once, 409 again or before a decision, 404 to anyone else.
+    pub async fn rate(
+        &self,
+        actor: &Actor,
+        id: &ApplicationId,
+        level: i64,
+        aspects: &BTreeMap<String, i64>,
+        comment: &str,
+    ) -> Result<(RatingRecord, Option<WorkOrderRecord>), UseCaseError> {
+        let application = self.readable(actor, id).await?;
+        if application.owner_id != Some(actor.user_id) {
+            return Err(UseCaseError::NotFound(format!("application {id} not found")));
+        }
+        let rating = Rating::parse(level, aspects, comment).map_err(|e| UseCaseError::Invalid(e.to_string()))?;
+        // Whoever decided the submission that stands: the person whose review closed it, else the machine.
+        let handled_by =
+            self.store().reviews(id).await?.into_iter().rev().find(|r| r.submission_seq == application.submissions).map(|r| r.reviewer_id);
+        let today = self.clock().today();
+        let work_order =
+            rating.level.is_bad().then(|| (self.rules().calendar.add_working_days(today, self.limits().work_order_days), handled_by));
+        let new = NewRating { application_id: id, rater_id: actor.user_id, rating: &rating, handled_by, rated_on: today, work_order };
+        let stored = self.store().rate(&new, &actor.audit_name()).await?;
+        if let Some(order) = &stored.1 {
+            tracing::info!(work_order = order.id, application.id = %id, "bad rating: work order opened");
+        }
+        Ok(stored)
+    }
+
+    /// A case's rating, to its owner and to staff.
+    pub async fn rating(&self, actor: &Actor, id: &ApplicationId) -> Result<Option<RatingRecord>, UseCaseError> {
+        self.readable(actor, id).await?;
+        Ok(self.store().rating(id).await?)
+    }
+
+    /// Work orders, the oldest due first, for staff.
+    pub async fn work_orders(&self, actor: &Actor, filter: WorkOrderFilter) -> Result<Vec<WorkOrderView>, UseCaseError> {
+        if !is_staff(actor) {
+            return Err(UseCaseError::NotFound("no such endpoint".into()));
+        }
+        let today = self.clock().today();
+        Ok(self
+            .store()
+            .work_orders()
+            .await?
+            .into_iter()
+            .map(|order| WorkOrderView { overdue: order.state.is_open() && order.due_on < today, order, steps: Vec::new(), rating: None })
+            .filter(|v| match filter {
+                WorkOrderFilter::All => true,
+                WorkOrderFilter::Open => v.order.state.is_open(),
+                WorkOrderFilter::Overdue => v.overdue,
+                WorkOrderFilter::Closed => !v.order.state.is_open(),
+            })
+            .collect())
+    }
+
+    /// One work order with its history and its rating: to staff, and to the applicant who rated.
+    pub async fn work_order(&self, actor: &Actor, id: i64) -> Result<WorkOrderView, UseCaseError> {
+        let missing = || UseCaseError::NotFound(format!("work order {id} not found"));
+        let (order, steps) = self.store().work_order(id).await?.ok_or_else(missing)?;
+        let rating = self.store().rating(&order.application_id).await?;
+        let rater = rating.as_ref().map(|r| r.rater_id);
+        if !is_staff(actor) && rater != Some(actor.user_id) {
+            return Err(missing());
+        }
+        let overdue = order.state.is_open() && order.due_on < self.clock().today();
+        Ok(WorkOrderView { order, overdue, steps, rating })
+    }
+
+    /// Takes a step on a work order. Who may: the order's assignee or an admin (an order of the
+    /// machine's decision is the admins'); an appeal is decided by an admin only, never by the one
+    /// who appealed; the applicant who rated grades the handling (`close`), as may staff recording
+    /// what the applicant said on the call back. The step must be allowed from the order's state.
+    pub async fn work_order_step(&self, actor: &Actor, id: i64, step: Step, text: &str) -> Result<WorkOrderView, UseCaseError> {
+        let view = self.work_order(actor, id).await?;
+        let order = &view.order;
+        let rater = view.rating.as_ref().map(|r| r.rater_id) == Some(actor.user_id);
+        let handler = actor.role == Role::Admin || (actor.role == Role::Reviewer && order.assignee_id == Some(actor.user_id));
+        let allowed = match step {
+            Step::DecideAppeal { .. } => {
+                actor.role == Role::Admin
+                    && view.steps.iter().rev().find(|s| s.step == "appeal").is_none_or(|s| s.actor_id != Some(actor.user_id))
+            }
+            Step::Close { .. } => rater || handler,
+            _ => handler,
+        };
+        if !allowed {
+            return Err(UseCaseError::Forbidden(format!("only the work order's handler or an admin may take the step {}", step.name())));
+        }
+        let text = text.trim();
+        if text.chars().count() > MAX_STEP_TEXT_CHARS {
+            return Err(UseCaseError::Invalid(format!("text: longer than {MAX_STEP_TEXT_CHARS} characters")));
+        }
+        if text.is_empty() && !matches!(step, Step::Close { .. }) {
+            return Err(UseCaseError::Invalid(format!("text: the step {} says what was found or done", step.name())));
+        }
+        let next = order.state.after(&step).map_err(|e| UseCaseError::Conflict(e.to_string()))?;
+        let removal = matches!(step, Step::DecideAppeal { upheld: true }).then_some(text);
+        let input = StepInput { from: order.state, to: next, step: &step, actor_id: Some(actor.user_id), on: self.clock().today(), text };
+        if !self.store().work_order_step(id, &input, removal, &actor.audit_name()).await? {
+            return Err(UseCaseError::Conflict(format!("work order {id} moved on meanwhile: load it again")));
+        }
+        self.work_order(actor, id).await
+    }
+
+    /// Escalates each open work order past its due date, once.
+    pub async fn escalate_overdue_work_orders(&self) -> Result<Vec<i64>, UseCaseError> {
+        let today = self.clock().today();
+        let mut escalated = Vec::new();
+        for order in self.store().work_orders().await? {
+            if order.state.is_open() && order.due_on < today && order.escalated_on.is_none() {
+                match self.store().escalate_work_order(order.id, today).await {
+                    Ok(true) => {
+                        tracing::warn!(work_order = order.id, due_on = %order.due_on, "work order escalated: due date passed");
+                        escalated.push(order.id);
+                    }
+                    Ok(false) => {}
+                    Err(StoreError::NotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(escalated)
+    }
+}
+
+/// The state a step's name and body ask for, as the API and the pages send them.
+pub fn parse_step(name: &str, founded: Option<bool>, upheld: Option<bool>, grade: Option<&str>) -> Result<Step, UseCaseError> {
+    use crate::domain::rating::Grade;
+    let need = |what: &str| UseCaseError::Invalid(format!("{what}: required for the step {name}"));
+    Ok(match name {
+        "verify" => Step::Verify { founded: founded.ok_or_else(|| need("founded"))? },
+        "rectify" => Step::Rectify,
+        "callback" => Step::Callback,
+        "appeal" => Step::Appeal,
+        "decide_appeal" => Step::DecideAppeal { upheld: upheld.ok_or_else(|| need("upheld"))? },
+        "close" => Step::Close {
+            grade: Grade::parse(grade.ok_or_else(|| need("grade"))?)
+                .ok_or_else(|| UseCaseError::Invalid("grade: one of satisfied, basic, dissatisfied".into()))?,
+        },
+        other => return Err(UseCaseError::NotFound(format!("no step {other}"))),
+    })
+}

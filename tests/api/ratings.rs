@@ -1,0 +1,188 @@
+//! 好差评 over the API: a decided case rated once by its owner; a bad rating's work order through
+//! each step (and the steps it may not take), escalated once past its due date; an appeal that
+//! takes a rating out of the figures; the dashboard's figures moving with them.
+
+use chrono::NaiveDate;
+use onewindow::domain::user::Role;
+use serde_json::{json, Value};
+
+use crate::helpers::{add_user, add_user_with_id, spawn_app, TestApp};
+
+async fn get_json(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let response = app.client.get(app.url(path)).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_json(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = app.post_as(token, path, body).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A clean package the machine issues at once.
+async fn issued_case(app: &TestApp, key: &str) -> String {
+    let id = app.submit_fixture("clean-catering-stsong", key).await;
+    assert_eq!(app.wait_for_decisions(&id, 1).await["state"], "issued");
+    id
+}
+
+#[tokio::test]
+async fn a_decided_case_is_rated_once_by_its_owner_and_by_no_one_else() {
+    let app = spawn_app().await;
+    let draft = app.create_ok(&crate::helpers::Fixture::load("clean-catering-stsong").form).await;
+    let rating = json!({"level": 4, "aspects": {"efficiency": 5, "usability": 4}, "comment": "很快"});
+    let (status, body) = post_json(&app, &app.token, &format!("/api/v1/applications/{draft}/rating"), rating.clone()).await;
+    assert_eq!(status, 409, "not before a decision: {body}");
+
+    let id = issued_case(&app, "k").await;
+    let path = format!("/api/v1/applications/{id}/rating");
+    let stranger = add_user(&app.state, Role::Applicant).await;
+    let reviewer = add_user(&app.state, Role::Reviewer).await;
+    assert_eq!(post_json(&app, &stranger, &path, rating.clone()).await.0, 404, "another applicant");
+    assert_eq!(post_json(&app, &reviewer, &path, rating.clone()).await.0, 404, "staff do not rate");
+    for bad in [json!({"level": 6}), json!({"level": 3, "aspects": {"speed": 3}}), json!({"level": 3, "extra": 1})] {
+        let (status, body) = post_json(&app, &app.token, &path, bad.clone()).await;
+        assert!(status == 400 || status == 422, "{bad} → {status} {body}");
+        assert!(body["error_type"].is_string(), "the stable error body: {body}");
+    }
+    let (status, body) = post_json(&app, &app.token, &path, rating.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["level"].as_u64(), body["bad"].as_bool(), &body["work_order"]), (Some(4), Some(false), &Value::Null));
+    assert_eq!(post_json(&app, &app.token, &path, json!({"level": 1})).await.0, 409, "once");
+    let (status, shown) = get_json(&app, &reviewer, &path).await;
+    assert_eq!((status, shown["aspects"]["efficiency"].as_u64(), shown["comment"].as_str()), (200, Some(5), Some("很快")));
+    assert!(shown.get("rater_id").is_none(), "who rated is not shown");
+    assert_eq!(get_json(&app, &stranger, &path).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_bad_rating_opens_a_work_order_that_is_verified_rectified_called_back_and_graded() {
+    let app = spawn_app().await; // today: Tuesday 2026-10-20
+    let id = issued_case(&app, "k").await;
+    let (status, rated) =
+        post_json(&app, &app.token, &format!("/api/v1/applications/{id}/rating"), json!({"level": 2, "comment": "证照打印不清楚"})).await;
+    assert_eq!(status, 201, "{rated}");
+    let order_id = rated["work_order"].as_i64().expect("a 差评 opens a work order");
+    let reviewer = add_user(&app.state, Role::Reviewer).await;
+    let admin = add_user(&app.state, Role::Admin).await;
+
+    let (_, list) = get_json(&app, &reviewer, "/api/v1/work-orders?state=open").await;
+    let order = &list["work_orders"][0];
+    assert_eq!(
+        (order["id"].as_i64(), order["state"].as_str(), order["due_on"].as_str()),
+        (Some(order_id), Some("open"), Some("2026-10-27"))
+    );
+    assert_eq!(order["assignee"], Value::Null, "the machine decided: the admins handle it");
+    assert_eq!(get_json(&app, &app.token, "/api/v1/work-orders").await.0, 404, "applicants list no work orders");
+    let step = |name: &str| format!("/api/v1/work-orders/{order_id}/{name}");
+
+    assert_eq!(post_json(&app, &reviewer, &step("verify"), json!({"founded": true, "text": "属实"})).await.0, 403, "not its handler");
+    assert_eq!(post_json(&app, &admin, &step("rectify"), json!({"text": "x"})).await.0, 409, "rectify before verify");
+    assert_eq!(post_json(&app, &admin, &step("verify"), json!({"founded": true})).await.0, 400, "a step says what was found");
+    assert_eq!(post_json(&app, &admin, &step("verify"), json!({"text": "x"})).await.0, 400, "founded or not");
+    assert_eq!(post_json(&app, &admin, &step("fix"), json!({"text": "x"})).await.0, 404);
+    for (name, body) in [
+        ("verify", json!({"founded": true, "text": "证照字体过小属实"})),
+        ("rectify", json!({"text": "证照模板改用四号字"})),
+        ("callback", json!({"text": "10月21日电话告知申请人，已重新生成证照"})),
+    ] {
+        let (status, body) = post_json(&app, &admin, &step(name), body).await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+    assert_eq!(post_json(&app, &admin, &step("appeal"), json!({"text": "x"})).await.0, 409, "only an unfounded rating is appealed");
+    let (status, closed) = post_json(&app, &app.token, &step("close"), json!({"grade": "satisfied"})).await;
+    assert_eq!(status, 200, "the applicant grades the handling: {closed}");
+    assert_eq!(
+        (closed["state"].as_str(), closed["grade"].as_str(), closed["rectified"].as_bool()),
+        (Some("closed"), Some("satisfied"), Some(true))
+    );
+    let steps: Vec<&str> = closed["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["verify", "rectify", "callback", "close"]);
+    assert_eq!(post_json(&app, &admin, &step("rectify"), json!({"text": "again"})).await.0, 409, "a closed order takes no step");
+
+    let kinds: Vec<String> = app
+        .state
+        .usecases()
+        .store()
+        .audit_for(&onewindow::domain::application::ApplicationId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in ["rating.given", "work_order.opened", "work_order.verify", "work_order.rectify", "work_order.callback", "work_order.close"]
+    {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    let overall = &board["overall"];
+    assert_eq!(
+        (overall["rectification_rate"].as_f64(), overall["callback_rate"].as_f64(), overall["good_rating_rate"].as_f64()),
+        (Some(1.0), Some(1.0), Some(0.0))
+    );
+}
+
+#[tokio::test]
+async fn an_overdue_work_order_is_escalated_once_and_an_upheld_appeal_leaves_the_figures() {
+    let app = spawn_app().await;
+    let first = issued_case(&app, "k1").await;
+    let second = issued_case(&app, "k2").await;
+    let rate = |id: &str| format!("/api/v1/applications/{id}/rating");
+    assert_eq!(post_json(&app, &app.token, &rate(&first), json!({"level": 5})).await.0, 201);
+    let (_, rated) = post_json(&app, &app.token, &rate(&second), json!({"level": 1})).await;
+    let order_id = rated["work_order"].as_i64().unwrap();
+    let (first_admin, first_admin_id) = add_user_with_id(&app.state, Role::Admin).await;
+    let other_admin = add_user(&app.state, Role::Admin).await;
+    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    assert_eq!((board["overall"]["good_rating_rate"].as_f64(), board["overall"]["open_work_orders"].as_u64()), (Some(0.5), Some(1)));
+
+    assert!(app.state.usecases().escalate_overdue_work_orders().await.unwrap().is_empty(), "not due yet");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 10, 28).unwrap()); // due 2026-10-27
+    let (_, overdue) = get_json(&app, &other_admin, "/api/v1/work-orders?state=overdue").await;
+    assert_eq!(overdue["work_orders"].as_array().unwrap().len(), 1);
+    assert_eq!(app.state.usecases().escalate_overdue_work_orders().await.unwrap(), vec![order_id]);
+    assert!(app.state.usecases().escalate_overdue_work_orders().await.unwrap().is_empty(), "once");
+    assert_eq!(get_json(&app, &other_admin, &format!("/api/v1/work-orders/{order_id}")).await.1["escalated_on"], "2026-10-28");
+
+    let step = |name: &str| format!("/api/v1/work-orders/{order_id}/{name}");
+    assert_eq!(post_json(&app, &first_admin, &step("verify"), json!({"founded": false, "text": "当日即办，未见问题"})).await.0, 200);
+    assert_eq!(post_json(&app, &first_admin, &step("appeal"), json!({"text": "评价与办理无关"})).await.0, 200);
+    let decide = format!("/api/v1/work-orders/{order_id}/appeal/decision");
+    assert_eq!(post_json(&app, &first_admin, &decide, json!({"upheld": true, "text": "x"})).await.0, 403, "not by the one who appealed");
+    let (status, decided) = post_json(&app, &other_admin, &decide, json!({"upheld": true, "text": "与办理无关的恶意差评"})).await;
+    assert_eq!((status, decided["state"].as_str()), (200, Some("closed")), "{decided}");
+    assert_eq!(decided["rating"]["removed_reason"], "与办理无关的恶意差评", "the reason is kept");
+    assert_eq!(decided["steps"][1]["actor_id"].as_i64(), Some(first_admin_id));
+    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    let overall = &board["overall"];
+    assert_eq!(
+        (overall["good_rating_rate"].as_f64(), overall["removed_ratings"].as_u64(), overall["ratings"].as_u64()),
+        (Some(1.0), Some(1), Some(1))
+    );
+    assert_eq!(overall["open_work_orders"].as_u64(), Some(0));
+}
+
+#[tokio::test]
+async fn the_dashboard_is_public_and_counts_what_the_machine_issued() {
+    let app = spawn_app().await;
+    let issued = issued_case(&app, "k1").await;
+    let review = app.submit_fixture("cod-over-b-limit", "k2").await;
+    assert_eq!(app.wait_for_decisions(&review, 1).await["state"], "needs_review");
+    let response = app.client.get(app.url("/api/v1/dashboard?service=drainage-permit&from=2026-10-01&to=2026-10-31")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "no account needed");
+    let board: Value = response.json().await.unwrap();
+    let overall = &board["overall"];
+    assert_eq!((overall["received"].as_u64(), overall["decided"].as_u64(), overall["auto_issued"].as_u64()), (Some(2), Some(1), Some(1)));
+    assert_eq!((overall["auto_issue_rate"].as_f64(), overall["on_time_rate"].as_f64()), (Some(0.5), Some(1.0)));
+    assert_eq!(overall["time_limit_compression"].as_f64(), Some(1.0), "decided on the day of acceptance");
+    assert_eq!(board["by_month"]["2026-10"]["received"].as_u64(), Some(2));
+    let text = serde_json::to_string(&board).unwrap();
+    assert!(!text.contains(&issued) && !text.contains(&review), "no case is named");
+    let later: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-11-01")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(later["overall"]["received"].as_u64(), Some(0));
+    for bad in ["/api/v1/dashboard?from=yesterday", "/api/v1/dashboard?service=nothing"] {
+        let response = app.client.get(app.url(bad)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}
