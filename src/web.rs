@@ -10,8 +10,10 @@ pub mod applicant;
 pub mod auditor;
 pub mod boxes;
 mod case_view;
+pub mod dashboard;
 pub mod form;
 pub mod page;
+pub mod ratings;
 pub mod reviewer;
 pub mod session;
 
@@ -59,6 +61,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(applicant::router())
         .merge(reviewer::router())
         .merge(auditor::router())
+        .merge(ratings::router())
+        .merge(dashboard::router())
         .layer(axum::middleware::from_fn_with_state(state, session::ensure_visitor))
         .layer(axum::middleware::from_fn(page_headers))
         .route("/assets/site.css", get(|| asset("text/css; charset=utf-8", include_str!("../assets/web/site.css"))))

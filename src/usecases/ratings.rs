@@ -117,24 +117,11 @@ impl UseCases {
         Ok(WorkOrderView { order, overdue, steps, rating })
     }
 
-    /// Takes a step on a work order. Who may: the order's assignee or an admin (an order of the
-    /// machine's decision is the admins'); an appeal is decided by an admin only, never by the one
-    /// who appealed; the applicant who rated grades the handling (`close`), as may staff recording
-    /// what the applicant said on the call back. The step must be allowed from the order's state.
+    /// Takes a step on a work order, by one who may ([`may_take`]), allowed from the order's state.
     pub async fn work_order_step(&self, actor: &Actor, id: i64, step: Step, text: &str) -> Result<WorkOrderView, UseCaseError> {
         let view = self.work_order(actor, id).await?;
         let order = &view.order;
-        let rater = view.rating.as_ref().map(|r| r.rater_id) == Some(actor.user_id);
-        let handler = actor.role == Role::Admin || (actor.role == Role::Reviewer && order.assignee_id == Some(actor.user_id));
-        let allowed = match step {
-            Step::DecideAppeal { .. } => {
-                actor.role == Role::Admin
-                    && view.steps.iter().rev().find(|s| s.step == "appeal").is_none_or(|s| s.actor_id != Some(actor.user_id))
-            }
-            Step::Close { .. } => rater || handler,
-            _ => handler,
-        };
-        if !allowed {
+        if !may_take(actor, &view, &step) {
             return Err(UseCaseError::Forbidden(format!("only the work order's handler or an admin may take the step {}", step.name())));
         }
         let text = text.trim();
@@ -190,4 +177,58 @@ pub fn parse_step(name: &str, founded: Option<bool>, upheld: Option<bool>, grade
         },
         other => return Err(UseCaseError::NotFound(format!("no step {other}"))),
     })
+}
+
+impl UseCases {
+    /// The work order a case's bad rating opened, to the case's owner and to staff.
+    pub async fn work_order_of(&self, actor: &Actor, id: &ApplicationId) -> Result<Option<WorkOrderView>, UseCaseError> {
+        self.readable(actor, id).await?;
+        let Some(order) = self.store().work_orders().await?.into_iter().find(|o| o.application_id == *id) else { return Ok(None) };
+        Ok(Some(self.work_order(actor, order.id).await?))
+    }
+
+    /// The steps `actor` may take on the order now, by name (for the pages' forms).
+    pub fn steps_open_to(&self, actor: &Actor, view: &WorkOrderView) -> Vec<&'static str> {
+        use crate::domain::rating::Grade;
+        [
+            Step::Verify { founded: true },
+            Step::Rectify,
+            Step::Callback,
+            Step::Appeal,
+            Step::DecideAppeal { upheld: true },
+            Step::Close { grade: Grade::Satisfied },
+        ]
+        .into_iter()
+        .filter(|step| {
+            may_take(actor, view, step) && (view.order.state.after(step).is_ok() || view.order.state.after(&alternative(step)).is_ok())
+        })
+        .map(|step| step.name())
+        .collect()
+    }
+}
+
+/// Who may take a step: the order's assignee or an admin (an order of the machine's decision is
+/// the admins'); an appeal is decided by an admin only, never by the one who appealed; the
+/// applicant who rated grades the handling (`close`), as may staff recording what the applicant
+/// said on the call back.
+fn may_take(actor: &Actor, view: &WorkOrderView, step: &Step) -> bool {
+    let rater = view.rating.as_ref().map(|r| r.rater_id) == Some(actor.user_id);
+    let handler = actor.role == Role::Admin || (actor.role == Role::Reviewer && view.order.assignee_id == Some(actor.user_id));
+    match step {
+        Step::DecideAppeal { .. } => {
+            actor.role == Role::Admin
+                && view.steps.iter().rev().find(|s| s.step == "appeal").is_none_or(|s| s.actor_id != Some(actor.user_id))
+        }
+        Step::Close { .. } => rater || handler,
+        _ => handler,
+    }
+}
+
+/// The other branch of a step that has two (verified founded or not, an appeal upheld or not).
+fn alternative(step: &Step) -> Step {
+    match *step {
+        Step::Verify { founded } => Step::Verify { founded: !founded },
+        Step::DecideAppeal { upheld } => Step::DecideAppeal { upheld: !upheld },
+        other => other,
+    }
 }

@@ -22,11 +22,13 @@ pub struct Nav {
 impl Nav {
     pub fn of(visitor: &Visitor) -> Self {
         let (role_name, links): (&'static str, Vec<(&'static str, &'static str)>) = match visitor.role() {
-            None => ("", vec![("/", "办事服务")]),
+            None => ("", vec![("/", "办事服务"), ("/dashboard", "办件数据")]),
             Some(Role::Applicant) => ("申请人", vec![("/", "办事服务"), ("/my", "我的申请")]),
-            Some(Role::Reviewer) => ("审核人员", vec![("/review", "待审核")]),
-            Some(Role::Auditor) => ("审计人员", vec![("/audit", "审计日志")]),
-            Some(Role::Admin) => ("管理员", vec![("/review", "待审核"), ("/audit", "审计日志")]),
+            Some(Role::Reviewer) => ("审核人员", vec![("/review", "待审核"), ("/work-orders", "差评整改"), ("/dashboard", "办件数据")]),
+            Some(Role::Auditor) => ("审计人员", vec![("/audit", "审计日志"), ("/work-orders", "差评整改"), ("/dashboard", "办件数据")]),
+            Some(Role::Admin) => {
+                ("管理员", vec![("/review", "待审核"), ("/work-orders", "差评整改"), ("/audit", "审计日志"), ("/dashboard", "办件数据")])
+            }
         };
         Self { user: visitor.actor.as_ref().map(|a| a.name.clone()), role_name, links, csrf: visitor.csrf.clone() }
     }

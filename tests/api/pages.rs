@@ -4,6 +4,7 @@
 mod applicant;
 mod auditor;
 mod browser;
+mod ratings;
 mod reviewer;
 
 pub use browser::staff_account;
@@ -193,6 +194,8 @@ async fn every_form_that_changes_something_is_refused_without_the_token() {
         format!("/review/{id}/decision"),
         "/audit/verify".into(),
         "/audit/replay".into(),
+        format!("/applications/{id}/rating"),
+        "/work-orders/1".into(),
     ];
     for route in &routes {
         let page =

@@ -126,7 +126,9 @@ impl Browser {
 }
 
 /// Creates a staff account with a password through the command line, as an operator would.
-pub fn staff_account(app: &TestApp, role: &str, name: &str, password: &str) {
+/// An account with a password made on the command line, as staff accounts are; returns the API
+/// token the command prints last.
+pub fn staff_account(app: &TestApp, role: &str, name: &str, password: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new(crate::helpers::onewindow_exe())
         .args(["users", "add", "--role", role, name, "--password-stdin", "--data-dir"])
@@ -141,4 +143,5 @@ pub fn staff_account(app: &TestApp, role: &str, name: &str, password: &str) {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(!printed.contains(password), "a password is never printed");
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().trim().to_string()
 }
