@@ -78,7 +78,7 @@ fn rows(f: &Figures) -> Vec<Row> {
 }
 
 const CHART_WIDTH: f64 = 600.0;
-const LABEL_WIDTH: f64 = 110.0;
+const LABEL_WIDTH: f64 = 125.0;
 const BAR_HEIGHT: f64 = 22.0;
 const BAR_GAP: f64 = 10.0;
 
@@ -92,7 +92,7 @@ fn rate_bars(f: &Figures) -> Vec<Bar> {
             value: percent(rate),
             x: LABEL_WIDTH,
             y: i as f64 * (BAR_HEIGHT + BAR_GAP),
-            width: rate.unwrap_or(0.0).clamp(0.0, 1.0) * (CHART_WIDTH - LABEL_WIDTH - 70.0),
+            width: rate.unwrap_or(0.0).clamp(0.0, 1.0) * (CHART_WIDTH - LABEL_WIDTH - 85.0),
             height: BAR_HEIGHT,
             class: "bar",
         })
@@ -180,7 +180,7 @@ mod tests {
     fn bars_are_as_long_as_their_rates_and_as_tall_as_their_months() {
         let f = Figures { auto_issue_rate: Some(0.5), good_rating_rate: Some(1.0), ..Figures::default() };
         let bars = rate_bars(&f);
-        let full = CHART_WIDTH - LABEL_WIDTH - 70.0;
+        let full = CHART_WIDTH - LABEL_WIDTH - 85.0;
         assert_eq!((bars[0].width, bars[4].width, bars[1].width), (full / 2.0, full, 0.0));
         assert_eq!(bars[1].value, "暂无", "a rate with nothing to count is said so, not drawn as 0%");
         let months = vec![

@@ -23,7 +23,7 @@ impl Nav {
     pub fn of(visitor: &Visitor) -> Self {
         let (role_name, links): (&'static str, Vec<(&'static str, &'static str)>) = match visitor.role() {
             None => ("", vec![("/", "办事服务"), ("/dashboard", "办件数据")]),
-            Some(Role::Applicant) => ("申请人", vec![("/", "办事服务"), ("/my", "我的申请")]),
+            Some(Role::Applicant) => ("申请人", vec![("/", "办事服务"), ("/my", "我的申请"), ("/dashboard", "办件数据")]),
             Some(Role::Reviewer) => ("审核人员", vec![("/review", "待审核"), ("/work-orders", "差评整改"), ("/dashboard", "办件数据")]),
             Some(Role::Auditor) => ("审计人员", vec![("/audit", "审计日志"), ("/work-orders", "差评整改"), ("/dashboard", "办件数据")]),
             Some(Role::Admin) => {

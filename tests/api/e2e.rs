@@ -7,6 +7,7 @@
 //! is set (`.ci/run` sets it after installing Chromium), when a missing browser fails them.
 
 mod applicant;
+mod ratings;
 mod staff;
 
 use std::path::PathBuf;
