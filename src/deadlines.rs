@@ -59,7 +59,7 @@ pub fn deadlines(calendar: &WorkCalendar, service: &ServiceInfo, application: &A
 
 /// The day a decided case was last changed (its decision), in the centre's time (UTC+8), from its
 /// `updated_at` timestamp (UTC): a decision at 07:00 in Wuxi is that day's, not the day before.
-fn decided_on(application: &ApplicationRecord) -> Option<NaiveDate> {
+pub(crate) fn decided_on(application: &ApplicationRecord) -> Option<NaiveDate> {
     let at = chrono::DateTime::parse_from_rfc3339(&application.updated_at).ok()?;
     let china = chrono::FixedOffset::east_opt(8 * 3600)?;
     Some(at.with_timezone(&china).date_naive())

@@ -179,7 +179,13 @@ pub fn dashboard(rules: &RuleSet, facts: &[CaseFacts], scope: &Scope, today: Nai
 impl UseCases {
     /// The dashboard, for anyone: the figures carry no personal data.
     pub async fn dashboard(&self, scope: &Scope) -> Result<Dashboard, UseCaseError> {
-        let facts = self.store().case_facts().await?;
+        let mut facts = self.store().case_facts().await?;
+        // A case decided before the day of decision was recorded: the day it was last changed.
+        for case in facts.iter_mut().filter(|c| c.decided_on.is_none()) {
+            if matches!(case.application.state, ApplicationState::Issued | ApplicationState::Refused) {
+                case.decided_on = crate::deadlines::decided_on(&case.application);
+            }
+        }
         Ok(dashboard(self.rules(), &facts, scope, self.clock().today()))
     }
 }
