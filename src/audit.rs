@@ -1,8 +1,10 @@
 //! The audit log's hash chain: how an entry is hashed and how a chain is verified.
 //!
 //! Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical bytes, so
-//! changing, removing or reordering any stored byte breaks every hash after it. (The RFC 6962 Merkle
-//! tree with signed checkpoints is the planned next step; the chain is what it will be built on.)
+//! changing, removing or reordering any stored byte breaks every hash after it. [`merkle`] holds the
+//! RFC 6962 Merkle tree and its proofs, which signed checkpoints will be built on.
+
+pub mod merkle;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
