@@ -43,6 +43,30 @@ pub fn entry_hash(seq: i64, at: &str, actor: &str, kind: &str, application_id: O
     hex::encode(hasher.finalize())
 }
 
+impl AuditEntry {
+    /// Its place in the Merkle tree: entry `seq` is leaf `seq − 1`, never reused or reordered.
+    pub fn leaf_index(&self) -> u64 {
+        (self.seq - 1).max(0) as u64
+    }
+
+    /// The leaf's bytes: every stored field, as canonical JSON (keys sorted), so that a change to
+    /// any stored byte of the entry changes its leaf hash.
+    pub fn leaf_bytes(&self) -> Vec<u8> {
+        serde_json::json!({
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "kind": self.kind,
+            "application_id": self.application_id,
+            "payload": self.payload,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        })
+        .to_string()
+        .into_bytes()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     #[error("audit entry {seq}: sequence gap (expected {expected})")]
@@ -51,6 +75,22 @@ pub enum ChainError {
     BrokenLink { seq: i64 },
     #[error("audit entry {seq}: stored hash does not match its contents (changed after writing)")]
     Tampered { seq: i64 },
+    #[error("the Merkle tree stored over the log ({stored} leaves) does not match its {entries} entries")]
+    TreeMismatch { stored: u64, entries: u64 },
+}
+
+/// Whether the Merkle tree's stored root over the first `stored_size` leaves is the root of the
+/// entries as they are now: the tree's hashes cannot be kept while an entry is rewritten.
+pub fn verify_tree(entries: &[AuditEntry], stored_size: u64, stored_root: &merkle::Hash) -> Result<(), ChainError> {
+    let mut tree = merkle::MemoryTree::default();
+    for entry in entries {
+        tree.push(&entry.leaf_bytes());
+    }
+    let recomputed = merkle::root(&tree, tree.size()).unwrap_or_else(|never| match never {});
+    if stored_size != tree.size() || recomputed != *stored_root {
+        return Err(ChainError::TreeMismatch { stored: stored_size, entries: tree.size() });
+    }
+    Ok(())
 }
 
 /// Verifies entries in order; returns the number verified or the first bad entry.

@@ -318,8 +318,10 @@ fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {
         let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
         let entries = store.audit_entries().await?;
         let n = crate::audit::verify_chain(&entries)?;
+        let (size, root) = crate::storage::tree_head(store.as_ref()).await?;
+        crate::audit::verify_tree(&entries, size, &root)?;
         let head = entries.last().map(|e| e.hash.as_str()).unwrap_or(crate::audit::GENESIS_HASH);
-        println!("audit log verified: {n} entries, head {head}");
+        println!("audit log verified: {n} entries, head {head}, Merkle root {} over {size} leaves", hex::encode(root));
         Ok(())
     })
 }

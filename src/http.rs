@@ -2,6 +2,7 @@
 //! here; handlers parse, call a use case and map its answer, and never touch storage.
 
 pub mod applications;
+pub mod audit;
 pub mod auth;
 pub mod bodies;
 pub mod error;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
             applications::router()
                 .merge(review::router())
                 .merge(ratings::router())
+                .merge(audit::router())
                 .merge(permits::api_router())
                 .route("/openapi.json", axum::routing::get(openapi)),
         )

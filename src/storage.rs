@@ -217,6 +217,16 @@ pub trait Ratings: Send + Sync {
     async fn case_facts(&self) -> Result<Vec<CaseFacts>, StoreError>;
 }
 
+/// The audit log's Merkle tree head as stored: its size and root, read in O(log n) hashes.
+pub async fn tree_head(log: &dyn AuditLog) -> Result<(u64, crate::audit::merkle::Hash), StoreError> {
+    use crate::audit::merkle;
+    let size = log.tree_size().await?;
+    let needed = merkle::NeededHashes::of(|s| merkle::root(s, size).map(|_| ()));
+    let fetched = log.tree_hashes(&needed).await?;
+    let root = merkle::root(&fetched, size).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((size, root))
+}
+
 /// The audit log and the rule sets decisions were made under.
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
@@ -225,6 +235,10 @@ pub trait AuditLog: Send + Sync {
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// The audit events of one application, oldest first.
     async fn audit_for(&self, id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Leaves in the audit log's Merkle tree (every entry, once the tree has caught up).
+    async fn tree_size(&self) -> Result<u64, StoreError>;
+    /// The stored hashes of these complete subtrees (level, index), those that are stored.
+    async fn tree_hashes(&self, nodes: &[(u32, u64)]) -> Result<crate::audit::merkle::FetchedHashes, StoreError>;
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;
     /// A cheap query, for `/health`.

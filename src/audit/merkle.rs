@@ -242,6 +242,48 @@ pub fn hashes_completed_by<S: StoredHashes>(store: &S, size: u64, leaf: Hash) ->
     Ok(out)
 }
 
+/// The stored hashes a computation reads, found by running it once over stand-ins: which nodes a
+/// root or a proof needs depends on the sizes alone, never on the hashes. A store that answers
+/// asynchronously fetches these first and then runs the computation over a [`FetchedHashes`].
+#[derive(Debug, Default)]
+pub struct NeededHashes(std::cell::RefCell<Vec<(u32, u64)>>);
+
+impl NeededHashes {
+    pub fn of<T>(run: impl FnOnce(&NeededHashes) -> Result<T, std::convert::Infallible>) -> Vec<(u32, u64)> {
+        let needed = NeededHashes::default();
+        let _ = run(&needed);
+        let mut nodes = needed.0.into_inner();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+}
+
+impl StoredHashes for NeededHashes {
+    type Error = std::convert::Infallible;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        self.0.borrow_mut().push((level, index));
+        Ok([0; 32])
+    }
+}
+
+/// Stored hashes fetched ahead ([`NeededHashes`]); asking for one not fetched is an error.
+#[derive(Debug, Default)]
+pub struct FetchedHashes(pub std::collections::BTreeMap<(u32, u64), Hash>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the tree's hash at level {0}, index {1} is not stored")]
+pub struct MissingHash(pub u32, pub u64);
+
+impl StoredHashes for FetchedHashes {
+    type Error = MissingHash;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        self.0.get(&(level, index)).copied().ok_or(MissingHash(level, index))
+    }
+}
+
 /// The stored hashes in memory: for tests, and for verifying an exported log offline.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTree {

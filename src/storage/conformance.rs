@@ -371,6 +371,22 @@ pub async fn a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order(st
     assert!(entries.iter().all(|e| !e.payload.contains("等了很久")), "the comment is kept out of the log");
 }
 
+pub async fn the_merkle_tree_follows_the_log_one_leaf_per_entry(store: &dyn Store) {
+    use crate::audit::merkle;
+    assert_eq!(tree_head(store).await.unwrap(), (0, merkle::empty_root()));
+    for _ in 0..3 {
+        submitted(store).await;
+    }
+    let entries = store.audit_entries().await.unwrap();
+    let (size, root) = tree_head(store).await.unwrap();
+    assert_eq!(size, entries.len() as u64);
+    crate::audit::verify_tree(&entries, size, &root).unwrap();
+    let mut changed = entries.clone();
+    changed[1].payload.push(' ');
+    assert!(crate::audit::verify_tree(&changed, size, &root).is_err(), "an entry changed after the tree was written");
+    assert!(crate::audit::verify_tree(&entries[..entries.len() - 1], size, &root).is_err(), "a dropped entry");
+}
+
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {
     ($make:expr, $($check:ident),* $(,)?) => {
@@ -406,5 +422,6 @@ mod sqlite {
         sessions_belong_to_one_account_and_end_with_a_password_change,
         accounts_and_applications_have_quotas,
         a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order,
+        the_merkle_tree_follows_the_log_one_leaf_per_entry,
     );
 }

@@ -18,7 +18,7 @@ use super::{
     Submitted, UserRecord, Users,
 };
 use super::{NewUser, SessionRecord, Sessions};
-use crate::audit::{entry_hash, AuditEntry, GENESIS_HASH};
+use crate::audit::{entry_hash, merkle, AuditEntry, GENESIS_HASH};
 use crate::domain::application::{ApplicationId, ApplicationState};
 use crate::domain::decision::{Decision, Outcome};
 use crate::domain::sha256_hex;
@@ -57,11 +57,27 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.catch_up_tree().await?;
+        Ok(store)
     }
 
     pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {
         Self::connect(&data_dir.join("onewindow.db").to_string_lossy()).await
+    }
+
+    /// Puts into the Merkle tree the entries logged before it existed (a log made before
+    /// migration 0011), oldest first, in one transaction.
+    async fn catch_up_tree(&self) -> Result<(), StoreError> {
+        let mut tx = self.write_tx().await?;
+        let size: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_tree WHERE level = 0").fetch_one(&mut *tx).await?;
+        let missing: Vec<AuditEntry> =
+            sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq").bind(size).fetch_all(&mut *tx).await?;
+        for entry in &missing {
+            append_leaf(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
@@ -107,6 +123,53 @@ async fn audit(
         .bind(&hash)
         .execute(&mut **tx)
         .await?;
+    let entry = AuditEntry {
+        seq,
+        at,
+        actor: actor.into(),
+        kind: kind.into(),
+        application_id: application_id.map(Into::into),
+        payload,
+        prev_hash,
+        hash,
+    };
+    append_leaf(tx, &entry).await
+}
+
+/// The stored tree hashes `nodes`, read one by one (a proof needs O(log n) of them).
+async fn tree_hashes(conn: &mut sqlx::SqliteConnection, nodes: &[(u32, u64)]) -> Result<merkle::FetchedHashes, StoreError> {
+    let mut fetched = merkle::FetchedHashes::default();
+    for &(level, index) in nodes {
+        let hash: Option<Vec<u8>> = sqlx::query_scalar("SELECT hash FROM audit_tree WHERE level = ? AND idx = ?")
+            .bind(i64::from(level))
+            .bind(index as i64)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(hash) = hash {
+            let hash: merkle::Hash =
+                hash.try_into().map_err(|_| StoreError::Corrupt(format!("audit tree hash ({level}, {index}) is not 32 bytes")))?;
+            fetched.0.insert((level, index), hash);
+        }
+    }
+    Ok(fetched)
+}
+
+/// Adds an entry to the Merkle tree: its leaf and every subtree it completes, in the caller's
+/// transaction.
+async fn append_leaf(conn: &mut sqlx::SqliteConnection, entry: &AuditEntry) -> Result<(), StoreError> {
+    let index = entry.leaf_index();
+    let leaf = merkle::leaf_hash(&entry.leaf_bytes());
+    let needed = merkle::NeededHashes::of(|s| merkle::hashes_completed_by(s, index, leaf).map(|_| ()));
+    let fetched = tree_hashes(&mut *conn, &needed).await?;
+    let completed = merkle::hashes_completed_by(&fetched, index, leaf).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    for (level, idx, hash) in completed {
+        sqlx::query("INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)")
+            .bind(i64::from(level))
+            .bind(idx as i64)
+            .bind(hash.to_vec())
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{UseCaseError, UseCases};
 use crate::app::Inference;
+use crate::audit::merkle;
 use crate::audit::{AuditEntry, ChainError};
 use crate::config::LimitsConfig;
 use crate::domain::application::ApplicationId;
@@ -46,14 +47,50 @@ impl UseCases {
         })
     }
 
-    /// Walks the whole hash chain.
+    /// The Merkle tree's size and root as stored.
+    pub async fn tree_head(&self) -> Result<(u64, merkle::Hash), UseCaseError> {
+        Ok(crate::storage::tree_head(self.store()).await?)
+    }
+
+    /// The inclusion proof of entry `index` (0-based) in the tree of `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<merkle::Hash>, UseCaseError> {
+        self.within_tree(size).await?;
+        let needed = merkle::NeededHashes::of(|s| merkle::inclusion_proof(s, index, size).map(|_| ()));
+        let fetched = self.store().tree_hashes(&needed).await?;
+        merkle::inclusion_proof(&fetched, index, size)
+            .map_err(|e| UseCaseError::Internal(e.to_string()))?
+            .ok_or_else(|| UseCaseError::Invalid(format!("index: {index} is not below tree_size {size}")))
+    }
+
+    /// The consistency proof between the trees of `first` and `second` entries.
+    pub async fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<merkle::Hash>, UseCaseError> {
+        self.within_tree(second).await?;
+        let needed = merkle::NeededHashes::of(|s| merkle::consistency_proof(s, first, second).map(|_| ()));
+        let fetched = self.store().tree_hashes(&needed).await?;
+        merkle::consistency_proof(&fetched, first, second)
+            .map_err(|e| UseCaseError::Internal(e.to_string()))?
+            .ok_or_else(|| UseCaseError::Invalid(format!("first: {first} is larger than second {second}")))
+    }
+
+    async fn within_tree(&self, size: u64) -> Result<(), UseCaseError> {
+        let stored = self.store().tree_size().await?;
+        if size > stored {
+            return Err(UseCaseError::Invalid(format!("tree_size: the log holds {stored} entries, not {size}")));
+        }
+        Ok(())
+    }
+
+    /// Walks the whole hash chain, and checks the Merkle tree's stored root against the entries.
     pub async fn verify_log(&self, actor: &Actor) -> Result<Verified, UseCaseError> {
         actor.require(AUDITORS)?;
         let entries = self.store().audit_entries().await?;
         let head = entries.last().map_or(crate::audit::GENESIS_HASH.to_string(), |e| e.hash.clone());
-        let result = tokio::task::spawn_blocking(move || crate::audit::verify_chain(&entries))
-            .await
-            .map_err(|e| UseCaseError::Internal(format!("verifying the log panicked: {e}")))?;
+        let (size, root) = self.tree_head().await?;
+        let result = tokio::task::spawn_blocking(move || {
+            crate::audit::verify_chain(&entries).and_then(|n| crate::audit::verify_tree(&entries, size, &root).map(|()| n))
+        })
+        .await
+        .map_err(|e| UseCaseError::Internal(format!("verifying the log panicked: {e}")))?;
         tracing::info!(actor = %actor.audit_name(), ok = result.is_ok(), "audit log verified from the pages");
         Ok(Verified { result, head })
     }

@@ -43,3 +43,76 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
     assert!(!replay.status.success());
     assert!(String::from_utf8_lossy(&replay.stdout).contains("NOT reproduced"));
 }
+
+/// Regression (issue 21): an entry's payload edited and every later hash recomputed by the chain's
+/// own formula left a log that `audit verify` passed. The Merkle tree stored beside it no longer
+/// matches, and every entry's inclusion proof from the API verifies against the stored root.
+#[tokio::test]
+async fn a_rechained_log_fails_verification_and_every_entry_has_an_inclusion_proof() {
+    use base64::Engine as _;
+    use onewindow::audit::{entry_hash, merkle, AuditEntry};
+    let app = crate::helpers::spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    let entries = app.state.usecases().store().audit_entries().await.unwrap();
+    let (size, root) = onewindow::storage::tree_head(app.state.usecases().store()).await.unwrap();
+    assert_eq!(size, entries.len() as u64);
+    let decode = |h: &serde_json::Value| -> merkle::Hash {
+        base64::engine::general_purpose::STANDARD.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()
+    };
+    for entry in &entries {
+        let index = entry.leaf_index();
+        let proof: serde_json::Value = app
+            .client
+            .get(app.url(&format!("/api/v1/audit/proof/inclusion?index={index}&tree_size={size}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hashes: Vec<merkle::Hash> = proof["hashes"].as_array().unwrap_or_else(|| panic!("{proof}")).iter().map(decode).collect();
+        merkle::verify_inclusion(index, size, &merkle::leaf_hash(&entry.leaf_bytes()), &hashes, &root).unwrap();
+    }
+    let consistency: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/audit/proof/consistency?first=2&second={size}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<merkle::Hash> = consistency["hashes"].as_array().unwrap().iter().map(decode).collect();
+    let mut first_two = merkle::MemoryTree::default();
+    entries[..2].iter().for_each(|e| first_two.push(&e.leaf_bytes()));
+    merkle::verify_consistency(2, size, &hashes, &merkle::root(&first_two, 2).unwrap(), &root).unwrap();
+    let past = app.client.get(app.url(&format!("/api/v1/audit/proof/inclusion?index=0&tree_size={}", size + 1))).send().await.unwrap();
+    assert_eq!(past.status(), 400, "no proof for a tree larger than the log");
+    let (data_dir, _temp) = app.stop().await;
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
+    let run = || Command::new(onewindow_exe()).args(["audit", "verify", "--data-dir"]).arg(&data_dir).output().unwrap();
+    let verified = run();
+    assert!(verified.status.success() && String::from_utf8_lossy(&verified.stdout).contains("Merkle root"));
+    let mut rewritten: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
+    rewritten[2].payload = rewritten[2].payload.replace("pdf", "pdF");
+    for i in 2..rewritten.len() {
+        let prev = rewritten[i - 1].hash.clone();
+        let e = &mut rewritten[i];
+        e.prev_hash = prev;
+        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.kind, e.application_id.as_deref(), &e.payload, &e.prev_hash);
+        sqlx::query("UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&e.payload)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(e.seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert!(onewindow::audit::verify_chain(&rewritten).is_ok(), "the chain alone is fooled");
+    let verified = run();
+    assert!(!verified.status.success());
+    assert!(String::from_utf8_lossy(&verified.stderr).contains("Merkle tree"), "{}", String::from_utf8_lossy(&verified.stderr));
+}

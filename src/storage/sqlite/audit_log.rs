@@ -23,6 +23,16 @@ impl AuditLog for SqliteStore {
             .await?)
     }
 
+    async fn tree_size(&self) -> Result<u64, StoreError> {
+        let size: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_tree WHERE level = 0").fetch_one(&self.pool).await?;
+        Ok(size as u64)
+    }
+
+    async fn tree_hashes(&self, nodes: &[(u32, u64)]) -> Result<merkle::FetchedHashes, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::tree_hashes(&mut conn, nodes).await
+    }
+
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT OR IGNORE INTO rulesets (hash, files) VALUES (?, ?)").bind(hash).bind(files).execute(&self.pool).await?;
         Ok(())

@@ -1,0 +1,43 @@
+//! `/api/v1/audit/proof/…`: the audit log's Merkle proofs (RFC 6962), public: they carry hashes
+//! only, no entry and no personal data.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::audit::merkle::Hash;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/audit/proof/inclusion", get(inclusion)).route("/audit/proof/consistency", get(consistency))
+}
+
+fn encoded(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct InclusionQuery {
+    index: u64,
+    tree_size: u64,
+}
+
+async fn inclusion(State(state): State<AppState>, Query(q): Query<InclusionQuery>) -> Result<Json<Value>, ApiError> {
+    let hashes = state.usecases().inclusion_proof(q.index, q.tree_size).await?;
+    Ok(Json(json!({"index": q.index, "tree_size": q.tree_size, "hashes": encoded(&hashes)})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+async fn consistency(State(state): State<AppState>, Query(q): Query<ConsistencyQuery>) -> Result<Json<Value>, ApiError> {
+    let hashes = state.usecases().consistency_proof(q.first, q.second).await?;
+    Ok(Json(json!({"first": q.first, "second": q.second, "hashes": encoded(&hashes)})))
+}
