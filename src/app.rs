@@ -125,7 +125,9 @@ impl Application {
         let font = CertificateFont::shipped().context("loading the certificate font")?;
         let verification = crate::issuance::verification::VerificationKey::load_or_create(&config.data_dir)
             .context("reading or creating the verification-code key")?;
-        let state = AppState::new(usecases, config.public_url.clone(), font, verification, replay);
+        let signer = crate::audit::checkpoint::LogSigner::load_or_create(&config.data_dir, &config.audit_origin())
+            .context("reading or creating the audit log's signing key")?;
+        let state = AppState::new(usecases, config.public_url.clone(), font, verification, replay, signer);
         Ok(Self { listener, state, workers: config.workers })
     }
 

@@ -4,6 +4,7 @@
 //! changing, removing or reordering any stored byte breaks every hash after it. [`merkle`] holds the
 //! RFC 6962 Merkle tree and its proofs, which signed checkpoints will be built on.
 
+pub mod checkpoint;
 pub mod merkle;
 
 use serde::{Deserialize, Serialize};

@@ -115,8 +115,20 @@ enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Walk the audit log's hash chain; fails naming the first entry that was changed.
+    /// Walk the audit log's hash chain and check its Merkle tree; fails naming the first entry
+    /// that was changed.
     Verify(StorageArgs),
+    /// Print the verifier key of the log's signed checkpoints (the signing key is made in the data
+    /// directory on first use, mode 0600, and never printed).
+    Key {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// As for `serve`: the origin is derived from it unless `--audit-origin` is given.
+        #[arg(long, env = "ONEWINDOW_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+        #[arg(long, env = "ONEWINDOW_AUDIT_ORIGIN")]
+        audit_origin: Option<String>,
+    },
 }
 
 /// Where the data lives (as for `serve`).
@@ -212,6 +224,9 @@ pub fn main() -> ExitCode {
         }
         Command::Users { command: UsersCommand::Password { name, storage } } => users_password(&name, storage),
         Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
+        Command::Audit { command: AuditCommand::Key { storage, public_url, audit_origin } } => {
+            audit_key(&storage, &public_url, audit_origin)
+        }
         Command::Load(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -311,6 +326,14 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         anyhow::ensure!(all, "replay did not reproduce every recorded decision");
         Ok(())
     })
+}
+
+fn audit_key(storage: &StorageArgs, public_url: &str, audit_origin: Option<String>) -> anyhow::Result<()> {
+    let origin = audit_origin.unwrap_or_else(|| crate::audit::checkpoint::default_origin(public_url));
+    std::fs::create_dir_all(&storage.data_dir).with_context(|| format!("creating {}", storage.data_dir.display()))?;
+    let signer = crate::audit::checkpoint::LogSigner::load_or_create(&storage.data_dir, &origin).context("reading the signing key")?;
+    println!("{}", signer.verifier_key());
+    Ok(())
 }
 
 fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {

@@ -187,6 +187,10 @@ pub struct ServeConfig {
     /// The address the public reaches this service at; certificates' QR codes point below it.
     #[arg(long, env = "ONEWINDOW_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
+    /// The audit log's name in its signed checkpoints (a schema-less URL); default: the public
+    /// address without its scheme, with `/audit`.
+    #[arg(long, env = "ONEWINDOW_AUDIT_ORIGIN")]
+    pub audit_origin: Option<String>,
     /// Number of background decision workers in this process.
     #[arg(long, env = "ONEWINDOW_WORKERS", default_value_t = 2)]
     pub workers: usize,
@@ -224,6 +228,13 @@ impl SessionConfig {
     }
 }
 
+impl ServeConfig {
+    /// The audit log's origin: as set, or derived from the public address.
+    pub fn audit_origin(&self) -> String {
+        self.audit_origin.clone().unwrap_or_else(|| crate::audit::checkpoint::default_origin(&self.public_url))
+    }
+}
+
 /// The database URL is redacted: it may carry a password.
 impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -232,6 +243,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("public_url", &self.public_url)
+            .field("audit_origin", &self.audit_origin)
             .field("workers", &self.workers)
             .field("rules", &self.rules)
             .field("limits", &self.limits)
@@ -264,6 +276,7 @@ mod tests {
             data_dir: "data".into(),
             database_url: Some("postgres://u:hunter2@h/d".into()),
             public_url: "http://x".into(),
+            audit_origin: None,
             workers: 1,
             rules: RulesConfig { rules_dir: "rules".into() },
             limits: LimitsConfig::default(),

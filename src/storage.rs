@@ -239,6 +239,10 @@ pub trait AuditLog: Send + Sync {
     async fn tree_size(&self) -> Result<u64, StoreError>;
     /// The stored hashes of these complete subtrees (level, index), those that are stored.
     async fn tree_hashes(&self, nodes: &[(u32, u64)]) -> Result<crate::audit::merkle::FetchedHashes, StoreError>;
+    /// Keeps a signed checkpoint of the tree at `size` (the first one made for a size stays).
+    async fn keep_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
+    /// The checkpoint of the largest size kept, with its size.
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;
     /// A cheap query, for `/health`.

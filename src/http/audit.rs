@@ -1,5 +1,5 @@
-//! `/api/v1/audit/proof/…`: the audit log's Merkle proofs (RFC 6962), public: they carry hashes
-//! only, no entry and no personal data.
+//! `/api/v1/audit/…`: the audit log's signed checkpoints, its verifier key and its Merkle proofs
+//! (RFC 6962), public: they carry hashes only, no entry and no personal data.
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -13,7 +13,23 @@ use super::AppState;
 use crate::audit::merkle::Hash;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/audit/proof/inclusion", get(inclusion)).route("/audit/proof/consistency", get(consistency))
+    Router::new()
+        .route("/audit/checkpoint", get(checkpoint))
+        .route("/audit/key", get(key))
+        .route("/audit/proof/inclusion", get(inclusion))
+        .route("/audit/proof/consistency", get(consistency))
+}
+
+const TEXT: [(axum::http::HeaderName, &str); 1] = [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+
+/// The latest signed checkpoint (C2SP tlog-checkpoint, signed note).
+async fn checkpoint(State(state): State<AppState>) -> Result<impl axum::response::IntoResponse, ApiError> {
+    Ok((TEXT, state.usecases().checkpoint(state.signer()).await?))
+}
+
+/// The verifier key of the checkpoints' signatures (note vkey format).
+async fn key(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (TEXT, format!("{}\n", state.signer().verifier_key()))
 }
 
 fn encoded(hashes: &[Hash]) -> Vec<String> {

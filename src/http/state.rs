@@ -19,6 +19,8 @@ struct Shared {
     replay: ReplayKit,
     /// Set once the workers run and the listener is about to serve.
     ready: AtomicBool,
+    /// Signs the audit log's checkpoints.
+    signer: crate::audit::checkpoint::LogSigner,
     /// Where the lines of recently drawn images stand (the review page's boxes).
     placed: crate::web::boxes::PlacedCache,
 }
@@ -34,6 +36,7 @@ impl AppState {
         certificate_font: CertificateFont,
         verification: VerificationKey,
         replay: ReplayKit,
+        signer: crate::audit::checkpoint::LogSigner,
     ) -> Self {
         Self(Arc::new(Shared {
             usecases,
@@ -43,7 +46,12 @@ impl AppState {
             replay,
             ready: AtomicBool::new(false),
             placed: Default::default(),
+            signer,
         }))
+    }
+
+    pub fn signer(&self) -> &crate::audit::checkpoint::LogSigner {
+        &self.0.signer
     }
 
     pub fn placed_cache(&self) -> &crate::web::boxes::PlacedCache {

@@ -23,40 +23,42 @@ impl std::fmt::Debug for VerificationKey {
     }
 }
 
+/// A 32-byte secret in `data_dir/file`, made with fresh randomness when there is none (mode 0600,
+/// never logged): written whole under a temporary name, then linked into place without replacing
+/// anything, so a crash leaves no short key and of two starts at once one key wins.
+pub fn load_or_create_secret(data_dir: &Path, file: &str) -> std::io::Result<[u8; KEY_BYTES]> {
+    let path = data_dir.join(file);
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a {KEY_BYTES}-byte key", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; KEY_BYTES] = rand::random();
+            let temporary = data_dir.join(format!("{file}.{}.tmp", uuid::Uuid::new_v4()));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let written = options.open(&temporary).and_then(|mut file| {
+                file.write_all(&key)?;
+                file.sync_all()
+            });
+            let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
+            let _ = std::fs::remove_file(&temporary);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(data_dir, file),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl VerificationKey {
     /// The data directory's key, created with fresh randomness when there is none.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<Self> {
-        let path = data_dir.join(KEY_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not a {KEY_BYTES}-byte key", path.display()))
-                })?;
-                Ok(Self(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // Written whole under a temporary name, then linked into place without replacing
-                // anything: a crash leaves no short key, and of two starts at once one key wins.
-                let key: [u8; KEY_BYTES] = rand::random();
-                let temporary = data_dir.join(format!("{KEY_FILE}.{}.tmp", uuid::Uuid::new_v4()));
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let written = options.open(&temporary).and_then(|mut file| {
-                    file.write_all(&key)?;
-                    file.sync_all()
-                });
-                let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
-                let _ = std::fs::remove_file(&temporary);
-                match linked {
-                    Ok(()) => Ok(Self(key)),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(data_dir),
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        Ok(Self(load_or_create_secret(data_dir, KEY_FILE)?))
     }
 
     /// A key for another purpose (the pages' CSRF tokens), derived from this one with the purpose

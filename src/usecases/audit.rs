@@ -52,6 +52,21 @@ impl UseCases {
         Ok(crate::storage::tree_head(self.store()).await?)
     }
 
+    /// The latest signed checkpoint: the one kept for the tree's size now, or a new one signed and
+    /// kept.
+    pub async fn checkpoint(&self, signer: &crate::audit::checkpoint::LogSigner) -> Result<String, UseCaseError> {
+        let (size, root) = self.tree_head().await?;
+        if let Some((kept, note)) = self.store().latest_checkpoint().await? {
+            if kept == size {
+                return Ok(note);
+            }
+        }
+        let note = signer.sign(size, &root);
+        self.store().keep_checkpoint(size, &note).await?;
+        // Of two signed at once for one size, the one kept is the one served.
+        Ok(self.store().latest_checkpoint().await?.filter(|(kept, _)| *kept == size).map_or(note, |(_, kept)| kept))
+    }
+
     /// The inclusion proof of entry `index` (0-based) in the tree of `size` entries.
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<merkle::Hash>, UseCaseError> {
         self.within_tree(size).await?;

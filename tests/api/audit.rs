@@ -116,3 +116,52 @@ async fn a_rechained_log_fails_verification_and_every_entry_has_an_inclusion_pro
     assert!(!verified.status.success());
     assert!(String::from_utf8_lossy(&verified.stderr).contains("Merkle tree"), "{}", String::from_utf8_lossy(&verified.stderr));
 }
+
+/// The log's signed checkpoint verifies with the key `audit key` prints and the API serves; it
+/// is kept and served again while the log does not grow; a later one is consistent with it.
+#[tokio::test]
+async fn signed_checkpoints_verify_with_the_served_key_and_stay_consistent() {
+    use base64::Engine as _;
+    use onewindow::audit::{checkpoint, merkle};
+    let app = crate::helpers::spawn_app().await;
+    let key = app.client.get(app.url("/api/v1/audit/key")).send().await.unwrap().text().await.unwrap();
+    let printed = Command::new(onewindow_exe())
+        .args(["audit", "key", "--public-url", "https://onewindow.example.gov.cn", "--data-dir"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), key, "the command and the service name one key");
+    assert!(key.starts_with("onewindow.example.gov.cn/audit+"), "{key}");
+    let note = |app: &crate::helpers::TestApp| {
+        let url = app.url("/api/v1/audit/checkpoint");
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let first = note(&app).await;
+    let first_cp = checkpoint::verify(&first, &key).unwrap();
+    assert_eq!(note(&app).await, first, "kept while the log does not grow");
+    assert_eq!((first_cp.size, first_cp.root), onewindow::storage::tree_head(app.state.usecases().store()).await.unwrap());
+
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    let second_cp = checkpoint::verify(&note(&app).await, &key).unwrap();
+    assert!(second_cp.size > first_cp.size);
+    let proof: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/audit/proof/consistency?first={}&second={}", first_cp.size, second_cp.size)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hashes: Vec<merkle::Hash> = proof["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| base64::engine::general_purpose::STANDARD.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    merkle::verify_consistency(first_cp.size, second_cp.size, &hashes, &first_cp.root, &second_cp.root).unwrap();
+    let tampered = note(&app).await.replacen(&second_cp.size.to_string(), &(second_cp.size + 1).to_string(), 1);
+    assert!(checkpoint::verify(&tampered, &key).is_err(), "a checkpoint with a changed size is refused");
+}

@@ -122,6 +122,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         database_url: None,
         workers: options.workers,
         public_url: "https://onewindow.example.gov.cn".into(),
+        audit_origin: None,
         rules: RulesConfig { rules_dir: repo().join("rules") },
         limits: options.limits,
         sessions: SessionConfig::default(),

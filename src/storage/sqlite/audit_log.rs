@@ -33,6 +33,22 @@ impl AuditLog for SqliteStore {
         super::tree_hashes(&mut conn, nodes).await
     }
 
+    async fn keep_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO audit_checkpoints (size, note, created_at) VALUES (?, ?, ?)")
+            .bind(size as i64)
+            .bind(note)
+            .bind(now_text())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1").fetch_optional(&self.pool).await?;
+        Ok(row.map(|(size, note)| (size as u64, note)))
+    }
+
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT OR IGNORE INTO rulesets (hash, files) VALUES (?, ?)").bind(hash).bind(files).execute(&self.pool).await?;
         Ok(())
