@@ -233,6 +233,8 @@ pub trait AuditLog: Send + Sync {
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// At most `limit` entries before sequence number `before` (or the newest), newest first.
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The entries of leaves `start .. end` (entry `seq` is leaf `seq − 1`), oldest first.
+    async fn audit_range(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>, StoreError>;
     /// The audit events of one application, oldest first.
     async fn audit_for(&self, id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError>;
     /// Leaves in the audit log's Merkle tree (every entry, once the tree has caught up).

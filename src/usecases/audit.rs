@@ -14,6 +14,8 @@ use crate::domain::user::{Actor, Role};
 use crate::replay::{ReplayError, ReplayReport};
 
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+/// The most entries one call returns.
+pub const MAX_ENTRIES: u64 = 1000;
 
 /// What replaying needs besides the store: the models and limits the service runs with, and the
 /// executable that reads PDFs (each recorded rule set gets its own pipeline over them).
@@ -50,6 +52,15 @@ impl UseCases {
     /// The Merkle tree's size and root as stored.
     pub async fn tree_head(&self) -> Result<(u64, merkle::Hash), UseCaseError> {
         Ok(crate::storage::tree_head(self.store()).await?)
+    }
+
+    /// Entries `start .. end` (0-based leaf indices, at most [`MAX_ENTRIES`] a call), for auditors.
+    pub async fn audit_entries_range(&self, actor: &Actor, start: u64, end: u64) -> Result<Vec<AuditEntry>, UseCaseError> {
+        actor.require(AUDITORS)?;
+        if end < start || end - start > MAX_ENTRIES {
+            return Err(UseCaseError::Invalid(format!("end: after start, and at most {MAX_ENTRIES} entries a call")));
+        }
+        Ok(self.store().audit_range(start, end).await?)
     }
 
     /// The latest signed checkpoint: the one kept for the tree's size now, or a new one signed and

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::page::PageError;
 use super::session::Visitor;
-use crate::domain::decision::Decision;
+use crate::domain::decision::{Decision, FieldSource};
 use crate::http::AppState;
 use crate::reading::image::PlacedRow;
 use crate::reading::Format;
@@ -29,7 +29,9 @@ pub(super) fn marked_fields<'a>(decision: &'a Decision, file_name: &str) -> Vec<
     decision
         .fields
         .iter()
-        .filter(|(_, f)| f.document.as_deref() == Some(file_name) && f.page.is_none_or(|p| p == 1))
+        // Read from the document itself: a value derived from it (the category from a business
+        // scope) names its basis, not a line of the page.
+        .filter(|(_, f)| f.source == FieldSource::Document && f.document.as_deref() == Some(file_name) && f.page.is_none_or(|p| p == 1))
         .filter_map(|(key, f)| f.line.as_deref().filter(|l| !l.trim().is_empty()).map(|line| (key.as_str(), line)))
         .enumerate()
         .map(|(i, (key, line))| (i + 1, key, line))
@@ -44,18 +46,28 @@ pub struct Placed {
 }
 
 /// The readings of the last few images, by their SHA-256.
-#[derive(Default)]
-pub struct PlacedCache(Mutex<VecDeque<(String, Arc<Placed>)>>);
+/// One image is read for its boxes at a time in a process, beside the decision workers' OCR;
+/// another asked meanwhile is told to try again (429), as corrections and replays are.
+pub struct PlacedCache {
+    kept: Mutex<VecDeque<(String, Arc<Placed>)>>,
+    reading: tokio::sync::Semaphore,
+}
+
+impl Default for PlacedCache {
+    fn default() -> Self {
+        Self { kept: Mutex::default(), reading: tokio::sync::Semaphore::new(1) }
+    }
+}
 
 const CACHED_IMAGES: usize = 16;
 
 impl PlacedCache {
     fn get(&self, sha256: &str) -> Option<Arc<Placed>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == sha256).map(|(_, p)| p.clone())
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(k, _)| k == sha256).map(|(_, p)| p.clone())
     }
 
     fn put(&self, sha256: &str, placed: Arc<Placed>) {
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|(k, _)| k != sha256);
         if kept.len() >= CACHED_IMAGES {
             kept.pop_front();
@@ -66,7 +78,7 @@ impl PlacedCache {
 
 /// Which row each numbered line is: the first row of that text not taken by an earlier number,
 /// compared without spaces (the decision's line is the row's text; a reviewer's correction keeps it).
-fn match_rows<'a>(rows: &'a [PlacedRow], marks: &[(usize, &str, &str)]) -> Vec<(usize, &'a PlacedRow)> {
+fn match_rows(rows: &[PlacedRow], marks: &[(usize, &str, &str)]) -> Vec<(usize, usize)> {
     let bare = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     let mut taken = vec![false; rows.len()];
     let mut found = Vec::new();
@@ -80,7 +92,7 @@ fn match_rows<'a>(rows: &'a [PlacedRow], marks: &[(usize, &str, &str)]) -> Vec<(
             .or_else(|| rows.iter().position(|r| bare(&r.text) == line));
         if let Some(i) = at {
             taken[i] = true;
-            found.push((n, &rows[i]));
+            found.push((n, i));
         }
     }
     found
@@ -88,23 +100,19 @@ fn match_rows<'a>(rows: &'a [PlacedRow], marks: &[(usize, &str, &str)]) -> Vec<(
 
 /// The drawing, in the image's own pixels so that it scales with the image it lies over. Only
 /// numbers and coordinates are written: no text from the document or the applicant.
-fn svg(placed: &Placed, found: &[(usize, &PlacedRow)]) -> String {
+fn svg(placed: &Placed, found: &[(usize, usize)]) -> String {
     let (w, h) = (placed.width.max(1), placed.height.max(1));
     let stroke = (w.max(h) / 400).max(2);
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" preserveAspectRatio=\"none\">"
     );
-    let mut tags_on: Vec<(*const PlacedRow, usize)> = Vec::new();
-    for (n, row) in found {
+    let mut tags_on: std::collections::BTreeMap<usize, usize> = Default::default();
+    for &(n, at) in found {
+        let Some(row) = placed.rows.get(at) else { continue };
         // Two fields from one row: the second number stands beside the first.
-        let key: *const PlacedRow = *row;
-        let before = match tags_on.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, count)) => std::mem::replace(count, *count + 1),
-            None => {
-                tags_on.push((key, 1));
-                0
-            }
-        };
+        let count = tags_on.entry(at).or_insert(0);
+        let before = *count;
+        *count += 1;
         out.push_str("<g>");
         for quad in &row.quads {
             let points: Vec<String> = quad.iter().map(|[x, y]| format!("{x:.1},{y:.1}")).collect();
@@ -119,7 +127,9 @@ fn svg(placed: &Placed, found: &[(usize, &PlacedRow)]) -> String {
             // line starts at the image's edge), so that it covers no text.
             let (left, top) = (first.iter().map(|p| p[0]).fold(f32::MAX, f32::min), first.iter().map(|p| p[1]).fold(f32::MAX, f32::min));
             let bottom = first.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
-            let tag_h = (bottom - top).max(12.0);
+            // At least a fortieth of the image's height: a 4000-pixel photo shown 600 wide keeps
+            // its numbers readable.
+            let tag_h = (bottom - top).max(h as f32 / 40.0).max(12.0);
             let font = tag_h * 0.8;
             let tag_w = font * (0.4 + 0.6 * n.to_string().len() as f32);
             let x = if left - (tag_w + 4.0) * (before + 1) as f32 >= 0.0 {
@@ -151,13 +161,21 @@ pub(super) async fn boxes(
     let case = super::reviewer::case_id(&id)?;
     let usecases = state.usecases();
     let view = usecases.view(&actor, &case).await?;
-    let Some(record) = view.documents.iter().find(|d| d.id == document && d.format != "pdf") else { return Err(PageError::NotFound) };
+    let Some(record) = view.documents.iter().find(|d| d.id == document && d.format != "pdf" && d.withdrawn_at.is_none()) else {
+        return Err(PageError::NotFound);
+    };
     let decision = super::reviewer::standing(&view).ok_or(PageError::NotFound)?;
     let marks = marked_fields(&decision, &record.file_name);
+    if marks.is_empty() {
+        return Err(PageError::NotFound);
+    }
     let ocr = state.replay_kit().inference.ocr.clone().ok_or(PageError::NotFound)?;
     let placed = match state.placed_cache().get(&record.sha256) {
         Some(placed) => placed,
         None => {
+            let Ok(_reading) = state.placed_cache().reading.try_acquire() else {
+                return Err(PageError::TooMany("正在为另一份材料定位文字，请稍后刷新页面。".into()));
+            };
             let (record, bytes) = usecases.document_file(&actor, &case, document).await?;
             let limits = state.replay_kit().limits.read_limits().image;
             let format = Format::sniff(&bytes);
@@ -178,7 +196,7 @@ pub(super) async fn boxes(
                 // the decision; a page over its time budget on a busy machine may read next time):
                 // not kept, so a passing failure does not stay.
                 Err(reason) => {
-                    tracing::info!(application = %case, document, %reason, "no boxes drawn");
+                    tracing::info!(application.id = %case, document, %reason, "no boxes drawn");
                     Arc::new(Placed { width: 1, height: 1, rows: Vec::new() })
                 }
             }
@@ -210,11 +228,41 @@ mod tests {
         let rows = vec![row("名称 某某公司", 0.0), row("住所 某路1号", 100.0), row("名称 某某公司", 200.0)];
         let marks = [(1, "licence.name", "名称  某某公司"), (2, "licence.address", "住所 某路2号"), (3, "licence.other", "名称 某某公司")];
         let found = match_rows(&rows, &marks);
-        let at: Vec<(usize, f32)> = found.iter().map(|(n, r)| (*n, r.quads[0][0][0])).collect();
-        assert_eq!(at, vec![(1, 0.0), (3, 200.0)], "the same text twice is two rows; a changed line is not guessed");
+        assert_eq!(found, vec![(1, 0), (3, 2)], "the same text twice is two rows; a changed line is not guessed");
         let drawing = svg(&Placed { width: 300, height: 40, rows: rows.clone() }, &found);
         assert_eq!(drawing.matches("<polygon").count(), 2);
         assert!(drawing.contains(">1</text>") && drawing.contains(">3</text>") && !drawing.contains(">2</text>"));
         assert!(!drawing.contains("某某"), "no document text is written into the drawing");
+        // Two fields from one row: both numbers, side by side, the row boxed for each.
+        let both = svg(&Placed { width: 300, height: 40, rows: rows.clone() }, &[(1, 1), (2, 1)]);
+        let xs: Vec<&str> = both.split("<rect x=\"").skip(1).map(|r| r.split('"').next().unwrap()).collect();
+        assert_eq!(xs.len(), 2);
+        assert_ne!(xs[0], xs[1], "the second number stands beside the first");
+    }
+
+    #[test]
+    fn only_fields_read_from_the_document_itself_are_numbered() {
+        use crate::domain::decision::FieldReport;
+        let field = |source, line: &str| FieldReport {
+            value: serde_json::json!("x"),
+            source,
+            confidence: 0.9,
+            document: Some("照片.jpg".into()),
+            page: Some(1),
+            line: Some(line.into()),
+            corrected_from: None,
+            note: None,
+        };
+        let mut decision: Decision = serde_json::from_value(serde_json::json!({
+            "service": "s", "outcome": "needs_review", "spot_check": false, "findings": [], "missing_materials": [],
+            "documents": [], "fields": {}, "items": [], "ruleset": "sha256:x", "models": {}, "submitted_on": "2026-10-20"
+        }))
+        .unwrap();
+        decision.fields.insert("licence.name".into(), field(FieldSource::Document, "名称 某某公司"));
+        decision.fields.insert("form.category".into(), field(FieldSource::Derived, "依据：经营范围"));
+        decision.fields.insert("licence.scope".into(), field(FieldSource::Document, "  "));
+        let marks = marked_fields(&decision, "照片.jpg");
+        assert_eq!(marks, vec![(1, "licence.name", "名称 某某公司")]);
+        assert!(marked_fields(&decision, "另一份.jpg").is_empty());
     }
 }

@@ -149,7 +149,11 @@ pub fn field_label(rules: &crate::rules::RuleSet, service: &crate::rules::Compil
         let mut fields = service.form_schema();
         let mut label = None;
         for part in rest.iter().filter(|p| p.parse::<usize>().is_err()) {
-            let Some(spec) = fields.get(*part) else { break };
+            let Some(spec) = fields.get(*part) else {
+                // A part the schema does not name: no label rather than its parent's.
+                label = None;
+                break;
+            };
             label = Some(spec.label.clone());
             fields = if spec.fields.is_empty() { &spec.item } else { &spec.fields };
         }

@@ -147,6 +147,7 @@ async fn the_openapi_document_is_served_and_names_every_route() {
         "/api/v1/work-orders/{id}/appeal/decision",
         "/api/v1/dashboard",
         "/api/v1/audit/checkpoint",
+        "/api/v1/audit/entries",
         "/api/v1/audit/key",
         "/api/v1/audit/proof/inclusion",
         "/api/v1/audit/proof/consistency",

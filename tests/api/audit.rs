@@ -164,4 +164,18 @@ async fn signed_checkpoints_verify_with_the_served_key_and_stay_consistent() {
     merkle::verify_consistency(first_cp.size, second_cp.size, &hashes, &first_cp.root, &second_cp.root).unwrap();
     let tampered = note(&app).await.replacen(&second_cp.size.to_string(), &(second_cp.size + 1).to_string(), 1);
     assert!(checkpoint::verify(&tampered, &key).is_err(), "a checkpoint with a changed size is refused");
+
+    // An auditor rebuilds the tree from the entries' own bytes and gets the checkpoint's root.
+    let auditor = crate::helpers::add_user(&app.state, onewindow::domain::user::Role::Auditor).await;
+    let path = format!("/api/v1/audit/entries?start=0&end={}", second_cp.size);
+    let entries: serde_json::Value = app.client.get(app.url(&path)).bearer_auth(&auditor).send().await.unwrap().json().await.unwrap();
+    let mut rebuilt = merkle::MemoryTree::default();
+    for (i, e) in entries["entries"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(e["index"].as_u64(), Some(i as u64));
+        rebuilt.push(&base64::engine::general_purpose::STANDARD.decode(e["data"].as_str().unwrap()).unwrap());
+    }
+    assert_eq!(merkle::root(&rebuilt, rebuilt.size()).unwrap(), second_cp.root);
+    assert_eq!(app.client.get(app.url(&path)).bearer_auth(&app.token).send().await.unwrap().status(), 403, "not for applicants");
+    let too_many = app.client.get(app.url("/api/v1/audit/entries?start=0&end=1001")).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(too_many.status(), 400);
 }

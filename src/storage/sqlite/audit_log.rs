@@ -16,6 +16,14 @@ impl AuditLog for SqliteStore {
             .await?)
     }
 
+    async fn audit_range(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq")
+            .bind(start as i64)
+            .bind(end as i64)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn audit_for(&self, application_id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = ? ORDER BY seq")
             .bind(application_id.as_str())

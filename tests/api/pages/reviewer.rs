@@ -130,7 +130,9 @@ async fn a_photographed_licence_has_the_lines_its_fields_came_from_boxed_on_the_
         .as_object()
         .unwrap()
         .values()
-        .filter(|f| f["document"] == "营业执照.jpg" && f["line"].as_str().is_some_and(|l| !l.trim().is_empty()))
+        .filter(|f| {
+            f["source"] == "document" && f["document"] == "营业执照.jpg" && f["line"].as_str().is_some_and(|l| !l.trim().is_empty())
+        })
         .count();
     assert!(from_photo >= 3, "{decided}");
 
