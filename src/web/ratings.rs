@@ -18,7 +18,6 @@ use super::session::Visitor;
 use super::{ErrorItem, Errors};
 use crate::domain::application::{ApplicationId, ApplicationState};
 use crate::domain::rating::{Grade, ASPECTS, LEVEL_LABELS};
-use crate::domain::user::Role;
 use crate::http::AppState;
 use crate::usecases::ratings::{parse_step, WorkOrderFilter, WorkOrderView};
 use crate::usecases::UseCaseError;
@@ -182,11 +181,7 @@ async fn rate_or_grade(
 }
 
 fn staff(visitor: &Visitor, back: &str) -> Result<crate::domain::user::Actor, PageError> {
-    let actor = visitor.require(back)?;
-    if actor.role == Role::Applicant {
-        return Err(PageError::NotFound);
-    }
-    Ok(actor.clone())
+    super::reviewer::staff(visitor, back).cloned()
 }
 
 struct OrderRow {
