@@ -74,6 +74,9 @@ pub async fn run(usecases: UseCases, mut shutdown: tokio::sync::watch::Receiver<
         if let Err(error) = usecases.escalate_overdue_work_orders().await {
             tracing::error!(error = %error, "work order sweep failed");
         }
+        if let Err(error) = usecases.close_ungraded_work_orders().await {
+            tracing::error!(error = %error, "work order closing sweep failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
             _ = shutdown.changed() => break,

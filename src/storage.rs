@@ -133,7 +133,8 @@ pub trait Jobs: Send + Sync {
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError>;
     /// Records the decision, moves the application on, issues the permit when the outcome is
     /// `issued` and a spec is given, records the bundle items the decision issued (of
-    /// `item_records`), and closes the job, in one transaction. A job another claim finished
+    /// `item_records`), and closes the job, in one transaction; a decision that is not a review
+    /// case was made on `decided_on` (the figures' day of decision). A job another claim finished
     /// already is left as it is: the first decision stands.
     async fn complete_job(
         &self,
@@ -141,6 +142,7 @@ pub trait Jobs: Send + Sync {
         decision: &Decision,
         permit: Option<&PermitSpec>,
         item_records: &[ItemRecordSpec],
+        decided_on: NaiveDate,
     ) -> Result<(), StoreError>;
     /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`
     /// (the case then goes to a person).
@@ -206,6 +208,8 @@ pub trait Ratings: Send + Sync {
     async fn rating(&self, id: &ApplicationId) -> Result<Option<RatingRecord>, StoreError>;
     /// Every work order, the oldest due first.
     async fn work_orders(&self) -> Result<Vec<WorkOrderRecord>, StoreError>;
+    /// The work order a case's bad rating opened, if any (one a case at most).
+    async fn work_order_of(&self, application: &ApplicationId) -> Result<Option<WorkOrderRecord>, StoreError>;
     async fn work_order(&self, id: i64) -> Result<Option<(WorkOrderRecord, Vec<WorkOrderStepRecord>)>, StoreError>;
     /// Records a step on a work order still in `step.from`, moving it to `step.to`, with its audit
     /// event; an upheld appeal also takes the rating out of the figures with `removal` as the

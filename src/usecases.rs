@@ -80,6 +80,8 @@ pub(crate) struct Context {
     replays: Semaphore,
     /// Password hashes at once (argon2id, 19 MiB each).
     hashing: Semaphore,
+    /// The dashboard's facts as of an audit log size: loaded again only once the log has grown.
+    facts: dashboard::FactsCache,
 }
 
 /// The use cases over one store, blob store, pipeline and clock. Cheap to clone.
@@ -110,6 +112,7 @@ impl UseCases {
             sign_ins: accounts::SignInThrottle::default(),
             replays: Semaphore::new(1),
             hashing: Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            facts: Default::default(),
         }))
     }
 

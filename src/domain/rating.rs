@@ -69,15 +69,23 @@ impl Rating {
             }
             checked.insert(key.clone(), Level::new(*value).ok_or_else(|| err(&format!("aspects.{key}"), "must be 1 to 5"))?);
         }
-        let comment = comment.trim();
-        if comment.chars().count() > MAX_COMMENT_CHARS {
-            return Err(err("comment", &format!("is longer than {MAX_COMMENT_CHARS} characters")));
-        }
-        if comment.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(err("comment", "holds control characters"));
-        }
-        Ok(Self { level, aspects: checked, comment: comment.to_string() })
+        let comment = checked_text("comment", comment, MAX_COMMENT_CHARS)?;
+        Ok(Self { level, aspects: checked, comment })
     }
+}
+
+/// A text people typed (a comment, a step's account), trimmed: at most `max` characters, and no
+/// control characters but line breaks.
+pub fn checked_text(field: &str, text: &str, max: usize) -> Result<String, RatingError> {
+    let err = |message: String| RatingError { field: field.into(), message };
+    let text = text.trim();
+    if text.chars().count() > max {
+        return Err(err(format!("is longer than {max} characters")));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(err("holds control characters".into()));
+    }
+    Ok(text.to_string())
 }
 
 /// Where a work order stands.
@@ -131,9 +139,15 @@ impl WorkOrderState {
         }
     }
 
-    /// Every state but `Closed` still asks something of the centre.
+    /// Every state but `Closed` is still open.
     pub fn is_open(self) -> bool {
         self != Self::Closed
+    }
+
+    /// Whether the next step is the centre's, so that the order can be late: once called back it
+    /// waits for the applicant's grade (and closes by itself if none comes, [`Step::Lapse`]).
+    pub fn awaits_centre(self) -> bool {
+        !matches!(self, Self::CalledBack | Self::Closed)
     }
 
     /// The state after `step`, or why the step is not allowed now.
@@ -149,7 +163,7 @@ impl WorkOrderState {
             // stands and is handled as founded.
             (Appealed, Step::DecideAppeal { upheld: true }) => Closed,
             (Appealed, Step::DecideAppeal { upheld: false }) => Founded,
-            (CalledBack, Step::Close { .. }) => Closed,
+            (CalledBack, Step::Close { .. } | Step::Lapse) => Closed,
             (state, step) => return Err(IllegalStep { state, step: step.name() }),
         };
         Ok(next)
@@ -202,6 +216,8 @@ pub enum Step {
     DecideAppeal { upheld: bool },
     /// The applicant's grade of the handling, which closes the order.
     Close { grade: Grade },
+    /// No grade came within the order's time after the call back: the service closes it, ungraded.
+    Lapse,
 }
 
 impl Step {
@@ -213,6 +229,7 @@ impl Step {
             Step::Appeal => "appeal",
             Step::DecideAppeal { .. } => "decide_appeal",
             Step::Close { .. } => "close",
+            Step::Lapse => "lapse",
         }
     }
 
@@ -251,6 +268,9 @@ mod tests {
         assert_eq!(Rating::parse(4, &aspects, "").unwrap_err().field, "aspects.efficiency");
         assert_eq!(Rating::parse(4, &BTreeMap::new(), &"长".repeat(501)).unwrap_err().field, "comment");
         assert_eq!(Rating::parse(2, &BTreeMap::new(), "  太慢了 ").unwrap().comment, "太慢了");
+        assert_eq!(Rating::parse(2, &BTreeMap::new(), "太慢\u{7}了").unwrap_err().field, "comment");
+        assert_eq!(checked_text("text", "第一行\n第二行", 10).unwrap(), "第一行\n第二行", "line breaks are kept");
+        assert!(checked_text("text", "\u{1b}[2J", 10).is_err(), "a terminal escape is refused");
     }
 
     #[test]
@@ -278,13 +298,16 @@ mod tests {
             Step::DecideAppeal { upheld: true },
             Step::DecideAppeal { upheld: false },
             close,
+            Step::Lapse,
         ];
         let allowed: usize = [Open, Founded, Unfounded, Appealed, Rectified, CalledBack, Closed]
             .iter()
             .map(|s| all_steps.iter().filter(|step| s.after(step).is_ok()).count())
             .sum();
-        assert_eq!(allowed, 2 + 1 + 2 + 2 + 1 + 1);
+        assert_eq!(allowed, 2 + 1 + 2 + 2 + 1 + 2);
         assert_eq!(Closed.after(&Step::Rectify), Err(IllegalStep { state: Closed, step: "rectify" }));
         assert!(Open.after(&Step::Appeal).is_err(), "only an order verified as unfounded is appealed");
+        assert!(!CalledBack.awaits_centre() && Rectified.awaits_centre() && Appealed.awaits_centre(), "a called-back order waits for the applicant, not late");
+        assert_eq!(CalledBack.after(&Step::Lapse), Ok(Closed), "an order called back and never graded closes");
     }
 }

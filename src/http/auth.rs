@@ -1,7 +1,7 @@
 //! Who is calling: `Authorization: Bearer <token>` → the account and its role, as the use cases'
 //! `Actor`. What each role may do is decided by the use cases, not here.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
@@ -31,5 +31,18 @@ impl FromRequestParts<AppState> for Actor {
             return Err(ApiError::Unauthorized("an Authorization: Bearer token is required".into()));
         };
         state.usecases().actor_for_token(token).await?.ok_or_else(|| ApiError::Unauthorized("unknown or revoked token".into()))
+    }
+}
+
+/// A caller who may be anonymous (public endpoints that show staff more): no Authorization header
+/// is nobody; a header with a bad token is refused as everywhere.
+impl OptionalFromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        if !parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Actor as FromRequestParts<AppState>>::from_request_parts(parts, state).await.map(Some)
     }
 }

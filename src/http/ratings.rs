@@ -39,7 +39,18 @@ impl DashboardQuery {
         let date = |name: &str, text: &Option<String>| {
             text.as_deref()
                 .filter(|t| !t.is_empty())
-                .map(|t| chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| format!("{name}: a date as YYYY-MM-DD")))
+                .map(|t| {
+                    // A month (YYYY-MM, as a month input sends it) is its first day; `to` widens to
+                    // its last for the public, and staff asking by month mean the same.
+                    let month = chrono::NaiveDate::parse_from_str(&format!("{t}-01"), "%Y-%m-%d").ok();
+                    let day = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
+                    match (day, month) {
+                        (Some(d), _) => Ok(d),
+                        (None, Some(m)) if name == "to" => Ok(crate::usecases::dashboard::last_of_month(m)),
+                        (None, Some(m)) => Ok(m),
+                        (None, None) => Err(format!("{name}: a date as YYYY-MM-DD, or a month as YYYY-MM")),
+                    }
+                })
                 .transpose()
         };
         let service = self.service.clone().filter(|s| !s.is_empty());
@@ -52,13 +63,23 @@ impl DashboardQuery {
     }
 }
 
-/// `GET /api/v1/dashboard`: public, the figures only (no personal data).
-async fn dashboard(State(state): State<AppState>, Query(query): Query<DashboardQuery>) -> Result<Json<Value>, ApiError> {
-    let scope = query.scope(state.usecases().rules()).map_err(ApiError::BadRequest)?;
-    let board = state.usecases().dashboard(&scope).await?;
-    Ok(Json(
-        json!({"service": scope.service, "from": scope.from, "to": scope.to, "overall": board.overall, "by_service": board.by_service, "by_month": board.by_month}),
-    ))
+/// `GET /api/v1/dashboard`: public, the figures only (no personal data); with a staff token,
+/// every figure and any dates, else whole months and no figure of too few cases or ratings.
+async fn dashboard(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Query(query): Query<DashboardQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let asked = query.scope(state.usecases().rules()).map_err(ApiError::BadRequest)?;
+    let (scope, board) = state.usecases().dashboard(caller.as_ref(), &asked).await?;
+    let cells = |m: &BTreeMap<String, crate::usecases::dashboard::Figures>| {
+        m.iter().map(|(k, f)| (k.clone(), f.to_json())).collect::<serde_json::Map<_, _>>()
+    };
+    Ok(Json(json!({
+        "service": scope.service, "from": scope.from, "to": scope.to,
+        "public_min_count": (!crate::usecases::dashboard::sees_detail(caller.as_ref())).then_some(crate::usecases::dashboard::PUBLIC_MIN_COUNT),
+        "overall": board.overall.to_json(), "by_service": cells(&board.by_service), "by_month": cells(&board.by_month),
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -146,9 +146,9 @@ pub async fn a_job_is_claimed_by_one_worker_until_its_lease_runs_out(store: &dyn
     let retaken = store.claim_job(1_200, 100).await.unwrap().unwrap();
     assert_eq!((retaken.id, retaken.attempts), (job.id, 2), "taken over when the lease ran out");
     // The first claim's late result must not count: the later claim owns the job.
-    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
     assert_eq!(store.decisions(&id).await.unwrap().len(), 0);
-    store.complete_job(&retaken, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    store.complete_job(&retaken, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
     assert_eq!(store.decisions(&id).await.unwrap().len(), 1);
     assert_eq!(store.application(&id).await.unwrap().unwrap().state, ApplicationState::Issued);
     assert_eq!(store.permit_for(&id).await.unwrap().unwrap().number, "新吴排水许字〔2026〕第0001号");
@@ -170,7 +170,7 @@ pub async fn permits_are_numbered_without_gaps(store: &dyn Store) {
     for expected in ["新吴排水许字〔2026〕第0001号", "新吴排水许字〔2026〕第0002号"] {
         let (id, _) = submitted(store).await;
         let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
-        store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+        store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
         let permit = store.permit_for(&id).await.unwrap().unwrap();
         assert_eq!((permit.number.as_str(), permit.valid_to.as_str()), (expected, "2031-10-19"));
         assert_eq!(store.permit(expected).await.unwrap().unwrap().application_id, id);
@@ -183,7 +183,7 @@ pub async fn permits_are_numbered_without_gaps(store: &dyn Store) {
 pub async fn a_case_in_review_has_one_holder_at_a_time(store: &dyn Store) {
     let (id, owner) = submitted(store).await;
     let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
-    store.complete_job(&job, &decision(Outcome::NeedsReview), None, &[]).await.unwrap();
+    store.complete_job(&job, &decision(Outcome::NeedsReview), None, &[], day(20)).await.unwrap();
     assert_eq!(store.review_queue(None).await.unwrap().len(), 1);
     assert_eq!(store.review_queue(Some("retirement")).await.unwrap().len(), 0);
     let reviewer = store.create_user("王芳", "reviewer", "t1", ACTOR).await.unwrap();
@@ -305,9 +305,13 @@ pub async fn a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order(st
     };
     assert!(matches!(store.rate(&new, ACTOR).await, Err(StoreError::Conflict(_))), "not before a decision");
     let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
-    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[]).await.unwrap();
+    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(21)).await.unwrap();
     let facts = store.case_facts().await.unwrap();
-    assert_eq!((facts.len(), facts[0].decided_on, facts[0].by_person), (1, Some(day(20)), false), "decided by the machine on its day");
+    assert_eq!(
+        (facts.len(), facts[0].decided_on, facts[0].by_person),
+        (1, Some(day(21)), false),
+        "decided by the machine on the day its job ran (submitted on the 20th)"
+    );
 
     let (rating, order) = store.rate(&new, ACTOR).await.unwrap();
     assert_eq!((rating.level.value(), rating.aspects["efficiency"].value(), rating.rated_state), (2, 1, ApplicationState::Issued));
@@ -327,6 +331,8 @@ pub async fn a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order(st
     };
     assert!(store.work_order_step(order.id, &step, None, ACTOR).await.unwrap());
     assert!(!store.work_order_step(order.id, &step, None, ACTOR).await.unwrap(), "a step on an order that moved on writes nothing");
+    let found = store.work_order_of(&id).await.unwrap().unwrap();
+    assert_eq!((found.id, found.founded), (order.id, Some(false)), "the case's order, verified unfounded");
     let appeal = Step::DecideAppeal { upheld: true };
     let removal = StepInput {
         from: WorkOrderState::Unfounded,
@@ -346,7 +352,7 @@ pub async fn a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order(st
 
     let (other, other_owner) = submitted(store).await;
     let job = store.claim_job(0, 1_000).await.unwrap().unwrap();
-    store.complete_job(&job, &decision(Outcome::NeedsMaterials), None, &[]).await.unwrap();
+    store.complete_job(&job, &decision(Outcome::NeedsMaterials), None, &[], day(20)).await.unwrap();
     let new = NewRating {
         application_id: &other,
         rater_id: other_owner,

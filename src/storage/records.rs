@@ -314,6 +314,9 @@ pub struct WorkOrderRecord {
     pub opened_on: NaiveDate,
     pub due_on: NaiveDate,
     pub escalated_on: Option<NaiveDate>,
+    /// What verifying found: `Some(true)` founded (to be rectified), `Some(false)` unfounded;
+    /// `None` until verified.
+    pub founded: Option<bool>,
     pub rectified: bool,
     pub called_back: bool,
     pub grade: Option<Grade>,

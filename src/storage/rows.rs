@@ -356,6 +356,7 @@ pub(crate) struct WorkOrderRow {
     called_back: bool,
     grade: Option<String>,
     updated_at: String,
+    finding: Option<String>,
 }
 
 impl TryFrom<WorkOrderRow> for super::records::WorkOrderRecord {
@@ -373,6 +374,12 @@ impl TryFrom<WorkOrderRow> for super::records::WorkOrderRecord {
             opened_on: date(&row.opened_on)?,
             due_on: date(&row.due_on)?,
             escalated_on: optional_date(row.escalated_on)?,
+            founded: match row.finding.as_deref() {
+                None => None,
+                Some("founded") => Some(true),
+                Some("unfounded") => Some(false),
+                Some(other) => return Err(StoreError::Corrupt(format!("unknown work order finding {other}"))),
+            },
             rectified: row.rectified,
             called_back: row.called_back,
             grade: row.grade.map(|g| Grade::parse(&g).ok_or_else(|| StoreError::Corrupt(format!("unknown grade {g}")))).transpose()?,

@@ -10,12 +10,18 @@
 //!   online (there is no counter intake), so every decided case counts.
 //! - working days from acceptance to decision, the clock stopped while the centre waited for the
 //!   applicant (补正); `time_limit_compression` (压缩度) = 1 − average / the statutory limit (the
-//!   decided cases' own services' limits, averaged).
-//! - `on_time_rate`: decided within the promised limit (paused days added), over decided.
+//!   decided cases' own services' limits, averaged), 0 when the average is over the limit.
+//! - `on_time_rate`: decided within the promised limit (those working days, pauses taken off, at
+//!   most the service's promise), over the decided cases whose times are known (`timed`).
 //! - `good_rating_rate` (好评率): 非常满意, 满意 or 基本满意, over ratings not removed on appeal;
-//!   `rating_rate`: decided cases rated, over decided.
-//! - `rectification_rate`, `callback_rate`: work orders rectified, and called back, over the 差评
-//!   work orders whose rating still counts (an upheld appeal takes one out).
+//!   `rating_rate`: decided cases rated (a rating removed on appeal no longer counts), over decided.
+//! - `rectification_rate`: work orders rectified over the 差评 work orders not found unfounded (an
+//!   unfounded complaint has nothing to rectify; it is explained on the call back);
+//!   `callback_rate`: called back over every 差评 work order; both count only orders whose rating
+//!   still counts (an upheld appeal takes one out).
+//!
+//! The public sees no figure counted from fewer than [`PUBLIC_MIN_COUNT`] cases or ratings, and
+//! asks by whole months only: a narrow filter must not single out one applicant's case or rating.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +46,7 @@ pub struct Figures {
     pub statutory_days: Option<f64>,
     pub promised_days: Option<f64>,
     pub time_limit_compression: Option<f64>,
+    pub timed: u64,
     pub on_time: u64,
     pub on_time_rate: Option<f64>,
     pub ratings: u64,
@@ -48,13 +55,57 @@ pub struct Figures {
     pub rating_rate: Option<f64>,
     pub removed_ratings: u64,
     pub bad_rating_work_orders: u64,
+    /// Of those, the ones not verified as unfounded: the rectification rate's denominator.
+    pub to_rectify: u64,
     pub rectified: u64,
     pub called_back: u64,
     pub rectification_rate: Option<f64>,
     pub callback_rate: Option<f64>,
     pub open_work_orders: u64,
     pub overdue_work_orders: u64,
+    /// The groups of figures not shown to the public here ([`CASE_FIGURES`], [`RATING_FIGURES`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<&'static str>,
 }
+
+/// The fewest cases, and ratings, a figure the public sees is counted from.
+pub const PUBLIC_MIN_COUNT: u64 = 5;
+
+/// The figures counted from the decided cases: withheld from the public as `"cases"` when fewer
+/// than [`PUBLIC_MIN_COUNT`] were received or decided (`received` itself is always shown).
+pub const CASE_FIGURES: [&str; 12] = [
+    "decided",
+    "auto_issued",
+    "auto_issue_rate",
+    "contactless_rate",
+    "average_working_days",
+    "p90_working_days",
+    "statutory_days",
+    "promised_days",
+    "time_limit_compression",
+    "timed",
+    "on_time",
+    "on_time_rate",
+];
+
+/// The figures counted from ratings and their work orders: withheld from the public as
+/// `"ratings"` when fewer than [`PUBLIC_MIN_COUNT`] ratings were given (removed ones included),
+/// and whenever the cases' figures are.
+pub const RATING_FIGURES: [&str; 13] = [
+    "ratings",
+    "good_ratings",
+    "good_rating_rate",
+    "rating_rate",
+    "removed_ratings",
+    "bad_rating_work_orders",
+    "to_rectify",
+    "rectified",
+    "called_back",
+    "rectification_rate",
+    "callback_rate",
+    "open_work_orders",
+    "overdue_work_orders",
+];
 
 /// Which cases are counted: received from `from` to `to` (inclusive, by acceptance date), of one
 /// service or all.
@@ -114,16 +165,15 @@ pub fn figures<'a>(rules: &RuleSet, cases: impl IntoIterator<Item = &'a CaseFact
             }
             let service = rules.service(&application.service).map(|s| s.info());
             if let (Some(accepted), Some(decided_on), Some(service)) = (application.accepted_on, case.decided_on, service) {
-                let elapsed = i64::from(rules.calendar.working_days_between(accepted, decided_on)) - application.paused_days;
-                days.push(elapsed.max(0) as f64);
+                // One measure for the average and for on time: working days, pauses taken off.
+                let elapsed = (i64::from(rules.calendar.working_days_between(accepted, decided_on)) - application.paused_days).max(0);
+                days.push(elapsed as f64);
                 statutory.push(f64::from(service.legal_days));
                 promised.push(f64::from(service.promise_days));
-                let due = rules.calendar.add_working_days(accepted, service.promise_days + application.paused_days.max(0) as u32);
-                if decided_on <= due {
-                    f.on_time += 1;
-                }
+                f.timed += 1;
+                f.on_time += u64::from(elapsed <= i64::from(service.promise_days));
             }
-            rated_decided += u64::from(case.rating.is_some());
+            rated_decided += u64::from(case.rating.as_ref().is_some_and(|r| r.removed_reason.is_none()));
         }
         if let Some(rating) = &case.rating {
             if rating.removed_reason.is_some() {
@@ -133,6 +183,7 @@ pub fn figures<'a>(rules: &RuleSet, cases: impl IntoIterator<Item = &'a CaseFact
                 f.good_ratings += u64::from(!rating.level.is_bad());
                 if let Some(order) = &case.work_order {
                     f.bad_rating_work_orders += 1;
+                    f.to_rectify += u64::from(order.founded != Some(false));
                     f.rectified += u64::from(order.rectified);
                     f.called_back += u64::from(order.called_back);
                 }
@@ -140,7 +191,7 @@ pub fn figures<'a>(rules: &RuleSet, cases: impl IntoIterator<Item = &'a CaseFact
         }
         if let Some(order) = case.work_order.as_ref().filter(|o| o.state.is_open()) {
             f.open_work_orders += 1;
-            f.overdue_work_orders += u64::from(order.due_on < today);
+            f.overdue_work_orders += u64::from(super::ratings::is_overdue(order, today));
         }
     }
     f.rating_rate = rate(rated_decided, f.decided);
@@ -150,10 +201,11 @@ pub fn figures<'a>(rules: &RuleSet, cases: impl IntoIterator<Item = &'a CaseFact
     f.p90_working_days = p90(&days);
     f.statutory_days = mean(&statutory);
     f.promised_days = mean(&promised);
-    f.time_limit_compression = f.average_working_days.zip(f.statutory_days).filter(|(_, s)| *s > 0.0).map(|(a, s)| 1.0 - a / s);
-    f.on_time_rate = rate(f.on_time, f.decided);
+    f.time_limit_compression =
+        f.average_working_days.zip(f.statutory_days).filter(|(_, s)| *s > 0.0).map(|(a, s)| (1.0 - a / s).clamp(0.0, 1.0));
+    f.on_time_rate = rate(f.on_time, f.timed);
     f.good_rating_rate = rate(f.good_ratings, f.ratings);
-    f.rectification_rate = rate(f.rectified, f.bad_rating_work_orders);
+    f.rectification_rate = rate(f.rectified, f.to_rectify);
     f.callback_rate = rate(f.called_back, f.bad_rating_work_orders);
     f
 }
@@ -176,9 +228,106 @@ pub fn dashboard(rules: &RuleSet, facts: &[CaseFacts], scope: &Scope, today: Nai
     }
 }
 
+impl Figures {
+    /// Withholds from the public what is counted from too few cases or ratings.
+    fn withhold_small(&mut self) {
+        if self.received < PUBLIC_MIN_COUNT || self.decided < PUBLIC_MIN_COUNT {
+            self.withhold("cases");
+        }
+        if self.ratings + self.removed_ratings < PUBLIC_MIN_COUNT {
+            self.withhold("ratings");
+        }
+    }
+
+    /// Withholds a group (and the ratings with the cases they rate).
+    fn withhold(&mut self, group: &'static str) {
+        for g in if group == "cases" { &["cases", "ratings"][..] } else { &["ratings"][..] } {
+            if !self.withheld.contains(g) {
+                self.withheld.push(g);
+            }
+        }
+    }
+
+    pub fn is_withheld(&self, group: &str) -> bool {
+        self.withheld.contains(&group)
+    }
+
+    /// The figures as JSON, without those withheld.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            for (group, keys) in [("cases", &CASE_FIGURES[..]), ("ratings", &RATING_FIGURES[..])] {
+                if self.is_withheld(group) {
+                    keys.iter().for_each(|k| drop(map.remove(*k)));
+                }
+            }
+        }
+        value
+    }
+}
+
+/// In a breakdown, a group withheld from one cell alone could be had by subtracting the others
+/// from the whole: the next smallest cell is withheld too (complementary suppression).
+fn withhold_complement<'a>(cells: impl Iterator<Item = &'a mut Figures>) {
+    let mut cells: Vec<&mut Figures> = cells.collect();
+    for (group, size) in [("cases", (|f: &Figures| f.received) as fn(&Figures) -> u64), ("ratings", |f| f.ratings + f.removed_ratings)] {
+        if cells.iter().filter(|f| f.is_withheld(group)).count() == 1 {
+            if let Some(next) = cells.iter_mut().filter(|f| !f.is_withheld(group)).min_by_key(|f| size(f)) {
+                next.withhold(group);
+            }
+        }
+    }
+}
+
+impl Dashboard {
+    /// What the public may see: no figure of fewer than [`PUBLIC_MIN_COUNT`] cases or ratings,
+    /// in the whole or in any breakdown, nor one a breakdown would give away by subtraction.
+    pub fn for_public(mut self) -> Self {
+        self.overall.withhold_small();
+        for cells in [&mut self.by_service, &mut self.by_month] {
+            cells.values_mut().for_each(Figures::withhold_small);
+            withhold_complement(cells.values_mut());
+        }
+        self
+    }
+}
+
+/// The last day of `day`'s month.
+pub fn last_of_month(day: NaiveDate) -> NaiveDate {
+    let (year, month) = if day.month() == 12 { (day.year() + 1, 1) } else { (day.year(), day.month() + 1) };
+    NaiveDate::from_ymd_opt(year, month, 1).and_then(|n| n.pred_opt()).unwrap_or(day)
+}
+
+/// The first and the last day of the months `scope` touches: the public asks by whole months.
+fn whole_months(scope: &Scope) -> Scope {
+    let first = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+    Scope { service: scope.service.clone(), from: scope.from.map(first), to: scope.to.map(last_of_month) }
+}
+
+/// The facts last loaded, and the audit log's size then: every change the figures count is an
+/// audit event in the same transaction, so a log of the same size means the same facts.
+pub(crate) type FactsCache = tokio::sync::Mutex<Option<(u64, std::sync::Arc<Vec<CaseFacts>>)>>;
+
 impl UseCases {
-    /// The dashboard, for anyone: the figures carry no personal data.
-    pub async fn dashboard(&self, scope: &Scope) -> Result<Dashboard, UseCaseError> {
+    /// The dashboard: staff ([`sees_detail`]) get every figure for any dates; anyone else gets
+    /// whole months and no figure counted from too few cases or ratings. With the scope counted.
+    pub async fn dashboard(&self, viewer: Option<&Actor>, scope: &Scope) -> Result<(Scope, Dashboard), UseCaseError> {
+        let staff = sees_detail(viewer);
+        let scope = if staff { scope.clone() } else { whole_months(scope) };
+        let facts = self.case_facts().await?;
+        let board = dashboard(self.rules(), &facts, &scope, self.clock().today());
+        Ok((scope, if staff { board } else { board.for_public() }))
+    }
+
+    /// Every received case's facts, loaded again only when the audit log has grown (one load at a
+    /// time: concurrent viewers wait for it rather than each scanning the tables).
+    async fn case_facts(&self) -> Result<std::sync::Arc<Vec<CaseFacts>>, UseCaseError> {
+        let mut cached = self.0.facts.lock().await;
+        let size = self.store().tree_size().await?;
+        if let Some((at, facts)) = cached.as_ref().filter(|(at, _)| *at == size) {
+            tracing::trace!(tree_size = at, "dashboard facts from the cache");
+            return Ok(facts.clone());
+        }
         let mut facts = self.store().case_facts().await?;
         // A case decided before the day of decision was recorded: the day it was last changed.
         for case in facts.iter_mut().filter(|c| c.decided_on.is_none()) {
@@ -186,11 +335,13 @@ impl UseCases {
                 case.decided_on = crate::deadlines::decided_on(&case.application);
             }
         }
-        Ok(dashboard(self.rules(), &facts, scope, self.clock().today()))
+        let facts = std::sync::Arc::new(facts);
+        *cached = Some((size, facts.clone()));
+        Ok(facts)
     }
 }
 
-/// Whether an actor sees the dashboard's detail (the work orders behind the counts).
+/// Whether an actor sees the dashboard's detail: every figure, any dates, the work orders' links.
 pub fn sees_detail(actor: Option<&Actor>) -> bool {
     actor.is_some_and(|a| matches!(a.role, Role::Reviewer | Role::Admin | Role::Auditor))
 }
@@ -206,6 +357,7 @@ mod tests {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
     }
 
+    #[derive(Clone, Copy)]
     struct Case {
         service: &'static str,
         accepted: &'static str,
@@ -215,7 +367,8 @@ mod tests {
         paused: i64,
         rating: Option<i64>,
         removed: bool,
-        order: Option<(WorkOrderState, bool, bool, &'static str)>,
+        /// State, rectified, called back, due date, and what verifying found.
+        order: Option<(WorkOrderState, bool, bool, &'static str, Option<bool>)>,
     }
 
     fn facts(case: &Case) -> CaseFacts {
@@ -248,7 +401,7 @@ mod tests {
             removed_reason: case.removed.then(|| "恶意差评".to_string()),
             created_at: String::new(),
         });
-        let work_order = case.order.map(|(state, rectified, called_back, due)| WorkOrderRecord {
+        let work_order = case.order.map(|(state, rectified, called_back, due, founded)| WorkOrderRecord {
             id: 1,
             application_id: id.clone(),
             level: Level::new(case.rating.unwrap()).unwrap(),
@@ -257,6 +410,7 @@ mod tests {
             opened_on: day(case.accepted),
             due_on: day(due),
             escalated_on: None,
+            founded,
             rectified,
             called_back,
             grade: None,
@@ -265,7 +419,11 @@ mod tests {
         CaseFacts { application, decided_on: case.decided.map(day), by_person: case.by_person, rating, work_order }
     }
 
-    /// Seven cases counted by hand (November 2026 has no holidays; drainage permits: 15 statutory
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-12)
+    }
+
+    /// Eight cases counted by hand (November 2026 has no holidays; drainage permits: 15 statutory
     /// and 1 promised working day, retirement 20 and 5).
     #[test]
     fn the_figures_of_a_seeded_set_are_those_counted_by_hand() {
@@ -289,7 +447,7 @@ mod tests {
                 decided: Some("2026-11-04"),
                 by_person: true,
                 rating: Some(2),
-                order: Some((WorkOrderState::Closed, true, true, "2026-11-09")),
+                order: Some((WorkOrderState::Closed, true, true, "2026-11-09", Some(true))),
                 ..none
             },
             // C: refused by a person two days later (late), 非常不满意, removed on appeal.
@@ -300,7 +458,7 @@ mod tests {
                 by_person: true,
                 rating: Some(1),
                 removed: true,
-                order: Some((WorkOrderState::Closed, false, false, "2026-11-10")),
+                order: Some((WorkOrderState::Closed, false, false, "2026-11-10", Some(false))),
                 ..none
             },
             // D: in review, E: materials requested and rated 基本满意 (a rating, not a decision).
@@ -315,7 +473,16 @@ mod tests {
                 decided: Some("2026-11-10"),
                 paused: 2,
                 rating: Some(2),
-                order: Some((WorkOrderState::Founded, false, false, "2026-11-12")),
+                order: Some((WorkOrderState::Founded, false, false, "2026-11-12", Some(true))),
+                ..none
+            },
+            // H: issued by the machine on its day, 不满意, verified unfounded (nothing to rectify)
+            // and called back, waiting past its due date for the applicant's grade: not overdue.
+            Case {
+                accepted: "2026-11-06",
+                decided: Some("2026-11-06"),
+                rating: Some(2),
+                order: Some((WorkOrderState::CalledBack, false, true, "2026-11-13", Some(false))),
                 ..none
             },
         ];
@@ -323,20 +490,21 @@ mod tests {
         let facts: Vec<CaseFacts> = cases.iter().map(facts).collect();
         let board = dashboard(&rules, &facts, &Scope::default(), day("2026-11-20"));
         let f = &board.overall;
-        assert_eq!((f.received, f.decided, f.auto_issued), (7, 5, 3));
-        assert_eq!(f.auto_issue_rate, Some(3.0 / 7.0));
-        assert_eq!(f.contactless_rate, Some(5.0 / 7.0));
-        assert_eq!((f.average_working_days, f.p90_working_days), (Some(1.0), Some(2.0)));
-        assert_eq!((f.statutory_days, f.promised_days), (Some(16.0), Some(1.8)));
-        assert_eq!(f.time_limit_compression, Some(1.0 - 1.0 / 16.0));
-        assert_eq!((f.on_time, f.on_time_rate), (3, Some(0.6)));
-        assert_eq!((f.ratings, f.good_ratings, f.removed_ratings, f.good_rating_rate), (4, 2, 1, Some(0.5)));
-        assert_eq!(f.rating_rate, Some(0.8), "A, B, C and G of the five decided were rated");
-        assert_eq!((f.bad_rating_work_orders, f.rectification_rate, f.callback_rate), (2, Some(0.5), Some(0.5)));
-        assert_eq!((f.open_work_orders, f.overdue_work_orders), (1, 1));
+        assert_eq!((f.received, f.decided, f.auto_issued), (8, 6, 4));
+        assert_eq!((f.auto_issue_rate, f.contactless_rate), (Some(0.5), Some(0.75)));
+        // Working days A 0, B 2, C 2, F 0, G 3 − 2 = 1, H 0.
+        assert!(close(f.average_working_days, 5.0 / 6.0) && f.p90_working_days == Some(2.0), "{f:?}");
+        assert!(close(f.statutory_days, 95.0 / 6.0) && close(f.promised_days, 10.0 / 6.0), "five of 15 and one of 20; 1 and 5");
+        assert!(close(f.time_limit_compression, 1.0 - 5.0 / 95.0));
+        assert_eq!((f.timed, f.on_time, f.on_time_rate), (6, 4, Some(4.0 / 6.0)), "A, F, G and H within their promise");
+        assert_eq!((f.ratings, f.good_ratings, f.removed_ratings, f.good_rating_rate), (5, 2, 1, Some(0.4)));
+        assert_eq!(f.rating_rate, Some(4.0 / 6.0), "A, B, G and H of the six decided; C's rating was removed on appeal");
+        assert_eq!((f.bad_rating_work_orders, f.to_rectify, f.rectified), (3, 2, 1), "B, G and H; H unfounded");
+        assert_eq!((f.rectification_rate, f.callback_rate), (Some(0.5), Some(2.0 / 3.0)));
+        assert_eq!((f.open_work_orders, f.overdue_work_orders), (2, 1), "G late; H waits for the applicant");
         assert_eq!(board.by_service.keys().collect::<Vec<_>>(), ["drainage-permit", "retirement"]);
-        assert_eq!((board.by_service["drainage-permit"].received, board.by_service["retirement"].time_limit_compression), (6, Some(1.0)));
-        assert_eq!((board.by_month["2026-11"].received, board.by_month["2026-12"].received), (6, 1));
+        assert_eq!((board.by_service["drainage-permit"].received, board.by_service["retirement"].time_limit_compression), (7, Some(1.0)));
+        assert_eq!((board.by_month["2026-11"].received, board.by_month["2026-12"].received), (7, 1));
 
         let november_drainage =
             Scope { service: Some("drainage-permit".into()), from: Some(day("2026-11-03")), to: Some(day("2026-11-04")) };
@@ -344,5 +512,77 @@ mod tests {
         assert_eq!((narrowed.received, narrowed.decided, narrowed.good_rating_rate), (3, 1, Some(1.0)), "C, D and E; C's rating removed");
         let empty = dashboard(&rules, &[], &Scope::default(), day("2026-11-20")).overall;
         assert_eq!((empty.received, empty.auto_issue_rate, empty.p90_working_days), (0, None, None), "no division by zero");
+
+        // The public: the whole is shown (8 received, 6 decided, 6 ratings with the removed one),
+        // retirement's one case is withheld, and so is drainage's (else it would give retirement
+        // away by subtraction); December's one case likewise, and with it November.
+        let public = board.clone().for_public();
+        assert!(public.overall.withheld.is_empty(), "{:?}", public.overall.withheld);
+        assert_eq!(public.overall.to_json(), serde_json::to_value(&board.overall).unwrap(), "nothing taken from the whole");
+        for cells in [&public.by_service, &public.by_month] {
+            for (key, cell) in cells {
+                let json = cell.to_json();
+                assert_eq!(json["received"].as_u64(), Some(cell.received), "{key}: the count received is always shown");
+                for name in CASE_FIGURES.iter().chain(&RATING_FIGURES) {
+                    assert!(json.get(*name).is_none(), "{key}: {name} withheld in {json}");
+                }
+            }
+        }
+        let narrowed = dashboard(&rules, &facts, &november_drainage, day("2026-11-20")).for_public().overall;
+        assert!(narrowed.is_withheld("cases") && narrowed.is_withheld("ratings"), "three cases: nothing but the count");
+    }
+
+    #[test]
+    fn the_public_asks_by_whole_months() {
+        let scope = Scope { service: None, from: Some(day("2026-11-03")), to: Some(day("2026-12-04")) };
+        let months = whole_months(&scope);
+        assert_eq!((months.from, months.to), (Some(day("2026-11-01")), Some(day("2026-12-31"))));
+        assert_eq!(last_of_month(day("2028-02-10")), day("2028-02-29"));
+        let ratings_only = Figures { received: 9, decided: 9, ratings: 3, removed_ratings: 1, ..Figures::default() };
+        let mut cell = ratings_only.clone();
+        cell.withhold_small();
+        assert_eq!(cell.withheld, ["ratings"], "four ratings are too few even among nine cases");
+        assert!(cell.to_json().get("decided").is_some() && cell.to_json().get("good_rating_rate").is_none());
+    }
+
+    /// Every key the figures serialise to is in exactly one withholding group (or is the count
+    /// received, always shown): a figure added later cannot slip past the public filter.
+    #[test]
+    fn every_figure_belongs_to_one_withholding_group() {
+        let json = serde_json::to_value(Figures::default()).unwrap();
+        for key in json.as_object().unwrap().keys().filter(|k| *k != "received") {
+            let groups = [CASE_FIGURES.contains(&key.as_str()), RATING_FIGURES.contains(&key.as_str())];
+            assert_eq!(groups.iter().filter(|g| **g).count(), 1, "{key}");
+        }
+    }
+
+    /// On time and the average are one measure: a case accepted on a Saturday and decided on the
+    /// Monday is on time exactly when its working days are within the promise.
+    #[test]
+    fn on_time_is_the_same_working_days_as_the_average() {
+        use ApplicationState::*;
+        let rules = RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+        let base = Case {
+            service: "drainage-permit",
+            accepted: "2026-11-07",
+            state: Issued,
+            decided: Some("2026-11-09"),
+            by_person: true,
+            paused: 0,
+            rating: None,
+            removed: false,
+            order: None,
+        };
+        let cases = [
+            base,
+            Case { accepted: "2026-11-06", decided: Some("2026-11-09"), ..base },
+            Case { accepted: "2026-11-06", decided: Some("2026-11-10"), ..base },
+            Case { accepted: "2026-11-08", decided: Some("2026-11-08"), ..base },
+        ];
+        for case in &cases {
+            let f = figures(&rules, [&facts(case)], day("2026-11-20"));
+            let within = f.average_working_days.unwrap() <= f.promised_days.unwrap();
+            assert_eq!(f.on_time == 1, within, "accepted {} decided {:?}: {f:?}", case.accepted, case.decided);
+        }
     }
 }

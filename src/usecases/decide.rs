@@ -39,7 +39,7 @@ impl UseCases {
         // Specs for every item; the store records those the decision issued.
         let items: Vec<&str> = service.items().keys().map(String::as_str).collect();
         let item_records = crate::issuance::item_record_specs(rules, &application.service, &items, today);
-        self.store().complete_job(job, &decision, permit.as_ref(), &item_records).await?;
+        self.store().complete_job(job, &decision, permit.as_ref(), &item_records, today).await?;
         Ok(decision.outcome)
     }
 

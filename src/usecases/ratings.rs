@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::{UseCaseError, UseCases};
 use crate::domain::application::ApplicationId;
-use crate::domain::rating::{Rating, Step};
+use crate::domain::rating::{checked_text, Rating, Step, WorkOrderState};
 use crate::domain::user::{Actor, Role};
 use crate::storage::{NewRating, RatingRecord, StepInput, StoreError, WorkOrderRecord, WorkOrderStepRecord};
 
@@ -94,7 +94,7 @@ impl UseCases {
             .work_orders()
             .await?
             .into_iter()
-            .map(|order| WorkOrderView { overdue: order.state.is_open() && order.due_on < today, order, steps: Vec::new(), rating: None })
+            .map(|order| WorkOrderView { overdue: is_overdue(&order, today), order, steps: Vec::new(), rating: None })
             .filter(|v| match filter {
                 WorkOrderFilter::All => true,
                 WorkOrderFilter::Open => v.order.state.is_open(),
@@ -113,8 +113,16 @@ impl UseCases {
         if !is_staff(actor) && rater != Some(actor.user_id) {
             return Err(missing());
         }
-        let overdue = order.state.is_open() && order.due_on < self.clock().today();
-        Ok(WorkOrderView { order, overdue, steps, rating })
+        let overdue = is_overdue(&order, self.clock().today());
+        let mut view = WorkOrderView { order, overdue, steps, rating };
+        if !is_staff(actor) {
+            // The applicant sees that staff took a step and what they said, not which of them.
+            for step in view.steps.iter_mut().filter(|s| s.actor_id != Some(actor.user_id)) {
+                step.actor_id = None;
+                step.actor = if step.actor.starts_with("system:") { "系统".into() } else { "工作人员".into() };
+            }
+        }
+        Ok(view)
     }
 
     /// Takes a step on a work order, by one who may ([`may_take`]), allowed from the order's state.
@@ -124,28 +132,28 @@ impl UseCases {
         if !may_take(actor, &view, &step) {
             return Err(UseCaseError::Forbidden(format!("only the work order's handler or an admin may take the step {}", step.name())));
         }
-        let text = text.trim();
-        if text.chars().count() > MAX_STEP_TEXT_CHARS {
-            return Err(UseCaseError::Invalid(format!("text: longer than {MAX_STEP_TEXT_CHARS} characters")));
-        }
-        if text.is_empty() && !matches!(step, Step::Close { .. }) {
-            return Err(UseCaseError::Invalid(format!("text: the step {} says what was found or done", step.name())));
+        let text = checked_text("text", text, MAX_STEP_TEXT_CHARS).map_err(|e| UseCaseError::Invalid(e.to_string()))?;
+        // Only the applicant's own grade needs no words; staff recording a grade say how it was given.
+        let applicants_grade = matches!(step, Step::Close { .. }) && is_rater(actor, &view);
+        if text.is_empty() && !applicants_grade {
+            return Err(UseCaseError::Invalid(format!("text: the step {} says what was found, done or said", step.name())));
         }
         let next = order.state.after(&step).map_err(|e| UseCaseError::Conflict(e.to_string()))?;
-        let removal = matches!(step, Step::DecideAppeal { upheld: true }).then_some(text);
-        let input = StepInput { from: order.state, to: next, step: &step, actor_id: Some(actor.user_id), on: self.clock().today(), text };
+        let removal = matches!(step, Step::DecideAppeal { upheld: true }).then_some(text.as_str());
+        let input =
+            StepInput { from: order.state, to: next, step: &step, actor_id: Some(actor.user_id), on: self.clock().today(), text: &text };
         if !self.store().work_order_step(id, &input, removal, &actor.audit_name()).await? {
             return Err(UseCaseError::Conflict(format!("work order {id} moved on meanwhile: load it again")));
         }
         self.work_order(actor, id).await
     }
 
-    /// Escalates each open work order past its due date, once.
+    /// Escalates each work order past its due date whose next step is the centre's, once.
     pub async fn escalate_overdue_work_orders(&self) -> Result<Vec<i64>, UseCaseError> {
         let today = self.clock().today();
         let mut escalated = Vec::new();
         for order in self.store().work_orders().await? {
-            if order.state.is_open() && order.due_on < today && order.escalated_on.is_none() {
+            if is_overdue(&order, today) && order.escalated_on.is_none() {
                 match self.store().escalate_work_order(order.id, today).await {
                     Ok(true) => {
                         tracing::warn!(work_order = order.id, due_on = %order.due_on, "work order escalated: due date passed");
@@ -159,6 +167,33 @@ impl UseCases {
         }
         Ok(escalated)
     }
+
+    /// Closes, ungraded, each order called back more than the work-order time ago that the
+    /// applicant never graded: it must not stay open for ever on the applicant's silence.
+    pub async fn close_ungraded_work_orders(&self) -> Result<Vec<i64>, UseCaseError> {
+        let today = self.clock().today();
+        let days = self.limits().work_order_days;
+        let mut closed = Vec::new();
+        for order in self.store().work_orders().await?.into_iter().filter(|o| o.state == WorkOrderState::CalledBack) {
+            let Some((_, steps)) = self.store().work_order(order.id).await? else { continue };
+            let Some(called) = steps.iter().rev().find(|s| s.step == Step::Callback.name()) else { continue };
+            if self.rules().calendar.add_working_days(called.on, days) >= today {
+                continue;
+            }
+            let text = format!("回访后{days}个工作日内申请人未评价，自动办结");
+            let input = StepInput { from: order.state, to: WorkOrderState::Closed, step: &Step::Lapse, actor_id: None, on: today, text: &text };
+            if self.store().work_order_step(order.id, &input, None, "system:deadlines").await? {
+                tracing::info!(work_order = order.id, "work order closed: no grade after the call back");
+                closed.push(order.id);
+            }
+        }
+        Ok(closed)
+    }
+}
+
+/// Whether an order is late today: past its due date while its next step is the centre's.
+pub fn is_overdue(order: &WorkOrderRecord, today: chrono::NaiveDate) -> bool {
+    order.state.awaits_centre() && order.due_on < today
 }
 
 /// The state a step's name and body ask for, as the API and the pages send them.
@@ -183,7 +218,7 @@ impl UseCases {
     /// The work order a case's bad rating opened, to the case's owner and to staff.
     pub async fn work_order_of(&self, actor: &Actor, id: &ApplicationId) -> Result<Option<WorkOrderView>, UseCaseError> {
         self.readable(actor, id).await?;
-        let Some(order) = self.store().work_orders().await?.into_iter().find(|o| o.application_id == *id) else { return Ok(None) };
+        let Some(order) = self.store().work_order_of(id).await? else { return Ok(None) };
         Ok(Some(self.work_order(actor, order.id).await?))
     }
 
@@ -207,19 +242,24 @@ impl UseCases {
     }
 }
 
+fn is_rater(actor: &Actor, view: &WorkOrderView) -> bool {
+    view.rating.as_ref().map(|r| r.rater_id) == Some(actor.user_id)
+}
+
 /// Who may take a step: the order's assignee or an admin (an order of the machine's decision is
-/// the admins'); an appeal is decided by an admin only, never by the one who appealed; the
-/// applicant who rated grades the handling (`close`), as may staff recording what the applicant
-/// said on the call back.
+/// the admins'); an appeal is decided by an admin who neither verified the order nor appealed it
+/// (no one judges their own finding); the applicant who rated grades the handling (`close`), as
+/// may staff recording what the applicant said on the call back; only the service itself closes
+/// an order the applicant never graded (`lapse`).
 fn may_take(actor: &Actor, view: &WorkOrderView, step: &Step) -> bool {
-    let rater = view.rating.as_ref().map(|r| r.rater_id) == Some(actor.user_id);
     let handler = actor.role == Role::Admin || (actor.role == Role::Reviewer && view.order.assignee_id == Some(actor.user_id));
     match step {
         Step::DecideAppeal { .. } => {
-            actor.role == Role::Admin
-                && view.steps.iter().rev().find(|s| s.step == "appeal").is_none_or(|s| s.actor_id != Some(actor.user_id))
+            let judged_before = |name: &str| view.steps.iter().any(|s| s.step == name && s.actor_id == Some(actor.user_id));
+            actor.role == Role::Admin && !judged_before("verify") && !judged_before("appeal")
         }
-        Step::Close { .. } => rater || handler,
+        Step::Close { .. } => is_rater(actor, view) || handler,
+        Step::Lapse => false,
         _ => handler,
     }
 }

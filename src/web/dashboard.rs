@@ -16,7 +16,7 @@ use super::page::{Nav, PageError};
 use super::session::Visitor;
 use crate::http::ratings::DashboardQuery;
 use crate::http::AppState;
-use crate::usecases::dashboard::{sees_detail, Figures};
+use crate::usecases::dashboard::{sees_detail, Figures, PUBLIC_MIN_COUNT};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/dashboard", get(dashboard))
@@ -47,34 +47,40 @@ fn days(value: Option<f64>) -> String {
     value.map_or_else(|| "暂无".to_string(), |d| format!("{d:.1} 个工作日"))
 }
 
-/// The rates, each of the figures named in `usecases::dashboard`.
-fn rates(f: &Figures) -> [(&'static str, Option<f64>); 7] {
+/// What a withheld figure shows instead.
+fn withheld_text() -> String {
+    format!("不公布（不足{PUBLIC_MIN_COUNT}件）")
+}
+
+/// The rates, each of the figures named in `usecases::dashboard`, with the group it belongs to.
+fn rates(f: &Figures) -> [(&'static str, &'static str, Option<f64>); 7] {
     [
-        ("即办率", f.auto_issue_rate),
-        ("不见面率", f.contactless_rate),
-        ("按时办结率", f.on_time_rate),
-        ("时限压缩度", f.time_limit_compression),
-        ("好评率", f.good_rating_rate),
-        ("差评整改率", f.rectification_rate),
-        ("差评回访率", f.callback_rate),
+        ("即办率", "cases", f.auto_issue_rate),
+        ("不见面率", "cases", f.contactless_rate),
+        ("按时办结率", "cases", f.on_time_rate),
+        ("时限压缩度", "cases", f.time_limit_compression),
+        ("好评率", "ratings", f.good_rating_rate),
+        ("差评整改率", "ratings", f.rectification_rate),
+        ("差评回访率", "ratings", f.callback_rate),
     ]
 }
 
 fn rows(f: &Figures) -> Vec<Row> {
     let count = |n: u64| n.to_string();
-    let mut rows = vec![Row { label: "受理件数", value: count(f.received) }, Row { label: "办结件数", value: count(f.decided) }];
-    rows.extend(rates(f).into_iter().map(|(label, rate)| Row { label, value: percent(rate) }));
+    let mut rows: Vec<(&str, &'static str, String)> = vec![("cases", "办结件数", count(f.decided))];
+    rows.extend(rates(f).into_iter().map(|(label, group, rate)| (group, label, percent(rate))));
     rows.extend([
-        Row { label: "平均办理时间", value: days(f.average_working_days) },
-        Row { label: "90%的案件办理时间不超过", value: days(f.p90_working_days) },
-        Row { label: "法定时限（平均）", value: days(f.statutory_days) },
-        Row { label: "承诺时限（平均）", value: days(f.promised_days) },
-        Row { label: "评价率", value: percent(f.rating_rate) },
-        Row { label: "评价数（申诉成立已剔除）", value: count(f.ratings) },
-        Row { label: "差评整改工单", value: count(f.bad_rating_work_orders) },
-        Row { label: "未办结工单 / 其中超期", value: format!("{} / {}", f.open_work_orders, f.overdue_work_orders) },
+        ("cases", "平均办理时间", days(f.average_working_days)),
+        ("cases", "90%的案件办理时间不超过", days(f.p90_working_days)),
+        ("cases", "法定时限（平均）", days(f.statutory_days)),
+        ("cases", "承诺时限（平均）", days(f.promised_days)),
+        ("ratings", "评价率", percent(f.rating_rate)),
+        ("ratings", "评价数（申诉成立已剔除）", count(f.ratings)),
+        ("ratings", "差评整改工单", count(f.bad_rating_work_orders)),
+        ("ratings", "未办结工单 / 其中超期", format!("{} / {}", f.open_work_orders, f.overdue_work_orders)),
     ]);
-    rows
+    let shown = rows.into_iter().map(|(group, label, value)| Row { label, value: if f.is_withheld(group) { withheld_text() } else { value } });
+    std::iter::once(Row { label: "受理件数", value: count(f.received) }).chain(shown).collect()
 }
 
 const CHART_WIDTH: f64 = 600.0;
@@ -87,9 +93,10 @@ fn rate_bars(f: &Figures) -> Vec<Bar> {
     rates(f)
         .into_iter()
         .enumerate()
-        .map(|(i, (label, rate))| Bar {
+        .map(|(i, (label, group, rate))| (i, label, if f.is_withheld(group) { (None, withheld_text()) } else { (rate, percent(rate)) }))
+        .map(|(i, label, (rate, value))| Bar {
             label: label.to_string(),
-            value: percent(rate),
+            value,
             x: LABEL_WIDTH,
             y: i as f64 * (BAR_HEIGHT + BAR_GAP),
             width: rate.unwrap_or(0.0).clamp(0.0, 1.0) * (CHART_WIDTH - LABEL_WIDTH - 85.0),
@@ -109,11 +116,12 @@ fn month_bars(months: &[(String, Figures)]) -> Vec<Bar> {
     let width = (slot / 2.0 - 6.0).clamp(4.0, 40.0);
     let mut bars = Vec::new();
     for (i, (month, f)) in months.iter().enumerate() {
-        for (j, (value, class)) in [(f.received, "bar"), (f.auto_issued, "bar second")].into_iter().enumerate() {
-            let height = value as f64 / most * MONTH_CHART_HEIGHT;
+        let auto = (!f.is_withheld("cases")).then_some(f.auto_issued);
+        for (j, (value, class)) in [(Some(f.received), "bar"), (auto, "bar second")].into_iter().enumerate() {
+            let height = value.unwrap_or(0) as f64 / most * MONTH_CHART_HEIGHT;
             bars.push(Bar {
                 label: month.clone(),
-                value: value.to_string(),
+                value: value.map_or_else(withheld_text, |v| v.to_string()),
                 x: 20.0 + i as f64 * slot + j as f64 * (width + 4.0),
                 y: MONTH_CHART_HEIGHT - height,
                 width,
@@ -136,9 +144,10 @@ struct DashboardPage {
     rate_bars: Vec<Bar>,
     rate_chart_height: f64,
     month_bars: Vec<Bar>,
-    months: Vec<(String, u64, u64)>,
+    months: Vec<(String, u64, String)>,
     by_service: Vec<(String, Vec<Row>)>,
     detail: bool,
+    min_count: u64,
     open_work_orders: u64,
     overdue_work_orders: u64,
     error: String,
@@ -150,21 +159,28 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor, Query(query)
         Ok(scope) => (scope, String::new()),
         Err(message) => (Default::default(), format!("筛选条件有误（{message}），下面是全部数据。")),
     };
-    let board = state.usecases().dashboard(&scope).await?;
+    let (scope, board) = state.usecases().dashboard(visitor.actor.as_ref(), &scope).await?;
+    let detail = sees_detail(visitor.actor.as_ref());
+    // The public asks by whole months (a month input); staff by any dates.
+    let shown = |d: Option<chrono::NaiveDate>| d.map(|d| if detail { d.to_string() } else { d.format("%Y-%m").to_string() }).unwrap_or_default();
     let name = |id: &str| rules.service(id).map_or_else(|| id.to_string(), |s| s.info().name.clone());
     let months: Vec<(String, Figures)> = board.by_month.clone().into_iter().collect();
     Ok(DashboardPage {
         nav: Nav::of(&visitor),
         services: rules.services.keys().map(|id| (id.clone(), name(id), scope.service.as_deref() == Some(id))).collect(),
-        from: scope.from.map(|d| d.to_string()).unwrap_or_default(),
-        to: scope.to.map(|d| d.to_string()).unwrap_or_default(),
+        from: shown(scope.from),
+        to: shown(scope.to),
         overall: rows(&board.overall),
         rate_bars: rate_bars(&board.overall),
         rate_chart_height: 7.0 * (BAR_HEIGHT + BAR_GAP),
         month_bars: month_bars(&months),
-        months: months.iter().map(|(m, f)| (m.clone(), f.received, f.auto_issued)).collect(),
+        months: months
+            .iter()
+            .map(|(m, f)| (m.clone(), f.received, if f.is_withheld("cases") { withheld_text() } else { f.auto_issued.to_string() }))
+            .collect(),
         by_service: board.by_service.iter().map(|(id, f)| (name(id), rows(f))).collect(),
-        detail: sees_detail(visitor.actor.as_ref()),
+        detail,
+        min_count: PUBLIC_MIN_COUNT,
         open_work_orders: board.overall.open_work_orders,
         overdue_work_orders: board.overall.overdue_work_orders,
         error,

@@ -67,6 +67,7 @@ fn step_rows(view: &WorkOrderView) -> Vec<StepRow> {
                         .map(|g| g.label().to_string())
                         .unwrap_or_default(),
                 ),
+                "lapse" => ("自动办结", "申请人未评价".to_string()),
                 _ => ("其他", String::new()),
             };
             StepRow { name, on: s.on.to_string(), text: s.text.clone(), outcome }
@@ -219,8 +220,13 @@ async fn list(State(state): State<AppState>, visitor: Visitor, Query(query): Que
     let actor = staff(&visitor, "/work-orders")?;
     let filter = WorkOrderFilter::parse(query.state.as_deref()).ok_or(PageError::NotFound)?;
     let mut rows = Vec::new();
+    // Most orders share a few handlers: each name is read once.
+    let mut names: std::collections::HashMap<Option<i64>, String> = std::collections::HashMap::new();
     for view in state.usecases().work_orders(&actor, filter).await? {
         let o = &view.order;
+        if let std::collections::hash_map::Entry::Vacant(entry) = names.entry(o.assignee_id) {
+            entry.insert(assignee_name(&state, o.assignee_id).await?);
+        }
         rows.push(OrderRow {
             id: o.id,
             application_id: o.application_id.to_string(),
@@ -229,7 +235,7 @@ async fn list(State(state): State<AppState>, visitor: Visitor, Query(query): Que
             due_on: o.due_on.to_string(),
             overdue: view.overdue,
             escalated: o.escalated_on.is_some(),
-            assignee: assignee_name(&state, o.assignee_id).await?,
+            assignee: names[&o.assignee_id].clone(),
         });
     }
     Ok(ListPage { nav: Nav::of(&visitor), rows, filter: query.state.unwrap_or_default() }.into_response())

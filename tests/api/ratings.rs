@@ -100,6 +100,12 @@ async fn a_bad_rating_opens_a_work_order_that_is_verified_rectified_called_back_
     let steps: Vec<&str> = closed["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["verify", "rectify", "callback", "close"]);
     assert_eq!(post_json(&app, &admin, &step("rectify"), json!({"text": "again"})).await.0, 409, "a closed order takes no step");
+    let (_, seen) = get_json(&app, &app.token, &format!("/api/v1/work-orders/{order_id}")).await;
+    assert_eq!((seen["steps"][0]["actor"].as_str(), &seen["steps"][0]["actor_id"]), (Some("工作人员"), &Value::Null), "{seen}");
+    let (_, staff_view) = get_json(&app, &admin, &format!("/api/v1/work-orders/{order_id}")).await;
+    assert!(staff_view["steps"][0]["actor_id"].is_i64(), "staff see who took each step");
+    let stranger = add_user(&app.state, Role::Applicant).await;
+    assert_eq!(get_json(&app, &stranger, &format!("/api/v1/work-orders/{order_id}")).await.0, 404, "another applicant");
 
     let kinds: Vec<String> = app
         .state
@@ -115,12 +121,14 @@ async fn a_bad_rating_opens_a_work_order_that_is_verified_rectified_called_back_
     {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
-    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    let (_, board) = get_json(&app, &admin, "/api/v1/dashboard").await;
     let overall = &board["overall"];
     assert_eq!(
         (overall["rectification_rate"].as_f64(), overall["callback_rate"].as_f64(), overall["good_rating_rate"].as_f64()),
         (Some(1.0), Some(1.0), Some(0.0))
     );
+    let (_, public) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    assert!(public["overall"].get("good_rating_rate").is_none(), "one rating is not published: {public}");
 }
 
 #[tokio::test]
@@ -134,7 +142,8 @@ async fn an_overdue_work_order_is_escalated_once_and_an_upheld_appeal_leaves_the
     let order_id = rated["work_order"].as_i64().unwrap();
     let (first_admin, first_admin_id) = add_user_with_id(&app.state, Role::Admin).await;
     let other_admin = add_user(&app.state, Role::Admin).await;
-    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    let third_admin = add_user(&app.state, Role::Admin).await;
+    let (_, board) = get_json(&app, &other_admin, "/api/v1/dashboard").await;
     assert_eq!((board["overall"]["good_rating_rate"].as_f64(), board["overall"]["open_work_orders"].as_u64()), (Some(0.5), Some(1)));
 
     assert!(app.state.usecases().escalate_overdue_work_orders().await.unwrap().is_empty(), "not due yet");
@@ -147,14 +156,15 @@ async fn an_overdue_work_order_is_escalated_once_and_an_upheld_appeal_leaves_the
 
     let step = |name: &str| format!("/api/v1/work-orders/{order_id}/{name}");
     assert_eq!(post_json(&app, &first_admin, &step("verify"), json!({"founded": false, "text": "当日即办，未见问题"})).await.0, 200);
-    assert_eq!(post_json(&app, &first_admin, &step("appeal"), json!({"text": "评价与办理无关"})).await.0, 200);
+    assert_eq!(post_json(&app, &other_admin, &step("appeal"), json!({"text": "评价与办理无关"})).await.0, 200);
     let decide = format!("/api/v1/work-orders/{order_id}/appeal/decision");
-    assert_eq!(post_json(&app, &first_admin, &decide, json!({"upheld": true, "text": "x"})).await.0, 403, "not by the one who appealed");
-    let (status, decided) = post_json(&app, &other_admin, &decide, json!({"upheld": true, "text": "与办理无关的恶意差评"})).await;
+    assert_eq!(post_json(&app, &other_admin, &decide, json!({"upheld": true, "text": "x"})).await.0, 403, "not by the one who appealed");
+    assert_eq!(post_json(&app, &first_admin, &decide, json!({"upheld": true, "text": "x"})).await.0, 403, "nor by the one who verified");
+    let (status, decided) = post_json(&app, &third_admin, &decide, json!({"upheld": true, "text": "与办理无关的恶意差评"})).await;
     assert_eq!((status, decided["state"].as_str()), (200, Some("closed")), "{decided}");
     assert_eq!(decided["rating"]["removed_reason"], "与办理无关的恶意差评", "the reason is kept");
-    assert_eq!(decided["steps"][1]["actor_id"].as_i64(), Some(first_admin_id));
-    let (_, board) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    assert_eq!(decided["steps"][0]["actor_id"].as_i64(), Some(first_admin_id));
+    let (_, board) = get_json(&app, &other_admin, "/api/v1/dashboard").await;
     let overall = &board["overall"];
     assert_eq!(
         (overall["good_rating_rate"].as_f64(), overall["removed_ratings"].as_u64(), overall["ratings"].as_u64()),
@@ -164,25 +174,82 @@ async fn an_overdue_work_order_is_escalated_once_and_an_upheld_appeal_leaves_the
 }
 
 #[tokio::test]
-async fn the_dashboard_is_public_and_counts_what_the_machine_issued() {
+async fn the_dashboard_is_public_by_whole_months_and_counts_what_the_machine_issued() {
     let app = spawn_app().await;
     let issued = issued_case(&app, "k1").await;
     let review = app.submit_fixture("cod-over-b-limit", "k2").await;
     assert_eq!(app.wait_for_decisions(&review, 1).await["state"], "needs_review");
-    let response = app.client.get(app.url("/api/v1/dashboard?service=drainage-permit&from=2026-10-01&to=2026-10-31")).send().await.unwrap();
-    assert_eq!(response.status(), 200, "no account needed");
-    let board: Value = response.json().await.unwrap();
+    let auditor = add_user(&app.state, Role::Auditor).await;
+    let (status, board) = get_json(&app, &auditor, "/api/v1/dashboard?service=drainage-permit&from=2026-10-20&to=2026-10-20").await;
+    assert_eq!(status, 200);
     let overall = &board["overall"];
     assert_eq!((overall["received"].as_u64(), overall["decided"].as_u64(), overall["auto_issued"].as_u64()), (Some(2), Some(1), Some(1)));
     assert_eq!((overall["auto_issue_rate"].as_f64(), overall["on_time_rate"].as_f64()), (Some(0.5), Some(1.0)));
     assert_eq!(overall["time_limit_compression"].as_f64(), Some(1.0), "decided on the day of acceptance");
-    assert_eq!(board["by_month"]["2026-10"]["received"].as_u64(), Some(2));
-    let text = serde_json::to_string(&board).unwrap();
+    assert_eq!((board["from"].as_str(), &board["public_min_count"]), (Some("2026-10-20"), &Value::Null), "staff ask by the day");
+
+    let response = app.client.get(app.url("/api/v1/dashboard?service=drainage-permit&from=2026-10-20&to=2026-10-20")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "no account needed");
+    let public: Value = response.json().await.unwrap();
+    assert_eq!((public["from"].as_str(), public["to"].as_str()), (Some("2026-10-01"), Some("2026-10-31")), "the public asks by months");
+    assert_eq!((public["overall"]["received"].as_u64(), public["public_min_count"].as_u64()), (Some(2), Some(5)));
+    for withheld in ["decided", "auto_issue_rate", "on_time_rate", "good_rating_rate", "open_work_orders"] {
+        assert!(public["overall"].get(withheld).is_none(), "two cases: {withheld} not published in {public}");
+    }
+    assert_eq!(public["overall"]["withheld"], json!(["cases", "ratings"]));
+    let text = serde_json::to_string(&board).unwrap() + &serde_json::to_string(&public).unwrap();
     assert!(!text.contains(&issued) && !text.contains(&review), "no case is named");
+    let by_month: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-10&to=2026-10")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(by_month["overall"]["received"].as_u64(), Some(2), "a month as YYYY-MM: {by_month}");
     let later: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-11-01")).send().await.unwrap().json().await.unwrap();
     assert_eq!(later["overall"]["received"].as_u64(), Some(0));
     for bad in ["/api/v1/dashboard?from=yesterday", "/api/v1/dashboard?service=nothing"] {
         let response = app.client.get(app.url(bad)).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }
+    let response = app.client.get(app.url("/api/v1/dashboard")).bearer_auth("not-a-token").send().await.unwrap();
+    assert_eq!(response.status(), 401, "a bad token is refused, not taken for the public");
+}
+
+#[tokio::test]
+async fn a_called_back_order_waits_for_the_applicant_and_closes_ungraded_after_its_time() {
+    let app = spawn_app().await; // Tuesday 2026-10-20; work orders due in 5 working days, 2026-10-27
+    let id = issued_case(&app, "k").await;
+    let rate = format!("/api/v1/applications/{id}/rating");
+    let (first, second) = tokio::join!(
+        post_json(&app, &app.token, &rate, json!({"level": 1, "comment": "太慢"})),
+        post_json(&app, &app.token, &rate, json!({"level": 2}))
+    );
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "two ratings at once: one stands");
+    let order_id = [first.1, second.1].iter().find_map(|b| b["work_order"].as_i64()).unwrap();
+    let admin = add_user(&app.state, Role::Admin).await;
+    let step = |name: &str| format!("/api/v1/work-orders/{order_id}/{name}");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 10, 28).unwrap()); // past its due date 2026-10-27
+    let overdue = || async { get_json(&app, &admin, "/api/v1/work-orders?state=overdue").await.1["work_orders"].as_array().unwrap().len() };
+    assert_eq!(overdue().await, 1, "not verified in time");
+    let (status, body) = post_json(&app, &admin, &step("verify"), json!({"founded": false, "text": "当日办结\u{1b}[2J"})).await;
+    assert_eq!((status, body["error_type"].is_string()), (400, true), "control characters in a step's text: {body}");
+    assert_eq!(post_json(&app, &admin, &step("verify"), json!({"founded": false, "text": "当日即办"})).await.0, 200);
+    assert_eq!(post_json(&app, &admin, &step("callback"), json!({"text": "电话说明"})).await.0, 200);
+    assert_eq!(post_json(&app, &admin, &step("close"), json!({"grade": "satisfied"})).await.0, 400, "staff say how the grade was given");
+    assert_eq!(post_json(&app, &admin, &step("lapse"), json!({"text": "x"})).await.0, 404, "no one closes it as lapsed by hand");
+    assert_eq!(overdue().await, 0, "called back: the centre's part is done");
+    assert!(app.state.usecases().escalate_overdue_work_orders().await.unwrap().is_empty(), "not escalated once called back");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 4).unwrap()); // the fifth working day after the call back
+    assert!(app.state.usecases().close_ungraded_work_orders().await.unwrap().is_empty(), "the applicant still has today");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 5).unwrap());
+    assert_eq!(app.state.usecases().close_ungraded_work_orders().await.unwrap(), vec![order_id]);
+    assert!(app.state.usecases().close_ungraded_work_orders().await.unwrap().is_empty(), "once");
+    let (_, closed) = get_json(&app, &admin, &format!("/api/v1/work-orders/{order_id}")).await;
+    assert_eq!((closed["state"].as_str(), &closed["grade"]), (Some("closed"), &Value::Null), "{closed}");
+    assert_eq!(closed["steps"][2]["step"], "lapse");
+    let (_, board) = get_json(&app, &admin, "/api/v1/dashboard").await;
+    let overall = &board["overall"];
+    assert_eq!(
+        (overall["to_rectify"].as_u64(), overall["rectification_rate"].as_f64(), overall["callback_rate"].as_f64()),
+        (Some(0), None, Some(1.0)),
+        "an unfounded complaint has nothing to rectify"
+    );
 }

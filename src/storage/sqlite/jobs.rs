@@ -25,6 +25,7 @@ impl Jobs for SqliteStore {
         decision: &Decision,
         permit: Option<&PermitSpec>,
         item_records: &[ItemRecordSpec],
+        decided_on: NaiveDate,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ? AND attempts = ?")
@@ -51,10 +52,12 @@ impl Jobs for SqliteStore {
         .execute(&mut *tx)
         .await?;
         set_state(&mut tx, &job.application_id, next).await?;
+        let decided_on = decided_on.format("%Y-%m-%d").to_string();
         if next != ApplicationState::NeedsReview {
-            // The machine decided (issued, or asked for materials) on the day it was submitted.
+            // The machine decided (issued, or asked for materials) today: a job queued over a
+            // night or a holiday is decided on the day it ran, not the day it was submitted.
             sqlx::query("UPDATE applications SET decided_on = ? WHERE id = ?")
-                .bind(&decision.submitted_on)
+                .bind(&decided_on)
                 .bind(job.application_id.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -62,7 +65,7 @@ impl Jobs for SqliteStore {
         if next == ApplicationState::NeedsMaterials {
             // The clock stops while the applicant gathers what is missing.
             sqlx::query("UPDATE applications SET waiting_since = ? WHERE id = ?")
-                .bind(&decision.submitted_on)
+                .bind(&decided_on)
                 .bind(job.application_id.as_str())
                 .execute(&mut *tx)
                 .await?;

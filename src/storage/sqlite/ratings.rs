@@ -99,6 +99,14 @@ impl Ratings for SqliteStore {
         rows::all(sqlx::query_as::<_, WorkOrderRow>("SELECT * FROM work_orders ORDER BY due_on, id").fetch_all(&self.pool).await?)
     }
 
+    async fn work_order_of(&self, application: &ApplicationId) -> Result<Option<WorkOrderRecord>, StoreError> {
+        let row: Option<WorkOrderRow> = sqlx::query_as("SELECT * FROM work_orders WHERE application_id = ?")
+            .bind(application.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        rows::optional(row)
+    }
+
     async fn work_order(&self, id: i64) -> Result<Option<(WorkOrderRecord, Vec<WorkOrderStepRecord>)>, StoreError> {
         let row: Option<WorkOrderRow> =
             sqlx::query_as("SELECT * FROM work_orders WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
@@ -137,15 +145,21 @@ impl Ratings for SqliteStore {
             Step::Close { grade } => Some(grade.as_str()),
             _ => None,
         };
+        let finding = match input.step {
+            Step::Verify { founded: true } | Step::DecideAppeal { upheld: false } => Some("founded"),
+            Step::Verify { founded: false } => Some("unfounded"),
+            _ => None,
+        };
         sqlx::query(
             "UPDATE work_orders SET state = ?, updated_at = ?, rectified = rectified OR ?, called_back = called_back OR ?,
-             grade = COALESCE(?, grade) WHERE id = ?",
+             grade = COALESCE(?, grade), finding = COALESCE(?, finding) WHERE id = ?",
         )
         .bind(input.to.as_str())
         .bind(&now)
         .bind(matches!(input.step, Step::Rectify))
         .bind(matches!(input.step, Step::Callback))
         .bind(grade)
+        .bind(finding)
         .bind(id)
         .execute(&mut *tx)
         .await?;
