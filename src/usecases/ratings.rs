@@ -117,6 +117,7 @@ impl UseCases {
         let mut view = WorkOrderView { order, overdue, steps, rating };
         if !is_staff(actor) {
             // The applicant sees that staff took a step and what they said, not which of them.
+            view.order.assignee_id = None;
             for step in view.steps.iter_mut().filter(|s| s.actor_id != Some(actor.user_id)) {
                 step.actor_id = None;
                 step.actor = if step.actor.starts_with("system:") { "系统".into() } else { "工作人员".into() };
@@ -175,16 +176,28 @@ impl UseCases {
         let days = self.limits().work_order_days;
         let mut closed = Vec::new();
         for order in self.store().work_orders().await?.into_iter().filter(|o| o.state == WorkOrderState::CalledBack) {
-            let Some((_, steps)) = self.store().work_order(order.id).await? else { continue };
+            // One order that cannot be read or written is logged; the others are still closed.
+            let steps = match self.store().work_order(order.id).await {
+                Ok(Some((_, steps))) => steps,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::error!(work_order = order.id, %error, "work order not read for closing");
+                    continue;
+                }
+            };
             let Some(called) = steps.iter().rev().find(|s| s.step == Step::Callback.name()) else { continue };
             if self.rules().calendar.add_working_days(called.on, days) >= today {
                 continue;
             }
             let text = format!("回访后{days}个工作日内申请人未评价，自动办结");
             let input = StepInput { from: order.state, to: WorkOrderState::Closed, step: &Step::Lapse, actor_id: None, on: today, text: &text };
-            if self.store().work_order_step(order.id, &input, None, "system:deadlines").await? {
-                tracing::info!(work_order = order.id, "work order closed: no grade after the call back");
-                closed.push(order.id);
+            match self.store().work_order_step(order.id, &input, None, "system:deadlines").await {
+                Ok(true) => {
+                    tracing::info!(work_order = order.id, "work order closed: no grade after the call back");
+                    closed.push(order.id);
+                }
+                Ok(false) => {}
+                Err(error) => tracing::error!(work_order = order.id, %error, "work order not closed"),
             }
         }
         Ok(closed)
@@ -247,16 +260,18 @@ fn is_rater(actor: &Actor, view: &WorkOrderView) -> bool {
 }
 
 /// Who may take a step: the order's assignee or an admin (an order of the machine's decision is
-/// the admins'); an appeal is decided by an admin who neither verified the order nor appealed it
-/// (no one judges their own finding); the applicant who rated grades the handling (`close`), as
+/// the admins'); an appeal is decided by an admin who neither decided the rated case, nor verified
+/// the order, nor appealed it (no one judges their own work); the applicant who rated grades the handling (`close`), as
 /// may staff recording what the applicant said on the call back; only the service itself closes
 /// an order the applicant never graded (`lapse`).
 fn may_take(actor: &Actor, view: &WorkOrderView, step: &Step) -> bool {
     let handler = actor.role == Role::Admin || (actor.role == Role::Reviewer && view.order.assignee_id == Some(actor.user_id));
     match step {
         Step::DecideAppeal { .. } => {
-            let judged_before = |name: &str| view.steps.iter().any(|s| s.step == name && s.actor_id == Some(actor.user_id));
-            actor.role == Role::Admin && !judged_before("verify") && !judged_before("appeal")
+            let me = Some(actor.user_id);
+            let judged_before = |name: &str| view.steps.iter().any(|s| s.step == name && s.actor_id == me);
+            let decided_the_case = view.order.assignee_id == me || view.rating.as_ref().is_some_and(|r| r.handled_by == me);
+            actor.role == Role::Admin && !judged_before("verify") && !judged_before("appeal") && !decided_the_case
         }
         Step::Close { .. } => is_rater(actor, view) || handler,
         Step::Lapse => false,

@@ -80,7 +80,12 @@ fn rows(f: &Figures) -> Vec<Row> {
         ("ratings", "未办结工单 / 其中超期", format!("{} / {}", f.open_work_orders, f.overdue_work_orders)),
     ]);
     let shown = rows.into_iter().map(|(group, label, value)| Row { label, value: if f.is_withheld(group) { withheld_text() } else { value } });
-    std::iter::once(Row { label: "受理件数", value: count(f.received) }).chain(shown).collect()
+    let mut all = vec![Row { label: "受理件数", value: count(f.received) }];
+    if f.counted != f.received {
+        all.push(Row { label: "其中计入统计（事项、月份不足5件的不计）", value: count(f.counted) });
+    }
+    all.extend(shown);
+    all
 }
 
 const CHART_WIDTH: f64 = 600.0;

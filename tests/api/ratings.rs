@@ -127,7 +127,9 @@ async fn a_bad_rating_opens_a_work_order_that_is_verified_rectified_called_back_
         (overall["rectification_rate"].as_f64(), overall["callback_rate"].as_f64(), overall["good_rating_rate"].as_f64()),
         (Some(1.0), Some(1.0), Some(0.0))
     );
-    let (_, public) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()); // October is over: it is published
+    let (status, public) = get_json(&app, &app.token, "/api/v1/dashboard").await;
+    assert_eq!((status, public["overall"]["received"].as_u64(), public["overall"]["counted"].as_u64()), (200, Some(1), Some(0)));
     assert!(public["overall"].get("good_rating_rate").is_none(), "one rating is not published: {public}");
 }
 
@@ -188,11 +190,17 @@ async fn the_dashboard_is_public_by_whole_months_and_counts_what_the_machine_iss
     assert_eq!(overall["time_limit_compression"].as_f64(), Some(1.0), "decided on the day of acceptance");
     assert_eq!((board["from"].as_str(), &board["public_min_count"]), (Some("2026-10-20"), &Value::Null), "staff ask by the day");
 
+    let running: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-10")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(running["overall"]["received"].as_u64(), Some(0), "October is not over: not published yet: {running}");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap());
     let response = app.client.get(app.url("/api/v1/dashboard?service=drainage-permit&from=2026-10-20&to=2026-10-20")).send().await.unwrap();
     assert_eq!(response.status(), 200, "no account needed");
     let public: Value = response.json().await.unwrap();
     assert_eq!((public["from"].as_str(), public["to"].as_str()), (Some("2026-10-01"), Some("2026-10-31")), "the public asks by months");
-    assert_eq!((public["overall"]["received"].as_u64(), public["public_min_count"].as_u64()), (Some(2), Some(5)));
+    assert_eq!(
+        (public["overall"]["received"].as_u64(), public["overall"]["counted"].as_u64(), public["public_min_count"].as_u64()),
+        (Some(2), Some(0), Some(5))
+    );
     for withheld in ["decided", "auto_issue_rate", "on_time_rate", "good_rating_rate", "open_work_orders"] {
         assert!(public["overall"].get(withheld).is_none(), "two cases: {withheld} not published in {public}");
     }
@@ -234,7 +242,10 @@ async fn a_called_back_order_waits_for_the_applicant_and_closes_ungraded_after_i
     assert_eq!(post_json(&app, &admin, &step("verify"), json!({"founded": false, "text": "当日即办"})).await.0, 200);
     assert_eq!(post_json(&app, &admin, &step("callback"), json!({"text": "电话说明"})).await.0, 200);
     assert_eq!(post_json(&app, &admin, &step("close"), json!({"grade": "satisfied"})).await.0, 400, "staff say how the grade was given");
-    assert_eq!(post_json(&app, &admin, &step("lapse"), json!({"text": "x"})).await.0, 404, "no one closes it as lapsed by hand");
+    assert_eq!(post_json(&app, &admin, &step("lapse"), json!({"text": "x"})).await.0, 404, "no route closes it as lapsed");
+    let admin_actor = app.state.usecases().actor_for_token(&admin).await.unwrap().unwrap();
+    let by_hand = app.state.usecases().work_order_step(&admin_actor, order_id, onewindow::domain::rating::Step::Lapse, "x").await;
+    assert!(matches!(by_hand, Err(onewindow::usecases::UseCaseError::Forbidden(_))), "nor does an admin by hand: {by_hand:?}");
     assert_eq!(overdue().await, 0, "called back: the centre's part is done");
     assert!(app.state.usecases().escalate_overdue_work_orders().await.unwrap().is_empty(), "not escalated once called back");
     app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 4).unwrap()); // the fifth working day after the call back

@@ -32,7 +32,8 @@ impl AuditLog for SqliteStore {
     }
 
     async fn tree_size(&self) -> Result<u64, StoreError> {
-        let size: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_tree WHERE level = 0").fetch_one(&self.pool).await?;
+        // Leaves are written in order from 0 with no gap: the highest index tells the size (one index seek).
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree WHERE level = 0").fetch_one(&self.pool).await?;
         Ok(size as u64)
     }
 
