@@ -147,6 +147,7 @@ impl Application {
             workers.push(tokio::spawn(crate::worker::run(self.state.usecases().clone(), idx, stop_rx.clone())));
         }
         let deadlines = tokio::spawn(crate::deadlines::run(self.state.usecases().clone(), stop_rx.clone()));
+        let checkpoints = tokio::spawn(keep_checkpoints(self.state.clone(), stop_rx.clone()));
         self.state.set_ready();
         tracing::info!(listen = %self.listener.local_addr()?, workers = self.workers, "onewindow ready");
         let router = crate::http::router(self.state.clone());
@@ -156,6 +157,11 @@ impl Application {
             let _ = worker.await;
         }
         let _ = deadlines.await;
+        let _ = checkpoints.await;
+        // The last appends (the workers' final jobs) get their checkpoint too.
+        if let Err(error) = self.state.usecases().checkpoint(self.state.signer()).await {
+            tracing::error!(%error, "the last checkpoint was not signed");
+        }
         Ok(())
     }
 
@@ -164,6 +170,23 @@ impl Application {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+    }
+}
+
+/// How often the log's growth is signed: a checkpoint covers every batch of appends within this
+/// time (none is signed while the log does not grow).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Signs and keeps a checkpoint whenever the audit log has grown, every [`CHECKPOINT_EVERY`].
+async fn keep_checkpoints(state: crate::http::AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = state.usecases().checkpoint(state.signer()).await {
+            tracing::error!(%error, "checkpoint not signed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+            _ = shutdown.changed() => break,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! RFC 6962 Merkle tree and its proofs, which signed checkpoints will be built on.
 
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,8 @@ use crate::config::{LimitsConfig, RulesConfig, ServeConfig};
 use crate::pipeline::{InputFile, Pipeline};
 use crate::rules::RuleSet;
 
+mod audit;
+
 #[derive(Debug, Parser)]
 #[command(name = "onewindow", version, about = "一窗 onewindow: AI-assisted permit approval")]
 struct Cli {
@@ -115,9 +117,20 @@ enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Walk the audit log's hash chain and check its Merkle tree; fails naming the first entry
-    /// that was changed.
-    Verify(StorageArgs),
+    /// Verify the audit log: its hash chain, its Merkle tree, every kept checkpoint's signature
+    /// and root, and (on a data directory) every stored document and decision the entries name,
+    /// re-hashed; or, with `--offline`, an export with no server and no database. Fails naming the
+    /// first thing wrong.
+    Verify(audit::VerifyArgs),
+    /// Write every entry, the stored documents' hashes and every checkpoint to a file (JSON
+    /// lines) for `audit verify --offline`.
+    Export {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the verifier key of the log's signed checkpoints (the signing key is made in the data
     /// directory on first use, mode 0600, and never printed).
     Key {
@@ -133,13 +146,13 @@ enum AuditCommand {
 
 /// Where the data lives (as for `serve`).
 #[derive(Debug, clap::Args)]
-struct StorageArgs {
+pub(crate) struct StorageArgs {
     /// Data directory: the SQLite database and the stored documents.
     #[arg(long, env = "ONEWINDOW_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// Database URL; default: the SQLite file in the data directory.
     #[arg(long, env = "ONEWINDOW_DATABASE_URL")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -223,9 +236,10 @@ pub fn main() -> ExitCode {
             users_add(role, &name, password_stdin, storage)
         }
         Command::Users { command: UsersCommand::Password { name, storage } } => users_password(&name, storage),
-        Command::Audit { command: AuditCommand::Verify(args) } => audit_verify(args),
+        Command::Audit { command: AuditCommand::Verify(args) } => audit::verify(args),
+        Command::Audit { command: AuditCommand::Export { storage, out } } => audit::export(&storage, &out),
         Command::Audit { command: AuditCommand::Key { storage, public_url, audit_origin } } => {
-            audit_key(&storage, &public_url, audit_origin)
+            audit::key(&storage, &public_url, audit_origin)
         }
         Command::Load(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -297,7 +311,7 @@ fn read(args: ReadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
 
@@ -324,27 +338,6 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
         anyhow::ensure!(all, "replay did not reproduce every recorded decision");
-        Ok(())
-    })
-}
-
-fn audit_key(storage: &StorageArgs, public_url: &str, audit_origin: Option<String>) -> anyhow::Result<()> {
-    let origin = audit_origin.unwrap_or_else(|| crate::audit::checkpoint::default_origin(public_url));
-    std::fs::create_dir_all(&storage.data_dir).with_context(|| format!("creating {}", storage.data_dir.display()))?;
-    let signer = crate::audit::checkpoint::LogSigner::load_or_create(&storage.data_dir, &origin).context("reading the signing key")?;
-    println!("{}", signer.verifier_key());
-    Ok(())
-}
-
-fn audit_verify(args: StorageArgs) -> anyhow::Result<()> {
-    runtime()?.block_on(async {
-        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
-        let entries = store.audit_entries().await?;
-        let n = crate::audit::verify_chain(&entries)?;
-        let (size, root) = crate::storage::tree_head(store.as_ref()).await?;
-        crate::audit::verify_tree(&entries, size, &root)?;
-        let head = entries.last().map(|e| e.hash.as_str()).unwrap_or(crate::audit::GENESIS_HASH);
-        println!("audit log verified: {n} entries, head {head}, Merkle root {} over {size} leaves", hex::encode(root));
         Ok(())
     })
 }

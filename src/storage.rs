@@ -249,6 +249,8 @@ pub trait AuditLog: Send + Sync {
     async fn keep_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError>;
     /// The checkpoint of the largest size kept, with its size.
     async fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError>;
+    /// Every checkpoint kept, with its size, the smallest first.
+    async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError>;
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError>;
     /// A cheap query, for `/health`.

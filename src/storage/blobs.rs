@@ -41,6 +41,11 @@ impl BlobStore {
         Ok(sha256)
     }
 
+    /// A stored blob's size in bytes.
+    pub fn size(&self, sha256: &str) -> std::io::Result<u64> {
+        Ok(std::fs::metadata(self.path(sha256))?.len())
+    }
+
     /// Reads a blob and checks it still has the hash it is stored under.
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
         let bytes = std::fs::read(self.path(sha256))?;

@@ -179,3 +179,122 @@ async fn signed_checkpoints_verify_with_the_served_key_and_stay_consistent() {
     let too_many = app.client.get(app.url("/api/v1/audit/entries?start=0&end=1001")).bearer_auth(&auditor).send().await.unwrap();
     assert_eq!(too_many.status(), 400);
 }
+
+/// An auditor keeps the served checkpoint and key; the log's export then verifies offline. A
+/// document edited on disk and a decision record edited in the database are each named by the
+/// live `audit verify`; a log rewritten wholesale (an entry changed, the chain, the tree and the
+/// checkpoints made again, as one who can write the data directory but has no key would) passes
+/// every check of its own, and fails against the checkpoint the auditor kept, live and offline.
+#[tokio::test]
+async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_log_are_found() {
+    use onewindow::audit::{entry_hash, AuditEntry};
+    let app = crate::helpers::spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    let text = |path: &str| {
+        let url = app.url(path);
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let (kept, key) = (text("/api/v1/audit/checkpoint").await, text("/api/v1/audit/key").await);
+    let (data_dir, _temp) = app.stop().await;
+    let files = tempfile::tempdir().unwrap();
+    let (kept_file, key_file, out) = (files.path().join("kept.txt"), files.path().join("vkey.txt"), files.path().join("log.jsonl"));
+    std::fs::write(&kept_file, &kept).unwrap();
+    std::fs::write(&key_file, &key).unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(onewindow_exe()).args(args).env("ONEWINDOW_DATA_DIR", &data_dir).output().unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr))
+    };
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (ok, said) = run(&["audit", "export", "--out", &path(&out)]);
+    assert!(ok, "{said}");
+    for key in [key.trim().to_string(), path(&key_file)] {
+        let (ok, said) = run(&["audit", "verify", "--offline", &path(&out), "--key", &key, "--checkpoint", &path(&kept_file)]);
+        assert!(ok && said.contains("audit log verified"), "{said}");
+    }
+    let (ok, said) = run(&["audit", "verify", "--checkpoint", &path(&kept_file)]);
+    assert!(ok && said.contains("re-hashed: 5 stored documents and 1 decision records"), "{said}");
+
+    // A document edited on disk, then put back.
+    let blob = walkdir(&data_dir.join("blobs")).into_iter().next().unwrap();
+    let original = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, [&original[..], b" "].concat()).unwrap();
+    let (ok, said) = run(&["audit", "verify"]);
+    assert!(!ok && said.contains("changed on disk") && said.contains(blob.file_name().unwrap().to_str().unwrap()), "{said}");
+    std::fs::write(&blob, &original).unwrap();
+
+    // A decision record edited in the database.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
+    sqlx::query("UPDATE decisions SET decision = replace(decision, '\"issued\"', '\"refused\"')").execute(&pool).await.unwrap();
+    let (ok, said) = run(&["audit", "verify"]);
+    assert!(!ok && said.contains("decision record"), "{said}");
+    sqlx::query("UPDATE decisions SET decision = replace(decision, '\"refused\"', '\"issued\"')").execute(&pool).await.unwrap();
+    assert!(run(&["audit", "verify"]).0, "put back, it verifies again");
+
+    // The whole log rewritten: entry 3 changed, the chain made again, the tree and checkpoints dropped
+    // (the tree is rebuilt from the entries on the next start).
+    let mut entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
+    entries[2].payload = entries[2].payload.replace("pdf", "pdF");
+    for i in 2..entries.len() {
+        let prev = entries[i - 1].hash.clone();
+        let e = &mut entries[i];
+        e.prev_hash = prev;
+        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.kind, e.application_id.as_deref(), &e.payload, &e.prev_hash);
+        sqlx::query("UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&e.payload)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(e.seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM audit_tree").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_checkpoints").execute(&pool).await.unwrap();
+    pool.close().await;
+    let (ok, said) = run(&["audit", "verify"]);
+    assert!(ok, "without the kept checkpoint the rewrite is consistent in itself: {said}");
+    let (ok, said) = run(&["audit", "verify", "--checkpoint", &path(&kept_file)]);
+    assert!(!ok && said.contains("rewritten"), "{said}");
+    let (ok, said) = run(&["audit", "export", "--out", &path(&out)]);
+    assert!(ok, "{said}");
+    let (ok, said) = run(&["audit", "verify", "--offline", &path(&out), "--key", key.trim(), "--checkpoint", &path(&kept_file)]);
+    assert!(!ok && said.contains("rewritten"), "{said}");
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The service signs the log's growth by itself: after a decision, a checkpoint covering every
+/// entry is kept within a few seconds, with no request for one.
+#[tokio::test]
+async fn the_log_is_checkpointed_after_appends_without_a_request() {
+    let app = crate::helpers::spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    let store = app.state.usecases().store();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let size = store.tree_size().await.unwrap();
+        let kept = store.latest_checkpoint().await.unwrap().map(|(s, _)| s);
+        if kept == Some(size) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint of {size} entries kept (latest {kept:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (_, note) = store.latest_checkpoint().await.unwrap().unwrap();
+    onewindow::audit::checkpoint::verify(&note, &app.state.signer().verifier_key()).unwrap();
+}

@@ -58,6 +58,11 @@ impl AuditLog for SqliteStore {
         Ok(row.map(|(size, note)| (size as u64, note)))
     }
 
+    async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(size, note)| (size as u64, note)).collect())
+    }
+
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT OR IGNORE INTO rulesets (hash, files) VALUES (?, ?)").bind(hash).bind(files).execute(&self.pool).await?;
         Ok(())

@@ -1,0 +1,198 @@
+//! The audit log exported for auditors, and its verification with no server and no database.
+//!
+//! An export is JSON lines, each an object tagged by `type`: first a `header` (format, origin and
+//! size), then every `entry` in log order (the stored fields, from which each leaf's bytes are
+//! rebuilt), every stored `blob`'s hash and size, and every kept `checkpoint`'s signed note.
+//! [`verify`] recomputes the chain, every leaf and the root, checks every checkpoint's signature
+//! and root against the entries and that each is consistent with the next (RFC 9162 proofs), and
+//! checks a checkpoint the auditor kept from before: a log rewritten since, even with fresh chain
+//! hashes and a fresh tree, no longer has the root that checkpoint signed. It names the first
+//! thing wrong.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, Checkpoint, CheckpointError};
+use super::merkle::{self, MemoryTree};
+use super::{verify_chain, AuditEntry, ChainError};
+
+/// The export format's name and version, in its header.
+pub const FORMAT: &str = "onewindow-audit-export/1";
+
+/// One line of an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    Header { format: String, origin: String, size: u64 },
+    Entry(AuditEntry),
+    Blob { sha256: String, size_bytes: u64 },
+    Checkpoint { size: u64, note: String },
+}
+
+/// Writes an export: the header, the entries, the blobs' hashes and the checkpoints.
+pub fn write(
+    out: &mut impl Write,
+    origin: &str,
+    entries: &[AuditEntry],
+    blobs: &[(String, u64)],
+    checkpoints: &[(u64, String)],
+) -> std::io::Result<()> {
+    let mut line = |line: Line| -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")
+    };
+    line(Line::Header { format: FORMAT.into(), origin: origin.into(), size: entries.len() as u64 })?;
+    for entry in entries {
+        line(Line::Entry(entry.clone()))?;
+    }
+    for (sha256, size_bytes) in blobs {
+        line(Line::Blob { sha256: sha256.clone(), size_bytes: *size_bytes })?;
+    }
+    for (size, note) in checkpoints {
+        line(Line::Checkpoint { size: *size, note: note.clone() })?;
+    }
+    Ok(())
+}
+
+/// What a verified export holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: u64,
+    pub root: merkle::Hash,
+    pub checkpoints: usize,
+    pub blobs: usize,
+    /// The newest checkpoint's size, when there is one.
+    pub signed_size: Option<u64>,
+}
+
+/// The first thing wrong with an export.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    #[error("line {line}: {message}")]
+    Unreadable { line: usize, message: String },
+    #[error("the export has no header line, or not the format {FORMAT}")]
+    NoHeader,
+    #[error("the header says {said} entries, the export holds {held}: entries were added or dropped")]
+    SizeMismatch { said: u64, held: u64 },
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("an entry names document {sha256} (entry {seq}), which is not among the export's blobs")]
+    MissingBlob { seq: i64, sha256: String },
+    #[error("checkpoint of {size} entries: {error}")]
+    Signature { size: u64, error: CheckpointError },
+    #[error("checkpoint of {size} entries is for the log {origin}, not this key's")]
+    WrongOrigin { size: u64, origin: String },
+    #[error("checkpoint of {size} entries: the log holds only {entries}: it was truncated")]
+    Truncated { size: u64, entries: u64 },
+    #[error("checkpoint of {size} entries: its root is not the root of the first {size} entries: the log was rewritten since it was signed")]
+    Rewritten { size: u64 },
+    #[error("checkpoints of {first} and {second} entries are not consistent")]
+    Inconsistent { first: u64, second: u64 },
+    #[error("the checkpoint you kept ({size} entries) is not signed by this key: {error}")]
+    KeptUnsigned { size: u64, error: CheckpointError },
+}
+
+/// Reads an export's lines.
+pub fn read(input: impl BufRead) -> Result<Vec<Line>, ExportError> {
+    let mut lines = Vec::new();
+    for (number, text) in (1..).zip(input.lines()) {
+        let text = text.map_err(|e| ExportError::Unreadable { line: number, message: e.to_string() })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        lines.push(serde_json::from_str(&text).map_err(|e| ExportError::Unreadable { line: number, message: e.to_string() })?);
+    }
+    Ok(lines)
+}
+
+/// The documents the entries name (an upload's `sha256`), with the entry that names each.
+fn named_documents(entries: &[AuditEntry]) -> Vec<(i64, String)> {
+    entries
+        .iter()
+        .filter(|e| e.kind == "document.stored")
+        .filter_map(|e| {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).ok()?;
+            Some((e.seq, payload.get("sha256")?.as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// Checks a signed checkpoint against the tree of the entries: its signature by `key`, its
+/// origin, its size within the log, its root the root of that many entries.
+fn check_against(note: &str, key: &str, tree: &MemoryTree, kept: bool) -> Result<Checkpoint, ExportError> {
+    let said_size = note.lines().nth(1).and_then(|l| l.parse().ok()).unwrap_or(0);
+    let signed = checkpoint::verify(note, key).map_err(|error| {
+        if kept {
+            ExportError::KeptUnsigned { size: said_size, error }
+        } else {
+            ExportError::Signature { size: said_size, error }
+        }
+    })?;
+    let origin = key.trim().split('+').next().unwrap_or_default();
+    if signed.origin != origin {
+        return Err(ExportError::WrongOrigin { size: signed.size, origin: signed.origin });
+    }
+    if signed.size > tree.size() {
+        return Err(ExportError::Truncated { size: signed.size, entries: tree.size() });
+    }
+    let root = merkle::root(tree, signed.size).unwrap_or_else(|never| match never {});
+    if root != signed.root {
+        return Err(ExportError::Rewritten { size: signed.size });
+    }
+    Ok(signed)
+}
+
+/// Verifies an export with the log's verifier key and, when given, a checkpoint kept from before.
+pub fn verify(lines: &[Line], key: &str, kept: Option<&str>) -> Result<Verified, ExportError> {
+    let Some(Line::Header { format, size: said, .. }) = lines.first() else { return Err(ExportError::NoHeader) };
+    if format != FORMAT {
+        return Err(ExportError::NoHeader);
+    }
+    let mut entries = Vec::new();
+    let mut blobs = std::collections::BTreeSet::new();
+    let mut notes = Vec::new();
+    for line in &lines[1..] {
+        match line {
+            Line::Header { .. } => return Err(ExportError::NoHeader),
+            Line::Entry(entry) => entries.push(entry.clone()),
+            Line::Blob { sha256, .. } => drop(blobs.insert(sha256.clone())),
+            Line::Checkpoint { note, .. } => notes.push(note.clone()),
+        }
+    }
+    // A kept checkpoint first: it tells a truncated or rewritten log apart from a merely broken one.
+    let mut tree = MemoryTree::default();
+    for entry in &entries {
+        tree.push(&entry.leaf_bytes());
+    }
+    if let Some(note) = kept {
+        check_against(note, key, &tree, true)?;
+    }
+    verify_chain(&entries)?;
+    if *said != entries.len() as u64 {
+        return Err(ExportError::SizeMismatch { said: *said, held: entries.len() as u64 });
+    }
+    for (seq, sha256) in named_documents(&entries) {
+        if !blobs.contains(&sha256) {
+            return Err(ExportError::MissingBlob { seq, sha256 });
+        }
+    }
+    let mut signed: Vec<Checkpoint> = notes.iter().map(|n| check_against(n, key, &tree, false)).collect::<Result<_, _>>()?;
+    signed.sort_by_key(|c| c.size);
+    for pair in signed.windows(2) {
+        let (first, second) = (&pair[0], &pair[1]);
+        let proof = merkle::consistency_proof(&tree, first.size, second.size).unwrap_or_else(|never| match never {}).unwrap_or_default();
+        merkle::verify_consistency(first.size, second.size, &proof, &first.root, &second.root)
+            .map_err(|_| ExportError::Inconsistent { first: first.size, second: second.size })?;
+    }
+    Ok(Verified {
+        entries: tree.size(),
+        root: merkle::root(&tree, tree.size()).unwrap_or_else(|never| match never {}),
+        checkpoints: signed.len(),
+        blobs: blobs.len(),
+        signed_size: signed.last().map(|c| c.size),
+    })
+}
+
+#[cfg(test)]
+mod tests;

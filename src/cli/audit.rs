@@ -1,0 +1,167 @@
+//! `onewindow audit …`: verify the log (live, or an export offline), export it, print its key.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::{runtime, StorageArgs};
+use crate::audit::export::{self, Line};
+use crate::audit::AuditEntry;
+use crate::storage::Store;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Verify this export (from `audit export`) instead, with no server and no database.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    offline: Option<PathBuf>,
+    /// The log's verifier key (`audit key`, or `GET /api/v1/audit/key`): its text, or a file
+    /// holding it. Needed with `--offline`; on a data directory, its own key is used.
+    #[arg(long, value_name = "VKEY")]
+    key: Option<String>,
+    /// A file holding a checkpoint kept earlier (`GET /api/v1/audit/checkpoint`): the log must
+    /// still hold exactly what it signed.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+}
+
+/// The text of `--key`: the key itself, or the file it names.
+fn key_text(key: &str) -> anyhow::Result<String> {
+    let path = Path::new(key);
+    if !key.contains('+') && path.is_file() {
+        return Ok(std::fs::read_to_string(path).with_context(|| format!("reading the key file {}", path.display()))?.trim().to_string());
+    }
+    Ok(key.trim().to_string())
+}
+
+fn kept_checkpoint(path: Option<&Path>) -> anyhow::Result<Option<String>> {
+    path.map(|p| std::fs::read_to_string(p).with_context(|| format!("reading the kept checkpoint {}", p.display()))).transpose()
+}
+
+fn report(verified: &export::Verified, rehashed: Option<(usize, usize)>) {
+    println!("audit log verified: {} entries, Merkle root {}", verified.entries, hex::encode(verified.root));
+    println!("{} signed checkpoints, all consistent; {} documents listed", verified.checkpoints, verified.blobs);
+    if let Some((documents, decisions)) = rehashed {
+        println!("re-hashed: {documents} stored documents and {decisions} decision records, each as its entry names it");
+    }
+    match verified.signed_size {
+        Some(size) if size == verified.entries => println!("every entry is covered by a signed checkpoint"),
+        Some(size) => println!("entries {} to {} are not yet covered by a signed checkpoint", size + 1, verified.entries),
+        None => println!("no signed checkpoint covers the log yet"),
+    }
+}
+
+pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let kept = kept_checkpoint(args.checkpoint.as_deref())?;
+    if let Some(file) = &args.offline {
+        let key = key_text(args.key.as_deref().unwrap_or_default())?;
+        let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let lines = export::read(std::io::BufReader::new(input))?;
+        let verified = export::verify(&lines, &key, kept.as_deref())?;
+        report(&verified, None);
+        return Ok(());
+    }
+    runtime()?.block_on(async {
+        let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
+        let (lines, mut origin) = export_lines(store.as_ref(), &blobs).await?;
+        if origin.is_empty() {
+            // No checkpoint kept yet: the one the auditor kept names the log.
+            origin = kept.as_deref().and_then(|n| n.lines().next()).unwrap_or_default().to_string();
+        }
+        let key = match &args.key {
+            Some(key) => key_text(key)?,
+            None => crate::audit::checkpoint::LogSigner::load_or_create(&args.storage.data_dir, &origin)
+                .context("reading the signing key")?
+                .verifier_key(),
+        };
+        let entries: Vec<&AuditEntry> = lines.iter().filter_map(|l| if let Line::Entry(e) = l { Some(e) } else { None }).collect();
+        let (size, root) = crate::storage::tree_head(store.as_ref()).await?;
+        let owned: Vec<AuditEntry> = entries.iter().map(|e| (*e).clone()).collect();
+        crate::audit::verify_chain(&owned)?;
+        crate::audit::verify_tree(&owned, size, &root)?;
+        let verified = export::verify(&lines, &key, kept.as_deref())?;
+        let rehashed = rehash(store.as_ref(), &blobs, &owned).await?;
+        report(&verified, Some(rehashed));
+        Ok(())
+    })
+}
+
+/// Re-hashes what the entries point to: every stored document an upload's entry names (read
+/// back and checked against its hash), and every machine decision's record against the hash its
+/// entry holds. An edited file or row is named, with the entry that vouches for it.
+async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &[AuditEntry]) -> anyhow::Result<(usize, usize)> {
+    let (mut documents, mut decisions) = (0, 0);
+    for entry in entries {
+        let payload: serde_json::Value = serde_json::from_str(&entry.payload).unwrap_or_default();
+        let text = |key: &str| payload.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        match entry.kind.as_str() {
+            "document.stored" => {
+                let sha256 = text("sha256").with_context(|| format!("audit entry {} names no document hash", entry.seq))?;
+                blobs.get(&sha256).with_context(|| format!("document {sha256} (audit entry {}): missing or changed on disk", entry.seq))?;
+                documents += 1;
+            }
+            "application.decided" => {
+                let (Some(id), Some(expected)) = (entry.application_id.as_deref(), text("decision_sha256")) else { continue };
+                let id = crate::domain::application::ApplicationId::parse(id)
+                    .with_context(|| format!("audit entry {}: application id {id}", entry.seq))?;
+                let submission = payload.get("submission").and_then(serde_json::Value::as_i64);
+                let found = store.decisions(&id).await?.into_iter().any(|d| {
+                    Some(d.submission_seq) == submission && crate::domain::sha256_hex(d.decision.as_bytes()) == expected
+                });
+                anyhow::ensure!(
+                    found,
+                    "the decision record of application {id}, submission {submission:?} (audit entry {}): missing or changed since it was logged",
+                    entry.seq
+                );
+                decisions += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok((documents, decisions))
+}
+
+/// The export's lines of a live store, and the log's origin as its checkpoints name it.
+async fn export_lines(store: &dyn Store, blobs: &crate::storage::BlobStore) -> anyhow::Result<(Vec<Line>, String)> {
+    let entries = store.audit_entries().await?;
+    let checkpoints = store.checkpoints().await?;
+    let origin = checkpoints.first().and_then(|(_, note)| note.lines().next()).unwrap_or_default().to_string();
+    let mut documents = std::collections::BTreeMap::new();
+    for entry in entries.iter().filter(|e| e.kind == "document.stored") {
+        let payload: serde_json::Value = serde_json::from_str(&entry.payload).unwrap_or_default();
+        if let Some(sha256) = payload.get("sha256").and_then(|v| v.as_str()) {
+            documents.insert(sha256.to_string(), blobs.size(sha256).unwrap_or(0));
+        }
+    }
+    let mut out = Vec::new();
+    let documents: Vec<(String, u64)> = documents.into_iter().collect();
+    export::write(&mut out, &origin, &entries, &documents, &checkpoints)?;
+    Ok((export::read(out.as_slice())?, origin))
+}
+
+pub(crate) fn export(storage: &StorageArgs, out: &Path) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
+        let (lines, _) = export_lines(store.as_ref(), &blobs).await?;
+        let count = |f: fn(&Line) -> bool| lines.iter().filter(|l| f(l)).count();
+        let (entries, checkpoints) = (count(|l| matches!(l, Line::Entry(_))), count(|l| matches!(l, Line::Checkpoint { .. })));
+        let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let mut writer = std::io::BufWriter::new(file);
+        for line in &lines {
+            serde_json::to_writer(&mut writer, line)?;
+            std::io::Write::write_all(&mut writer, b"\n")?;
+        }
+        std::io::Write::flush(&mut writer)?;
+        println!("exported {entries} entries and {checkpoints} checkpoints to {}", out.display());
+        Ok(())
+    })
+}
+
+pub(crate) fn key(storage: &StorageArgs, public_url: &str, audit_origin: Option<String>) -> anyhow::Result<()> {
+    let origin = audit_origin.unwrap_or_else(|| crate::audit::checkpoint::default_origin(public_url));
+    std::fs::create_dir_all(&storage.data_dir).with_context(|| format!("creating {}", storage.data_dir.display()))?;
+    let signer = crate::audit::checkpoint::LogSigner::load_or_create(&storage.data_dir, &origin).context("reading the signing key")?;
+    println!("{}", signer.verifier_key());
+    Ok(())
+}
