@@ -64,7 +64,8 @@ impl DashboardQuery {
 }
 
 /// `GET /api/v1/dashboard`: public, the figures only (no personal data); with a staff token,
-/// every figure and any dates, else whole months and no figure of too few cases or ratings.
+/// every figure and any dates, else the published months only, every figure a sum of cells of at
+/// least `public_min_count` cases (`usecases::dashboard::public_dashboard`).
 async fn dashboard(
     State(state): State<AppState>,
     caller: Option<Caller>,
@@ -72,12 +73,14 @@ async fn dashboard(
 ) -> Result<Json<Value>, ApiError> {
     let asked = query.scope(state.usecases().rules()).map_err(ApiError::BadRequest)?;
     let (scope, board) = state.usecases().dashboard(caller.as_ref(), &asked).await?;
+    let public = !crate::usecases::dashboard::sees_detail(caller.as_ref());
     let cells = |m: &BTreeMap<String, crate::usecases::dashboard::Figures>| {
         m.iter().map(|(k, f)| (k.clone(), f.to_json())).collect::<serde_json::Map<_, _>>()
     };
     Ok(Json(json!({
         "service": scope.service, "from": scope.from, "to": scope.to,
-        "public_min_count": (!crate::usecases::dashboard::sees_detail(caller.as_ref())).then_some(crate::usecases::dashboard::PUBLIC_MIN_COUNT),
+        "public_min_count": public.then_some(crate::usecases::dashboard::PUBLIC_MIN_COUNT),
+        "published_through": if public { scope.to } else { None },
         "overall": board.overall.to_json(), "by_service": cells(&board.by_service), "by_month": cells(&board.by_month),
     })))
 }

@@ -5,7 +5,8 @@
 //! Definitions (each a fraction in [0, 1] of the counts named, `None` when its denominator is 0):
 //! - received: submitted at least once (accepted); decided: issued or refused (a request for
 //!   materials waits for the applicant and decides nothing yet).
-//! - `auto_issue_rate` (即办): issued with no person deciding, over received.
+//! - `auto_issue_rate` (即办): issued with no person deciding, over received (for the public, over
+//!   the `counted` cases of the cells it may see).
 //! - `contactless_rate` (不见面): decided with no visit, over received. Every step of this service is
 //!   online (there is no counter intake), so every decided case counts.
 //! - working days from acceptance to decision, the clock stopped while the centre waited for the
@@ -14,16 +15,18 @@
 //! - `on_time_rate`: decided by the promised due date (the case's own deadline, pauses added),
 //!   over the decided cases whose times are known (`timed`).
 //! - `good_rating_rate` (好评率): 非常满意, 满意 or 基本满意, over ratings not removed on appeal;
-//!   `rating_rate`: decided cases rated (a rating removed on appeal no longer counts), over decided.
+//!   `rating_rate`: decided cases rated (a rating removed on appeal no longer counts), over decided
+//!   (for the public, over the decided cases of the cells whose ratings it may see).
 //! - `rectification_rate`: work orders rectified over the 差评 work orders not found unfounded (an
 //!   unfounded complaint has nothing to rectify; it is explained on the call back);
 //!   `callback_rate`: called back over every 差评 work order; both count only orders whose rating
 //!   still counts (an upheld appeal takes one out).
 //!
-//! Staff see every figure for any dates. The public asks by whole months that are over, and its
-//! figures are sums of whole service-month cells of at least [`PUBLIC_MIN_COUNT`] cases decided
-//! (and, for the ratings' figures, as many ratings): a narrow filter, or one figure taken from
-//! another, must not single out one applicant's case or rating ([`public_dashboard`]).
+//! Staff see every figure for any dates. The public asks by whole months, each published once the
+//! month after it is over and counted as of then, and its figures are sums of whole service-month
+//! cells of at least [`PUBLIC_MIN_COUNT`] cases decided (and, for the ratings' figures, as many
+//! ratings): a narrow filter, or one figure taken from another, must not single out one
+//! applicant's case or rating ([`public_dashboard`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,7 +99,7 @@ pub const CASE_FIGURES: [&str; 12] = [
 
 /// The figures counted from ratings and their work orders: for the public, from the cells that
 /// also hold [`PUBLIC_MIN_COUNT`] ratings still counted, and `"ratings"` withheld when there is none.
-pub const RATING_FIGURES: [&str; 13] = [
+pub const RATING_FIGURES: [&str; 11] = [
     "ratings",
     "good_ratings",
     "good_rating_rate",
@@ -108,9 +111,14 @@ pub const RATING_FIGURES: [&str; 13] = [
     "called_back",
     "rectification_rate",
     "callback_rate",
-    "open_work_orders",
-    "overdue_work_orders",
 ];
+
+/// The work orders open today: the centre's backlog for staff, never published (`"live"`): a count
+/// that changes from one day to the next with one order would tell that order's story.
+pub const LIVE_FIGURES: [&str; 2] = ["open_work_orders", "overdue_work_orders"];
+
+/// The fewest timed cases a public 90th percentile is taken from (below that it is one case's time).
+pub const PUBLIC_MIN_P90: u64 = 10;
 
 /// Which cases are counted: received from `from` to `to` (inclusive, by acceptance date), of one
 /// service or all.
@@ -170,7 +178,7 @@ pub fn figures<'a>(rules: &RuleSet, cases: impl IntoIterator<Item = &'a CaseFact
             }
             let service = rules.service(&application.service).map(|s| s.info());
             if let (Some(accepted), Some(decided_on), Some(service)) = (application.accepted_on, case.decided_on, service) {
-                // One measure for the average and for on time: working days, pauses taken off.
+                // The average's measure: working days, pauses taken off.
                 let elapsed = (i64::from(rules.calendar.working_days_between(accepted, decided_on)) - application.paused_days).max(0);
                 days.push(elapsed as f64);
                 statutory.push(f64::from(service.legal_days));
@@ -247,7 +255,7 @@ impl Figures {
     pub fn to_json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
-            for (group, keys) in [("cases", &CASE_FIGURES[..]), ("ratings", &RATING_FIGURES[..])] {
+            for (group, keys) in [("cases", &CASE_FIGURES[..]), ("ratings", &RATING_FIGURES[..]), ("live", &LIVE_FIGURES[..])] {
                 if self.is_withheld(group) {
                     keys.iter().for_each(|k| drop(map.remove(*k)));
                 }
@@ -285,15 +293,39 @@ fn cell_of(case: &CaseFacts) -> Option<Cell> {
     Some((case.application.service.clone(), month_of(case.application.accepted_on?)))
 }
 
+/// A case as its month's figures count it once published: as of the end of the month after the
+/// one it was received in (its month is published once that month is over, [`whole_months`]), so
+/// that a published cell never changes by a decision or a rating made later.
+fn as_published(case: &CaseFacts) -> CaseFacts {
+    let mut case = case.clone();
+    let Some(accepted) = case.application.accepted_on else { return case };
+    let cutoff = last_of_month(last_of_month(accepted).succ_opt().unwrap_or(accepted));
+    if case.decided_on.is_some_and(|d| d > cutoff) {
+        case.decided_on = None;
+        case.application.state = ApplicationState::NeedsReview;
+    }
+    if case.rating.as_ref().is_some_and(|r| r.rated_on > cutoff) {
+        case.rating = None;
+        case.work_order = None;
+    }
+    case
+}
+
 /// The public dashboard. Every figure the public sees is counted from whole cells of one table
-/// (service × month) that may be published: the cases' figures from cells of at least
-/// [`PUBLIC_MIN_COUNT`] cases received and decided, the ratings' from those that also hold that
-/// many ratings still counted. The whole, a service, a month: each is the sum of such cells, so
-/// no subtraction of one public figure from another singles out fewer cases than a cell holds.
-/// `counted` says how many of the `received` the cases' figures count; a group with no cell to
-/// count is `withheld`.
+/// (service × month), each as of its cut-off ([`as_published`]), that may be published: the
+/// cases' figures from cells of at least [`PUBLIC_MIN_COUNT`] cases received, decided and timed,
+/// the ratings' from those that also hold that many ratings still counted. The whole, a service,
+/// a month: each is the sum of such cells, so no subtraction of one public figure from another
+/// singles out fewer cases than a cell holds. Within a sum, a 90th percentile of fewer than
+/// [`PUBLIC_MIN_P90`] cases and a work-order rate of fewer than [`PUBLIC_MIN_COUNT`] orders are
+/// left out, and the open orders ([`LIVE_FIGURES`]) always. `counted` says how many of the
+/// `received` the cases' figures count; a group with no cell to count is `withheld`.
+///
+/// Still live after publication: a rating removed on appeal, and a work order's steps (整改, 回访);
+/// each concerns one of at least five ratings of its cell, and no one's identity.
 pub fn public_dashboard(rules: &RuleSet, facts: &[CaseFacts], scope: &Scope, today: NaiveDate) -> Dashboard {
-    let counted: Vec<&CaseFacts> = facts.iter().filter(|c| scope.holds(c)).collect();
+    let published: Vec<CaseFacts> = facts.iter().filter(|c| scope.holds(c)).map(as_published).collect();
+    let counted: Vec<&CaseFacts> = published.iter().collect();
     let mut cells: BTreeMap<Cell, Vec<&CaseFacts>> = BTreeMap::new();
     for case in &counted {
         if let Some(cell) = cell_of(case) {
@@ -303,7 +335,7 @@ pub fn public_dashboard(rules: &RuleSet, facts: &[CaseFacts], scope: &Scope, tod
     let (mut cases_shown, mut ratings_shown) = (BTreeSet::new(), BTreeSet::new());
     for (cell, cases) in &cells {
         let f = figures(rules, cases.iter().copied(), today);
-        if f.received >= PUBLIC_MIN_COUNT && f.decided >= PUBLIC_MIN_COUNT {
+        if f.received >= PUBLIC_MIN_COUNT && f.decided >= PUBLIC_MIN_COUNT && f.timed >= PUBLIC_MIN_COUNT {
             cases_shown.insert(cell.clone());
             if f.ratings >= PUBLIC_MIN_COUNT {
                 ratings_shown.insert(cell.clone());
@@ -325,6 +357,16 @@ pub fn public_dashboard(rules: &RuleSet, facts: &[CaseFacts], scope: &Scope, tod
         if rating_part.is_empty() {
             f.withheld.push("ratings");
         }
+        f.withheld.push("live");
+        if f.timed < PUBLIC_MIN_P90 {
+            f.p90_working_days = None;
+        }
+        if f.to_rectify < PUBLIC_MIN_COUNT {
+            f.rectification_rate = None;
+        }
+        if f.bad_rating_work_orders < PUBLIC_MIN_COUNT {
+            f.callback_rate = None;
+        }
         f
     };
     let services: BTreeSet<&String> = cells.keys().map(|(s, _)| s).collect();
@@ -342,12 +384,13 @@ pub fn last_of_month(day: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, 1).and_then(|n| n.pred_opt()).unwrap_or(day)
 }
 
-/// The first and the last day of the months `scope` touches, up to the last month before
-/// `today`'s: the public asks by whole months, and a month is published once it is over (a month
-/// still running would change by one case at a time).
+/// The first and the last day of the months `scope` touches, up to the month before last: the
+/// public asks by whole months, and a month is published once the month after it is over (its
+/// cut-off, [`as_published`]): a month still counting would change by one case at a time.
 fn whole_months(scope: &Scope, today: NaiveDate) -> Scope {
     let first = |d: NaiveDate| d.with_day(1).unwrap_or(d);
-    let last_published = first(today).pred_opt().unwrap_or(today);
+    let last_month = first(today).pred_opt().unwrap_or(today);
+    let last_published = first(last_month).pred_opt().unwrap_or(last_month);
     let to = scope.to.map_or(last_published, |t| last_of_month(t).min(last_published));
     Scope { service: scope.service.clone(), from: scope.from.map(first), to: Some(to) }
 }
@@ -566,7 +609,8 @@ mod tests {
     }
 
     /// October 2026: six drainage cases issued by the machine, five of them rated (one 不满意,
-    /// founded), and two retirement cases; November: five drainage cases, three decided.
+    /// founded), one more decided only in December, and two retirement cases; November: five
+    /// drainage cases issued, four of them rated. One October case is rated in December.
     fn public_set() -> Vec<CaseFacts> {
         use ApplicationState::*;
         let base = Case {
@@ -582,44 +626,57 @@ mod tests {
         };
         let mut cases: Vec<Case> = [Some(5), Some(5), Some(4), Some(2), Some(5), None].into_iter().map(|rating| Case { rating, ..base }).collect();
         cases[3].order = Some((WorkOrderState::Founded, false, false, "2026-10-19", Some(true)));
+        cases.push(Case { decided: Some("2026-12-05"), ..base });
         cases.extend([Case { service: "retirement", rating: Some(1), ..base }, Case { service: "retirement", ..base }]);
-        cases.extend((0..5).map(|i| Case { accepted: "2026-11-02", state: if i < 3 { Issued } else { NeedsReview }, ..base }));
-        cases.iter().map(facts).collect()
+        let november = Case { accepted: "2026-11-02", decided: Some("2026-11-02"), ..base };
+        cases.extend((0..5).map(|i| Case { rating: (i < 4).then_some(5), ..november }));
+        let mut facts: Vec<CaseFacts> = cases.iter().map(facts).collect();
+        let late = RatingRecord { rated_on: day("2026-12-10"), level: Level::new(1).unwrap(), ..facts[0].rating.clone().unwrap() };
+        facts[5].rating = Some(RatingRecord { application_id: facts[5].application.id.clone(), ..late });
+        facts
     }
 
     #[test]
-    fn the_public_sees_only_sums_of_cells_of_at_least_five_cases() {
+    fn the_public_sees_only_sums_of_cells_of_at_least_five_cases_as_of_their_cut_off() {
         let rules = RuleSet::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
         let facts = public_set();
-        let today = day("2026-12-04");
-        let public = public_dashboard(&rules, &facts, &Scope::default(), today);
+        let scope = whole_months(&Scope::default(), day("2027-01-05"));
+        let public = public_dashboard(&rules, &facts, &scope, day("2027-01-05"));
         let f = &public.overall;
-        assert_eq!((f.received, f.counted, f.decided, f.auto_issue_rate), (13, 6, 6, Some(1.0)), "October's drainage cell alone counts");
-        assert_eq!((f.ratings, f.good_rating_rate, f.bad_rating_work_orders), (5, Some(0.8), 1));
-        assert!(f.withheld.is_empty());
+        // October's drainage cell (seven received, six decided by its cut-off, 30 November) and
+        // November's (five) count; retirement's two do not.
+        assert_eq!((f.received, f.counted, f.decided, f.auto_issue_rate), (14, 12, 11, Some(11.0 / 12.0)));
+        assert_eq!(f.p90_working_days, Some(0.0), "eleven timed cases");
+        // Ratings: October's five by its cut-off (the one of December is not counted); November's four are too few.
+        assert_eq!((f.ratings, f.good_rating_rate, f.rating_rate), (5, Some(0.8), Some(5.0 / 6.0)));
+        assert_eq!((f.bad_rating_work_orders, f.rectification_rate, f.callback_rate), (1, None, None), "one order: no rate");
+        assert!(f.is_withheld("live") && f.to_json().get("open_work_orders").is_none(), "the backlog is not published");
+        let november = &public.by_month["2026-11"];
+        assert!(!november.is_withheld("cases") && november.is_withheld("ratings"), "{:?}", november.withheld);
         let retirement = public.by_service["retirement"].to_json();
         assert_eq!((retirement["received"].as_u64(), retirement["counted"].as_u64()), (Some(2), Some(0)));
-        for name in CASE_FIGURES.iter().chain(&RATING_FIGURES) {
+        for name in CASE_FIGURES.iter().chain(&RATING_FIGURES).chain(&LIVE_FIGURES) {
             assert!(retirement.get(*name).is_none(), "retirement's two cases: {name} withheld in {retirement}");
         }
-        assert!(public.by_month["2026-11"].is_withheld("cases"), "three decided of five");
         // Every public figure is a sum of published cells: no subtraction leaves fewer than five.
-        for (whole, parts) in [(f, public.by_service.values().collect::<Vec<_>>()), (f, public.by_month.values().collect())] {
-            assert_eq!(whole.counted, parts.iter().map(|p| p.counted).sum::<u64>());
+        for parts in [public.by_service.values().collect::<Vec<_>>(), public.by_month.values().collect()] {
+            assert_eq!(f.counted, parts.iter().map(|p| p.counted).sum::<u64>());
             assert!(parts.iter().all(|p| p.counted == 0 || p.counted >= PUBLIC_MIN_COUNT));
-            assert_eq!(whole.decided, parts.iter().map(|p| p.decided).sum::<u64>());
+            assert_eq!((f.decided, f.ratings), (parts.iter().map(|p| p.decided).sum(), parts.iter().map(|p| p.ratings).sum()));
         }
-        let staff = dashboard(&rules, &facts, &Scope::default(), today).overall;
-        assert_eq!((staff.received, staff.counted, staff.decided), (13, 13, 11), "staff count every case");
+        let staff = dashboard(&rules, &facts, &Scope::default(), day("2027-01-05")).overall;
+        assert_eq!((staff.received, staff.counted, staff.decided, staff.ratings), (14, 14, 14, 11), "staff count every case");
+        let early = public_dashboard(&rules, &facts, &whole_months(&Scope::default(), day("2026-12-31")), day("2026-12-31"));
+        assert_eq!(early.overall.received, 9, "November is published once December is over");
     }
 
     #[test]
-    fn the_public_asks_by_whole_months_that_are_over() {
+    fn the_public_asks_by_whole_months_once_the_next_is_over() {
         let scope = Scope { service: None, from: Some(day("2026-10-03")), to: Some(day("2026-12-04")) };
         let months = whole_months(&scope, day("2026-12-04"));
-        assert_eq!((months.from, months.to), (Some(day("2026-10-01")), Some(day("2026-11-30"))), "December is not over");
+        assert_eq!((months.from, months.to), (Some(day("2026-10-01")), Some(day("2026-10-31"))), "November's cut-off is not past");
         let open_ended = whole_months(&Scope::default(), day("2027-01-01"));
-        assert_eq!((open_ended.from, open_ended.to), (None, Some(day("2026-12-31"))));
+        assert_eq!((open_ended.from, open_ended.to), (None, Some(day("2026-11-30"))));
         assert_eq!(last_of_month(day("2028-02-10")), day("2028-02-29"));
     }
 
@@ -630,8 +687,8 @@ mod tests {
         set[0].rating.as_mut().unwrap().removed_reason = Some("恶意差评".into());
         let order = set[3].work_order.clone().unwrap();
         set[3].work_order = Some(WorkOrderRecord { state: WorkOrderState::Rectified, rectified: true, ..order.clone() });
-        let (id, state) = (set[6].application.id.clone(), WorkOrderState::CalledBack);
-        set[6].work_order = Some(WorkOrderRecord { application_id: id, state, called_back: true, ..order });
+        let (id, state) = (set[7].application.id.clone(), WorkOrderState::CalledBack);
+        set[7].work_order = Some(WorkOrderRecord { application_id: id, state, called_back: true, ..order });
         let source = figures(&rules, &set, day("2026-10-20"));
         let mut taken = Figures::default();
         taken.take_ratings_from(&source);
@@ -648,7 +705,7 @@ mod tests {
     fn every_figure_belongs_to_one_withholding_group() {
         let json = serde_json::to_value(Figures::default()).unwrap();
         for key in json.as_object().unwrap().keys().filter(|k| !matches!(k.as_str(), "received" | "counted")) {
-            let groups = [CASE_FIGURES.contains(&key.as_str()), RATING_FIGURES.contains(&key.as_str())];
+            let groups = [&CASE_FIGURES[..], &RATING_FIGURES[..], &LIVE_FIGURES[..]].map(|g| g.contains(&key.as_str()));
             assert_eq!(groups.iter().filter(|g| **g).count(), 1, "{key}");
         }
     }

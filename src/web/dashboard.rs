@@ -47,9 +47,9 @@ fn days(value: Option<f64>) -> String {
     value.map_or_else(|| "暂无".to_string(), |d| format!("{d:.1} 个工作日"))
 }
 
-/// What a withheld figure shows instead.
+/// What a withheld figure shows instead (the page's note says why).
 fn withheld_text() -> String {
-    format!("不公布（不足{PUBLIC_MIN_COUNT}件）")
+    "不公布".to_string()
 }
 
 /// The rates, each of the figures named in `usecases::dashboard`, with the group it belongs to.
@@ -77,12 +77,12 @@ fn rows(f: &Figures) -> Vec<Row> {
         ("ratings", "评价率", percent(f.rating_rate)),
         ("ratings", "评价数（申诉成立已剔除）", count(f.ratings)),
         ("ratings", "差评整改工单", count(f.bad_rating_work_orders)),
-        ("ratings", "未办结工单 / 其中超期", format!("{} / {}", f.open_work_orders, f.overdue_work_orders)),
+        ("live", "未办结工单 / 其中超期", format!("{} / {}", f.open_work_orders, f.overdue_work_orders)),
     ]);
     let shown = rows.into_iter().map(|(group, label, value)| Row { label, value: if f.is_withheld(group) { withheld_text() } else { value } });
     let mut all = vec![Row { label: "受理件数", value: count(f.received) }];
     if f.counted != f.received {
-        all.push(Row { label: "其中计入统计（事项、月份不足5件的不计）", value: count(f.counted) });
+        all.push(Row { label: "其中计入各项指标（办结不足公布件数的事项月份不计）", value: count(f.counted) });
     }
     all.extend(shown);
     all
@@ -164,7 +164,12 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor, Query(query)
         Ok(scope) => (scope, String::new()),
         Err(message) => (Default::default(), format!("筛选条件有误（{message}），下面是全部数据。")),
     };
+    let asked_from = scope.from;
     let (scope, board) = state.usecases().dashboard(visitor.actor.as_ref(), &scope).await?;
+    let error = match (asked_from, scope.to) {
+        (Some(from), Some(to)) if error.is_empty() && from > to => format!("所选月份尚未公布：每月数据在次月结束后公布，目前公布至 {to}。"),
+        _ => error,
+    };
     let detail = sees_detail(visitor.actor.as_ref());
     // The public asks by whole months (a month input); staff by any dates.
     let shown = |d: Option<chrono::NaiveDate>| d.map(|d| if detail { d.to_string() } else { d.format("%Y-%m").to_string() }).unwrap_or_default();

@@ -127,7 +127,7 @@ async fn a_bad_rating_opens_a_work_order_that_is_verified_rectified_called_back_
         (overall["rectification_rate"].as_f64(), overall["callback_rate"].as_f64(), overall["good_rating_rate"].as_f64()),
         (Some(1.0), Some(1.0), Some(0.0))
     );
-    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()); // October is over: it is published
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()); // November is over: October is published
     let (status, public) = get_json(&app, &app.token, "/api/v1/dashboard").await;
     assert_eq!((status, public["overall"]["received"].as_u64(), public["overall"]["counted"].as_u64()), (200, Some(1), Some(0)));
     assert!(public["overall"].get("good_rating_rate").is_none(), "one rating is not published: {public}");
@@ -192,7 +192,8 @@ async fn the_dashboard_is_public_by_whole_months_and_counts_what_the_machine_iss
 
     let running: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-10")).send().await.unwrap().json().await.unwrap();
     assert_eq!(running["overall"]["received"].as_u64(), Some(0), "October is not over: not published yet: {running}");
-    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 11, 2).unwrap());
+    assert_eq!(running["published_through"], "2026-08-31");
+    app.clock.set_today(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()); // November is over: October is published
     let response = app.client.get(app.url("/api/v1/dashboard?service=drainage-permit&from=2026-10-20&to=2026-10-20")).send().await.unwrap();
     assert_eq!(response.status(), 200, "no account needed");
     let public: Value = response.json().await.unwrap();
@@ -204,7 +205,7 @@ async fn the_dashboard_is_public_by_whole_months_and_counts_what_the_machine_iss
     for withheld in ["decided", "auto_issue_rate", "on_time_rate", "good_rating_rate", "open_work_orders"] {
         assert!(public["overall"].get(withheld).is_none(), "two cases: {withheld} not published in {public}");
     }
-    assert_eq!(public["overall"]["withheld"], json!(["cases", "ratings"]));
+    assert_eq!(public["overall"]["withheld"], json!(["cases", "ratings", "live"]));
     let text = serde_json::to_string(&board).unwrap() + &serde_json::to_string(&public).unwrap();
     assert!(!text.contains(&issued) && !text.contains(&review), "no case is named");
     let by_month: Value = app.client.get(app.url("/api/v1/dashboard?from=2026-10&to=2026-10")).send().await.unwrap().json().await.unwrap();

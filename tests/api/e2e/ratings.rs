@@ -36,9 +36,10 @@ async fn an_applicant_rates_a_case_badly_and_the_reviewer_closes_the_work_order_
     phone.wait_for_text("待核实", std::time::Duration::from_secs(10)).await;
     phone.look("rating-02-rated").await;
 
+    app.clock.set_today(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()); // October is published
     phone.open("/dashboard").await;
     let public = phone.text().await;
-    assert!(public.contains("差评整改率\t不公布（不足5件）"), "one rating is not published:\n{public}");
+    assert!(public.contains("受理件数\t1") && public.contains("差评整改率\t不公布"), "one rating is not published:\n{public}");
     phone.look("dashboard-01-phone").await;
 
     let Some(desk) = super::browser(&app.address, 1280, 900).await else { return };

@@ -87,10 +87,13 @@ async fn an_applicant_rates_a_refused_case_and_staff_close_the_work_order_on_the
     let closed = wang.get(&path).await;
     assert!(closed.has("已办结") && closed.has("基本满意") && !closed.has("name=\"step\""), "{}", closed.body);
 
+    app.clock.set_today(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()); // October is published
     let public = Browser::new(&app).get("/dashboard?from=2026-10-20").await;
     assert_eq!(public.status, 200);
     assert!(public.has("<svg class=\"chart\"") && public.has("差评整改率"), "{}", public.body);
-    assert!(public.has("差评整改率</th><td>不公布（不足5件）"), "one rating is not published: {}", public.body);
+    assert!(public.has("差评整改率</th><td>不公布") && public.has("受理件数</th><td>1<"), "one rating is not published: {}", public.body);
+    let early = Browser::new(&app).get("/dashboard?from=2026-12").await;
+    assert!(early.has("所选月份尚未公布"), "{}", early.body);
     assert!(public.has("type=\"month\"") && public.has("value=\"2026-10\""), "the public asks by months: {}", public.body);
     assert!(!public.has("/work-orders"), "the public sees no work orders");
     assert!(!public.has(&id) && !public.has("张三") && !public.has("没有说明"), "nor any case or person");
