@@ -157,7 +157,8 @@ pub fn certificate_body(rules: &RuleSet, service: &ServiceInfo, form: &Value, ca
 /// `code` is the certificate's verification code ([`verification::VerificationKey::code`]): printed
 /// on it and carried by the QR code's address, so that scanning it checks the paper, not only the
 /// number.
-pub fn certificate_data(permit: &PermitRecord, public_url: &str, code: &str) -> certificate::CertificateData {
+/// `log_index`: the permit's issue in the audit log, carried in the QR code's address.
+pub fn certificate_data(permit: &PermitRecord, public_url: &str, code: &str, log_index: Option<u64>) -> certificate::CertificateData {
     let body: CertificateBody = serde_json::from_str(&permit.certificate).unwrap_or_default();
     let mut rows = body.rows;
     rows.push(("有效期限".into(), format!("{} 至 {}", permit.valid_from, permit.valid_to)));
@@ -168,6 +169,9 @@ pub fn certificate_data(permit: &PermitRecord, public_url: &str, code: &str) -> 
         rows,
         authority: body.authority,
         issued_on: permit.valid_from.clone(),
-        verify_url: format!("{}?code={code}", verify_url(public_url, &permit.number)),
+        verify_url: match log_index {
+            Some(index) => format!("{}?code={code}&log={index}", verify_url(public_url, &permit.number)),
+            None => format!("{}?code={code}", verify_url(public_url, &permit.number)),
+        },
     }
 }

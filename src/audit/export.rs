@@ -85,7 +85,9 @@ pub enum ExportError {
     WrongOrigin { size: u64, origin: String },
     #[error("checkpoint of {size} entries: the log holds only {entries}: it was truncated")]
     Truncated { size: u64, entries: u64 },
-    #[error("checkpoint of {size} entries: its root is not the root of the first {size} entries: the log was rewritten since it was signed")]
+    #[error(
+        "checkpoint of {size} entries: its root is not the root of the first {size} entries: the log was rewritten since it was signed"
+    )]
     Rewritten { size: u64 },
     #[error("checkpoints of {first} and {second} entries are not consistent")]
     Inconsistent { first: u64, second: u64 },

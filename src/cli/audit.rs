@@ -106,9 +106,11 @@ async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &
                 let id = crate::domain::application::ApplicationId::parse(id)
                     .with_context(|| format!("audit entry {}: application id {id}", entry.seq))?;
                 let submission = payload.get("submission").and_then(serde_json::Value::as_i64);
-                let found = store.decisions(&id).await?.into_iter().any(|d| {
-                    Some(d.submission_seq) == submission && crate::domain::sha256_hex(d.decision.as_bytes()) == expected
-                });
+                let found = store
+                    .decisions(&id)
+                    .await?
+                    .into_iter()
+                    .any(|d| Some(d.submission_seq) == submission && crate::domain::sha256_hex(d.decision.as_bytes()) == expected);
                 anyhow::ensure!(
                     found,
                     "the decision record of application {id}, submission {submission:?} (audit entry {}): missing or changed since it was logged",

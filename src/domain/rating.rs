@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(allowed, 2 + 1 + 2 + 2 + 1 + 2);
         assert_eq!(Closed.after(&Step::Rectify), Err(IllegalStep { state: Closed, step: "rectify" }));
         assert!(Open.after(&Step::Appeal).is_err(), "only an order verified as unfounded is appealed");
-        assert!(!CalledBack.awaits_centre() && Rectified.awaits_centre() && Appealed.awaits_centre(), "a called-back order waits for the applicant, not late");
+        assert!(
+            !CalledBack.awaits_centre() && Rectified.awaits_centre() && Appealed.awaits_centre(),
+            "a called-back order waits for the applicant, not late"
+        );
         assert_eq!(CalledBack.after(&Step::Lapse), Ok(Closed), "an order called back and never graded closes");
     }
 }

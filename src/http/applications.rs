@@ -70,6 +70,13 @@ async fn get_application(State(state): State<AppState>, caller: Caller, Path(id)
         "permit": view.permit.as_ref().map(PermitBody::from),
         "item_records": bodies::all::<_, ItemRecordBody>(&view.item_records),
         "history": history,
+        // Where the decisions and the permit stand in the audit log (leaf index = seq − 1): the
+        // public inclusion proofs at /api/v1/audit/proof/inclusion take these.
+        "log": {
+            "decisions": view.history.iter().filter(|(_, _, _, kind)| kind == "application.decided" || kind == "review.decided")
+                .map(|(seq, ..)| seq - 1).collect::<Vec<_>>(),
+            "permit": view.history.iter().rev().find(|(_, _, _, kind)| kind == "permit.issued").map(|(seq, ..)| seq - 1),
+        },
     })))
 }
 

@@ -47,7 +47,8 @@ pub async fn certificate_pdf(
     }
     // Rendered from what was fixed when the permit was issued, never from today's rule tables.
     let code = state.verification().code(&permit.number);
-    let data = crate::issuance::certificate_data(&permit, state.public_url(), &code);
+    let log_index = state.usecases().permit_log_index(&permit).await?;
+    let data = crate::issuance::certificate_data(&permit, state.public_url(), &code, log_index);
     let state_for_render = state.clone();
     tokio::task::spawn_blocking(move || crate::issuance::certificate::render(state_for_render.certificate_font(), &data))
         .await
@@ -76,6 +77,21 @@ async fn revoke_permit(
 struct CodeQuery {
     /// The verification code printed on the certificate (the QR code's address carries it).
     code: Option<String>,
+    /// The permit's audit log index, as the QR code's address carries it.
+    log: Option<u64>,
+}
+
+/// A permit's issue in the audit log, as JSON: hashes only, in base64.
+fn log_json(proof: &crate::usecases::audit::LogProof) -> Value {
+    use base64::Engine as _;
+    let b64 = |h: &crate::audit::merkle::Hash| base64::engine::general_purpose::STANDARD.encode(h);
+    json!({
+        "index": proof.index,
+        "leaf_hash": b64(&proof.leaf_hash),
+        "tree_size": proof.tree_size,
+        "checkpoint": proof.checkpoint,
+        "inclusion": proof.hashes.iter().map(b64).collect::<Vec<_>>(),
+    })
 }
 
 /// A holder as the public may see it: a business by its name, a person (a name of two to four
@@ -108,7 +124,30 @@ async fn verify_permit(
     if code_valid == Some(true) {
         body["holder"] = json!(public_holder(&verified.permit.holder));
     }
+    let proof = state.usecases().permit_log_proof(&verified.permit, state.signer()).await?;
+    body["log"] = proof.as_ref().map(log_json).unwrap_or(Value::Null);
+    body["log_matches"] = json!(query.log.map(|asked| proof.as_ref().map(|p| p.index) == Some(asked)));
     Ok(Json(body))
+}
+
+/// The verification page's account of the permit's issue in the audit log: its index, and its
+/// inclusion proof against the latest signed checkpoint (checked before it is shown).
+async fn log_section(state: &AppState, verified: &crate::usecases::permits::Verification, asked: Option<u64>) -> Result<String, ApiError> {
+    let Some(proof) = state.usecases().permit_log_proof(&verified.permit, state.signer()).await? else {
+        return Ok("<p class=\"bad\">审计日志中未找到本证的发证记录，请联系发证机关。</p>".into());
+    };
+    let mismatch = match asked {
+        Some(index) if index != proof.index => "<p class=\"bad\"><strong>证书上的日志序号与记录不符</strong>，请联系发证机关。</p>",
+        _ => "",
+    };
+    let json = serde_json::to_string_pretty(&log_json(&proof)).unwrap_or_default();
+    Ok(format!(
+        "{mismatch}<p>审计日志：本证的发证记录是日志第 {} 条（从 0 数起），已包含在发证机关签名的日志检查点（共 {} 条）中，包含证明已核对。</p>\
+         <details><summary>检查点与包含证明（供审计核对）</summary><pre>{}</pre></details>",
+        proof.index,
+        proof.tree_size,
+        escape_html(&json)
+    ))
 }
 
 fn escape_html(text: &str) -> String {
@@ -147,7 +186,7 @@ async fn verify_page(
                     PermitStatus::Expired => ("已过期", "bad"),
                     PermitStatus::Revoked => ("已撤销", "bad"),
                 };
-                let page = format!(
+                let mut page = format!(
                     "<p>许可证编号：{}</p><p>持证单位（人）：{}</p><p>许可事项：{}</p><p>状态：<strong class=\"{class}\">{label}</strong></p><p>有效期限：{} 至 {}</p>",
                     escape_html(&verified.permit.number),
                     escape_html(&public_holder(&verified.permit.holder)),
@@ -155,6 +194,7 @@ async fn verify_page(
                     escape_html(&verified.permit.valid_from),
                     escape_html(&verified.permit.valid_to)
                 );
+                page.push_str(&log_section(&state, &verified, query.log).await?);
                 (StatusCode::OK, page)
             }
         },

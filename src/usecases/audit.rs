@@ -14,6 +14,16 @@ use crate::domain::user::{Actor, Role};
 use crate::replay::{ReplayError, ReplayReport};
 
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+
+/// An entry's place in the log and its inclusion proof against a signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct LogProof {
+    pub index: u64,
+    pub leaf_hash: merkle::Hash,
+    pub tree_size: u64,
+    pub checkpoint: String,
+    pub hashes: Vec<merkle::Hash>,
+}
 /// The most entries one call returns.
 pub const MAX_ENTRIES: u64 = 1000;
 
@@ -76,6 +86,36 @@ impl UseCases {
         self.store().keep_checkpoint(size, &note).await?;
         // Of two signed at once for one size, the one kept is the one served.
         Ok(self.store().latest_checkpoint().await?.filter(|(kept, _)| *kept == size).map_or(note, |(_, kept)| kept))
+    }
+
+    /// The log index of a permit's issue (its `permit.issued` entry), if the log holds one.
+    pub async fn permit_log_index(&self, permit: &crate::storage::PermitRecord) -> Result<Option<u64>, UseCaseError> {
+        let entries = self.store().audit_for(&permit.application_id).await?;
+        let names_it = |e: &&AuditEntry| {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            e.kind == "permit.issued" && payload.get("number").and_then(|n| n.as_str()) == Some(permit.number.as_str())
+        };
+        Ok(entries.iter().rev().find(names_it).map(AuditEntry::leaf_index))
+    }
+
+    /// A permit's issue in the audit log, proved: its entry's index and leaf hash, and the
+    /// inclusion proof against the latest signed checkpoint, checked here before it is served.
+    /// Hashes only: the entry itself is for auditors (`GET /api/v1/audit/entries`).
+    pub async fn permit_log_proof(
+        &self,
+        permit: &crate::storage::PermitRecord,
+        signer: &crate::audit::checkpoint::LogSigner,
+    ) -> Result<Option<LogProof>, UseCaseError> {
+        let Some(index) = self.permit_log_index(permit).await? else { return Ok(None) };
+        let entry =
+            self.store().audit_range(index, index + 1).await?.pop().ok_or_else(|| UseCaseError::Internal("the entry vanished".into()))?;
+        let note = self.checkpoint(signer).await?;
+        let signed = crate::audit::checkpoint::verify(&note, &signer.verifier_key()).map_err(|e| UseCaseError::Internal(e.to_string()))?;
+        let hashes = self.inclusion_proof(index, signed.size).await?;
+        let leaf_hash = merkle::leaf_hash(&entry.leaf_bytes());
+        merkle::verify_inclusion(index, signed.size, &leaf_hash, &hashes, &signed.root)
+            .map_err(|e| UseCaseError::Internal(format!("the permit's entry does not verify against the checkpoint: {e}")))?;
+        Ok(Some(LogProof { index, leaf_hash, tree_size: signed.size, checkpoint: note, hashes }))
     }
 
     /// The inclusion proof of entry `index` (0-based) in the tree of `size` entries.

@@ -605,7 +605,6 @@ mod tests {
         assert_eq!((narrowed.received, narrowed.decided, narrowed.good_rating_rate), (3, 1, Some(1.0)), "C, D and E; C's rating removed");
         let empty = dashboard(&rules, &[], &Scope::default(), day("2026-11-20")).overall;
         assert_eq!((empty.received, empty.auto_issue_rate, empty.p90_working_days), (0, None, None), "no division by zero");
-
     }
 
     /// October 2026: six drainage cases issued by the machine, five of them rated (one 不满意,
@@ -624,7 +623,8 @@ mod tests {
             removed: false,
             order: None,
         };
-        let mut cases: Vec<Case> = [Some(5), Some(5), Some(4), Some(2), Some(5), None].into_iter().map(|rating| Case { rating, ..base }).collect();
+        let mut cases: Vec<Case> =
+            [Some(5), Some(5), Some(4), Some(2), Some(5), None].into_iter().map(|rating| Case { rating, ..base }).collect();
         cases[3].order = Some((WorkOrderState::Founded, false, false, "2026-10-19", Some(true)));
         cases.push(Case { decided: Some("2026-12-05"), ..base });
         cases.extend([Case { service: "retirement", rating: Some(1), ..base }, Case { service: "retirement", ..base }]);

@@ -190,7 +190,8 @@ impl UseCases {
                 continue;
             }
             let text = format!("回访后{days}个工作日内申请人未评价，自动办结");
-            let input = StepInput { from: order.state, to: WorkOrderState::Closed, step: &Step::Lapse, actor_id: None, on: today, text: &text };
+            let input =
+                StepInput { from: order.state, to: WorkOrderState::Closed, step: &Step::Lapse, actor_id: None, on: today, text: &text };
             match self.store().work_order_step(order.id, &input, None, "system:deadlines").await {
                 Ok(true) => {
                     tracing::info!(work_order = order.id, "work order closed: no grade after the call back");

@@ -79,7 +79,8 @@ fn rows(f: &Figures) -> Vec<Row> {
         ("ratings", "差评整改工单", count(f.bad_rating_work_orders)),
         ("live", "未办结工单 / 其中超期", format!("{} / {}", f.open_work_orders, f.overdue_work_orders)),
     ]);
-    let shown = rows.into_iter().map(|(group, label, value)| Row { label, value: if f.is_withheld(group) { withheld_text() } else { value } });
+    let shown =
+        rows.into_iter().map(|(group, label, value)| Row { label, value: if f.is_withheld(group) { withheld_text() } else { value } });
     let mut all = vec![Row { label: "受理件数", value: count(f.received) }];
     if f.counted != f.received {
         all.push(Row { label: "其中计入各项指标（办结不足公布件数的事项月份不计）", value: count(f.counted) });
@@ -172,7 +173,8 @@ async fn dashboard(State(state): State<AppState>, visitor: Visitor, Query(query)
     };
     let detail = sees_detail(visitor.actor.as_ref());
     // The public asks by whole months (a month input); staff by any dates.
-    let shown = |d: Option<chrono::NaiveDate>| d.map(|d| if detail { d.to_string() } else { d.format("%Y-%m").to_string() }).unwrap_or_default();
+    let shown =
+        |d: Option<chrono::NaiveDate>| d.map(|d| if detail { d.to_string() } else { d.format("%Y-%m").to_string() }).unwrap_or_default();
     let name = |id: &str| rules.service(id).map_or_else(|| id.to_string(), |s| s.info().name.clone());
     let months: Vec<(String, Figures)> = board.by_month.clone().into_iter().collect();
     Ok(DashboardPage {

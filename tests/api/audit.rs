@@ -298,3 +298,41 @@ async fn the_log_is_checkpointed_after_appends_without_a_request() {
     let (_, note) = store.latest_checkpoint().await.unwrap().unwrap();
     onewindow::audit::checkpoint::verify(&note, &app.state.signer().verifier_key()).unwrap();
 }
+
+/// A permit's issue is found in the log from the application's JSON and from the public
+/// verification, with an inclusion proof that verifies against the signed checkpoint served with
+/// it; the verification page shows it.
+#[tokio::test]
+async fn a_permits_log_index_and_inclusion_proof_verify_against_the_signed_checkpoint() {
+    use base64::Engine as _;
+    use onewindow::audit::{checkpoint, merkle};
+    let app = crate::helpers::spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    let application = app.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "issued");
+    let index = application["log"]["permit"].as_u64().expect("the permit's log index");
+    assert_eq!(application["log"]["decisions"].as_array().map(Vec::len), Some(1));
+    let number = application["permit"]["number"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/permits/{}/verify?log={index}", urlencoding(&number));
+    let body: serde_json::Value = app.client.get(app.url(&path)).send().await.unwrap().json().await.unwrap();
+    let log = &body["log"];
+    assert_eq!((log["index"].as_u64(), body["log_matches"].as_bool()), (Some(index), Some(true)), "{body}");
+    let key = app.client.get(app.url("/api/v1/audit/key")).send().await.unwrap().text().await.unwrap();
+    let signed = checkpoint::verify(log["checkpoint"].as_str().unwrap(), &key).unwrap();
+    assert_eq!(signed.size, log["tree_size"].as_u64().unwrap());
+    let decode = |h: &serde_json::Value| -> merkle::Hash {
+        base64::engine::general_purpose::STANDARD.decode(h.as_str().unwrap()).unwrap().try_into().unwrap()
+    };
+    let hashes: Vec<merkle::Hash> = log["inclusion"].as_array().unwrap().iter().map(decode).collect();
+    let entry = app.state.usecases().store().audit_range(index, index + 1).await.unwrap().pop().unwrap();
+    assert_eq!(entry.kind, "permit.issued");
+    assert_eq!(decode(&log["leaf_hash"]), merkle::leaf_hash(&entry.leaf_bytes()));
+    merkle::verify_inclusion(index, signed.size, &merkle::leaf_hash(&entry.leaf_bytes()), &hashes, &signed.root).unwrap();
+    let wrong = format!("/api/v1/permits/{}/verify?log={}", urlencoding(&number), index + 1);
+    let body: serde_json::Value = app.client.get(app.url(&wrong)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["log_matches"].as_bool(), Some(false), "a certificate naming another entry is told apart");
+}
+
+fn urlencoding(text: &str) -> String {
+    text.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

@@ -74,7 +74,10 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     let code = app.state.verification().code(&number);
     assert!(text.contains(&code), "{text}");
     let url = decode_qr(&pdf);
-    let expected = format!("https://onewindow.example.gov.cn/verify/{}?code={code}", onewindow::issuance::encode_path_segment(&number));
+    let shown: Value = app.get(&format!("/api/v1/applications/{id}")).await.json().await.unwrap();
+    let log_index = shown["log"]["permit"].as_u64().expect("the permit's log index");
+    let expected =
+        format!("https://onewindow.example.gov.cn/verify/{}?code={code}&log={log_index}", onewindow::issuance::encode_path_segment(&number));
     assert_eq!(url, expected);
 
     // The page behind the QR code: public, the status and the holder (a business by its name), no
@@ -84,6 +87,8 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("有效") && html.contains(&number), "{html}");
+    assert!(html.contains(&format!("日志第 {log_index} 条")) && html.contains("包含证明已核对"), "{html}");
+    assert!(!html.contains("证书上的日志序号与记录不符"), "{html}");
     assert!(html.contains(fixture.form["applicant_name"].as_str().unwrap()), "{html}");
     assert!(!html.contains(fixture.form["contact_phone"].as_str().unwrap()));
 }

@@ -33,7 +33,8 @@ impl AuditLog for SqliteStore {
 
     async fn tree_size(&self) -> Result<u64, StoreError> {
         // Leaves are written in order from 0 with no gap: the highest index tells the size (one index seek).
-        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree WHERE level = 0").fetch_one(&self.pool).await?;
+        let size: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree WHERE level = 0").fetch_one(&self.pool).await?;
         Ok(size as u64)
     }
 
@@ -59,7 +60,8 @@ impl AuditLog for SqliteStore {
     }
 
     async fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size").fetch_all(&self.pool).await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size").fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(|(size, note)| (size as u64, note)).collect())
     }
 
