@@ -158,7 +158,12 @@ pub(crate) struct StorageArgs {
 #[derive(Debug, clap::Args)]
 struct ReplayArgs {
     /// The application whose decisions to replay.
-    application_id: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    application_id: Option<String>,
+    /// Replay every recorded decision of every application, with a progress bar, and report each
+    /// one that differs.
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     storage: StorageArgs,
     #[command(flatten)]
@@ -316,11 +321,14 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    if args.all {
+        return audit::replay_all(&args.storage, &args.limits);
+    }
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
         let inference = crate::app::Inference::load(&args.limits)?;
-        let id = crate::domain::application::ApplicationId::parse(&args.application_id)
-            .with_context(|| format!("{} is not an application id", args.application_id))?;
+        let given = args.application_id.unwrap_or_default();
+        let id = crate::domain::application::ApplicationId::parse(&given).with_context(|| format!("{given} is not an application id"))?;
         let reports = crate::replay::replay(store.as_ref(), &blobs, &args.limits, inference, crate::app::this_exe()?, &id).await?;
         let mut all = true;
         for report in &reports {
@@ -328,13 +336,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
                 println!("submission {}: reproduced byte for byte (sha256 {})", report.submission, report.recorded_sha256);
             } else {
                 all = false;
-                println!(
-                    "submission {}: NOT reproduced: recorded sha256 {}, replayed sha256 {}, first difference in `{}`",
-                    report.submission,
-                    report.recorded_sha256,
-                    report.replayed_sha256,
-                    report.first_difference.as_deref().unwrap_or("?")
-                );
+                println!("submission {}: NOT reproduced: {}", report.submission, audit::difference(report));
             }
         }
         anyhow::ensure!(all, "replay did not reproduce every recorded decision");

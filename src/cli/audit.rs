@@ -167,3 +167,57 @@ pub(crate) fn key(storage: &StorageArgs, public_url: &str, audit_origin: Option<
     println!("{}", signer.verifier_key());
     Ok(())
 }
+
+/// How a replayed decision differs from the recorded one.
+pub(crate) fn difference(report: &crate::replay::ReplayReport) -> String {
+    let values = report.difference.as_ref().map(|(was, now)| format!(" (recorded {was}, replayed {now})")).unwrap_or_default();
+    format!(
+        "recorded sha256 {}, replayed sha256 {}, first difference in `{}`{values}",
+        report.recorded_sha256,
+        report.replayed_sha256,
+        report.first_difference.as_deref().unwrap_or("?")
+    )
+}
+
+/// `replay --all`: every application the log records a machine decision of, in log order, each
+/// decision under its own stored rule set; a progress bar on a terminal, then every difference.
+pub(crate) fn replay_all(storage: &StorageArgs, limits: &crate::config::LimitsConfig) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
+        let inference = crate::app::Inference::load(limits)?;
+        let mut ids: Vec<String> = Vec::new();
+        for entry in store.audit_entries().await? {
+            if let (true, Some(id)) = (entry.kind == "application.decided", entry.application_id) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let bar = indicatif::ProgressBar::new(ids.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} applications, {elapsed} ({eta} left)")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let (mut decisions, mut differing) = (0, Vec::new());
+        for id in &ids {
+            let parsed = crate::domain::application::ApplicationId::parse(id).with_context(|| format!("{id} is not an application id"))?;
+            match crate::replay::replay(store.as_ref(), &blobs, limits, inference.clone(), crate::app::this_exe()?, &parsed).await {
+                Ok(reports) => {
+                    decisions += reports.len();
+                    for report in reports.iter().filter(|r| !r.reproduced) {
+                        differing.push(format!("{id} submission {}: {}", report.submission, difference(report)));
+                    }
+                }
+                Err(error) => differing.push(format!("{id}: not replayed: {error}")),
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        for line in &differing {
+            println!("{line}");
+        }
+        println!("{} applications, {decisions} decisions replayed: {} differ", ids.len(), differing.len());
+        anyhow::ensure!(differing.is_empty(), "replay did not reproduce every recorded decision");
+        Ok(())
+    })
+}

@@ -30,6 +30,9 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
     let replay = run(&["replay", &id]);
     assert!(replay.status.success(), "{}{}", String::from_utf8_lossy(&replay.stdout), String::from_utf8_lossy(&replay.stderr));
     assert!(String::from_utf8_lossy(&replay.stdout).contains("reproduced byte for byte"));
+    let everything = run(&["replay", "--all"]);
+    let said = String::from_utf8_lossy(&everything.stdout).to_string();
+    assert!(everything.status.success() && said.contains("1 applications, 1 decisions replayed: 0 differ"), "{said}");
 
     // One changed byte in entry 3's payload.
     sqlx::query("UPDATE audit_log SET payload = replace(payload, 'pdf', 'pdF') WHERE seq = 3").execute(&pool).await.unwrap();
@@ -42,6 +45,10 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
     let replay = run(&["replay", &id]);
     assert!(!replay.status.success());
     assert!(String::from_utf8_lossy(&replay.stdout).contains("NOT reproduced"));
+    let everything = run(&["replay", "--all"]);
+    let said = String::from_utf8_lossy(&everything.stdout).to_string();
+    assert!(!everything.status.success() && said.contains(&format!("{id} submission 1:")) && said.contains("1 differ"), "{said}");
+    assert!(said.contains("first difference in `outcome`"), "{said}");
 }
 
 /// Regression (issue 21): an entry's payload edited and every later hash recomputed by the chain's
