@@ -265,3 +265,60 @@ fn rapidocr(images: &[PathBuf], iterations: usize) -> Vec<RapidResult> {
         _ => Vec::new(),
     }
 }
+
+/// `bench --audit`: appends per second to a fresh log (one entry a transaction, as the service
+/// writes, and a thousand a transaction), then the latency of inclusion and consistency proofs
+/// from the stored tree, at each size in `sizes` (a generated log of that many entries).
+pub fn run_audit(sizes: &[u64]) -> anyhow::Result<()> {
+    use crate::audit::merkle;
+    use crate::storage::AuditLog as _;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        for &size in sizes {
+            let dir = tempfile::tempdir()?;
+            let store = crate::storage::sqlite::SqliteStore::open_in(dir.path()).await?;
+            let single = 2_000.min(size);
+            let started = Instant::now();
+            store.bench_appends(single, 1).await?;
+            let one_each = single as f64 / started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            store.bench_appends(size - single, 1_000).await?;
+            let batched = (size - single) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let n = store.tree_size().await?;
+            anyhow::ensure!(n == size, "the tree holds {n} leaves, not {size}");
+            let mut inclusion = Vec::new();
+            let mut consistency = Vec::new();
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+            for _ in 0..500 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let index = state % n;
+                let started = Instant::now();
+                let needed = merkle::NeededHashes::of(|s| merkle::inclusion_proof(s, index, n).map(|_| ()));
+                let fetched = store.tree_hashes(&needed).await?;
+                let proof = merkle::inclusion_proof(&fetched, index, n).map_err(|e| anyhow::anyhow!("{e}"))?;
+                inclusion.push(started.elapsed().as_secs_f64() * 1e3);
+                anyhow::ensure!(proof.is_some(), "no proof of {index}");
+                let first = (index + 1).min(n);
+                let started = Instant::now();
+                let needed = merkle::NeededHashes::of(|s| merkle::consistency_proof(s, first, n).map(|_| ()));
+                let fetched = store.tree_hashes(&needed).await?;
+                merkle::consistency_proof(&fetched, first, n).map_err(|e| anyhow::anyhow!("{e}"))?;
+                consistency.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            inclusion.sort_by(f64::total_cmp);
+            consistency.sort_by(f64::total_cmp);
+            let db_mib = std::fs::metadata(dir.path().join("onewindow.db")).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(0.0);
+            println!(
+                "audit log of {size} entries ({db_mib:.0} MiB): appends {one_each:.0}/s one a transaction, {batched:.0}/s a thousand a transaction; \
+                 inclusion proof p50 {:.3} ms p95 {:.3} ms; consistency proof p50 {:.3} ms p95 {:.3} ms (500 each, from the stored tree)",
+                percentile(&inclusion, 0.5),
+                percentile(&inclusion, 0.95),
+                percentile(&consistency, 0.5),
+                percentile(&consistency, 0.95)
+            );
+        }
+        Ok(())
+    })
+}

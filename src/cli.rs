@@ -186,6 +186,10 @@ struct BenchArgs {
     /// documents, read once beforehand, and of one business scope's category.
     #[arg(long, value_name = "PACKAGE", conflicts_with = "ocr")]
     encoder: Option<PathBuf>,
+    /// Instead: appends per second and proof latency of the audit log, on generated logs of
+    /// these sizes (for example `--audit 100000,1000000`).
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["ocr", "encoder"])]
+    audit: Vec<u64>,
     /// Print the time each OCR network spends per operator kind, on every run (to stderr).
     #[arg(long, env = "ONEWINDOW_GRAPH_PROFILE")]
     graph_profile: bool,
@@ -251,6 +255,7 @@ pub fn main() -> ExitCode {
             .build()
             .context("starting the async runtime")
             .and_then(|runtime| runtime.block_on(crate::load::command(args))),
+        Command::Bench(args) if !args.audit.is_empty() => crate::bench::run_audit(&args.audit),
         Command::Bench(args) => match (args.ocr, args.encoder) {
             (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || shipped_reader(&args.limits)),
             (None, Some(package)) => RuleSet::load_dir(&args.rules.rules_dir)

@@ -79,3 +79,21 @@ impl AuditLog for SqliteStore {
         Ok(())
     }
 }
+
+impl SqliteStore {
+    /// Appends `n` entries of kind `bench.append` through the log's own append (its chain and its
+    /// tree's hashes), `per_transaction` to a write transaction. For `onewindow bench --audit`
+    /// only: the service never writes an entry without the change it records.
+    pub async fn bench_appends(&self, n: u64, per_transaction: u64) -> Result<(), StoreError> {
+        let mut done = 0;
+        while done < n {
+            let mut tx = self.write_tx().await?;
+            for _ in 0..per_transaction.min(n - done) {
+                done += 1;
+                audit(&mut tx, "system:bench", "bench.append", None, serde_json::json!({"n": done})).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
