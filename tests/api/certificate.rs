@@ -76,8 +76,10 @@ async fn an_issued_permit_has_a_certificate_with_its_number_name_and_a_qr_code_t
     let url = decode_qr(&pdf);
     let shown: Value = app.get(&format!("/api/v1/applications/{id}")).await.json().await.unwrap();
     let log_index = shown["log"]["permit"].as_u64().expect("the permit's log index");
-    let expected =
-        format!("https://onewindow.example.gov.cn/verify/{}?code={code}&log={log_index}", onewindow::issuance::encode_path_segment(&number));
+    let expected = format!(
+        "https://onewindow.example.gov.cn/verify/{}?code={code}&log={log_index}",
+        onewindow::issuance::encode_path_segment(&number)
+    );
     assert_eq!(url, expected);
 
     // The page behind the QR code: public, the status and the holder (a business by its name), no
