@@ -121,12 +121,23 @@ impl Application {
         let pipeline = pipeline(Arc::new(rules), &config.limits, reader_exe, inference);
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let clock = options.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let usecases = UseCases::new(store, blobs, Arc::new(pipeline), clock, config.limits.case_limits(), config.sessions.limits());
+        let usecases =
+            UseCases::new(store.clone(), blobs, Arc::new(pipeline), clock, config.limits.case_limits(), config.sessions.limits());
         let font = CertificateFont::shipped().context("loading the certificate font")?;
         let verification = crate::issuance::verification::VerificationKey::load_or_create(&config.data_dir)
             .context("reading or creating the verification-code key")?;
         let signer = crate::audit::checkpoint::LogSigner::load_or_create(&config.data_dir, &config.audit_origin())
             .context("reading or creating the audit log's signing key")?;
+        // The origin is the log's name in every checkpoint: a log renamed mid-way would have
+        // checkpoints no one verifier key checks.
+        if let Some((_, note)) = store.latest_checkpoint().await.context("reading the latest checkpoint")? {
+            let named = note.lines().next().unwrap_or_default();
+            anyhow::ensure!(
+                named == signer.origin(),
+                "the audit log is named {named:?} in its checkpoints, but the settings name it {:?}: keep its name (--audit-origin {named})",
+                signer.origin()
+            );
+        }
         let state = AppState::new(usecases, config.public_url.clone(), font, verification, replay, signer);
         Ok(Self { listener, state, workers: config.workers })
     }

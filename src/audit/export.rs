@@ -2,12 +2,15 @@
 //!
 //! An export is JSON lines, each an object tagged by `type`: first a `header` (format, origin and
 //! size), then every `entry` in log order (the stored fields, from which each leaf's bytes are
-//! rebuilt), every stored `blob`'s hash and size, and every kept `checkpoint`'s signed note.
+//! rebuilt), every stored document (`blob`) with its bytes' hash and size as read back from disk,
+//! and every kept `checkpoint`'s signed note.
 //! [`verify`] recomputes the chain, every leaf and the root, checks every checkpoint's signature
 //! and root against the entries and that each is consistent with the next (RFC 9162 proofs), and
 //! checks a checkpoint the auditor kept from before: a log rewritten since, even with fresh chain
-//! hashes and a fresh tree, no longer has the root that checkpoint signed. It names the first
-//! thing wrong.
+//! hashes and a fresh tree, no longer has the root that checkpoint signed; and checks that every
+//! document an entry names was exported with the hash and size the entry gives. It names the first
+//! thing wrong. The exporter reads and hashes every document; the verifier trusts that reading
+//! (it has no documents), so an export is as good as the machine that made it.
 
 use std::io::{BufRead, Write};
 
@@ -24,10 +27,23 @@ pub const FORMAT: &str = "onewindow-audit-export/1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Line {
-    Header { format: String, origin: String, size: u64 },
+    Header {
+        format: String,
+        origin: String,
+        size: u64,
+    },
     Entry(AuditEntry),
-    Blob { sha256: String, size_bytes: u64 },
-    Checkpoint { size: u64, note: String },
+    /// A stored document as the exporter found it on disk: the hash it is stored under, its
+    /// bytes' own hash (`missing` when the file is gone) and its size.
+    Blob {
+        sha256: String,
+        content_sha256: String,
+        size_bytes: u64,
+    },
+    Checkpoint {
+        size: u64,
+        note: String,
+    },
 }
 
 /// Writes an export: the header, the entries, the blobs' hashes and the checkpoints.
@@ -35,7 +51,7 @@ pub fn write(
     out: &mut impl Write,
     origin: &str,
     entries: &[AuditEntry],
-    blobs: &[(String, u64)],
+    blobs: &[StoredBlob],
     checkpoints: &[(u64, String)],
 ) -> std::io::Result<()> {
     let mut line = |line: Line| -> std::io::Result<()> {
@@ -46,13 +62,21 @@ pub fn write(
     for entry in entries {
         line(Line::Entry(entry.clone()))?;
     }
-    for (sha256, size_bytes) in blobs {
-        line(Line::Blob { sha256: sha256.clone(), size_bytes: *size_bytes })?;
+    for blob in blobs {
+        line(Line::Blob { sha256: blob.sha256.clone(), content_sha256: blob.content_sha256.clone(), size_bytes: blob.size_bytes })?;
     }
     for (size, note) in checkpoints {
         line(Line::Checkpoint { size: *size, note: note.clone() })?;
     }
     Ok(())
+}
+
+/// A stored document as read back for an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub content_sha256: String,
+    pub size_bytes: u64,
 }
 
 /// What a verified export holds.
@@ -79,6 +103,8 @@ pub enum ExportError {
     Chain(#[from] ChainError),
     #[error("an entry names document {sha256} (entry {seq}), which is not among the export's blobs")]
     MissingBlob { seq: i64, sha256: String },
+    #[error("document {sha256} (entry {seq}) was changed or lost on disk: its bytes hash to {found}, {size} bytes")]
+    ChangedBlob { seq: i64, sha256: String, found: String, size: u64 },
     #[error("checkpoint of {size} entries: {error}")]
     Signature { size: u64, error: CheckpointError },
     #[error("checkpoint of {size} entries is for the log {origin}, not this key's")]
@@ -108,14 +134,15 @@ pub fn read(input: impl BufRead) -> Result<Vec<Line>, ExportError> {
     Ok(lines)
 }
 
-/// The documents the entries name (an upload's `sha256`), with the entry that names each.
-fn named_documents(entries: &[AuditEntry]) -> Vec<(i64, String)> {
+/// The documents the entries name (an upload's `sha256` and `size_bytes`), with the entry that
+/// names each.
+pub fn named_documents(entries: &[AuditEntry]) -> Vec<(i64, String, Option<u64>)> {
     entries
         .iter()
         .filter(|e| e.kind == "document.stored")
         .filter_map(|e| {
             let payload: serde_json::Value = serde_json::from_str(&e.payload).ok()?;
-            Some((e.seq, payload.get("sha256")?.as_str()?.to_string()))
+            Some((e.seq, payload.get("sha256")?.as_str()?.to_string(), payload.get("size_bytes").and_then(serde_json::Value::as_u64)))
         })
         .collect()
 }
@@ -152,13 +179,13 @@ pub fn verify(lines: &[Line], key: &str, kept: Option<&str>) -> Result<Verified,
         return Err(ExportError::NoHeader);
     }
     let mut entries = Vec::new();
-    let mut blobs = std::collections::BTreeSet::new();
+    let mut blobs = std::collections::BTreeMap::new();
     let mut notes = Vec::new();
     for line in &lines[1..] {
         match line {
             Line::Header { .. } => return Err(ExportError::NoHeader),
             Line::Entry(entry) => entries.push(entry.clone()),
-            Line::Blob { sha256, .. } => drop(blobs.insert(sha256.clone())),
+            Line::Blob { sha256, content_sha256, size_bytes } => drop(blobs.insert(sha256.clone(), (content_sha256.clone(), *size_bytes))),
             Line::Checkpoint { note, .. } => notes.push(note.clone()),
         }
     }
@@ -174,9 +201,10 @@ pub fn verify(lines: &[Line], key: &str, kept: Option<&str>) -> Result<Verified,
     if *said != entries.len() as u64 {
         return Err(ExportError::SizeMismatch { said: *said, held: entries.len() as u64 });
     }
-    for (seq, sha256) in named_documents(&entries) {
-        if !blobs.contains(&sha256) {
-            return Err(ExportError::MissingBlob { seq, sha256 });
+    for (seq, sha256, size) in named_documents(&entries) {
+        let Some((found, stored_size)) = blobs.get(&sha256) else { return Err(ExportError::MissingBlob { seq, sha256 }) };
+        if *found != sha256 || size.is_some_and(|s| s != *stored_size) {
+            return Err(ExportError::ChangedBlob { seq, sha256, found: found.clone(), size: *stored_size });
         }
     }
     let mut signed: Vec<Checkpoint> = notes.iter().map(|n| check_against(n, key, &tree, false)).collect::<Result<_, _>>()?;

@@ -39,11 +39,14 @@ fn kept_checkpoint(path: Option<&Path>) -> anyhow::Result<Option<String>> {
     path.map(|p| std::fs::read_to_string(p).with_context(|| format!("reading the kept checkpoint {}", p.display()))).transpose()
 }
 
-fn report(verified: &export::Verified, rehashed: Option<(usize, usize)>) {
+fn report(verified: &export::Verified, rehashed: Option<Rehashed>) {
     println!("audit log verified: {} entries, Merkle root {}", verified.entries, hex::encode(verified.root));
     println!("{} signed checkpoints, all consistent; {} documents listed", verified.checkpoints, verified.blobs);
-    if let Some((documents, decisions)) = rehashed {
-        println!("re-hashed: {documents} stored documents and {decisions} decision records, each as its entry names it");
+    if let Some(r) = rehashed {
+        println!(
+            "re-hashed: {} stored documents and {} decision records, and {} permits checked, each as its entry names it",
+            r.documents, r.decisions, r.permits
+        );
     }
     match verified.signed_size {
         Some(size) if size == verified.entries => println!("every entry is covered by a signed checkpoint"),
@@ -62,6 +65,13 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         report(&verified, None);
         return Ok(());
     }
+    existing(&args.storage)?;
+    let key_file = args.storage.data_dir.join(crate::audit::checkpoint::KEY_FILE);
+    anyhow::ensure!(
+        args.key.is_some() || key_file.exists(),
+        "no signing key at {} (give --key): nothing to verify with",
+        key_file.display()
+    );
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
         let (lines, mut origin) = export_lines(store.as_ref(), &blobs).await?;
@@ -88,10 +98,17 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// Re-hashes what the entries point to: every stored document an upload's entry names (read
-/// back and checked against its hash), and every machine decision's record against the hash its
-/// entry holds. An edited file or row is named, with the entry that vouches for it.
-async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &[AuditEntry]) -> anyhow::Result<(usize, usize)> {
-    let (mut documents, mut decisions) = (0, 0);
+/// back and checked against its hash, and its row against the entry), every machine decision's
+/// record against the hash its entry holds, and every permit's number, dates and standing against
+/// its issue and revocation entries. An edited file or row is named, with the entry that vouches
+/// for it. (A person's review decision is logged with its written notice's hash only: the notice is
+/// not kept apart from the review row, so that row is not re-hashed.)
+async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &[AuditEntry]) -> anyhow::Result<Rehashed> {
+    let (mut documents, mut decisions, mut permits) = (0, 0, 0);
+    let application = |entry: &AuditEntry| {
+        let id = entry.application_id.as_deref().unwrap_or_default();
+        crate::domain::application::ApplicationId::parse(id).with_context(|| format!("audit entry {}: application id {id:?}", entry.seq))
+    };
     for entry in entries {
         let payload: serde_json::Value = serde_json::from_str(&entry.payload).unwrap_or_default();
         let text = |key: &str| payload.get(key).and_then(|v| v.as_str()).map(str::to_string);
@@ -99,12 +116,40 @@ async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &
             "document.stored" => {
                 let sha256 = text("sha256").with_context(|| format!("audit entry {} names no document hash", entry.seq))?;
                 blobs.get(&sha256).with_context(|| format!("document {sha256} (audit entry {}): missing or changed on disk", entry.seq))?;
+                // The document's row too: the file it names and its size, as logged.
+                let id = application(entry)?;
+                let document_id = payload.get("document_id").and_then(serde_json::Value::as_i64);
+                let size = payload.get("size_bytes").and_then(serde_json::Value::as_i64);
+                let row = store.documents(&id).await?.into_iter().find(|d| Some(d.id) == document_id);
+                anyhow::ensure!(
+                    row.as_ref().is_some_and(|d| d.sha256 == sha256 && Some(d.size_bytes) == size),
+                    "the record of document {document_id:?} of application {id} (audit entry {}): missing or changed since it was logged",
+                    entry.seq
+                );
                 documents += 1;
             }
+            "permit.issued" => {
+                let id = application(entry)?;
+                let permit = store.permit_for(&id).await?;
+                let logged = |key: &str| payload.get(key).and_then(|v| v.as_str());
+                anyhow::ensure!(
+                    permit.as_ref().is_some_and(|p| Some(p.number.as_str()) == logged("number")
+                        && Some(p.valid_from.as_str()) == logged("valid_from")
+                        && Some(p.valid_to.as_str()) == logged("valid_to")),
+                    "the permit of application {id} (audit entry {}): missing or changed since it was logged",
+                    entry.seq
+                );
+                let revoked = entries.iter().any(|e| e.kind == "permit.revoked" && e.application_id == entry.application_id);
+                anyhow::ensure!(
+                    permit.is_some_and(|p| (p.status == "revoked") == revoked),
+                    "the permit of application {id} (audit entry {}): its status does not match the log's revocations",
+                    entry.seq
+                );
+                permits += 1;
+            }
             "application.decided" => {
-                let (Some(id), Some(expected)) = (entry.application_id.as_deref(), text("decision_sha256")) else { continue };
-                let id = crate::domain::application::ApplicationId::parse(id)
-                    .with_context(|| format!("audit entry {}: application id {id}", entry.seq))?;
+                let Some(expected) = text("decision_sha256") else { continue };
+                let id = application(entry)?;
                 let submission = payload.get("submission").and_then(serde_json::Value::as_i64);
                 let found = store
                     .decisions(&id)
@@ -121,28 +166,43 @@ async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &
             _ => {}
         }
     }
-    Ok((documents, decisions))
+    Ok(Rehashed { documents, decisions, permits })
+}
+
+/// What the live verification read back and found as logged.
+struct Rehashed {
+    documents: usize,
+    decisions: usize,
+    permits: usize,
 }
 
 /// The export's lines of a live store, and the log's origin as its checkpoints name it.
 async fn export_lines(store: &dyn Store, blobs: &crate::storage::BlobStore) -> anyhow::Result<(Vec<Line>, String)> {
     let entries = store.audit_entries().await?;
     let checkpoints = store.checkpoints().await?;
-    let origin = checkpoints.first().and_then(|(_, note)| note.lines().next()).unwrap_or_default().to_string();
+    let origin = checkpoints.last().and_then(|(_, note)| note.lines().next()).unwrap_or_default().to_string();
+    // Every document an entry names, read back and hashed: an edited or lost file is exported as
+    // it is found, for the verifier to name.
     let mut documents = std::collections::BTreeMap::new();
-    for entry in entries.iter().filter(|e| e.kind == "document.stored") {
-        let payload: serde_json::Value = serde_json::from_str(&entry.payload).unwrap_or_default();
-        if let Some(sha256) = payload.get("sha256").and_then(|v| v.as_str()) {
-            documents.insert(sha256.to_string(), blobs.size(sha256).unwrap_or(0));
-        }
+    for (_, sha256, _) in export::named_documents(&entries) {
+        let (content_sha256, size_bytes) = blobs.content_hash(&sha256).unwrap_or_else(|_| ("missing".into(), 0));
+        documents.insert(sha256.clone(), export::StoredBlob { sha256, content_sha256, size_bytes });
     }
     let mut out = Vec::new();
-    let documents: Vec<(String, u64)> = documents.into_iter().collect();
+    let documents: Vec<export::StoredBlob> = documents.into_values().collect();
     export::write(&mut out, &origin, &entries, &documents, &checkpoints)?;
     Ok((export::read(out.as_slice())?, origin))
 }
 
+/// A mistyped data directory is an error, not an empty log that verifies.
+fn existing(storage: &StorageArgs) -> anyhow::Result<()> {
+    let db = storage.data_dir.join("onewindow.db");
+    anyhow::ensure!(storage.database_url.is_some() || db.exists(), "no database at {}", db.display());
+    Ok(())
+}
+
 pub(crate) fn export(storage: &StorageArgs, out: &Path) -> anyhow::Result<()> {
+    existing(storage)?;
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
         let (lines, _) = export_lines(store.as_ref(), &blobs).await?;
@@ -180,15 +240,17 @@ pub(crate) fn difference(report: &crate::replay::ReplayReport) -> String {
 }
 
 /// `replay --all`: every application the log records a machine decision of, in log order, each
-/// decision under its own stored rule set; a progress bar on a terminal, then every difference.
+/// machine decision under its own stored rule set (a person's decision is a judgement, not
+/// re-decided); a progress bar on a terminal, then every difference and every application that
+/// could not be replayed.
 pub(crate) fn replay_all(storage: &StorageArgs, limits: &crate::config::LimitsConfig) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
         let inference = crate::app::Inference::load(limits)?;
-        let mut ids: Vec<String> = Vec::new();
+        let (mut ids, mut seen): (Vec<String>, std::collections::HashSet<String>) = Default::default();
         for entry in store.audit_entries().await? {
             if let (true, Some(id)) = (entry.kind == "application.decided", entry.application_id) {
-                if !ids.contains(&id) {
+                if seen.insert(id.clone()) {
                     ids.push(id);
                 }
             }
@@ -198,26 +260,36 @@ pub(crate) fn replay_all(storage: &StorageArgs, limits: &crate::config::LimitsCo
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} applications, {elapsed} ({eta} left)")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let (mut decisions, mut differing) = (0, Vec::new());
+        let (mut decisions, mut differing, mut failed) = (0, Vec::new(), Vec::new());
         for id in &ids {
-            let parsed = crate::domain::application::ApplicationId::parse(id).with_context(|| format!("{id} is not an application id"))?;
-            match crate::replay::replay(store.as_ref(), &blobs, limits, inference.clone(), crate::app::this_exe()?, &parsed).await {
+            let replayed = match crate::domain::application::ApplicationId::parse(id) {
+                Some(parsed) => crate::replay::replay(store.as_ref(), &blobs, limits, inference.clone(), crate::app::this_exe()?, &parsed)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("not an application id".to_string()),
+            };
+            match replayed {
                 Ok(reports) => {
                     decisions += reports.len();
                     for report in reports.iter().filter(|r| !r.reproduced) {
                         differing.push(format!("{id} submission {}: {}", report.submission, difference(report)));
                     }
                 }
-                Err(error) => differing.push(format!("{id}: not replayed: {error}")),
+                Err(error) => failed.push(format!("{id}: not replayed: {error}")),
             }
             bar.inc(1);
         }
         bar.finish_and_clear();
-        for line in &differing {
+        for line in differing.iter().chain(&failed) {
             println!("{line}");
         }
-        println!("{} applications, {decisions} decisions replayed: {} differ", ids.len(), differing.len());
-        anyhow::ensure!(differing.is_empty(), "replay did not reproduce every recorded decision");
+        println!(
+            "{} applications, {decisions} machine decisions replayed: {} differ, {} applications not replayed",
+            ids.len(),
+            differing.len(),
+            failed.len()
+        );
+        anyhow::ensure!(differing.is_empty() && failed.is_empty(), "replay did not reproduce every recorded decision");
         Ok(())
     })
 }

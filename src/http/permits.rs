@@ -124,7 +124,11 @@ async fn verify_permit(
     if code_valid == Some(true) {
         body["holder"] = json!(public_holder(&verified.permit.holder));
     }
-    let proof = state.usecases().permit_log_proof(&verified.permit, state.signer()).await?;
+    // The permit's standing is answered even when its proof cannot be made now.
+    let proof = state.usecases().permit_log_proof(&verified.permit, state.signer()).await.unwrap_or_else(|error| {
+        tracing::error!(%error, number = %verified.permit.number, "no log proof for a permit");
+        None
+    });
     body["log"] = proof.as_ref().map(log_json).unwrap_or(Value::Null);
     body["log_matches"] = json!(query.log.map(|asked| proof.as_ref().map(|p| p.index) == Some(asked)));
     Ok(Json(body))
@@ -133,8 +137,13 @@ async fn verify_permit(
 /// The verification page's account of the permit's issue in the audit log: its index, and its
 /// inclusion proof against the latest signed checkpoint (checked before it is shown).
 async fn log_section(state: &AppState, verified: &crate::usecases::permits::Verification, asked: Option<u64>) -> Result<String, ApiError> {
-    let Some(proof) = state.usecases().permit_log_proof(&verified.permit, state.signer()).await? else {
-        return Ok("<p class=\"bad\">审计日志中未找到本证的发证记录，请联系发证机关。</p>".into());
+    let proof = match state.usecases().permit_log_proof(&verified.permit, state.signer()).await {
+        Ok(Some(proof)) => proof,
+        Ok(None) => return Ok("<p class=\"bad\">审计日志中未找到本证的发证记录，请联系发证机关。</p>".into()),
+        Err(error) => {
+            tracing::error!(%error, number = %verified.permit.number, "no log proof for a permit");
+            return Ok("<p>审计日志的包含证明暂时无法生成，请稍后再试；上面的核验结果不受影响。</p>".into());
+        }
     };
     let mismatch = match asked {
         Some(index) if index != proof.index => "<p class=\"bad\"><strong>证书上的日志序号与记录不符</strong>，请联系发证机关。</p>",

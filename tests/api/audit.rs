@@ -32,7 +32,10 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
     assert!(String::from_utf8_lossy(&replay.stdout).contains("reproduced byte for byte"));
     let everything = run(&["replay", "--all"]);
     let said = String::from_utf8_lossy(&everything.stdout).to_string();
-    assert!(everything.status.success() && said.contains("1 applications, 1 decisions replayed: 0 differ"), "{said}");
+    assert!(
+        everything.status.success() && said.contains("1 applications, 1 machine decisions replayed: 0 differ, 0 applications not replayed"),
+        "{said}"
+    );
 
     // One changed byte in entry 3's payload.
     sqlx::query("UPDATE audit_log SET payload = replace(payload, 'pdf', 'pdF') WHERE seq = 3").execute(&pool).await.unwrap();
@@ -221,14 +224,18 @@ async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_
         assert!(ok && said.contains("audit log verified"), "{said}");
     }
     let (ok, said) = run(&["audit", "verify", "--checkpoint", &path(&kept_file)]);
-    assert!(ok && said.contains("re-hashed: 5 stored documents and 1 decision records"), "{said}");
+    assert!(ok && said.contains("re-hashed: 5 stored documents and 1 decision records, and 1 permits checked"), "{said}");
 
     // A document edited on disk, then put back.
     let blob = walkdir(&data_dir.join("blobs")).into_iter().next().unwrap();
     let original = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, [&original[..], b" "].concat()).unwrap();
     let (ok, said) = run(&["audit", "verify"]);
-    assert!(!ok && said.contains("changed on disk") && said.contains(blob.file_name().unwrap().to_str().unwrap()), "{said}");
+    assert!(!ok && said.contains("on disk") && said.contains(blob.file_name().unwrap().to_str().unwrap()), "{said}");
+    let edited = files.path().join("edited.jsonl");
+    assert!(run(&["audit", "export", "--out", &path(&edited)]).0, "an export is made of what is found");
+    let (ok, said) = run(&["audit", "verify", "--offline", &path(&edited), "--key", key.trim()]);
+    assert!(!ok && said.contains("changed or lost on disk"), "offline too: {said}");
     std::fs::write(&blob, &original).unwrap();
 
     // A decision record edited in the database.
@@ -238,6 +245,12 @@ async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_
     assert!(!ok && said.contains("decision record"), "{said}");
     sqlx::query("UPDATE decisions SET decision = replace(decision, '\"refused\"', '\"issued\"')").execute(&pool).await.unwrap();
     assert!(run(&["audit", "verify"]).0, "put back, it verifies again");
+    // A permit's validity lengthened in the database.
+    let valid_to: String = sqlx::query_scalar("SELECT valid_to FROM permits").fetch_one(&pool).await.unwrap();
+    sqlx::query("UPDATE permits SET valid_to = '2099-12-31'").execute(&pool).await.unwrap();
+    let (ok, said) = run(&["audit", "verify"]);
+    assert!(!ok && said.contains("the permit of application"), "{said}");
+    sqlx::query("UPDATE permits SET valid_to = ?").bind(&valid_to).execute(&pool).await.unwrap();
 
     // The whole log rewritten: entry 3 changed, the chain made again, the tree and checkpoints dropped
     // (the tree is rebuilt from the entries on the next start).
@@ -342,4 +355,34 @@ async fn a_permits_log_index_and_inclusion_proof_verify_against_the_signed_check
 
 fn urlencoding(text: &str) -> String {
     text.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// The log's name is fixed by its checkpoints: a service started with another origin refuses to
+/// start (its checkpoints could no longer be checked with one verifier key), and says how to keep it.
+#[tokio::test]
+async fn a_service_renaming_its_log_refuses_to_start() {
+    let app = crate::helpers::spawn_app().await;
+    let kept = app.client.get(app.url("/api/v1/audit/checkpoint")).send().await.unwrap().text().await.unwrap();
+    let origin = kept.lines().next().unwrap().to_string();
+    let (data_dir, _temp) = app.stop().await;
+    let mut child = Command::new(onewindow_exe())
+        .args(["serve", "--listen", "127.0.0.1:0", "--audit-origin", "renamed.example/audit", "--data-dir"])
+        .arg(&data_dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("a renamed log was served");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success() && stderr.contains(&format!("--audit-origin {origin}")), "{stderr}");
 }

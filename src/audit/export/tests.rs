@@ -63,8 +63,12 @@ fn export(entries: &[AuditEntry], checkpoints: &[u64]) -> Vec<Line> {
 fn export_signed(entries: &[AuditEntry], signed: &[AuditEntry], checkpoints: &[u64]) -> Vec<Line> {
     let notes: Vec<(u64, String)> = checkpoints.iter().map(|&s| (s, signed_at(signed, s))).collect();
     let mut out = Vec::new();
-    write(&mut out, ORIGIN, entries, &[("ab".repeat(32), 3)], &notes).unwrap();
+    write(&mut out, ORIGIN, entries, &[blob("ab".repeat(32))], &notes).unwrap();
     read(out.as_slice()).unwrap()
+}
+
+fn blob(content_sha256: String) -> StoredBlob {
+    StoredBlob { sha256: "ab".repeat(32), content_sha256, size_bytes: 3 }
 }
 
 fn key() -> String {
@@ -170,17 +174,28 @@ fn a_bad_signature_a_foreign_key_and_a_missing_blob_are_refused() {
     let log = entries(10);
     let mut lines = export(&log, &[3, 10]);
     if let Some(Line::Checkpoint { note, .. }) = lines.last_mut() {
-        let at = note.rfind(' ').unwrap() + 5;
+        // A byte of the signature itself, past the key id's base64.
+        let at = note.trim_end().len() - 5;
         let mut bytes = note.clone().into_bytes();
         bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
         *note = String::from_utf8(bytes).unwrap();
     }
-    assert!(matches!(verify(&lines, &key(), None), Err(ExportError::Signature { size: 10, .. })));
+    assert!(
+        matches!(verify(&lines, &key(), None), Err(ExportError::Signature { size: 10, error: CheckpointError::BadSignature(_) })),
+        "a signature that does not verify"
+    );
     let stranger = LogSigner::from_seed(ORIGIN, [9; 32]);
     let foreign = stranger.sign(10, &verify(&export(&log, &[]), &key(), None).unwrap().root);
     assert!(matches!(verify(&export(&log, &[3]), &key(), Some(&foreign)), Err(ExportError::KeptUnsigned { .. })));
     let mut unlisted = export(&log, &[3]);
     unlisted.retain(|l| !matches!(l, Line::Blob { .. }));
     assert!(matches!(verify(&unlisted, &key(), None), Err(ExportError::MissingBlob { seq: 2, .. })));
+    let mut edited = export(&log, &[3]);
+    for line in &mut edited {
+        if let Line::Blob { content_sha256, .. } = line {
+            *content_sha256 = "cd".repeat(32);
+        }
+    }
+    assert!(matches!(verify(&edited, &key(), None), Err(ExportError::ChangedBlob { seq: 2, .. })), "a document edited on disk");
     assert_eq!(verify(&[], &key(), None), Err(ExportError::NoHeader));
 }
