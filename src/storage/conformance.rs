@@ -391,7 +391,17 @@ pub async fn the_merkle_tree_follows_the_log_one_leaf_per_entry(store: &dyn Stor
     changed[1].payload.push(' ');
     assert!(crate::audit::verify_tree(&changed, size, &root).is_err(), "an entry changed after the tree was written");
     assert!(crate::audit::verify_tree(&entries[..entries.len() - 1], size, &root).is_err(), "a dropped entry");
+
+    // Appends at once from many writers take their turn: one order, no seq twice, no gap.
+    let writers: Vec<_> = (0..12).map(|_| submitted(store)).collect();
+    futures_util::future::join_all(writers).await;
+    let entries = store.audit_entries().await.unwrap();
+    assert_eq!(verify_chain(&entries).unwrap(), entries.len() as u64);
+    let (size, root) = tree_head(store).await.unwrap();
+    assert_eq!(size, entries.len() as u64);
+    crate::audit::verify_tree(&entries, size, &root).unwrap();
 }
+
 
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {

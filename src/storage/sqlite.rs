@@ -95,7 +95,8 @@ impl SqliteStore {
     }
 }
 
-/// Appends one audit event inside the caller's transaction, chained to the last one.
+/// Appends one audit event inside the caller's transaction, chained to the last one, after the
+/// log's head row (`audit_head`, migration 0014).
 async fn audit(
     tx: &mut Transaction<'static, Sqlite>,
     actor: &str,
@@ -103,11 +104,14 @@ async fn audit(
     application_id: Option<&str>,
     payload: serde_json::Value,
 ) -> Result<(), StoreError> {
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetch_optional(&mut **tx).await?;
-    let (seq, prev_hash) = match last {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
+    // The head row, locked by this update until the transaction ends: appends take their turn
+    // here, so that the log has one order however many writers share the database.
+    let seq: i64 = sqlx::query_scalar("UPDATE audit_head SET size = size + 1 WHERE id = 1 RETURNING size").fetch_one(&mut **tx).await?;
+    let prev_hash = if seq == 1 {
+        GENESIS_HASH.to_string()
+    } else {
+        let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?").bind(seq - 1).fetch_optional(&mut **tx).await?;
+        prev.ok_or_else(|| StoreError::Corrupt(format!("the audit log's head counts {} entries but entry {} is missing", seq - 1, seq - 1)))?
     };
     let at = now_text();
     let payload = payload.to_string();
