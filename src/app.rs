@@ -162,6 +162,13 @@ impl Application {
         self.state.set_ready();
         tracing::info!(listen = %self.listener.local_addr()?, workers = self.workers, "onewindow ready");
         let router = crate::http::router(self.state.clone());
+        let state = self.state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Readiness fails at once, so a load balancer sends no more; requests in flight finish.
+            state.set_stopping();
+            tracing::info!("shutting down: no new requests; workers finish their current job");
+        };
         axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await.context("serving http")?;
         let _ = stop_tx.send(true);
         for worker in workers {
@@ -176,8 +183,22 @@ impl Application {
         Ok(())
     }
 
+    /// Serves until SIGTERM (what service managers and orchestrators send) or Ctrl-C.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(async {
+            #[cfg(unix)]
+            {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = term.recv() => {}
+                            _ = tokio::signal::ctrl_c() => {}
+                        }
+                    }
+                    Err(_) => drop(tokio::signal::ctrl_c().await),
+                }
+            }
+            #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;
         })
         .await

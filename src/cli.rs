@@ -19,6 +19,16 @@ mod audit;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How logs are written to standard error: `text` for people, `json` (one object a line) for
+    /// log collectors.
+    #[arg(long, global = true, env = "ONEWINDOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,7 +240,7 @@ pub fn main() -> ExitCode {
         };
     }
     crate::models::keep_freed_memory_for_reuse();
-    init_tracing();
+    init_tracing(cli.log_format);
     if let Command::Bench(args) = &cli.command {
         vision::graph::profile_operators(args.graph_profile);
     }
@@ -274,9 +284,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ONEWINDOW_LOG").unwrap_or_else(|_| "onewindow=info,warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().flatten_event(true).try_init(),
+    };
 }
 
 /// The rule set and the pipeline with the shipped models, for commands that decide without a server.

@@ -19,6 +19,8 @@ struct Shared {
     replay: ReplayKit,
     /// Set once the workers run and the listener is about to serve.
     ready: AtomicBool,
+    started: AtomicBool,
+    stopping: AtomicBool,
     /// Signs the audit log's checkpoints.
     signer: crate::audit::checkpoint::LogSigner,
     /// Where the lines of recently drawn images stand (the review page's boxes).
@@ -45,6 +47,8 @@ impl AppState {
             verification,
             replay,
             ready: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             placed: Default::default(),
             signer,
         }))
@@ -85,5 +89,22 @@ impl AppState {
 
     pub fn set_ready(&self) {
         self.0.ready.store(true, Ordering::Release);
+        self.0.started.store(true, Ordering::Release);
+    }
+
+    /// Shutting down: not ready any more (load balancers stop sending), though still serving what
+    /// is in flight.
+    pub fn set_stopping(&self) {
+        self.0.stopping.store(true, Ordering::Release);
+        self.0.ready.store(false, Ordering::Release);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.0.stopping.load(Ordering::Acquire)
+    }
+
+    /// Whether it was ready once (so that not ready now is a fault, not a start).
+    pub fn was_ready(&self) -> bool {
+        self.0.started.load(Ordering::Acquire)
     }
 }

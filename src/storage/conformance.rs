@@ -402,7 +402,6 @@ pub async fn the_merkle_tree_follows_the_log_one_leaf_per_entry(store: &dyn Stor
     crate::audit::verify_tree(&entries, size, &root).unwrap();
 }
 
-
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {
     ($make:expr, $($check:ident),* $(,)?) => {

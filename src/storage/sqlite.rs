@@ -110,8 +110,11 @@ async fn audit(
     let prev_hash = if seq == 1 {
         GENESIS_HASH.to_string()
     } else {
-        let prev: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?").bind(seq - 1).fetch_optional(&mut **tx).await?;
-        prev.ok_or_else(|| StoreError::Corrupt(format!("the audit log's head counts {} entries but entry {} is missing", seq - 1, seq - 1)))?
+        let prev: Option<String> =
+            sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?").bind(seq - 1).fetch_optional(&mut **tx).await?;
+        prev.ok_or_else(|| {
+            StoreError::Corrupt(format!("the audit log's head counts {} entries but entry {} is missing", seq - 1, seq - 1))
+        })?
     };
     let at = now_text();
     let payload = payload.to_string();

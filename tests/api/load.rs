@@ -150,3 +150,32 @@ async fn killed_five_times_during_load_the_service_loses_nothing_it_acknowledged
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
     assert!(String::from_utf8_lossy(&verify.stdout).starts_with("audit log verified"));
 }
+
+/// SIGTERM, as service managers send it, stops the service cleanly: it exits 0, its last appends
+/// are covered by a signed checkpoint, and its log verifies. Liveness and readiness answer apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_service_cleanly_with_its_log_signed_to_the_end() {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    load::make_applicants(&data_dir, None, 1).await.unwrap();
+    let address = free_address();
+    let mut server = start_server(&data_dir, &address).await;
+    let (live, body) = load::request(&address, "GET", "/health/live", "", &[], b"").await.unwrap();
+    assert_eq!((live, body["status"].as_str()), (200, Some("live")), "{body}");
+    let (ready, body) = load::request(&address, "GET", "/health/ready", "", &[], b"").await.unwrap();
+    assert_eq!((ready, body["status"].as_str()), (200, Some("ready")), "{body}");
+    let killed = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let verify = Command::new(onewindow_exe()).args(["audit", "verify", "--data-dir"]).arg(&data_dir).output().unwrap();
+    let said = String::from_utf8_lossy(&verify.stdout).to_string() + &String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success() && said.contains("every entry is covered by a signed checkpoint"), "{said}");
+}
