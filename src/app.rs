@@ -183,20 +183,16 @@ impl Application {
         Ok(())
     }
 
-    /// Serves until SIGTERM (what service managers and orchestrators send) or Ctrl-C.
+    /// Serves until SIGTERM (what service managers and orchestrators send) or Ctrl-C. The
+    /// handler is in place before the service is ready, so an early SIGTERM is a clean stop too.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(async {
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
+        self.run_until(async move {
             #[cfg(unix)]
-            {
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(mut term) => {
-                        tokio::select! {
-                            _ = term.recv() => {}
-                            _ = tokio::signal::ctrl_c() => {}
-                        }
-                    }
-                    Err(_) => drop(tokio::signal::ctrl_c().await),
-                }
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
             #[cfg(not(unix))]
             let _ = tokio::signal::ctrl_c().await;

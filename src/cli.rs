@@ -21,7 +21,7 @@ struct Cli {
     command: Command,
     /// How logs are written to standard error: `text` for people, `json` (one object a line) for
     /// log collectors.
-    #[arg(long, global = true, env = "ONEWINDOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "ONEWINDOW_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 }
 

@@ -6,4 +6,4 @@ CREATE TABLE audit_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     size INTEGER NOT NULL
 );
-INSERT INTO audit_head (id, size) SELECT 1, COUNT(*) FROM audit_log;
+INSERT INTO audit_head (id, size) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_log;

@@ -59,7 +59,24 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
         let store = Self { pool };
         store.catch_up_tree().await?;
+        store.check_head().await?;
         Ok(store)
+    }
+
+    /// The log's head row names its last entry, and the log holds every entry up to it: a log cut
+    /// short or added to past its head (a restored copy, an edit) is named here, before anything
+    /// is appended to it.
+    async fn check_head(&self) -> Result<(), StoreError> {
+        let head: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+        let (last, count): (i64, i64) =
+            sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM audit_log").fetch_one(&self.pool).await?;
+        if head != last || count != last {
+            return Err(StoreError::Corrupt(format!(
+                "the audit log's head names entry {head}, but the log holds {count} entries up to entry {last}: \
+                 it was cut short, added to or renumbered outside the service"
+            )));
+        }
+        Ok(())
     }
 
     pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {

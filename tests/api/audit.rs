@@ -386,3 +386,19 @@ async fn a_service_renaming_its_log_refuses_to_start() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success() && stderr.contains(&format!("--audit-origin {origin}")), "{stderr}");
 }
+
+/// A log cut short outside the service (its last entry deleted, as a restored older copy of the
+/// table would be) is named when the store opens, before anything is appended after the gap.
+#[tokio::test]
+async fn a_log_cut_short_is_named_before_anything_is_appended() {
+    let app = crate::helpers::spawn_app().await;
+    let id = app.submit_fixture("clean-catering-stsong", "k").await;
+    app.wait_for_decisions(&id, 1).await;
+    let (data_dir, _temp) = app.stop().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", data_db(&data_dir).display())).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)").execute(&pool).await.unwrap();
+    pool.close().await;
+    let verify = Command::new(onewindow_exe()).args(["audit", "verify", "--data-dir"]).arg(&data_dir).output().unwrap();
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(!verify.status.success() && said.contains("cut short"), "{said}");
+}
