@@ -221,6 +221,16 @@ pub trait Ratings: Send + Sync {
     async fn case_facts(&self) -> Result<Vec<CaseFacts>, StoreError>;
 }
 
+/// The audit log as one read transaction saw it.
+#[derive(Debug, Clone)]
+pub struct AuditSnapshot {
+    pub entries: Vec<AuditEntry>,
+    /// Every kept checkpoint, with its size, the smallest first.
+    pub checkpoints: Vec<(u64, String)>,
+    pub tree_size: u64,
+    pub root: crate::audit::merkle::Hash,
+}
+
 /// The audit log's Merkle tree head as stored: its size and root, read in O(log n) hashes.
 pub async fn tree_head(log: &dyn AuditLog) -> Result<(u64, crate::audit::merkle::Hash), StoreError> {
     use crate::audit::merkle;
@@ -235,6 +245,9 @@ pub async fn tree_head(log: &dyn AuditLog) -> Result<(u64, crate::audit::merkle:
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The whole log at one moment, read in one read transaction: a verifier or an export beside a
+    /// running service sees no append half-way (entries without their tree, a checkpoint past them).
+    async fn audit_snapshot(&self) -> Result<AuditSnapshot, StoreError>;
     /// At most `limit` entries before sequence number `before` (or the newest), newest first.
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
     /// The entries of leaves `start .. end` (entry `seq` is leaf `seq − 1`), oldest first.

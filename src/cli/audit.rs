@@ -74,7 +74,7 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     );
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
-        let (lines, mut origin) = export_lines(store.as_ref(), &blobs).await?;
+        let (lines, mut origin, tree) = export_lines(store.as_ref(), &blobs).await?;
         if origin.is_empty() {
             // No checkpoint kept yet: the one the auditor kept names the log.
             origin = kept.as_deref().and_then(|n| n.lines().next()).unwrap_or_default().to_string();
@@ -85,10 +85,9 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
                 .context("reading the signing key")?
                 .verifier_key(),
         };
-        let entries: Vec<&AuditEntry> = lines.iter().filter_map(|l| if let Line::Entry(e) = l { Some(e) } else { None }).collect();
-        let (size, root) = crate::storage::tree_head(store.as_ref()).await?;
-        let owned: Vec<AuditEntry> = entries.iter().map(|e| (*e).clone()).collect();
+        let owned: Vec<AuditEntry> = lines.iter().filter_map(|l| if let Line::Entry(e) = l { Some(e.clone()) } else { None }).collect();
         crate::audit::verify_chain(&owned)?;
+        let (size, root) = tree;
         crate::audit::verify_tree(&owned, size, &root)?;
         let verified = export::verify(&lines, &key, kept.as_deref())?;
         let rehashed = rehash(store.as_ref(), &blobs, &owned).await?;
@@ -176,10 +175,14 @@ struct Rehashed {
     permits: usize,
 }
 
-/// The export's lines of a live store, and the log's origin as its checkpoints name it.
-async fn export_lines(store: &dyn Store, blobs: &crate::storage::BlobStore) -> anyhow::Result<(Vec<Line>, String)> {
-    let entries = store.audit_entries().await?;
-    let checkpoints = store.checkpoints().await?;
+/// The export's lines of a live store (entries, checkpoints and tree from one snapshot), the
+/// log's origin as its checkpoints name it, and the stored tree's size and root.
+async fn export_lines(
+    store: &dyn Store,
+    blobs: &crate::storage::BlobStore,
+) -> anyhow::Result<(Vec<Line>, String, (u64, crate::audit::merkle::Hash))> {
+    let snapshot = store.audit_snapshot().await?;
+    let (entries, checkpoints) = (snapshot.entries, snapshot.checkpoints);
     let origin = checkpoints.last().and_then(|(_, note)| note.lines().next()).unwrap_or_default().to_string();
     // Every document an entry names, read back and hashed: an edited or lost file is exported as
     // it is found, for the verifier to name.
@@ -191,7 +194,7 @@ async fn export_lines(store: &dyn Store, blobs: &crate::storage::BlobStore) -> a
     let mut out = Vec::new();
     let documents: Vec<export::StoredBlob> = documents.into_values().collect();
     export::write(&mut out, &origin, &entries, &documents, &checkpoints)?;
-    Ok((export::read(out.as_slice())?, origin))
+    Ok((export::read(out.as_slice())?, origin, (snapshot.tree_size, snapshot.root)))
 }
 
 /// A mistyped data directory is an error, not an empty log that verifies.
@@ -205,7 +208,7 @@ pub(crate) fn export(storage: &StorageArgs, out: &Path) -> anyhow::Result<()> {
     existing(storage)?;
     runtime()?.block_on(async {
         let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
-        let (lines, _) = export_lines(store.as_ref(), &blobs).await?;
+        let (lines, ..) = export_lines(store.as_ref(), &blobs).await?;
         let count = |f: fn(&Line) -> bool| lines.iter().filter(|l| f(l)).count();
         let (entries, checkpoints) = (count(|l| matches!(l, Line::Entry(_))), count(|l| matches!(l, Line::Checkpoint { .. })));
         let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;

@@ -401,6 +401,9 @@ pub async fn the_merkle_tree_follows_the_log_one_leaf_per_entry(store: &dyn Stor
     let (size, root) = tree_head(store).await.unwrap();
     assert_eq!(size, entries.len() as u64);
     crate::audit::verify_tree(&entries, size, &root).unwrap();
+    let snapshot = store.audit_snapshot().await.unwrap();
+    assert_eq!((snapshot.entries, snapshot.tree_size, snapshot.root), (entries, size, root), "one moment's log, tree and root");
+    assert_eq!(snapshot.checkpoints, store.checkpoints().await.unwrap());
 }
 
 /// Runs one check on a fresh store made by `make`.

@@ -8,6 +8,26 @@ impl AuditLog for SqliteStore {
         Ok(sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?)
     }
 
+    async fn audit_snapshot(&self) -> Result<crate::storage::AuditSnapshot, StoreError> {
+        // A deferred transaction: in WAL mode its first read fixes the snapshot every later read sees.
+        let mut tx = self.pool.begin().await?;
+        let entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&mut *tx).await?;
+        let checkpoints: Vec<(i64, String)> =
+            sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size").fetch_all(&mut *tx).await?;
+        let size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_tree WHERE level = 0").fetch_one(&mut *tx).await?;
+        let size = size as u64;
+        let needed = merkle::NeededHashes::of(|s| merkle::root(s, size).map(|_| ()));
+        let fetched = super::tree_hashes(&mut tx, &needed).await?;
+        let root = merkle::root(&fetched, size).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.rollback().await?;
+        Ok(crate::storage::AuditSnapshot {
+            entries,
+            checkpoints: checkpoints.into_iter().map(|(size, note)| (size as u64, note)).collect(),
+            tree_size: size,
+            root,
+        })
+    }
+
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
             .bind(before.unwrap_or(i64::MAX))
