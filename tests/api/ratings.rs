@@ -265,3 +265,35 @@ async fn a_called_back_order_waits_for_the_applicant_and_closes_ungraded_after_i
         "an unfounded complaint has nothing to rectify"
     );
 }
+
+/// No one judges their own work: the admin who decided (refused) a case may not decide the appeal
+/// against its bad rating, though any other admin may.
+#[tokio::test]
+async fn the_admin_who_decided_a_case_does_not_decide_the_appeal_of_its_rating() {
+    let app = spawn_app().await;
+    let id = app.submit_fixture("cod-over-b-limit", "k").await;
+    assert_eq!(app.wait_for_decisions(&id, 1).await["state"], "needs_review");
+    let (decider, decider_id) = add_user_with_id(&app.state, Role::Admin).await;
+    assert_eq!(post_json(&app, &decider, &format!("/api/v1/review/{id}/claim"), json!({})).await.0, 200);
+    let refusal = json!({"action": "refuse", "reason_code": "refuse.water_quality", "text": "化学需氧量超过B级限值"});
+    let (status, body) = post_json(&app, &decider, &format!("/api/v1/review/{id}/decision"), refusal).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, rated) = post_json(&app, &app.token, &format!("/api/v1/applications/{id}/rating"), json!({"level": 1})).await;
+    let order_id = rated["work_order"].as_i64().expect("a work order");
+    let (_, order) = get_json(&app, &decider, &format!("/api/v1/work-orders/{order_id}")).await;
+    assert_eq!(order["assignee"].as_i64(), Some(decider_id), "assigned to whoever decided the case");
+    let (verifier, appellant, judge) =
+        (add_user(&app.state, Role::Admin).await, add_user(&app.state, Role::Admin).await, add_user(&app.state, Role::Admin).await);
+    let step = |name: &str| format!("/api/v1/work-orders/{order_id}/{name}");
+    assert_eq!(post_json(&app, &verifier, &step("verify"), json!({"founded": false, "text": "超标属实，拒绝有据"})).await.0, 200);
+    assert_eq!(post_json(&app, &appellant, &step("appeal"), json!({"text": "差评针对依法作出的决定"})).await.0, 200);
+    let decide = format!("/api/v1/work-orders/{order_id}/appeal/decision");
+    assert_eq!(post_json(&app, &decider, &decide, json!({"upheld": true, "text": "x"})).await.0, 403, "not the one who decided the case");
+    assert_eq!(post_json(&app, &judge, &decide, json!({"upheld": false, "text": "评价反映办理感受，不予剔除"})).await.0, 200);
+    let (_, board) = get_json(&app, &judge, "/api/v1/dashboard").await;
+    assert_eq!(
+        (board["overall"]["to_rectify"].as_u64(), board["overall"]["ratings"].as_u64()),
+        (Some(1), Some(1)),
+        "a dismissed appeal: the order is founded and counts for rectification; the rating stands"
+    );
+}

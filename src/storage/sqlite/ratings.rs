@@ -208,9 +208,11 @@ impl Ratings for SqliteStore {
     }
 
     async fn case_facts(&self) -> Result<Vec<CaseFacts>, StoreError> {
+        // One read transaction: the figures of one moment (WAL: its first read fixes the snapshot).
+        let mut tx = self.pool.begin().await?;
         let received: Vec<ApplicationRecord> = rows::all(
             sqlx::query_as::<_, ApplicationRow>("SELECT * FROM applications WHERE accepted_on IS NOT NULL ORDER BY accepted_on, id")
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?,
         )?;
         let decided: Vec<(String, Option<String>, bool)> = sqlx::query_as(
@@ -218,16 +220,18 @@ impl Ratings for SqliteStore {
                     EXISTS (SELECT 1 FROM reviews r WHERE r.application_id = a.id AND r.submission_seq = a.submissions)
              FROM applications a WHERE a.accepted_on IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let decided: BTreeMap<String, (Option<String>, bool)> = decided.into_iter().map(|(id, on, person)| (id, (on, person))).collect();
         let mut ratings: BTreeMap<String, RatingRecord> =
-            rows::all::<_, RatingRecord>(sqlx::query_as::<_, RatingRow>("SELECT * FROM ratings").fetch_all(&self.pool).await?)?
+            rows::all::<_, RatingRecord>(sqlx::query_as::<_, RatingRow>("SELECT * FROM ratings").fetch_all(&mut *tx).await?)?
                 .into_iter()
                 .map(|r| (r.application_id.to_string(), r))
                 .collect();
-        let mut orders: BTreeMap<String, WorkOrderRecord> =
-            self.work_orders().await?.into_iter().map(|o| (o.application_id.to_string(), o)).collect();
+        let orders: Vec<WorkOrderRecord> =
+            rows::all(sqlx::query_as::<_, WorkOrderRow>("SELECT * FROM work_orders").fetch_all(&mut *tx).await?)?;
+        tx.rollback().await?;
+        let mut orders: BTreeMap<String, WorkOrderRecord> = orders.into_iter().map(|o| (o.application_id.to_string(), o)).collect();
         received
             .into_iter()
             .map(|application| {
