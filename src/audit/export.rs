@@ -46,27 +46,21 @@ pub enum Line {
     },
 }
 
-/// Writes an export: the header, the entries, the blobs' hashes and the checkpoints.
-pub fn write(
-    out: &mut impl Write,
-    origin: &str,
-    entries: &[AuditEntry],
-    blobs: &[StoredBlob],
-    checkpoints: &[(u64, String)],
-) -> std::io::Result<()> {
-    let mut line = |line: Line| -> std::io::Result<()> {
-        serde_json::to_writer(&mut *out, &line)?;
-        out.write_all(b"\n")
-    };
-    line(Line::Header { format: FORMAT.into(), origin: origin.into(), size: entries.len() as u64 })?;
-    for entry in entries {
-        line(Line::Entry(entry.clone()))?;
-    }
-    for blob in blobs {
-        line(Line::Blob { sha256: blob.sha256.clone(), content_sha256: blob.content_sha256.clone(), size_bytes: blob.size_bytes })?;
-    }
-    for (size, note) in checkpoints {
-        line(Line::Checkpoint { size: *size, note: note.clone() })?;
+/// An export's lines: the header, the entries, the blobs' hashes and the checkpoints.
+pub fn lines(origin: &str, entries: Vec<AuditEntry>, blobs: Vec<StoredBlob>, checkpoints: Vec<(u64, String)>) -> Vec<Line> {
+    let header = Line::Header { format: FORMAT.into(), origin: origin.into(), size: entries.len() as u64 };
+    std::iter::once(header)
+        .chain(entries.into_iter().map(Line::Entry))
+        .chain(blobs.into_iter().map(|b| Line::Blob { sha256: b.sha256, content_sha256: b.content_sha256, size_bytes: b.size_bytes }))
+        .chain(checkpoints.into_iter().map(|(size, note)| Line::Checkpoint { size, note }))
+        .collect()
+}
+
+/// Writes an export's lines, one JSON object a line.
+pub fn write(out: &mut impl Write, lines: &[Line]) -> std::io::Result<()> {
+    for line in lines {
+        serde_json::to_writer(&mut *out, line)?;
+        out.write_all(b"\n")?;
     }
     Ok(())
 }

@@ -191,10 +191,8 @@ async fn export_lines(
         let (content_sha256, size_bytes) = blobs.content_hash(&sha256).unwrap_or_else(|_| ("missing".into(), 0));
         documents.insert(sha256.clone(), export::StoredBlob { sha256, content_sha256, size_bytes });
     }
-    let mut out = Vec::new();
-    let documents: Vec<export::StoredBlob> = documents.into_values().collect();
-    export::write(&mut out, &origin, &entries, &documents, &checkpoints)?;
-    Ok((export::read(out.as_slice())?, origin, (snapshot.tree_size, snapshot.root)))
+    let lines = export::lines(&origin, entries, documents.into_values().collect(), checkpoints);
+    Ok((lines, origin, (snapshot.tree_size, snapshot.root)))
 }
 
 /// A mistyped data directory is an error, not an empty log that verifies.
@@ -213,10 +211,7 @@ pub(crate) fn export(storage: &StorageArgs, out: &Path) -> anyhow::Result<()> {
         let (entries, checkpoints) = (count(|l| matches!(l, Line::Entry(_))), count(|l| matches!(l, Line::Checkpoint { .. })));
         let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
         let mut writer = std::io::BufWriter::new(file);
-        for line in &lines {
-            serde_json::to_writer(&mut writer, line)?;
-            std::io::Write::write_all(&mut writer, b"\n")?;
-        }
+        export::write(&mut writer, &lines)?;
         std::io::Write::flush(&mut writer)?;
         println!("exported {entries} entries and {checkpoints} checkpoints to {}", out.display());
         Ok(())

@@ -90,12 +90,17 @@ impl UseCases {
 
     /// The log index of a permit's issue (its `permit.issued` entry), if the log holds one.
     pub async fn permit_log_index(&self, permit: &crate::storage::PermitRecord) -> Result<Option<u64>, UseCaseError> {
+        Ok(self.permit_entry(permit).await?.as_ref().map(AuditEntry::leaf_index))
+    }
+
+    /// A permit's `permit.issued` entry, if the log holds one.
+    async fn permit_entry(&self, permit: &crate::storage::PermitRecord) -> Result<Option<AuditEntry>, UseCaseError> {
         let entries = self.store().audit_for(&permit.application_id).await?;
-        let names_it = |e: &&AuditEntry| {
+        let names_it = |e: &AuditEntry| {
             let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
             e.kind == "permit.issued" && payload.get("number").and_then(|n| n.as_str()) == Some(permit.number.as_str())
         };
-        Ok(entries.iter().rev().find(names_it).map(AuditEntry::leaf_index))
+        Ok(entries.into_iter().rev().find(names_it))
     }
 
     /// A permit's issue in the audit log, proved: its entry's index and leaf hash, and the
@@ -106,9 +111,8 @@ impl UseCases {
         permit: &crate::storage::PermitRecord,
         signer: &crate::audit::checkpoint::LogSigner,
     ) -> Result<Option<LogProof>, UseCaseError> {
-        let Some(index) = self.permit_log_index(permit).await? else { return Ok(None) };
-        let entry =
-            self.store().audit_range(index, index + 1).await?.pop().ok_or_else(|| UseCaseError::Internal("the entry vanished".into()))?;
+        let Some(entry) = self.permit_entry(permit).await? else { return Ok(None) };
+        let index = entry.leaf_index();
         // The latest kept checkpoint, when it covers the entry (the service signs one every few
         // seconds): a public page does not sign one of its own on every request.
         let note = match self.store().latest_checkpoint().await? {

@@ -60,7 +60,7 @@ async fn the_log_verifies_names_a_tampered_entry_and_decisions_replay() {
 #[tokio::test]
 async fn a_rechained_log_fails_verification_and_every_entry_has_an_inclusion_proof() {
     use base64::Engine as _;
-    use onewindow::audit::{entry_hash, merkle, AuditEntry};
+    use onewindow::audit::merkle;
     let app = crate::helpers::spawn_app().await;
     let id = app.submit_fixture("clean-catering-stsong", "k").await;
     app.wait_for_decisions(&id, 1).await;
@@ -105,22 +105,7 @@ async fn a_rechained_log_fails_verification_and_every_entry_has_an_inclusion_pro
     let run = || Command::new(onewindow_exe()).args(["audit", "verify", "--data-dir"]).arg(&data_dir).output().unwrap();
     let verified = run();
     assert!(verified.status.success() && String::from_utf8_lossy(&verified.stdout).contains("Merkle root"));
-    let mut rewritten: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
-    rewritten[2].payload = rewritten[2].payload.replace("pdf", "pdF");
-    for i in 2..rewritten.len() {
-        let prev = rewritten[i - 1].hash.clone();
-        let e = &mut rewritten[i];
-        e.prev_hash = prev;
-        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.kind, e.application_id.as_deref(), &e.payload, &e.prev_hash);
-        sqlx::query("UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
-            .bind(&e.payload)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .bind(e.seq)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    let rewritten = rewrite_entry_3_and_rechain(&pool).await;
     assert!(onewindow::audit::verify_chain(&rewritten).is_ok(), "the chain alone is fooled");
     let verified = run();
     assert!(!verified.status.success());
@@ -197,7 +182,6 @@ async fn signed_checkpoints_verify_with_the_served_key_and_stay_consistent() {
 /// every check of its own, and fails against the checkpoint the auditor kept, live and offline.
 #[tokio::test]
 async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_log_are_found() {
-    use onewindow::audit::{entry_hash, AuditEntry};
     let app = crate::helpers::spawn_app().await;
     let id = app.submit_fixture("clean-catering-stsong", "k").await;
     app.wait_for_decisions(&id, 1).await;
@@ -227,7 +211,7 @@ async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_
     assert!(ok && said.contains("re-hashed: 5 stored documents and 1 decision records, and 1 permits checked"), "{said}");
 
     // A document edited on disk, then put back.
-    let blob = walkdir(&data_dir.join("blobs")).into_iter().next().unwrap();
+    let blob = crate::helpers::files_under(&data_dir.join("blobs")).into_iter().next().unwrap();
     let original = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, [&original[..], b" "].concat()).unwrap();
     let (ok, said) = run(&["audit", "verify"]);
@@ -254,22 +238,7 @@ async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_
 
     // The whole log rewritten: entry 3 changed, the chain made again, the tree and checkpoints dropped
     // (the tree is rebuilt from the entries on the next start).
-    let mut entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&pool).await.unwrap();
-    entries[2].payload = entries[2].payload.replace("pdf", "pdF");
-    for i in 2..entries.len() {
-        let prev = entries[i - 1].hash.clone();
-        let e = &mut entries[i];
-        e.prev_hash = prev;
-        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.kind, e.application_id.as_deref(), &e.payload, &e.prev_hash);
-        sqlx::query("UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
-            .bind(&e.payload)
-            .bind(&e.prev_hash)
-            .bind(&e.hash)
-            .bind(e.seq)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    rewrite_entry_3_and_rechain(&pool).await;
     sqlx::query("DELETE FROM audit_tree").execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM audit_checkpoints").execute(&pool).await.unwrap();
     pool.close().await;
@@ -281,20 +250,6 @@ async fn an_export_verifies_offline_and_edits_to_documents_records_or_the_whole_
     assert!(ok, "{said}");
     let (ok, said) = run(&["audit", "verify", "--offline", &path(&out), "--key", key.trim(), "--checkpoint", &path(&kept_file)]);
     assert!(!ok && said.contains("rewritten"), "{said}");
-}
-
-/// Every file under `dir`.
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walkdir(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// The service signs the log's growth by itself: after a decision, a checkpoint covering every
@@ -401,4 +356,27 @@ async fn a_log_cut_short_is_named_before_anything_is_appended() {
     let verify = Command::new(onewindow_exe()).args(["audit", "verify", "--data-dir"]).arg(&data_dir).output().unwrap();
     let said = String::from_utf8_lossy(&verify.stderr);
     assert!(!verify.status.success() && said.contains("cut short"), "{said}");
+}
+
+/// Rewrites entry 3's payload in the database and every later entry's chain hashes by the chain's
+/// own formula, as one who can write the database but has no key would; the entries as rewritten.
+async fn rewrite_entry_3_and_rechain(pool: &sqlx::SqlitePool) -> Vec<onewindow::audit::AuditEntry> {
+    use onewindow::audit::{entry_hash, AuditEntry};
+    let mut entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(pool).await.unwrap();
+    entries[2].payload = entries[2].payload.replace("pdf", "pdF");
+    for i in 2..entries.len() {
+        let prev = entries[i - 1].hash.clone();
+        let e = &mut entries[i];
+        e.prev_hash = prev;
+        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.kind, e.application_id.as_deref(), &e.payload, &e.prev_hash);
+        sqlx::query("UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&e.payload)
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+            .bind(e.seq)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    entries
 }

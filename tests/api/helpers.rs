@@ -306,3 +306,17 @@ pub fn finding_rules(decision: &Value) -> Vec<String> {
 pub fn data_db(dir: &Path) -> PathBuf {
     dir.join("onewindow.db")
 }
+
+/// Every file under `dir`, at any depth.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -63,7 +63,7 @@ fn export(entries: &[AuditEntry], checkpoints: &[u64]) -> Vec<Line> {
 fn export_signed(entries: &[AuditEntry], signed: &[AuditEntry], checkpoints: &[u64]) -> Vec<Line> {
     let notes: Vec<(u64, String)> = checkpoints.iter().map(|&s| (s, signed_at(signed, s))).collect();
     let mut out = Vec::new();
-    write(&mut out, ORIGIN, entries, &[blob("ab".repeat(32))], &notes).unwrap();
+    write(&mut out, &lines(ORIGIN, entries.to_vec(), vec![blob("ab".repeat(32))], notes)).unwrap();
     read(out.as_slice()).unwrap()
 }
 
