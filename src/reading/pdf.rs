@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use base64::Engine as _;
 
-use super::{layout, pdf_fallback, pdf_images, pdf_repair, Format, PageImage, ReadOutcome, TextLine};
+use super::{pdf_fallback, pdf_images, pdf_repair, Format, PageImage, ReadOutcome, TextLine};
 
 /// Separates the result record from anything a library may have printed to stdout.
 const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
@@ -194,81 +194,8 @@ pub fn run_child(memory_bytes: u64, cpu_seconds: u64) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// Every page's lines as pdf-extract's interpreter places its glyphs, laid out by position
-/// ([`layout::page_lines`]). Pages are read from the first until one cannot be, as pdf-extract's own
-/// page-by-page extraction does.
-fn positioned_pages(bytes: &[u8]) -> Result<Vec<Vec<String>>, pdf_extract::OutputError> {
-    let mut doc = pdf_extract::Document::load_mem(bytes)?;
-    if doc.is_encrypted() {
-        doc.decrypt("")?;
-    }
-    let mut pages = Vec::new();
-    for page in 1.. {
-        let mut sink = GlyphSink::default();
-        if pdf_extract::output_doc_page(&doc, &mut sink, page).is_err() {
-            break;
-        }
-        pages.push(layout::page_lines(&sink.glyphs));
-    }
-    Ok(pages)
-}
-
-/// Collects pdf-extract's glyphs with their positions, from the page's top left.
-#[derive(Default)]
-struct GlyphSink {
-    page_height: f64,
-    run: u32,
-    glyphs: Vec<layout::Glyph>,
-}
-
-impl pdf_extract::OutputDev for GlyphSink {
-    fn begin_page(
-        &mut self,
-        _page: u32,
-        media_box: &pdf_extract::MediaBox,
-        _art_box: Option<(f64, f64, f64, f64)>,
-    ) -> Result<(), pdf_extract::OutputError> {
-        self.page_height = media_box.ury - media_box.lly;
-        Ok(())
-    }
-    fn end_page(&mut self) -> Result<(), pdf_extract::OutputError> {
-        Ok(())
-    }
-    /// `trm` maps glyph space to the page (PDF's y up); `width` is the advance in text space, which
-    /// pdf-extract scales by the transformed font size as here.
-    fn output_character(
-        &mut self,
-        trm: &pdf_extract::Transform,
-        width: f64,
-        _spacing: f64,
-        font_size: f64,
-        text: &str,
-    ) -> Result<(), pdf_extract::OutputError> {
-        let (vx, vy) = (font_size * (trm.m11 + trm.m21), font_size * (trm.m12 + trm.m22));
-        let size = (vx * vy).abs().sqrt();
-        let upright = trm.m11 > 0.0 && trm.m22 > 0.0 && trm.m12.abs() <= 0.05 * trm.m11.abs() && trm.m21.abs() <= 0.05 * trm.m22.abs();
-        self.glyphs.push(layout::Glyph {
-            x: trm.m31,
-            y: self.page_height - trm.m32,
-            advance: width * size,
-            size,
-            text: text.to_string(),
-            run: self.run,
-            upright,
-            exact: true,
-        });
-        Ok(())
-    }
-    fn begin_word(&mut self) -> Result<(), pdf_extract::OutputError> {
-        self.run += 1;
-        Ok(())
-    }
-    fn end_word(&mut self) -> Result<(), pdf_extract::OutputError> {
-        Ok(())
-    }
-    fn end_line(&mut self) -> Result<(), pdf_extract::OutputError> {
-        Ok(())
-    }
+fn split_lines(page: &str) -> Vec<String> {
+    page.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 fn visible_chars(pages: &[Vec<String>]) -> usize {
@@ -305,8 +232,9 @@ fn unreadable(reason: impl Into<String>) -> ChildResult {
 fn extract_as_is(bytes: &[u8]) -> Result<ChildResult, pdf_fallback::FallbackError> {
     // Encryption is judged by the fallback, which opens files that need no user password (permissions
     // only, common on official PDFs) and refuses only those that do.
-    let primary = std::panic::catch_unwind(|| positioned_pages(bytes));
+    let primary = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
     if let Ok(Ok(pages)) = primary {
+        let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
         if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
             return Ok(with_stamped_scan(ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] }, bytes));
         }

@@ -140,8 +140,6 @@ const MAX_CMAP_ENTRIES: usize = 1 << 17;
 const MAX_RANGE_LEN: u32 = 1 << 16;
 /// Lines of the page searched for a matching baseline.
 const MAX_LINE_LOOKBACK: usize = 256;
-/// Shown strings kept per page for its layout; a page with more keeps its content-order lines.
-const MAX_PLACED: usize = 100_000;
 /// Decompressed content-stream bytes parsed per document.
 const MAX_CONTENT_BYTES: usize = 256 * 1024 * 1024;
 

@@ -84,10 +84,6 @@ struct PageState {
     tm: Matrix,
     tlm: Matrix,
     lines: Vec<Line>,
-    /// Every string shown, where it was drawn, for the page's layout (unless there were more than
-    /// MAX_PLACED: then the content-order lines are kept).
-    placed: Vec<crate::reading::layout::Glyph>,
-    placed_whole: bool,
     current: Option<usize>,
     pending_space: bool,
     forms: usize,
@@ -118,17 +114,12 @@ impl<'a> Extractor<'a> {
             tm: Matrix::IDENTITY,
             tlm: Matrix::IDENTITY,
             lines: Vec::new(),
-            placed: Vec::new(),
-            placed_whole: true,
             current: None,
             pending_space: false,
             forms: 0,
         };
         let mut active = Vec::new();
         self.run(&ops, &resources, &mut st, 0, &mut active);
-        if st.placed_whole && !st.placed.is_empty() {
-            return crate::reading::layout::page_lines(&st.placed);
-        }
         st.lines.into_iter().map(|l| l.text.trim().to_string()).filter(|l| !l.is_empty()).collect()
     }
 
@@ -333,9 +324,7 @@ impl<'a> Extractor<'a> {
         let shift = if font.vertical { Matrix::translate(0.0, -advance) } else { Matrix::translate(advance, 0.0) };
         st.tm = shift.mul(&st.tm);
         let (x1, _) = st.tm.mul(&st.gs.ctm).apply(0.0, st.gs.rise);
-        let upright =
-            !font.vertical && render.a > 0.0 && render.d > 0.0 && render.b.abs() <= 0.05 * render.a && render.c.abs() <= 0.05 * render.d;
-        self.place(st, text, (x0, y0, x1), size, font.exact, upright);
+        self.place(st, text, x0, y0, x1, size, font.exact);
     }
 
     /// A number inside a TJ array: move left by n/1000 em (right when negative).
@@ -350,10 +339,7 @@ impl<'a> Extractor<'a> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    /// Adds a shown string to its line, by content order (`lines`), and to the page's placed text
-    /// (`placed`, y from the top) for the layout. `at` is where it starts (x0, baseline) and ends (x1).
-    fn place(&mut self, st: &mut PageState, text: String, at: (f32, f32, f32), size: f32, exact: bool, upright: bool) {
-        let (x0, y0, x1) = at;
+    fn place(&mut self, st: &mut PageState, text: String, x0: f32, y0: f32, x1: f32, size: f32, exact: bool) {
         if text.is_empty() {
             return;
         }
@@ -363,20 +349,6 @@ impl<'a> Extractor<'a> {
             return;
         }
         let size = if size.is_finite() && size > 0.0 { size } else { 1.0 };
-        if st.placed.len() < MAX_PLACED {
-            st.placed.push(crate::reading::layout::Glyph {
-                x: f64::from(x0),
-                y: -f64::from(y0),
-                advance: f64::from(x1 - x0),
-                size: f64::from(size),
-                text: text.clone(),
-                run: u32::try_from(st.placed.len()).unwrap_or(u32::MAX),
-                upright,
-                exact,
-            });
-        } else {
-            st.placed_whole = false;
-        }
         let same_baseline = |l: &Line| (y0 - l.y).abs() <= 0.5 * size.max(l.size);
         let mut target = st.current.filter(|i| st.lines.get(*i).is_some_and(same_baseline));
         if target.is_none() {

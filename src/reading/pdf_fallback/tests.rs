@@ -392,23 +392,3 @@ fn glyph_names() {
     assert_eq!(glyph_text(b"_"), None);
     assert_eq!(glyph_text(b"..."), None);
 }
-
-#[test]
-fn a_page_is_laid_out_by_position_with_a_wrapped_value_joined_to_its_cell() {
-    // A licence's two columns drawn row by row, the wrapped second line of the first value drawn
-    // last (after the next row): the lines come by position and the wrap joins its cell. Before the
-    // layout, the wrap came last, as a line of its own, and the value was cut short.
-    let content = b"BT /F1 10 Tf 1 0 0 1 50 700 Tm (Scope) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 120 700 Tm (aaaa bbbb cccc) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 330 700 Tm (Address) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 400 700 Tm (1 Road) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 50 673 Tm (Name) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 120 673 Tm (ACME) Tj ET \
-        BT /F1 10 Tf 1 0 0 1 120 686 Tm (dddd eeee) Tj ET";
-    let pdf = one_page(
-        "<< /Font << /F1 5 0 R >> >>",
-        content,
-        vec![obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")],
-    );
-    assert_eq!(lines(&pdf), [["Scope aaaa bbbb cccc dddd eeee Address 1 Road", "Name ACME"]]);
-}
