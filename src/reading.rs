@@ -5,6 +5,7 @@
 //! error that stops the application.
 
 pub mod image;
+pub mod layout;
 pub mod pdf;
 pub mod pdf_fallback;
 pub mod pdf_images;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use base64::Engine as _;
 
-use super::{pdf_fallback, pdf_images, pdf_repair, Format, PageImage, ReadOutcome, TextLine};
+use super::{layout, pdf_fallback, pdf_images, pdf_repair, Format, PageImage, ReadOutcome, TextLine};
 
 /// Separates the result record from anything a library may have printed to stdout.
 const RESULT_MARKER: &str = "\n@@onewindow-read-result@@";
@@ -194,8 +194,119 @@ pub fn run_child(memory_bytes: u64, cpu_seconds: u64) -> std::io::Result<()> {
     stdout.flush()
 }
 
+/// Glyphs kept for one page's layout; a document with a page of more is read by pdf-extract's own
+/// text output instead (in content order), which needs no memory per glyph.
+const MAX_PAGE_GLYPHS: usize = 200_000;
+
+/// Every page's lines as pdf-extract's interpreter places its glyphs, laid out by position
+/// ([`layout::page_lines`]), or pdf-extract's own text output, split into lines, when a page has
+/// more than [`MAX_PAGE_GLYPHS`]; `None` for a document with vertical writing (the fallback's).
+/// Pages are read from the first until one cannot be, as pdf-extract's own page-by-page
+/// extraction does.
+fn positioned_pages(bytes: &[u8]) -> Result<Option<Vec<Vec<String>>>, pdf_extract::OutputError> {
+    let mut doc = pdf_extract::Document::load_mem(bytes)?;
+    if doc.is_encrypted() {
+        doc.decrypt("")?;
+    }
+    if has_vertical_font(&doc) {
+        return Ok(None);
+    }
+    let mut pages = Vec::new();
+    for page in 1.. {
+        let mut sink = GlyphSink::default();
+        if pdf_extract::output_doc_page(&doc, &mut sink, page).is_err() {
+            break;
+        }
+        if sink.overflow {
+            let text = pdf_extract::extract_text_from_mem_by_pages(bytes)?;
+            return Ok(Some(text.iter().map(|p| split_lines(p)).collect()));
+        }
+        pages.push(layout::page_lines(&sink.glyphs));
+    }
+    Ok(Some(pages))
+}
+
+/// Whether the document has a font with a vertical CMap (`Identity-V`, `UniGB-UCS2-V`, …):
+/// pdf-extract advances every glyph along the baseline, so such text is left to the fallback,
+/// which moves the pen down the column.
+fn has_vertical_font(doc: &pdf_extract::Document) -> bool {
+    doc.objects.values().any(|object| {
+        let Ok(dict) = object.as_dict() else { return false };
+        let is_font = dict.get(b"Type").and_then(|t| t.as_name()).is_ok_and(|t| t == b"Font");
+        is_font && dict.get(b"Encoding").and_then(|e| e.as_name()).is_ok_and(|e| e.ends_with(b"-V"))
+    })
+}
+
 fn split_lines(page: &str) -> Vec<String> {
     page.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// Collects pdf-extract's glyphs with their positions, from the page's top left.
+#[derive(Default)]
+struct GlyphSink {
+    page_height: f64,
+    run: u32,
+    glyphs: Vec<layout::Glyph>,
+    /// The page had more than [`MAX_PAGE_GLYPHS`].
+    overflow: bool,
+}
+
+impl pdf_extract::OutputDev for GlyphSink {
+    fn begin_page(
+        &mut self,
+        _page: u32,
+        media_box: &pdf_extract::MediaBox,
+        _art_box: Option<(f64, f64, f64, f64)>,
+    ) -> Result<(), pdf_extract::OutputError> {
+        self.page_height = media_box.ury - media_box.lly;
+        Ok(())
+    }
+    fn end_page(&mut self) -> Result<(), pdf_extract::OutputError> {
+        Ok(())
+    }
+    /// `trm` maps text space (the font size not applied) to the page, PDF's y up: its first row is
+    /// the baseline's direction. `width` is the glyph's advance in text space per unit of font size.
+    fn output_character(
+        &mut self,
+        trm: &pdf_extract::Transform,
+        width: f64,
+        _spacing: f64,
+        font_size: f64,
+        text: &str,
+    ) -> Result<(), pdf_extract::OutputError> {
+        if self.glyphs.len() >= MAX_PAGE_GLYPHS {
+            self.overflow = true;
+            return Ok(());
+        }
+        // The page's y runs down here: the direction's y changes sign. A negative font size turns
+        // the glyph (and its advance) round.
+        let sign = if font_size < 0.0 { -1.0 } else { 1.0 };
+        let direction = (sign * trm.m11, -sign * trm.m12);
+        let det = trm.m11 * trm.m22 - trm.m12 * trm.m21;
+        let (angle, size) = layout::orientation(direction, det, font_size);
+        self.glyphs.push(layout::Glyph {
+            x: trm.m31,
+            y: self.page_height - trm.m32,
+            advance: (width * font_size * direction.0.hypot(direction.1)).abs(),
+            size,
+            text: text.to_string(),
+            run: self.run,
+            angle,
+            exact: true,
+            space_before: false,
+        });
+        Ok(())
+    }
+    fn begin_word(&mut self) -> Result<(), pdf_extract::OutputError> {
+        self.run += 1;
+        Ok(())
+    }
+    fn end_word(&mut self) -> Result<(), pdf_extract::OutputError> {
+        Ok(())
+    }
+    fn end_line(&mut self) -> Result<(), pdf_extract::OutputError> {
+        Ok(())
+    }
 }
 
 fn visible_chars(pages: &[Vec<String>]) -> usize {
@@ -232,9 +343,8 @@ fn unreadable(reason: impl Into<String>) -> ChildResult {
 fn extract_as_is(bytes: &[u8]) -> Result<ChildResult, pdf_fallback::FallbackError> {
     // Encryption is judged by the fallback, which opens files that need no user password (permissions
     // only, common on official PDFs) and refuses only those that do.
-    let primary = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(bytes));
-    if let Ok(Ok(pages)) = primary {
-        let pages: Vec<Vec<String>> = pages.iter().map(|p| split_lines(p)).collect();
+    let primary = std::panic::catch_unwind(|| positioned_pages(bytes));
+    if let Ok(Ok(Some(pages))) = primary {
         if !pages.is_empty() && visible_chars(&pages) >= MIN_CHARS_PER_PAGE * pages.len() && !looks_garbled(&pages) {
             return Ok(with_stamped_scan(ChildResult { method: "pdf-extract".into(), pages, unreadable: None, images: vec![] }, bytes));
         }
@@ -359,7 +469,36 @@ fn looks_garbled(pages: &[Vec<String>]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::has_images;
+    use super::{has_images, GlyphSink};
+    use pdf_extract::{OutputDev as _, Transform};
+
+    /// One glyph through the sink, as pdf-extract hands it over: the text-to-page matrix, the
+    /// advance per unit of font size, the font size. Returns (x, y, angle, size, advance).
+    fn glyph(trm: [f64; 6], width: f64, font_size: f64) -> (f64, f64, f64, f64, f64) {
+        let mut sink = GlyphSink { page_height: 800.0, ..GlyphSink::default() };
+        let [m11, m12, m21, m22, m31, m32] = trm;
+        sink.output_character(&Transform::row_major(m11, m12, m21, m22, m31, m32), width, 0.0, font_size, "字").unwrap();
+        let g = &sink.glyphs[0];
+        let round = |v: f64| (v * 1000.0).round() / 1000.0;
+        (round(g.x), round(g.y), round(g.angle), round(g.size), round(g.advance))
+    }
+
+    #[test]
+    fn a_glyphs_frame_is_its_baseline_direction_its_size_across_it_and_its_advance_along_it() {
+        // Upright at (50, 700) in PDF space, 10 pt, one em wide: 100 pt from the page's top.
+        assert_eq!(glyph([1.0, 0.0, 0.0, 1.0, 50.0, 700.0], 1.0, 10.0), (50.0, 100.0, 0.0, 10.0, 10.0));
+        // Synthetic italics (the vertical axis sheared): still upright, still 10 pt.
+        assert_eq!(glyph([1.0, 0.0, 0.25, 1.0, 50.0, 700.0], 1.0, 10.0), (50.0, 100.0, 0.0, 10.0, 10.0));
+        // Horizontal scaling of 50 %: half the advance, the same size.
+        assert_eq!(glyph([0.5, 0.0, 0.0, 1.0, 50.0, 700.0], 1.0, 10.0), (50.0, 100.0, 0.0, 10.0, 5.0));
+        // Rotated 45° anticlockwise in PDF space: up and to the right on the page, 315°, whole size.
+        let h = std::f64::consts::FRAC_1_SQRT_2;
+        assert_eq!(glyph([h, h, -h, h, 50.0, 700.0], 1.0, 10.0), (50.0, 100.0, 315.0, 10.0, 10.0));
+        // A page turned a quarter (text running up it): 270°.
+        assert_eq!(glyph([0.0, 1.0, -1.0, 0.0, 50.0, 700.0], 1.0, 10.0).2, 270.0);
+        // A negative font size under a matrix turned round: upright text after all.
+        assert_eq!(glyph([-1.0, 0.0, 0.0, -1.0, 50.0, 700.0], 1.0, -10.0), (50.0, 100.0, 0.0, 10.0, 10.0));
+    }
 
     #[test]
     fn an_image_is_found_however_its_subtype_is_spaced() {

@@ -15,17 +15,20 @@
 //!   in [`ExtractStats::unmapped_codes`];
 //! * text positions follow the text and graphics state (`cm`, `q`/`Q`, `Tm`,
 //!   `Td`, `TD`, `T*`, `TL`, `'`, `"`, `Tc`, `Tw`, `Tz`, `Ts`) and glyph widths.
-//!   A fragment whose baseline is within half a font size of an existing line
-//!   of the page is appended to that line (content order is kept, nothing is
-//!   sorted); a forward jump wider than ~0.3 em (1 em when widths are only
-//!   estimated) or a `TJ` adjustment below −200 inserts a space.
+//!   Every shown string goes with its position, baseline direction and size to
+//!   [`crate::reading::layout`], which lays the page out by position (vertical
+//!   and rotated text in frames of their own); a `TJ` adjustment below −200 is
+//!   a word space there whatever the estimated gap. A page of more than
+//!   `MAX_PLACED` strings keeps the content-order lines instead: a fragment
+//!   whose baseline is within half a font size of an existing line is appended
+//!   to it, with a space after a forward jump wider than ~0.3 em (1 em when
+//!   widths are only estimated) or such an adjustment.
 //!
 //! Hostile input: no `unwrap`, no unchecked indexing or integer arithmetic on
 //! file data; Form XObject nesting, operator count, CMap sizes and the total
 //! output (2 MiB of text per document) are bounded.
 //!
-//! Not handled: vertical writing (each `Tj` of a `-V` font is placed but lines
-//! are not laid out vertically), rotated text layout, Type3 glyphs without
+//! Not handled: Type3 glyphs without
 //! `/ToUnicode` or glyph names, legacy multi-byte CMaps without `/ToUnicode`
 //! (`GBK-EUC-H`, `B5pc-H`, …: that needs code-page tables), `/ActualText`,
 //! annotations (form field values), passwords: a file that needs a user
@@ -140,6 +143,8 @@ const MAX_CMAP_ENTRIES: usize = 1 << 17;
 const MAX_RANGE_LEN: u32 = 1 << 16;
 /// Lines of the page searched for a matching baseline.
 const MAX_LINE_LOOKBACK: usize = 256;
+/// Shown strings kept per page for its layout; a page with more keeps its content-order lines.
+const MAX_PLACED: usize = 100_000;
 /// Decompressed content-stream bytes parsed per document.
 const MAX_CONTENT_BYTES: usize = 256 * 1024 * 1024;
 

@@ -84,6 +84,10 @@ struct PageState {
     tm: Matrix,
     tlm: Matrix,
     lines: Vec<Line>,
+    /// Every string shown, where it was drawn, for the page's layout (unless there were more than
+    /// MAX_PLACED: then the content-order lines are kept).
+    placed: Vec<crate::reading::layout::Glyph>,
+    placed_whole: bool,
     current: Option<usize>,
     pending_space: bool,
     forms: usize,
@@ -114,12 +118,17 @@ impl<'a> Extractor<'a> {
             tm: Matrix::IDENTITY,
             tlm: Matrix::IDENTITY,
             lines: Vec::new(),
+            placed: Vec::new(),
+            placed_whole: true,
             current: None,
             pending_space: false,
             forms: 0,
         };
         let mut active = Vec::new();
         self.run(&ops, &resources, &mut st, 0, &mut active);
+        if st.placed_whole && !st.placed.is_empty() {
+            return crate::reading::layout::page_lines(&st.placed);
+        }
         st.lines.into_iter().map(|l| l.text.trim().to_string()).filter(|l| !l.is_empty()).collect()
     }
 
@@ -323,8 +332,18 @@ impl<'a> Extractor<'a> {
         let size = (fs * (render.c * render.c + render.d * render.d).sqrt()).abs();
         let shift = if font.vertical { Matrix::translate(0.0, -advance) } else { Matrix::translate(advance, 0.0) };
         st.tm = shift.mul(&st.tm);
-        let (x1, _) = st.tm.mul(&st.gs.ctm).apply(0.0, st.gs.rise);
-        self.place(st, text, x0, y0, x1, size, font.exact);
+        let (x1, y1) = st.tm.mul(&st.gs.ctm).apply(0.0, st.gs.rise);
+        // The baseline's direction on the page with y down: along the text space's x axis, or down
+        // its y axis for a vertical font.
+        // A negative font size (or horizontal scaling) turns the glyphs round.
+        let sign = if font.vertical { fs } else { fs * st.gs.hscale }.signum();
+        let direction = if font.vertical { (-sign * render.c, sign * render.d) } else { (sign * render.a, -sign * render.b) };
+        let (direction, det) = ((f64::from(direction.0), f64::from(direction.1)), f64::from(render.a * render.d - render.b * render.c));
+        let (angle, height) = crate::reading::layout::orientation(direction, det, f64::from(fs));
+        let length = direction.0.hypot(direction.1);
+        let along = if length > 0.0 { (f64::from(x1 - x0) * direction.0 - f64::from(y1 - y0) * direction.1) / length } else { 0.0 };
+        let shown = Shown { x0, y0, x1, size, exact: font.exact, angle, height, advance: along };
+        self.place(st, text, shown);
     }
 
     /// A number inside a TJ array: move left by n/1000 em (right when negative).
@@ -338,8 +357,10 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn place(&mut self, st: &mut PageState, text: String, x0: f32, y0: f32, x1: f32, size: f32, exact: bool) {
+    /// Adds a shown string to its line, by content order (`lines`), and to the page's placed text
+    /// (`placed`, y from the top) for the layout.
+    fn place(&mut self, st: &mut PageState, text: String, shown: Shown) {
+        let Shown { x0, y0, x1, size, exact, .. } = shown;
         if text.is_empty() {
             return;
         }
@@ -349,6 +370,21 @@ impl<'a> Extractor<'a> {
             return;
         }
         let size = if size.is_finite() && size > 0.0 { size } else { 1.0 };
+        if st.placed.len() < MAX_PLACED {
+            st.placed.push(crate::reading::layout::Glyph {
+                x: f64::from(x0),
+                y: -f64::from(y0),
+                advance: shown.advance,
+                size: shown.height,
+                text: text.clone(),
+                run: u32::try_from(st.placed.len()).unwrap_or(u32::MAX),
+                angle: shown.angle,
+                exact,
+                space_before: force_space,
+            });
+        } else {
+            st.placed_whole = false;
+        }
         let same_baseline = |l: &Line| (y0 - l.y).abs() <= 0.5 * size.max(l.size);
         let mut target = st.current.filter(|i| st.lines.get(*i).is_some_and(same_baseline));
         if target.is_none() {
@@ -392,6 +428,20 @@ impl<'a> Extractor<'a> {
         };
         self.text_bytes = self.text_bytes.saturating_add(added);
     }
+}
+
+/// A shown string's geometry: where it starts (`x0`, baseline `y0`, PDF's y up) and ends (`x1`), its
+/// font size as the content-order lines measure it (`size`), and, for the layout, its baseline's
+/// angle, its size across the baseline (`height`) and its advance along it.
+struct Shown {
+    x0: f32,
+    y0: f32,
+    x1: f32,
+    size: f32,
+    exact: bool,
+    angle: f64,
+    height: f64,
+    advance: f64,
 }
 
 fn decode_ops(data: &[u8]) -> Vec<Operation> {

@@ -392,3 +392,51 @@ fn glyph_names() {
     assert_eq!(glyph_text(b"_"), None);
     assert_eq!(glyph_text(b"..."), None);
 }
+
+#[test]
+fn a_page_is_laid_out_by_position_with_a_wrapped_value_joined_to_its_cell() {
+    // A licence's two columns drawn row by row, the wrapped second line of the first value drawn
+    // last (after the next row): the lines come by position and the wrap joins its cell (its line
+    // above reaches the next column: it was full). Before the layout, the wrap came last, as a line
+    // of its own, and the value was cut short.
+    let content = b"BT /F1 10 Tf 1 0 0 1 50 700 Tm (Scope) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 120 700 Tm (aaaa bbbb cccc dddd eeee ffff gggg hhh) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 330 700 Tm (Address) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 400 700 Tm (1 Road) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 50 673 Tm (Name) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 120 673 Tm (ACME) Tj ET \
+        BT /F1 10 Tf 1 0 0 1 120 686 Tm (iiii jjjj) Tj ET";
+    let pdf = one_page(
+        "<< /Font << /F1 5 0 R >> >>",
+        content,
+        vec![obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")],
+    );
+    assert_eq!(lines(&pdf), [["Scope aaaa bbbb cccc dddd eeee ffff gggg hhh iiii jjjj Address 1 Road", "Name ACME"]]);
+}
+
+#[test]
+fn a_tj_word_space_separates_values_in_a_font_without_widths() {
+    // Helvetica without /Widths: its advances are estimated, so a 0.3 em gap alone is no space; the
+    // TJ adjustment of -300 is the writer's word space. Laid out without it, 18.0 and 45 read 18.045.
+    let pdf = one_page(
+        "<< /Font << /F1 5 0 R >> >>",
+        b"BT /F1 10 Tf 1 0 0 1 50 700 Tm (NH3-N) Tj ET BT /F1 10 Tf 1 0 0 1 150 700 Tm [(18.0) -300 (45)] TJ ET",
+        vec![obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")],
+    );
+    assert_eq!(lines(&pdf), [["NH3-N 18.0 45"]]);
+}
+
+#[test]
+fn a_page_drawn_turned_a_quarter_and_in_synthetic_italics_reads_in_lines_with_spaces() {
+    // Text running up the page (a landscape table on a portrait page), and upright text sheared by
+    // a synthetic italic: both read as lines of cells, not glued together as a watermark would be.
+    let content = b"BT /F1 10 Tf 0 1 -1 0 100 100 Tm (COD) Tj ET BT /F1 10 Tf 0 1 -1 0 100 200 Tm (152) Tj ET \
+        BT /F1 10 Tf 0 1 -1 0 120 100 Tm (SS) Tj ET BT /F1 10 Tf 0 1 -1 0 120 200 Tm (83) Tj ET \
+        BT /F1 10 Tf 1 0 0.25 1 300 700 Tm (Client) Tj ET BT /F1 10 Tf 1 0 0.25 1 400 700 Tm (ACME) Tj ET";
+    let pdf = one_page(
+        "<< /Font << /F1 5 0 R >> >>",
+        content,
+        vec![obj("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")],
+    );
+    assert_eq!(lines(&pdf), [["COD 152", "SS 83", "Client ACME"]]);
+}
