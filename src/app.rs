@@ -15,7 +15,7 @@ use crate::inference::Ocr;
 use crate::issuance::certificate::CertificateFont;
 use crate::pipeline::Pipeline;
 use crate::rules::RuleSet;
-use crate::storage::sqlite::SqliteStore;
+use crate::storage::sql::SqlStore;
 use crate::storage::{BlobStore, Store};
 use crate::understanding::encoded::EncoderReader;
 use crate::understanding::Understander;
@@ -77,15 +77,14 @@ pub struct Application {
     workers: usize,
 }
 
-/// Opens the data directory's SQLite database (or `database_url`) and the blob store.
+/// Opens the data directory's SQLite database (or `database_url`: Postgres or SQLite) and the blob
+/// store.
 pub async fn open_storage(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<(Arc<dyn Store>, BlobStore)> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let store = match database_url {
-        Some(url) if url.starts_with("postgres") => anyhow::bail!("postgres is not supported yet; use the embedded SQLite database"),
-        Some(url) => SqliteStore::connect(url).await,
-        None => SqliteStore::open_in(data_dir).await,
-    }
-    .context("opening the database")?;
+        Some(url) => SqlStore::connect(url).await.with_context(|| format!("opening the database {}", crate::config::redact_url(url)))?,
+        None => SqlStore::open_in(data_dir).await.context("opening the database")?,
+    };
     let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
     Ok((Arc::new(store), blobs))
 }

@@ -279,7 +279,7 @@ pub fn run_audit(sizes: &[u64]) -> anyhow::Result<()> {
         for &size in sizes {
             anyhow::ensure!(size >= 4_000, "a log of at least 4000 entries, not {size}");
             let dir = tempfile::tempdir()?;
-            let store = crate::storage::sqlite::SqliteStore::open_in(dir.path()).await?;
+            let store = crate::storage::sql::SqlStore::open_in(dir.path()).await?;
             // Filled a thousand a transaction; then 2000 more one a transaction, as the service
             // writes, onto the log of that size.
             let single = 2_000;

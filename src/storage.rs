@@ -1,6 +1,6 @@
 //! Storage behind focused traits: accounts, applications and their documents, the job queue,
-//! review and permits, rule-set snapshots and the audit log. SQLite now; the Postgres backend
-//! implements the same traits and runs the same conformance tests (`storage/conformance.rs`).
+//! review and permits, rule-set snapshots and the audit log, implemented once for SQLite and
+//! Postgres (`storage/sql.rs`), both held to the same conformance tests (`storage/conformance.rs`).
 //!
 //! Every state change and its audit event are written in one transaction by the method that makes
 //! the change, so the log can never disagree with the state. Records come back in domain types.
@@ -10,7 +10,7 @@ pub mod blobs;
 mod conformance;
 pub mod records;
 mod rows;
-pub mod sqlite;
+pub mod sql;
 
 use chrono::NaiveDate;
 

@@ -3,18 +3,26 @@
 use super::*;
 
 #[async_trait::async_trait]
-impl Jobs for SqliteStore {
+impl Jobs for SqlStore {
     async fn claim_job(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Job>, StoreError> {
-        let mut tx = self.write_tx().await?;
-        let job: Option<rows::JobRow> = sqlx::query_as(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = ?
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < ?) ORDER BY id LIMIT 1)
-             RETURNING id, application_id, submission_seq, attempts",
-        )
-        .bind(now_ms + lease_ms)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
+        // SQLite claims inside its one writer; Postgres claims without the write lock, each worker
+        // skipping the rows another claim holds, so idle workers never queue behind each other.
+        let (mut tx, sql) = match self.backend {
+            Backend::Sqlite => (
+                self.write_tx().await?,
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = $1
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < $2) ORDER BY id LIMIT 1)
+                 RETURNING id, application_id, submission_seq, attempts",
+            ),
+            Backend::Postgres => (
+                self.pool.begin().await?,
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until_ms = $1
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_until_ms < $2)
+                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, application_id, submission_seq, attempts",
+            ),
+        };
+        let job: Option<rows::JobRow> = sqlx::query_as(sql).bind(now_ms + lease_ms).bind(now_ms).fetch_optional(&mut *tx).await?;
         tx.commit().await?;
         rows::optional(job)
     }
@@ -28,7 +36,7 @@ impl Jobs for SqliteStore {
         decided_on: NaiveDate,
     ) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ? AND attempts = ?")
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 AND attempts = $2")
             .bind(job.id)
             .bind(job.attempts)
             .fetch_optional(&mut *tx)
@@ -41,7 +49,7 @@ impl Jobs for SqliteStore {
         let next = application.state.decided(decision.outcome)?;
         let canonical = decision.to_canonical_json();
         sqlx::query(
-            "INSERT INTO decisions (application_id, submission_seq, outcome, ruleset, decision, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO decisions (application_id, submission_seq, outcome, ruleset, decision, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(job.application_id.as_str())
         .bind(job.submission_seq)
@@ -56,7 +64,7 @@ impl Jobs for SqliteStore {
         if next != ApplicationState::NeedsReview {
             // The machine decided (issued, or asked for materials) today: a job queued over a
             // night or a holiday is decided on the day it ran, not the day it was submitted.
-            sqlx::query("UPDATE applications SET decided_on = ? WHERE id = ?")
+            sqlx::query("UPDATE applications SET decided_on = $1 WHERE id = $2")
                 .bind(&decided_on)
                 .bind(job.application_id.as_str())
                 .execute(&mut *tx)
@@ -64,13 +72,13 @@ impl Jobs for SqliteStore {
         }
         if next == ApplicationState::NeedsMaterials {
             // The clock stops while the applicant gathers what is missing.
-            sqlx::query("UPDATE applications SET waiting_since = ? WHERE id = ?")
+            sqlx::query("UPDATE applications SET waiting_since = $1 WHERE id = $2")
                 .bind(&decided_on)
                 .bind(job.application_id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = ?").bind(job.id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE jobs SET state = 'done', lease_until_ms = NULL WHERE id = $1").bind(job.id).execute(&mut *tx).await?;
         if let (Outcome::Issued, Some(spec)) = (decision.outcome, permit) {
             issue_permit(&mut tx, job.application_id.as_str(), spec).await?;
         }
@@ -107,7 +115,7 @@ impl Jobs for SqliteStore {
         let next_state = if job.attempts >= max_attempts { "failed" } else { "queued" };
         // Only the claim that ran this attempt may give the job up; a later claim owns it now.
         let updated = sqlx::query(
-            "UPDATE jobs SET state = ?, last_error = ?, lease_until_ms = NULL WHERE id = ? AND state = 'running' AND attempts = ?",
+            "UPDATE jobs SET state = $1, last_error = $2, lease_until_ms = NULL WHERE id = $3 AND state = 'running' AND attempts = $4",
         )
         .bind(next_state)
         .bind(error)
@@ -139,8 +147,13 @@ impl Jobs for SqliteStore {
     }
 
     async fn requeue_running_jobs(&self, max_attempts: i64) -> Result<u64, StoreError> {
+        if self.backend == Backend::Postgres {
+            // Other instances may be running these jobs right now: a dead instance's jobs are
+            // taken by the next claim once their lease has run out, not at another's start.
+            return Ok(0);
+        }
         let exhausted: Vec<rows::JobRow> =
-            sqlx::query_as("SELECT id, application_id, submission_seq, attempts FROM jobs WHERE state = 'running' AND attempts >= ?")
+            sqlx::query_as("SELECT id, application_id, submission_seq, attempts FROM jobs WHERE state = 'running' AND attempts >= $1")
                 .bind(max_attempts)
                 .fetch_all(&self.pool)
                 .await?;

@@ -3,7 +3,7 @@
 use super::*;
 
 #[async_trait::async_trait]
-impl Applications for SqliteStore {
+impl Applications for SqlStore {
     async fn create_application(
         &self,
         id: &ApplicationId,
@@ -17,7 +17,7 @@ impl Applications for SqliteStore {
         let now = now_text();
         if let Some(owner) = owner_id {
             // Counted in the transaction that inserts, as the queue bound is.
-            let today: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE owner_id = ? AND substr(created_at, 1, 10) = ?")
+            let today: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM applications WHERE owner_id = $1 AND substr(created_at, 1, 10) = $2")
                 .bind(owner)
                 .bind(&now[..10])
                 .fetch_one(&mut *tx)
@@ -27,7 +27,7 @@ impl Applications for SqliteStore {
             }
         }
         sqlx::query(
-            "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at, owner_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
+            "INSERT INTO applications (id, service, form, state, submissions, created_at, updated_at, owner_id) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
         )
         .bind(id.as_str())
         .bind(service)
@@ -53,7 +53,7 @@ impl Applications for SqliteStore {
 
     async fn application(&self, id: &ApplicationId) -> Result<Option<ApplicationRecord>, StoreError> {
         rows::optional(
-            sqlx::query_as::<_, ApplicationRow>("SELECT * FROM applications WHERE id = ?")
+            sqlx::query_as::<_, ApplicationRow>("SELECT * FROM applications WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&self.pool)
                 .await?,
@@ -71,7 +71,7 @@ impl Applications for SqliteStore {
         let application = load_application(&mut tx, application_id).await?;
         application.state.add_document()?;
         let (count, total): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ? AND withdrawn_at IS NULL",
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM documents WHERE application_id = $1 AND withdrawn_at IS NULL",
         )
         .bind(application_id.as_str())
         .fetch_one(&mut *tx)
@@ -81,7 +81,7 @@ impl Applications for SqliteStore {
         }
         let new_bytes: u64 = documents.iter().map(|d| d.size_bytes).sum();
         let (ever_count, ever_total): (i64, i64) =
-            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM documents WHERE application_id = ?")
+            sqlx::query_as("SELECT COUNT(*), CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM documents WHERE application_id = $1")
                 .bind(application_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
@@ -95,7 +95,7 @@ impl Applications for SqliteStore {
         }
         if let Some(owner) = application.owner_id {
             let stored: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(SUM(d.size_bytes), 0) FROM documents d JOIN applications a ON a.id = d.application_id WHERE a.owner_id = ?",
+                "SELECT CAST(COALESCE(SUM(d.size_bytes), 0) AS BIGINT) FROM documents d JOIN applications a ON a.id = d.application_id WHERE a.owner_id = $1",
             )
             .bind(owner)
             .fetch_one(&mut *tx)
@@ -111,7 +111,7 @@ impl Applications for SqliteStore {
         let mut records = Vec::new();
         for document in documents {
             let row: rows::DocumentRow = sqlx::query_as(
-                "INSERT INTO documents (application_id, file_name, sha256, size_bytes, format, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                "INSERT INTO documents (application_id, file_name, sha256, size_bytes, format, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
             )
             .bind(application_id.as_str())
             .bind(&document.file_name)
@@ -137,7 +137,7 @@ impl Applications for SqliteStore {
     }
 
     async fn documents(&self, application_id: &ApplicationId) -> Result<Vec<DocumentRecord>, StoreError> {
-        self.rows_of::<rows::DocumentRow, _>("SELECT * FROM documents WHERE application_id = ? ORDER BY id", application_id).await
+        self.rows_of::<rows::DocumentRow, _>("SELECT * FROM documents WHERE application_id = $1 ORDER BY id", application_id).await
     }
 
     async fn update_form(&self, id: &ApplicationId, form: &str, actor: &str) -> Result<ApplicationRecord, StoreError> {
@@ -146,7 +146,7 @@ impl Applications for SqliteStore {
         if application.state != ApplicationState::Draft {
             return Err(StoreError::Conflict(format!("the form of application {id} can be changed only before it is first submitted")));
         }
-        sqlx::query("UPDATE applications SET form = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE applications SET form = $1, updated_at = $2 WHERE id = $3")
             .bind(form)
             .bind(now_text())
             .bind(id.as_str())
@@ -160,7 +160,7 @@ impl Applications for SqliteStore {
     }
 
     async fn applications_of(&self, owner_id: i64) -> Result<Vec<ApplicationRecord>, StoreError> {
-        let rows: Vec<ApplicationRow> = sqlx::query_as("SELECT * FROM applications WHERE owner_id = ? ORDER BY created_at DESC, id")
+        let rows: Vec<ApplicationRow> = sqlx::query_as("SELECT * FROM applications WHERE owner_id = $1 ORDER BY created_at DESC, id")
             .bind(owner_id)
             .fetch_all(&self.pool)
             .await?;
@@ -171,7 +171,7 @@ impl Applications for SqliteStore {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
         application.state.add_document()?;
-        let updated = sqlx::query("UPDATE documents SET withdrawn_at = ? WHERE id = ? AND application_id = ? AND withdrawn_at IS NULL")
+        let updated = sqlx::query("UPDATE documents SET withdrawn_at = $1 WHERE id = $2 AND application_id = $3 AND withdrawn_at IS NULL")
             .bind(now_text())
             .bind(document_id)
             .bind(application_id.as_str())
@@ -198,7 +198,7 @@ impl Applications for SqliteStore {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, application_id).await?;
         let earlier: Option<rows::SubmissionRow> =
-            sqlx::query_as("SELECT * FROM submissions WHERE application_id = ? AND idempotency_key = ?")
+            sqlx::query_as("SELECT * FROM submissions WHERE application_id = $1 AND idempotency_key = $2")
                 .bind(application_id.as_str())
                 .bind(idempotency_key)
                 .fetch_optional(&mut *tx)
@@ -215,14 +215,14 @@ impl Applications for SqliteStore {
         }
         let seq = application.submissions + 1;
         let document_ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM documents WHERE application_id = ? AND withdrawn_at IS NULL ORDER BY id")
+            sqlx::query_scalar("SELECT id FROM documents WHERE application_id = $1 AND withdrawn_at IS NULL ORDER BY id")
                 .bind(application_id.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
         let now = now_text();
         let submitted_on = submitted_on.format("%Y-%m-%d").to_string();
         let row: rows::SubmissionRow = sqlx::query_as(
-            "INSERT INTO submissions (application_id, seq, idempotency_key, submitted_on, document_ids, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+            "INSERT INTO submissions (application_id, seq, idempotency_key, submitted_on, document_ids, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
         )
         .bind(application_id.as_str())
         .bind(seq)
@@ -234,8 +234,8 @@ impl Applications for SqliteStore {
         .await?;
         let submission = SubmissionRecord::try_from(row)?;
         sqlx::query(
-            "UPDATE applications SET state = ?, submissions = ?, updated_at = ?, accepted_on = COALESCE(accepted_on, ?),
-             paused_days = paused_days + (CASE WHEN waiting_since IS NULL THEN 0 ELSE ? END), waiting_since = NULL WHERE id = ?",
+            "UPDATE applications SET state = $1, submissions = $2, updated_at = $3, accepted_on = COALESCE(accepted_on, $4),
+             paused_days = paused_days + (CASE WHEN waiting_since IS NULL THEN 0 ELSE $5 END), waiting_since = NULL WHERE id = $6",
         )
         .bind(next.as_str())
         .bind(seq)
@@ -245,7 +245,7 @@ impl Applications for SqliteStore {
         .bind(application_id.as_str())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO jobs (application_id, submission_seq, state, created_at) VALUES (?, ?, 'queued', ?)")
+        sqlx::query("INSERT INTO jobs (application_id, submission_seq, state, created_at) VALUES ($1, $2, 'queued', $3)")
             .bind(application_id.as_str())
             .bind(seq)
             .bind(&now)
@@ -265,7 +265,7 @@ impl Applications for SqliteStore {
 
     async fn submission(&self, application_id: &ApplicationId, seq: i64) -> Result<Option<SubmissionRecord>, StoreError> {
         rows::optional(
-            sqlx::query_as::<_, rows::SubmissionRow>("SELECT * FROM submissions WHERE application_id = ? AND seq = ?")
+            sqlx::query_as::<_, rows::SubmissionRow>("SELECT * FROM submissions WHERE application_id = $1 AND seq = $2")
                 .bind(application_id.as_str())
                 .bind(seq)
                 .fetch_optional(&self.pool)
@@ -274,12 +274,12 @@ impl Applications for SqliteStore {
     }
 
     async fn decisions(&self, application_id: &ApplicationId) -> Result<Vec<DecisionRecord>, StoreError> {
-        self.rows_of::<rows::DecisionRow, _>("SELECT * FROM decisions WHERE application_id = ? ORDER BY submission_seq", application_id)
+        self.rows_of::<rows::DecisionRow, _>("SELECT * FROM decisions WHERE application_id = $1 ORDER BY submission_seq", application_id)
             .await
     }
 
     async fn item_records(&self, application_id: &ApplicationId) -> Result<Vec<ItemRecord>, StoreError> {
-        self.rows_of::<rows::ItemRow, _>("SELECT * FROM item_records WHERE application_id = ? ORDER BY id", application_id).await
+        self.rows_of::<rows::ItemRow, _>("SELECT * FROM item_records WHERE application_id = $1 ORDER BY id", application_id).await
     }
 
     async fn open_cases(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
@@ -292,7 +292,7 @@ impl Applications for SqliteStore {
 
     async fn escalate(&self, application_id: &ApplicationId, today: NaiveDate, details: serde_json::Value) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
-        let updated = sqlx::query("UPDATE applications SET escalated_on = ? WHERE id = ? AND escalated_on IS NULL")
+        let updated = sqlx::query("UPDATE applications SET escalated_on = $1 WHERE id = $2 AND escalated_on IS NULL")
             .bind(today.format("%Y-%m-%d").to_string())
             .bind(application_id.as_str())
             .execute(&mut *tx)

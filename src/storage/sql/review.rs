@@ -3,11 +3,11 @@
 use super::*;
 
 #[async_trait::async_trait]
-impl Reviews for SqliteStore {
+impl Reviews for SqlStore {
     async fn review_queue(&self, service: Option<&str>) -> Result<Vec<ApplicationRecord>, StoreError> {
         rows::all(
             sqlx::query_as::<_, ApplicationRow>(
-                "SELECT * FROM applications WHERE state = 'needs_review' AND (? IS NULL OR service = ?) ORDER BY updated_at, id",
+                "SELECT * FROM applications WHERE state = 'needs_review' AND ($1 IS NULL OR service = $2) ORDER BY updated_at, id",
             )
             .bind(service)
             .bind(service)
@@ -36,7 +36,7 @@ impl Reviews for SqliteStore {
             return Ok(ClaimOutcome::HeldByOther);
         }
         let until_ms = now_ms + lease_ms;
-        sqlx::query("UPDATE applications SET claimed_by = ?, claim_until_ms = ? WHERE id = ?")
+        sqlx::query("UPDATE applications SET claimed_by = $1, claim_until_ms = $2 WHERE id = $3")
             .bind(reviewer_id)
             .bind(until_ms)
             .bind(application_id.as_str())
@@ -60,7 +60,7 @@ impl Reviews for SqliteStore {
         if application.claimed_by != Some(reviewer_id) {
             return Ok(false);
         }
-        sqlx::query("UPDATE applications SET claimed_by = NULL, claim_until_ms = NULL WHERE id = ?")
+        sqlx::query("UPDATE applications SET claimed_by = NULL, claim_until_ms = NULL WHERE id = $1")
             .bind(application_id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -86,7 +86,7 @@ impl Reviews for SqliteStore {
         let next = application.state.review(input.action)?;
         sqlx::query(
             "INSERT INTO reviews (application_id, submission_seq, reviewer_id, action, reason_code, text, missing_materials, document, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(application_id.as_str())
         .bind(application.submissions)
@@ -101,8 +101,8 @@ impl Reviews for SqliteStore {
         .await?;
         let waiting_since = (next == ApplicationState::NeedsMaterials).then(|| input.decided_on.format("%Y-%m-%d").to_string());
         sqlx::query(
-            "UPDATE applications SET state = ?, claimed_by = NULL, claim_until_ms = NULL, updated_at = ?, waiting_since = ?, decided_on = ?
-             WHERE id = ?",
+            "UPDATE applications SET state = $1, claimed_by = NULL, claim_until_ms = NULL, updated_at = $2, waiting_since = $3, decided_on = $4
+             WHERE id = $5",
         )
         .bind(next.as_str())
         .bind(now_text())
@@ -142,7 +142,7 @@ impl Reviews for SqliteStore {
     }
 
     async fn reviews(&self, application_id: &ApplicationId) -> Result<Vec<ReviewRecord>, StoreError> {
-        self.rows_of::<rows::ReviewRow, _>("SELECT * FROM reviews WHERE application_id = ? ORDER BY id", application_id).await
+        self.rows_of::<rows::ReviewRow, _>("SELECT * FROM reviews WHERE application_id = $1 ORDER BY id", application_id).await
     }
 
     async fn add_correction(
@@ -160,7 +160,7 @@ impl Reviews for SqliteStore {
         }
         let row: rows::CorrectionRow = sqlx::query_as(
             "INSERT INTO corrections (application_id, submission_seq, reviewer_id, field, original, corrected, reason, decision_after, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
         )
         .bind(application_id.as_str())
         .bind(application.submissions)
@@ -193,12 +193,12 @@ impl Reviews for SqliteStore {
     }
 
     async fn corrections(&self, application_id: &ApplicationId) -> Result<Vec<CorrectionRecord>, StoreError> {
-        self.rows_of::<rows::CorrectionRow, _>("SELECT * FROM corrections WHERE application_id = ? ORDER BY id", application_id).await
+        self.rows_of::<rows::CorrectionRow, _>("SELECT * FROM corrections WHERE application_id = $1 ORDER BY id", application_id).await
     }
 
     async fn permit_for(&self, application_id: &ApplicationId) -> Result<Option<PermitRecord>, StoreError> {
         rows::optional(
-            sqlx::query_as::<_, rows::PermitRow>("SELECT * FROM permits WHERE application_id = ?")
+            sqlx::query_as::<_, rows::PermitRow>("SELECT * FROM permits WHERE application_id = $1")
                 .bind(application_id.as_str())
                 .fetch_optional(&self.pool)
                 .await?,
@@ -207,14 +207,14 @@ impl Reviews for SqliteStore {
 
     async fn permit(&self, number: &str) -> Result<Option<PermitRecord>, StoreError> {
         rows::optional(
-            sqlx::query_as::<_, rows::PermitRow>("SELECT * FROM permits WHERE number = ?").bind(number).fetch_optional(&self.pool).await?,
+            sqlx::query_as::<_, rows::PermitRow>("SELECT * FROM permits WHERE number = $1").bind(number).fetch_optional(&self.pool).await?,
         )
     }
 
     async fn revoke_permit(&self, number: &str, reason: &str, actor: &str) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let application_id: Option<String> =
-            sqlx::query_scalar("UPDATE permits SET status = 'revoked' WHERE number = ? AND status = 'valid' RETURNING application_id")
+            sqlx::query_scalar("UPDATE permits SET status = 'revoked' WHERE number = $1 AND status = 'valid' RETURNING application_id")
                 .bind(number)
                 .fetch_optional(&mut *tx)
                 .await?;

@@ -3,14 +3,13 @@
 use super::*;
 
 #[async_trait::async_trait]
-impl AuditLog for SqliteStore {
+impl AuditLog for SqlStore {
     async fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&self.pool).await?)
     }
 
     async fn audit_snapshot(&self) -> Result<crate::storage::AuditSnapshot, StoreError> {
-        // A deferred transaction: in WAL mode its first read fixes the snapshot every later read sees.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.read_tx().await?;
         let entries: Vec<AuditEntry> = sqlx::query_as("SELECT * FROM audit_log ORDER BY seq").fetch_all(&mut *tx).await?;
         let checkpoints: Vec<(i64, String)> =
             sqlx::query_as("SELECT size, note FROM audit_checkpoints ORDER BY size").fetch_all(&mut *tx).await?;
@@ -29,7 +28,7 @@ impl AuditLog for SqliteStore {
     }
 
     async fn audit_page(&self, before: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2")
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(&self.pool)
@@ -37,7 +36,7 @@ impl AuditLog for SqliteStore {
     }
 
     async fn audit_range(&self, start: u64, end: u64) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq > ? AND seq <= ? ORDER BY seq")
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq")
             .bind(start as i64)
             .bind(end as i64)
             .fetch_all(&self.pool)
@@ -45,7 +44,7 @@ impl AuditLog for SqliteStore {
     }
 
     async fn audit_for(&self, application_id: &ApplicationId) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = ? ORDER BY seq")
+        Ok(sqlx::query_as("SELECT * FROM audit_log WHERE application_id = $1 ORDER BY seq")
             .bind(application_id.as_str())
             .fetch_all(&self.pool)
             .await?)
@@ -64,7 +63,7 @@ impl AuditLog for SqliteStore {
     }
 
     async fn keep_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO audit_checkpoints (size, note, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO audit_checkpoints (size, note, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(size as i64)
             .bind(note)
             .bind(now_text())
@@ -86,12 +85,16 @@ impl AuditLog for SqliteStore {
     }
 
     async fn save_ruleset(&self, hash: &str, files: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO rulesets (hash, files) VALUES (?, ?)").bind(hash).bind(files).execute(&self.pool).await?;
+        sqlx::query("INSERT INTO rulesets (hash, files) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(hash)
+            .bind(files)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn ruleset(&self, hash: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT files FROM rulesets WHERE hash = ?").bind(hash).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT files FROM rulesets WHERE hash = $1").bind(hash).fetch_optional(&self.pool).await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -100,7 +103,7 @@ impl AuditLog for SqliteStore {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Appends `n` entries of kind `bench.append` through the log's own append (its chain and its
     /// tree's hashes), `per_transaction` to a write transaction. For `onewindow bench --audit`
     /// only: the service never writes an entry without the change it records.

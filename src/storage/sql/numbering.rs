@@ -1,16 +1,14 @@
 //! Numbers for permits and bundle items: a counter per service (or service item) and year, taken in
 //! the caller's transaction together with the record it numbers.
 
-use sqlx::{Sqlite, Transaction};
-
-use super::{audit, now_text};
+use super::{audit, now_text, Tx};
 use crate::domain::permit::{format_number, valid_to};
 use crate::storage::{ItemRecordSpec, PermitRecord, PermitSpec, StoreError};
 
 /// The next number of `counter` in the year of `issued_on` (`YYYY-MM-DD`), formatted by `template`.
 /// Taken inside the caller's transaction, so a rolled-back issue leaves no gap.
 pub(super) async fn next_number(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     counter: &str,
     issued_on: &str,
     template: &str,
@@ -18,8 +16,8 @@ pub(super) async fn next_number(
     let issued_on = chrono::NaiveDate::parse_from_str(issued_on, "%Y-%m-%d").map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let year = chrono::Datelike::year(&issued_on);
     let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO permit_counters (service, year, last) VALUES (?, ?, 1)
-         ON CONFLICT (service, year) DO UPDATE SET last = last + 1 RETURNING last",
+        "INSERT INTO permit_counters (service, year, last) VALUES ($1, $2, 1)
+         ON CONFLICT (service, year) DO UPDATE SET last = permit_counters.last + 1 RETURNING last",
     )
     .bind(counter)
     .bind(year)
@@ -30,15 +28,11 @@ pub(super) async fn next_number(
 
 /// Numbers and records a permit inside the caller's transaction: the counter and the permit commit
 /// or roll back together, so numbers are unique and gap-free per service and year.
-pub(super) async fn issue_permit(
-    tx: &mut Transaction<'static, Sqlite>,
-    application_id: &str,
-    spec: &PermitSpec,
-) -> Result<PermitRecord, StoreError> {
+pub(super) async fn issue_permit(tx: &mut Tx, application_id: &str, spec: &PermitSpec) -> Result<PermitRecord, StoreError> {
     let (issued_on, year, seq, number) = next_number(tx, &spec.service, &spec.issued_on, &spec.number_template).await?;
     let row: crate::storage::rows::PermitRow = sqlx::query_as(
         "INSERT INTO permits (number, service, year, seq, application_id, holder, valid_from, valid_to, issued_by, status, created_at, certificate)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'valid', ?, ?) RETURNING *",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'valid', $10, $11) RETURNING *",
     )
     .bind(&number)
     .bind(&spec.service)
@@ -68,13 +62,13 @@ pub(super) async fn issue_permit(
 /// Numbers and records an issued bundle item, once per application and item, inside the caller's
 /// transaction (counter and record together: unique and gap-free).
 pub(super) async fn record_item(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     application_id: &str,
     submission_seq: i64,
     spec: &ItemRecordSpec,
     actor: &str,
 ) -> Result<(), StoreError> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM item_records WHERE application_id = ? AND item = ?")
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM item_records WHERE application_id = $1 AND item = $2")
         .bind(application_id)
         .bind(&spec.item)
         .fetch_optional(&mut **tx)
@@ -84,15 +78,17 @@ pub(super) async fn record_item(
     }
     let counter = format!("{}:{}", spec.service, spec.item);
     let (_, _, _, number) = next_number(tx, &counter, &spec.issued_on, &spec.number_template).await?;
-    sqlx::query("INSERT INTO item_records (application_id, submission_seq, item, number, issued_on, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(application_id)
-        .bind(submission_seq)
-        .bind(&spec.item)
-        .bind(&number)
-        .bind(&spec.issued_on)
-        .bind(now_text())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO item_records (application_id, submission_seq, item, number, issued_on, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(application_id)
+    .bind(submission_seq)
+    .bind(&spec.item)
+    .bind(&number)
+    .bind(&spec.issued_on)
+    .bind(now_text())
+    .execute(&mut **tx)
+    .await?;
     audit(tx, actor, "item.recorded", Some(application_id), serde_json::json!({"item": spec.item, "number": number})).await?;
     Ok(())
 }

@@ -9,20 +9,20 @@ fn day_text(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-async fn load_work_order(tx: &mut Transaction<'static, Sqlite>, id: i64) -> Result<Option<WorkOrderRecord>, StoreError> {
-    let row: Option<WorkOrderRow> = sqlx::query_as("SELECT * FROM work_orders WHERE id = ?").bind(id).fetch_optional(&mut **tx).await?;
+async fn load_work_order(tx: &mut Tx, id: i64) -> Result<Option<WorkOrderRecord>, StoreError> {
+    let row: Option<WorkOrderRow> = sqlx::query_as("SELECT * FROM work_orders WHERE id = $1").bind(id).fetch_optional(&mut **tx).await?;
     rows::optional(row)
 }
 
 #[async_trait::async_trait]
-impl Ratings for SqliteStore {
+impl Ratings for SqlStore {
     async fn rate(&self, new: &NewRating<'_>, actor: &str) -> Result<(RatingRecord, Option<WorkOrderRecord>), StoreError> {
         let mut tx = self.write_tx().await?;
         let application = load_application(&mut tx, new.application_id).await?;
         if !matches!(application.state, ApplicationState::Issued | ApplicationState::Refused | ApplicationState::NeedsMaterials) {
             return Err(StoreError::Conflict(format!("application {} is not decided yet: rate it once it is", new.application_id)));
         }
-        let rated: Option<i64> = sqlx::query_scalar("SELECT 1 FROM ratings WHERE application_id = ?")
+        let rated: Option<i64> = sqlx::query_scalar("SELECT 1 FROM ratings WHERE application_id = $1")
             .bind(new.application_id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
@@ -35,7 +35,7 @@ impl Ratings for SqliteStore {
         let now = now_text();
         sqlx::query(
             "INSERT INTO ratings (application_id, rater_id, level, aspects, comment, rated_state, handled_by, rated_on, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new.application_id.as_str())
         .bind(new.rater_id)
@@ -59,8 +59,8 @@ impl Ratings for SqliteStore {
         .await?;
         let mut order_id = None;
         if let Some((due_on, assignee)) = new.work_order {
-            let id = sqlx::query(
-                "INSERT INTO work_orders (application_id, level, state, assignee_id, opened_on, due_on, updated_at) VALUES (?, ?, 'open', ?, ?, ?, ?)",
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO work_orders (application_id, level, state, assignee_id, opened_on, due_on, updated_at) VALUES ($1, $2, 'open', $3, $4, $5, $6) RETURNING id",
             )
             .bind(new.application_id.as_str())
             .bind(i64::from(rating.level.value()))
@@ -68,9 +68,8 @@ impl Ratings for SqliteStore {
             .bind(day_text(new.rated_on))
             .bind(day_text(due_on))
             .bind(&now)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
+            .fetch_one(&mut *tx)
+            .await?;
             audit(
                 &mut tx,
                 actor,
@@ -82,7 +81,7 @@ impl Ratings for SqliteStore {
             order_id = Some(id);
         }
         let row: RatingRow =
-            sqlx::query_as("SELECT * FROM ratings WHERE application_id = ?").bind(new.application_id.as_str()).fetch_one(&mut *tx).await?;
+            sqlx::query_as("SELECT * FROM ratings WHERE application_id = $1").bind(new.application_id.as_str()).fetch_one(&mut *tx).await?;
         let order = match order_id {
             Some(id) => load_work_order(&mut tx, id).await?,
             None => None,
@@ -92,7 +91,7 @@ impl Ratings for SqliteStore {
     }
 
     async fn rating(&self, id: &ApplicationId) -> Result<Option<RatingRecord>, StoreError> {
-        Ok(self.rows_of::<RatingRow, RatingRecord>("SELECT * FROM ratings WHERE application_id = ?", id).await?.pop())
+        Ok(self.rows_of::<RatingRow, RatingRecord>("SELECT * FROM ratings WHERE application_id = $1", id).await?.pop())
     }
 
     async fn work_orders(&self) -> Result<Vec<WorkOrderRecord>, StoreError> {
@@ -100,7 +99,7 @@ impl Ratings for SqliteStore {
     }
 
     async fn work_order_of(&self, application: &ApplicationId) -> Result<Option<WorkOrderRecord>, StoreError> {
-        let row: Option<WorkOrderRow> = sqlx::query_as("SELECT * FROM work_orders WHERE application_id = ?")
+        let row: Option<WorkOrderRow> = sqlx::query_as("SELECT * FROM work_orders WHERE application_id = $1")
             .bind(application.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -109,10 +108,10 @@ impl Ratings for SqliteStore {
 
     async fn work_order(&self, id: i64) -> Result<Option<(WorkOrderRecord, Vec<WorkOrderStepRecord>)>, StoreError> {
         let row: Option<WorkOrderRow> =
-            sqlx::query_as("SELECT * FROM work_orders WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+            sqlx::query_as("SELECT * FROM work_orders WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
         let Some(order) = rows::optional::<_, WorkOrderRecord>(row)? else { return Ok(None) };
         let steps = rows::all(
-            sqlx::query_as::<_, StepRow>("SELECT * FROM work_order_steps WHERE work_order_id = ? ORDER BY id")
+            sqlx::query_as::<_, StepRow>("SELECT * FROM work_order_steps WHERE work_order_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?,
@@ -129,7 +128,7 @@ impl Ratings for SqliteStore {
         let details = input.step.details();
         let now = now_text();
         sqlx::query(
-            "INSERT INTO work_order_steps (work_order_id, step, actor_id, actor, on_date, text, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO work_order_steps (work_order_id, step, actor_id, actor, on_date, text, details, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(input.step.name())
@@ -151,20 +150,20 @@ impl Ratings for SqliteStore {
             _ => None,
         };
         sqlx::query(
-            "UPDATE work_orders SET state = ?, updated_at = ?, rectified = rectified OR ?, called_back = called_back OR ?,
-             grade = COALESCE(?, grade), finding = COALESCE(?, finding) WHERE id = ?",
+            "UPDATE work_orders SET state = $1, updated_at = $2, rectified = CASE WHEN $3 = 1 THEN 1 ELSE rectified END, called_back = CASE WHEN $4 = 1 THEN 1 ELSE called_back END,
+             grade = COALESCE($5, grade), finding = COALESCE($6, finding) WHERE id = $7",
         )
         .bind(input.to.as_str())
         .bind(&now)
-        .bind(matches!(input.step, Step::Rectify))
-        .bind(matches!(input.step, Step::Callback))
+        .bind(i64::from(matches!(input.step, Step::Rectify)))
+        .bind(i64::from(matches!(input.step, Step::Callback)))
         .bind(grade)
         .bind(finding)
         .bind(id)
         .execute(&mut *tx)
         .await?;
         if let Some(reason) = removal {
-            sqlx::query("UPDATE ratings SET removed_reason = ? WHERE application_id = ?")
+            sqlx::query("UPDATE ratings SET removed_reason = $1 WHERE application_id = $2")
                 .bind(reason)
                 .bind(order.application_id.as_str())
                 .execute(&mut *tx)
@@ -186,7 +185,7 @@ impl Ratings for SqliteStore {
     async fn escalate_work_order(&self, id: i64, today: NaiveDate) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let Some(order) = load_work_order(&mut tx, id).await? else { return Ok(false) };
-        let updated = sqlx::query("UPDATE work_orders SET escalated_on = ? WHERE id = ? AND escalated_on IS NULL AND state != 'closed'")
+        let updated = sqlx::query("UPDATE work_orders SET escalated_on = $1 WHERE id = $2 AND escalated_on IS NULL AND state != 'closed'")
             .bind(day_text(today))
             .bind(id)
             .execute(&mut *tx)
@@ -208,21 +207,22 @@ impl Ratings for SqliteStore {
     }
 
     async fn case_facts(&self) -> Result<Vec<CaseFacts>, StoreError> {
-        // One read transaction: the figures of one moment (WAL: its first read fixes the snapshot).
-        let mut tx = self.pool.begin().await?;
+        // One read transaction: the figures of one moment.
+        let mut tx = self.read_tx().await?;
         let received: Vec<ApplicationRecord> = rows::all(
             sqlx::query_as::<_, ApplicationRow>("SELECT * FROM applications WHERE accepted_on IS NOT NULL ORDER BY accepted_on, id")
                 .fetch_all(&mut *tx)
                 .await?,
         )?;
-        let decided: Vec<(String, Option<String>, bool)> = sqlx::query_as(
+        let decided: Vec<(String, Option<String>, i64)> = sqlx::query_as(
             "SELECT a.id, a.decided_on,
-                    EXISTS (SELECT 1 FROM reviews r WHERE r.application_id = a.id AND r.submission_seq = a.submissions)
+                    CASE WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.application_id = a.id AND r.submission_seq = a.submissions) THEN 1 ELSE 0 END
              FROM applications a WHERE a.accepted_on IS NOT NULL",
         )
         .fetch_all(&mut *tx)
         .await?;
-        let decided: BTreeMap<String, (Option<String>, bool)> = decided.into_iter().map(|(id, on, person)| (id, (on, person))).collect();
+        let decided: BTreeMap<String, (Option<String>, bool)> =
+            decided.into_iter().map(|(id, on, person)| (id, (on, person != 0))).collect();
         let mut ratings: BTreeMap<String, RatingRecord> =
             rows::all::<_, RatingRecord>(sqlx::query_as::<_, RatingRow>("SELECT * FROM ratings").fetch_all(&mut *tx).await?)?
                 .into_iter()
