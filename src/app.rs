@@ -75,6 +75,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     workers: usize,
+    job_lease: Option<std::time::Duration>,
 }
 
 /// Opens the data directory's SQLite database (or `database_url`: Postgres or SQLite) and the blob
@@ -138,7 +139,7 @@ impl Application {
             );
         }
         let state = AppState::new(usecases, config.public_url.clone(), font, verification, replay, signer);
-        Ok(Self { listener, state, workers: config.workers })
+        Ok(Self { listener, state, workers: config.workers, job_lease: config.job_lease_secs.map(std::time::Duration::from_secs) })
     }
 
     pub fn port(&self) -> u16 {
@@ -154,7 +155,7 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         for idx in 0..self.workers {
-            workers.push(tokio::spawn(crate::worker::run(self.state.usecases().clone(), idx, stop_rx.clone())));
+            workers.push(tokio::spawn(crate::worker::run(self.state.usecases().clone(), idx, self.job_lease, stop_rx.clone())));
         }
         let deadlines = tokio::spawn(crate::deadlines::run(self.state.usecases().clone(), stop_rx.clone()));
         let checkpoints = tokio::spawn(keep_checkpoints(self.state.clone(), stop_rx.clone()));

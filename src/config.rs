@@ -194,6 +194,12 @@ pub struct ServeConfig {
     /// Number of background decision workers in this process.
     #[arg(long, env = "ONEWINDOW_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// How long a claimed decision job is held before another worker (of any instance on the
+    /// database) may take it over, in seconds. By default it outlasts the longest run the reading
+    /// limits allow (at least 5 min); a shorter lease hands a dead instance's jobs over sooner but
+    /// lets a slow decision be taken over too (it is then decided once, by whichever finishes first).
+    #[arg(long, env = "ONEWINDOW_JOB_LEASE_SECS")]
+    pub job_lease_secs: Option<u64>,
     #[command(flatten)]
     pub rules: RulesConfig,
     #[command(flatten)]
@@ -278,6 +284,7 @@ mod tests {
             public_url: "http://x".into(),
             audit_origin: None,
             workers: 1,
+            job_lease_secs: None,
             rules: RulesConfig { rules_dir: "rules".into() },
             limits: LimitsConfig::default(),
             sessions: SessionConfig::default(),

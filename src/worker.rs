@@ -26,13 +26,26 @@ fn lease_ms(usecases: &UseCases) -> i64 {
 pub const MAX_ATTEMPTS: i64 = 3;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
-pub async fn run(usecases: UseCases, worker_idx: usize, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Claims and decides jobs until `shutdown`, each claim held for `lease` (by default [`lease_ms`]).
+pub async fn run(usecases: UseCases, worker_idx: usize, lease: Option<Duration>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let lease_ms = match lease {
+        Some(lease) => i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+        None => lease_ms(&usecases),
+    };
     tracing::info!(worker = worker_idx, "decision worker started");
     loop {
         if *shutdown.borrow() {
             break;
         }
-        match usecases.store().claim_job(usecases.clock().now_ms(), lease_ms(&usecases)).await {
+        match usecases.store().claim_job(usecases.clock().now_ms(), lease_ms).await {
+            Ok(Some(job)) if job.attempts > MAX_ATTEMPTS => {
+                // Its lease ran out on its last attempt: the process deciding it stopped (perhaps
+                // because of it). A person decides it rather than another worker trying again.
+                let error = "interrupted on its last attempt (the process deciding it stopped)";
+                if let Err(e) = usecases.store().fail_job(&job, error, MAX_ATTEMPTS).await {
+                    tracing::error!(error = %e, "giving up an interrupted job failed");
+                }
+            }
             Ok(Some(job)) => {
                 let span = tracing::info_span!("decide_job", job.id = job.id, application.id = %job.application_id, submission = job.submission_seq);
                 process(&usecases, job).instrument(span).await;

@@ -77,8 +77,10 @@ pub struct AppOptions {
     pub workers: usize,
     pub today: NaiveDate,
     pub limits: LimitsConfig,
-    /// Reuse a data directory (for restart tests).
+    /// Reuse a data directory (for restart tests, and for instances sharing one).
     pub data_dir: Option<(PathBuf, Arc<tempfile::TempDir>)>,
+    /// A database other than the data directory's SQLite file (a Postgres URL).
+    pub database_url: Option<String>,
     /// The models the app runs: none by default (text PDFs are read from their text layer and
     /// understood by their keywords; photos and scans are unreadable). Tests about reading photos
     /// or about the encoder ask for the shipped ones.
@@ -92,6 +94,7 @@ impl Default for AppOptions {
             today: NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
             limits: LimitsConfig::default(),
             data_dir: None,
+            database_url: None,
             inference: Inference::default(),
         }
     }
@@ -119,8 +122,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config = ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.clone(),
-        database_url: None,
+        database_url: options.database_url,
         workers: options.workers,
+        job_lease_secs: None,
         public_url: "https://onewindow.example.gov.cn".into(),
         audit_origin: None,
         rules: RulesConfig { rules_dir: repo().join("rules") },
@@ -164,6 +168,11 @@ pub async fn add_user_with_id(state: &onewindow::http::AppState, role: Role) -> 
 }
 
 impl TestApp {
+    /// The temporary directory holding the data directory, for another app to share it.
+    pub fn temp(&self) -> Arc<tempfile::TempDir> {
+        self._temp.clone().expect("an app made by spawn_app_with holds its directory")
+    }
+
     /// Stops the server and its workers, keeping the data directory for another app.
     pub async fn stop(mut self) -> (PathBuf, Arc<tempfile::TempDir>) {
         if let Some(tx) = self.shutdown.take() {

@@ -52,9 +52,9 @@ async fn check_kept(address: &str, token: &str, ack: &Acknowledged) {
     }
 }
 
-struct Server {
-    child: Child,
-    address: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
 }
 
 /// A test that fails leaves no service running behind it.
@@ -65,16 +65,23 @@ impl Drop for Server {
     }
 }
 
-fn free_address() -> String {
+pub(crate) fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().to_string()
 }
 
 async fn start_server(data_dir: &std::path::Path, address: &str) -> Server {
+    start_server_with(data_dir, address, &[]).await
+}
+
+/// `onewindow serve` with one worker on `data_dir` and `address`, and `extra` arguments, once it
+/// answers `/health`.
+pub(crate) async fn start_server_with(data_dir: &std::path::Path, address: &str, extra: &[&str]) -> Server {
     let server = Server {
         child: Command::new(onewindow_exe())
             .args(["serve", "--listen", address, "--workers", "1", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .current_dir(repo())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

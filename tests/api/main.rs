@@ -14,6 +14,7 @@ mod fixtures;
 mod flexible;
 mod hardening;
 mod helpers;
+mod instances;
 mod load;
 mod pages;
 mod personal;
