@@ -211,7 +211,7 @@ fn a_paragraph_wrapping_at_the_margin_keeps_its_lines() {
 }
 
 #[test]
-fn diagonal_watermark_glyphs_are_one_line_after_the_page_and_overdrawn_glyphs_count_once_and_overdrawn_glyphs_count_once() {
+fn diagonal_watermark_glyphs_are_one_line_after_the_page_and_overdrawn_glyphs_count_once() {
     let mut page = Page::default();
     page.text(60.0, 100.0, 10.0, "检测报告");
     // Simulated bold: the title drawn again 0.2 pt to the right.
