@@ -5,10 +5,11 @@
 //! stream draws in: lines come top to bottom and each line left to right, by position, not by the
 //! order the writer happened to emit them.
 //!
-//! The rules are geometry, except two about wrapped cells (across rows): a cell holding a number
-//! (a digit, or Han numerals before 年, 月, 日 or 次: a value, a date, a frequency such as 1次/年)
-//! is never the continuation of a cell above nor continued, and a cell is never the continuation
-//! of the same text above it (合格 under 合格 is the next row's value).
+//! The rules are geometry, except three about joining lines: a cell holding a number (a digit, a
+//! Roman numeral, or Han numerals before 年, 月, 日, 次, 级, 类 or 等: a value, a date, a frequency
+//! such as 1次/年, a grade) is never the continuation of a cell above nor continued; two lines
+//! whose numbers stand one under the other are never one centred row; and a cell is never the
+//! continuation of the same text above it (合格 under 合格 is the next row's value).
 //! - **Frames.** Glyphs are grouped by the direction of their baseline (within [`SAME_FRAME`]
 //!   degrees: upright, a page turned a quarter, a vertical font in the fallback extractor, a
 //!   diagonal watermark), and each group is laid out in its own frame, so a turned page reads like
@@ -25,19 +26,24 @@
 //!   than a tenth of an em is a space, as pdf-extract writes it, except between the glyphs of one
 //!   operation, whose spacing is the writer's own (letter-spaced labels such as 名　称 stay one
 //!   word); a space the writer asked for ([`Glyph::space_before`]) is kept whatever the gap.
-//! - **Cells.** A gap wider than [`CELL_GAP`] ems ends a cell. After text whose widths the font
+//! - **Cells.** A gap wider than [`CELL_GAP`] ems between two show-text operations ends a cell
+//!   (never a gap inside one operation: its spacing is the writer's). After text whose widths the font
 //!   does not give (the fallback extractor estimates them) a space takes a gap of one em, as that
 //!   extractor has always counted it: a narrower one may be the estimate's error.
-//! - **Vertically centred rows.** Two lines of similar size closer than [`SAME_ROW`] of an em cannot
-//!   be two lines of text in one column: they are one row whose cells were centred at different
-//!   heights (a results row whose method or item name takes two lines beside cells of one). They
-//!   become one line, a row spanning at most [`ROW_SPAN`] ems from its first line; a cell under a
-//!   cell of the line above is that cell's next line, the others are the row's other cells. A lower
-//!   line with a cell that would wrap a cell of an earlier row is left for that (below).
+//! - **Vertically centred rows.** Two consecutive lines of similar size closer than [`SAME_ROW`] of
+//!   an em are taken for one row whose cells were centred at different heights (a results row
+//!   whose method or item name takes two lines beside cells of one). They become one line, a row
+//!   spanning at most [`ROW_SPAN`] ems from its first line (so a third line can join a row a
+//!   tight row pitch below the first); a cell under a cell of the line above is that cell's next
+//!   line, the others are the row's other cells. Not merged: a lower line with a number under a
+//!   number of the line above (two results rows bridged by a sampling point centred between
+//!   them), and one with a cell that would wrap a cell of an earlier row (below). Text cells of
+//!   two rows closer than 1.5 em with a cell centred between them can still be joined.
 //! - **Wrapped cells.** A cell that continues the text of the cell above it in its column is
 //!   appended to that cell, only where the page shows the text broke there: the next line is
 //!   closer below than the rows around are to each other (less than [`ROW_SHARE`] of the pitch of
-//!   the lines that start rows, measured on at least two of them), at a line's distance (more than
+//!   the lines that start rows, lines with a cell in the first column or with two or more cells,
+//!   measured on at least two of them), at a line's distance (more than
 //!   [`SAME_ROW`], at most 1.8 ems), aligned left or centred, of similar size and at most [`WIDER`]
 //!   ems wider than the line it continues; beside a next cell of its row, the line above left less
 //!   room before that cell than the continuation's first glyph and [`FULL_GAP`] ems of padding;
@@ -47,8 +53,8 @@
 //!   merged only when every cell of it continues a cell above: a licence's 经营范围 over three
 //!   lines beside a second column.
 //!
-//! Text is never changed, only joined: what cannot be shown to be one cell stays apart, for the
-//! readers to judge.
+//! Text is never changed, only joined, by the rules above; what they do not join stays apart, for
+//! the readers to judge.
 
 /// One glyph (or, from the fallback extractor, one shown string) where it was drawn. Coordinates are
 /// in points from the page's top left, `y` growing downwards; (`x`, `y`) is the glyph's origin on
@@ -364,8 +370,10 @@ fn similar_size(a: f64, b: f64) -> bool {
 fn has_digit(cell: &Cell) -> bool {
     let chars: Vec<char> = cell.text.chars().collect();
     let numeral = |c: char| "〇零一二三四五六七八九十".contains(c);
-    chars.iter().any(|&c| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '〇')
-        || chars.windows(2).any(|w| numeral(w[0]) && "年月日次".contains(w[1]))
+    // Roman numerals (Ⅲ类) and Han numerals before 年/月/日/次 or a grade's 级/类/等 count too: a
+    // date, a frequency and a discharge grade are values as much as 45 is.
+    chars.iter().any(|&c| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '〇' || ('Ⅰ'..='ⅻ').contains(&c))
+        || chars.windows(2).any(|w| numeral(w[0]) && "年月日次级类等".contains(w[1]))
 }
 
 /// A label with a colon starts its cell: a few Han characters (perhaps spaced out) before it.
@@ -482,12 +490,15 @@ fn full(lines: &[Line], j: usize, k: usize, i: usize, next: &Cell) -> bool {
 }
 
 /// The least distance between consecutive lines that start rows (a cell in the leftmost column of
-/// the lines within [`ROW_WINDOW`] ems of lines `j` to `i`).
+/// the lines within [`ROW_WINDOW`] ems of lines `j` to `i`, or two or more cells).
 fn row_pitch(lines: &[Line], j: usize, i: usize, em: f64) -> Option<f64> {
     let (top, bottom) = (lines[j].y - ROW_WINDOW * em, lines[i].y + ROW_WINDOW * em);
     let window = || lines.iter().filter(move |l| l.y >= top && l.y <= bottom);
     let leftmost = window().flat_map(|l| l.cells.iter()).map(|c| c.x0).fold(f64::INFINITY, f64::min);
-    let starts: Vec<f64> = window().filter(|l| l.cells.iter().any(|c| c.x0 <= leftmost + ALIGNED * em)).map(|l| l.y).collect();
+    // A line of two or more cells is a row of its own too: under a first column merged over two
+    // rows, only every other row starts in it, and the pitch measured from those alone is doubled.
+    let starts: Vec<f64> =
+        window().filter(|l| l.cells.len() >= 2 || l.cells.iter().any(|c| c.x0 <= leftmost + ALIGNED * em)).map(|l| l.y).collect();
     starts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0.0).reduce(f64::min)
 }
 
@@ -527,7 +538,11 @@ fn merge_centred_rows(lines: &mut Vec<Line>) {
         let close = below.y - above.bottom < SAME_ROW * em && below.y - above.y <= ROW_SPAN * em;
         // A cell beside the upper line's cells that wraps a cell of a row above belongs to that row.
         let wraps_earlier = || below.cells.iter().any(|c| !above.cells.iter().any(|u| overlaps(u, c)) && wraps_before(lines, i - 1, c));
-        if close && similar_size(above.size, below.size) && !wraps_earlier() {
+        // A value under a value is the next row's, never the second line of one cell: two rows a
+        // tight pitch apart, bridged by a cell centred between them (a sampling point spanning
+        // both), stay two rows.
+        let stacks_values = || below.cells.iter().any(|c| has_digit(c) && above.cells.iter().any(|u| overlaps(u, c) && has_digit(u)));
+        if close && similar_size(above.size, below.size) && !wraps_earlier() && !stacks_values() {
             let moved = lines.remove(i);
             let line = &mut lines[i - 1];
             line.bottom = line.bottom.max(moved.bottom);

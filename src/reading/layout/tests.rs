@@ -277,29 +277,6 @@ fn glyphs_with_impossible_positions_are_left_out() {
 }
 
 #[test]
-fn a_row_under_a_row_with_a_date_or_a_frequency_is_not_taken_for_its_wrap() {
-    // Rows of label–value pairs 1.6 em apart, the second row's first column empty (its label was in
-    // a merged cell): a date and a frequency are values of their own, never the end of a wrapped
-    // value, even when the values above reach the next column.
-    let mut page = Page::default();
-    page.text(60.0, 100.0, 10.0, "项目名称").text(120.0, 100.0, 10.0, "污水排放监测委托检测").text(225.0, 100.0, 10.0, "样品类型");
-    page.text(270.0, 100.0, 10.0, "废水排放口");
-    page.text(120.0, 116.0, 10.0, "2026年8月19日").text(270.0, 116.0, 10.0, "1次/年");
-    assert_eq!(page.lines(), ["项目名称 污水排放监测委托检测 样品类型 废水排放口", "2026年8月19日 1次/年"]);
-}
-
-#[test]
-fn a_short_value_is_not_continued_by_the_next_rows_value() {
-    // The second row's first column is empty; its values stand under short values that end far
-    // from the next column: nothing shows the text broke, so they are a row of their own.
-    let mut page = Page::default();
-    page.text(60.0, 100.0, 10.0, "采样点位").text(120.0, 100.0, 10.0, "厂区总排口").text(330.0, 100.0, 10.0, "样品状态");
-    page.text(400.0, 100.0, 10.0, "微黄");
-    page.text(120.0, 116.0, 10.0, "雨水排口").text(400.0, 116.0, 10.0, "无色");
-    assert_eq!(page.lines(), ["采样点位 厂区总排口 样品状态 微黄", "雨水排口 无色"]);
-}
-
-#[test]
 fn a_full_line_in_the_first_column_keeps_its_next_line() {
     // The first column starts rows: a full label and the line under it are two rows.
     let mut page = Page::default();
@@ -409,16 +386,6 @@ fn rows_at_the_tables_own_pitch_are_rows_even_with_an_empty_first_cell() {
 }
 
 #[test]
-fn the_same_value_in_the_next_row_and_a_date_in_han_numerals_are_rows_of_their_own() {
-    // Packed columns (1.5 em between them), the second and third rows' first cells empty.
-    let mut page = Page::default();
-    page.text(60.0, 100.0, 10.0, "感官").text(100.0, 100.0, 10.0, "无色无味").text(155.0, 100.0, 10.0, "合格");
-    page.text(100.0, 116.0, 10.0, "无色无味").text(155.0, 116.0, 10.0, "合格");
-    page.text(100.0, 132.0, 10.0, "二〇二六年八月").text(190.0, 132.0, 10.0, "签发");
-    assert_eq!(page.lines(), ["感官 无色无味 合格", "无色无味 合格", "二〇二六年八月 签发"]);
-}
-
-#[test]
 fn text_drawn_over_other_text_is_two_cells_not_one_number() {
     // One operation draws 18.0 (1 em per glyph), a second draws 45 over its end: sorting glyphs
     // alone would read 18.405.
@@ -466,4 +433,85 @@ fn a_dash_over_a_number_in_a_centred_row_is_not_a_minus_sign() {
     let mut page = Page::default();
     page.text(60.0, 106.0, 10.0, "COD").text(300.0, 100.0, 10.0, "-").text(300.0, 106.0, 10.0, "45");
     assert_eq!(page.lines(), ["COD - 45"]);
+}
+
+/// A label–value block with rows 27 pt apart and `under` drawn 16 pt below the second row's value
+/// (x 120, where a wrapped value's next line would stand): enough rows to measure the pitch, so
+/// only the rule a test names can keep `under` apart.
+fn block_with_a_line_under(value: &str, under: &str) -> Vec<String> {
+    let mut page = Page::default();
+    page.text(60.0, 73.0, 10.0, "报告编号").text(120.0, 73.0, 10.0, "新吴检测报告").text(240.0, 73.0, 10.0, "报告日期");
+    page.text(285.0, 73.0, 10.0, "见签发页");
+    page.text(60.0, 100.0, 10.0, "项目名称").text(120.0, 100.0, 10.0, value).text(240.0, 100.0, 10.0, "样品类型");
+    page.text(285.0, 100.0, 10.0, "废水排放口");
+    page.text(120.0, 116.0, 10.0, under);
+    page.text(60.0, 127.0, 10.0, "检测类别").text(120.0, 127.0, 10.0, "委托检测").text(240.0, 127.0, 10.0, "样品状态");
+    page.text(285.0, 127.0, 10.0, "微黄");
+    page.lines()
+}
+
+#[test]
+fn a_line_with_a_date_a_frequency_or_a_grade_under_a_full_value_is_not_taken_for_its_wrap() {
+    // The control: without a value in it, the line is the value's next line.
+    assert_eq!(
+        block_with_a_line_under("污水排放监测委托检测", "（第二批）")[1],
+        "项目名称 污水排放监测委托检测（第二批） 样品类型 废水排放口"
+    );
+    for under in ["2026年8月19日", "二〇二六年八月", "1次/年", "一级", "Ⅲ类", "４５"] {
+        let lines = block_with_a_line_under("污水排放监测委托检测", under);
+        assert_eq!(lines[1], "项目名称 污水排放监测委托检测 样品类型 废水排放口", "{under}");
+        assert_eq!(lines[2], under);
+    }
+}
+
+#[test]
+fn a_short_value_is_not_continued_by_the_line_under_it() {
+    // The value ends far from the next column: nothing shows the text broke.
+    assert_eq!(block_with_a_line_under("厂区总排口", "雨水排口")[1..3], ["项目名称 厂区总排口 样品类型 废水排放口", "雨水排口"]);
+}
+
+#[test]
+fn the_same_text_under_a_value_is_a_row_of_its_own() {
+    assert_eq!(
+        block_with_a_line_under("无锡新吴检测技术中心", "无锡新吴检测技术中心")[1..3],
+        ["项目名称 无锡新吴检测技术中心 样品类型 废水排放口", "无锡新吴检测技术中心"]
+    );
+    // The control: other text there is the value's next line.
+    assert_eq!(block_with_a_line_under("无锡新吴检测技术中心", "实验室")[1], "项目名称 无锡新吴检测技术中心实验室 样品类型 废水排放口");
+}
+
+#[test]
+fn two_rows_of_values_bridged_by_a_cell_centred_between_them_stay_two_rows() {
+    // A sampling point spanning two results rows 1.49 em apart is drawn at their middle.
+    let mut page = Page::default();
+    page.text(60.0, 100.0, 10.5, "COD").text(120.0, 100.0, 10.5, "mg/L").text(200.0, 100.0, 10.5, "152").text(260.0, 100.0, 10.5, "500");
+    page.text(20.0, 107.8, 10.5, "W1");
+    page.text(60.0, 115.6, 10.5, "BOD").text(120.0, 115.6, 10.5, "mg/L").text(200.0, 115.6, 10.5, "83").text(260.0, 115.6, 10.5, "300");
+    let lines = page.lines();
+    assert!(lines.iter().any(|l| l.ends_with("COD mg/L 152 500")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.ends_with("BOD mg/L 83 300")), "{lines:?}");
+    // Full-width digits, a pitch of 1 em, and a mark between rows beside them: never one number.
+    let mut page = Page::default();
+    page.text(60.0, 100.0, 10.0, "SS").text(200.0, 100.0, 10.0, "１２");
+    page.text(20.0, 105.0, 10.0, "总排口").text(300.0, 105.0, 10.0, "①");
+    page.text(60.0, 110.0, 10.0, "pH").text(200.0, 110.0, 10.0, "７");
+    let lines = page.lines();
+    assert!(lines.iter().any(|l| l.ends_with("SS １２") || l.contains("SS １２ ")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("pH ７")), "{lines:?}");
+}
+
+#[test]
+fn under_a_first_column_merged_over_two_rows_the_rows_without_it_stay_rows() {
+    // W1 and W2 each span two rows (drawn at the top); the rows are 16 pt apart.
+    let mut page = Page::default();
+    for (row, (point, item, verdict)) in
+        [("W1", "浑浊度", "合格"), ("", "嗅和味", "不合格"), ("W2", "色度", "合格"), ("", "肉眼可见物", "不合格")].iter().enumerate()
+    {
+        let y = 100.0 + 16.0 * row as f64;
+        if !point.is_empty() {
+            page.text(60.0, y, 10.0, point);
+        }
+        page.text(120.0, y, 10.0, item).text(175.0, y, 10.0, verdict);
+    }
+    assert_eq!(page.lines(), ["W1 浑浊度 合格", "嗅和味 不合格", "W2 色度 合格", "肉眼可见物 不合格"]);
 }
