@@ -197,7 +197,9 @@ pub struct ServeConfig {
     /// How long a claimed decision job is held before another worker (of any instance on the
     /// database) may take it over, in seconds. By default it outlasts the longest run the reading
     /// limits allow (at least 5 min); a shorter lease hands a dead instance's jobs over sooner but
-    /// lets a slow decision be taken over too (it is then decided once, by whichever finishes first).
+    /// lets a slow decision be taken over too: it is still decided once, by the latest claim
+    /// (the earlier run's result is discarded), and a decision slower than the lease every time
+    /// reaches its last attempt and goes to a person.
     #[arg(long, env = "ONEWINDOW_JOB_LEASE_SECS")]
     pub job_lease_secs: Option<u64>,
     #[command(flatten)]

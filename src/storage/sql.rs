@@ -127,9 +127,11 @@ impl SqlStore {
     /// short or added to past its head (a restored copy, an edit) is named here, before anything
     /// is appended to it.
     async fn check_head(&self) -> Result<(), StoreError> {
-        let head: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
-        let (last, count): (i64, i64) =
-            sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM audit_log").fetch_one(&self.pool).await?;
+        // One snapshot: another instance may append between two separate reads.
+        let mut tx = self.read_tx().await?;
+        let head: i64 = sqlx::query_scalar("SELECT size FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+        let (last, count): (i64, i64) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM audit_log").fetch_one(&mut *tx).await?;
+        tx.rollback().await?;
         if head != last || count != last {
             return Err(StoreError::Corrupt(format!(
                 "the audit log's head names entry {head}, but the log holds {count} entries up to entry {last}: \

@@ -42,7 +42,8 @@ impl Jobs for SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
         if state.as_deref() != Some("running") {
-            // Another worker finished it after our lease expired: the first decision stands.
+            // Our lease expired and another claim holds the job now (or has decided it): that
+            // claim's decision is the one recorded.
             return Ok(());
         }
         let application = load_application(&mut tx, &job.application_id).await?;
