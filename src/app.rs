@@ -92,6 +92,10 @@ pub async fn open_storage(data_dir: &std::path::Path, database_url: Option<&str>
 
 impl Application {
     pub async fn build(config: ServeConfig, options: BuildOptions) -> anyhow::Result<Self> {
+        // Before the models load, so that their loading is measured too.
+        if crate::telemetry::install().is_none() {
+            tracing::warn!("another metrics recorder is installed in this process: /metrics has nothing to show");
+        }
         let rules = RuleSet::load_dir(&config.rules.rules_dir)
             .with_context(|| format!("loading rules from {}", config.rules.rules_dir.display()))?;
         let (store, blobs) = open_storage(&config.data_dir, config.database_url.as_deref()).await?;
@@ -159,6 +163,7 @@ impl Application {
         }
         let deadlines = tokio::spawn(crate::deadlines::run(self.state.usecases().clone(), stop_rx.clone()));
         let checkpoints = tokio::spawn(keep_checkpoints(self.state.clone(), stop_rx.clone()));
+        crate::telemetry::workers(self.workers);
         self.state.set_ready();
         tracing::info!(listen = %self.listener.local_addr()?, workers = self.workers, "onewindow ready");
         let router = crate::http::router(self.state.clone());

@@ -1,4 +1,4 @@
-//! The HTTP edge: `/api/v1` (JSON, stable error body) and `/health`. Requests become domain types
+//! The HTTP edge: `/api/v1` (JSON, stable error body), `/health` and `/metrics`. Requests become domain types
 //! here; handlers parse, call a use case and map its answer, and never touch storage.
 
 pub mod applications;
@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bodies;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod permits;
 pub mod ratings;
 pub mod review;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
                 .route("/openapi.json", axum::routing::get(openapi)),
         )
         .merge(health::router())
+        .merge(metrics::router())
         .merge(permits::page_router())
         .merge(crate::web::router(state.clone()))
         .fallback(crate::web::not_found)
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             axum::response::IntoResponse::into_response(ApiError::Internal("a request handler panicked".into()))
         }))
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -21,6 +21,7 @@ pub mod reading;
 pub mod replay;
 pub mod rules;
 pub mod storage;
+pub mod telemetry;
 pub mod train;
 pub mod understanding;
 pub mod usecases;

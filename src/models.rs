@@ -306,7 +306,13 @@ impl EncoderEngine {
 /// Verify the manifest once, then load every model it pins.
 pub fn load_all(dir: &Path, concurrency: usize) -> anyhow::Result<(Arc<OcrEngine>, Arc<EncoderEngine>)> {
     let verified = verify(dir)?;
-    Ok((OcrEngine::from_verified(&verified, concurrency)?, EncoderEngine::from_verified(&verified, concurrency)?))
+    let started = std::time::Instant::now();
+    let ocr = OcrEngine::from_verified(&verified, concurrency)?;
+    crate::telemetry::model_loaded("ocr", started.elapsed(), concurrency);
+    let started = std::time::Instant::now();
+    let encoder = EncoderEngine::from_verified(&verified, concurrency)?;
+    crate::telemetry::model_loaded("encoder", started.elapsed(), concurrency);
+    Ok((ocr, encoder))
 }
 
 /// The networks allocate and free feature maps of megabytes at every layer. By default glibc's

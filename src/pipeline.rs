@@ -19,6 +19,7 @@ use crate::domain::sha256_hex;
 use crate::reading::{Format, ReadDocument, ReadOutcome, Reader};
 use crate::rules::schema::{validate_form, FieldError};
 use crate::rules::{CompiledService, RuleSet};
+use crate::telemetry::{self, Stage};
 use crate::understanding::{Understander, UnderstoodDocument};
 
 /// One uploaded file as the pipeline sees it.
@@ -120,14 +121,16 @@ impl Pipeline {
         }
         let documents = self.read_and_understand(files)?;
         let case = Case { rules: &self.rules, service: compiled, form, documents: &documents, corrections, submitted_on };
-        let collected = decision::collect(&case);
-        // The one model reading between the pure stages: the category evidence, as collected.
-        let inferred = compiled.steps().category.as_ref().and_then(|step| {
-            let evidence = collected.category_evidence(step);
-            self.understander.infer_category(&self.rules.categories, &evidence.scope, &evidence.name)
+        let assessment = telemetry::timed(Stage::Rules, || {
+            let collected = decision::collect(&case);
+            // The one model reading between the pure stages: the category evidence, as collected.
+            let inferred = compiled.steps().category.as_ref().and_then(|step| {
+                let evidence = collected.category_evidence(step);
+                self.understander.infer_category(&self.rules.categories, &evidence.scope, &evidence.name)
+            });
+            decision::assess(&case, collected, inferred)
         });
-        let assessment = decision::assess(&case, collected, inferred);
-        Ok(decision::decide(&case, assessment, self.model_digests()))
+        Ok(telemetry::timed(Stage::Decide, || decision::decide(&case, assessment, self.model_digests())))
     }
 
     /// Reads and understands files on a few threads; each PDF is read in its own limited child
@@ -146,13 +149,13 @@ impl Pipeline {
                 scope.spawn(|| loop {
                     let idx = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = files.get(idx) else { break };
-                    let Ok(outcome) = self.reader.read_within(&file.bytes, deadline) else {
+                    let Ok(outcome) = telemetry::timed(Stage::Read, || self.reader.read_within(&file.bytes, deadline)) else {
                         over_budget.store(true, Ordering::Relaxed);
                         break;
                     };
                     let read = self.read_one(file, outcome);
                     let system_error = read.read.system_error.clone();
-                    let understood = self.understander.understand_document(&read);
+                    let understood = telemetry::timed(Stage::Understand, || self.understander.understand_document(&read));
                     results.lock().unwrap_or_else(|e| e.into_inner())[idx] = Some((system_error, understood));
                 });
             }

@@ -135,7 +135,8 @@ pub trait Jobs: Send + Sync {
     /// `issued` and a spec is given, records the bundle items the decision issued (of
     /// `item_records`), and closes the job, in one transaction; a decision that is not a review
     /// case was made on `decided_on` (the figures' day of decision). A job another claim finished
-    /// already is left as it is: the first decision stands.
+    /// already is left as it is: the first decision stands. True when this claim's decision was
+    /// recorded, false when another claim owns the job.
     async fn complete_job(
         &self,
         job: &Job,
@@ -143,15 +144,16 @@ pub trait Jobs: Send + Sync {
         permit: Option<&PermitSpec>,
         item_records: &[ItemRecordSpec],
         decided_on: NaiveDate,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Gives a job back to the queue after an error, or fails it for good after `max_attempts`
     /// (the case then goes to a person).
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError>;
     /// Puts jobs left running by a crashed process back in the queue; a job that was already on its
     /// `max_attempts`-th attempt (it may be what crashed the process) fails and its case goes to a person.
     async fn requeue_running_jobs(&self, max_attempts: i64) -> Result<u64, StoreError>;
-    /// Decisions waiting for a worker or being made: the depth of the queue.
-    async fn pending_jobs(&self) -> Result<i64, StoreError>;
+    /// The queue as it stands: jobs waiting, jobs being decided, and when the oldest waiting one
+    /// was queued.
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
 }
 
 /// Review (the queue, claims, corrections, the human decision) and the permits it issues.

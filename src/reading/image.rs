@@ -83,9 +83,11 @@ fn jpeg_is_whole(bytes: &[u8]) -> bool {
 
 /// OCR one page image into text lines of `page`.
 pub fn read_page(ocr: &dyn Ocr, image: &vision::RgbImage, page: u32) -> Result<Vec<TextLine>, String> {
-    let pieces = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ocr.read(image)))
-        .map_err(|_| "文字识别异常终止".to_string())?
-        .map_err(|e| format!("文字识别失败：{e}"))?;
+    let pieces = crate::telemetry::timed(crate::telemetry::Stage::Ocr, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ocr.read(image)))
+    })
+    .map_err(|_| "文字识别异常终止".to_string())?
+    .map_err(|e| format!("文字识别失败：{e}"))?;
     Ok(rows(&pieces, page))
 }
 

@@ -127,7 +127,7 @@ pub async fn a_submission_is_made_once_per_key_and_queues_one_job(store: &dyn St
     assert_eq!(again.submission.document_ids.len(), 1);
     let application = store.application(&id).await.unwrap().unwrap();
     assert_eq!((application.state, application.accepted_on), (ApplicationState::Submitted, Some(day(20))));
-    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+    assert_eq!(store.queue_stats().await.unwrap().pending(), 1);
     let other = store.submit(&id, "key-2", day(21), 0, 100, ACTOR).await;
     assert!(matches!(other, Err(StoreError::Transition(_))), "a submitted case cannot be submitted again: {other:?}");
     // The queue's bound is checked with the insert: one job queued, a bound of one, refused.
@@ -137,24 +137,29 @@ pub async fn a_submission_is_made_once_per_key_and_queues_one_job(store: &dyn St
     let refused = store.submit(&full, "key-1", day(21), 0, 1, ACTOR).await;
     assert!(matches!(refused, Err(StoreError::Overloaded { pending: 1, bound: 1 })), "{refused:?}");
     assert_eq!(store.application(&full).await.unwrap().unwrap().state, ApplicationState::Draft, "nothing half-written");
-    assert_eq!(store.pending_jobs().await.unwrap(), 1);
+    assert_eq!(store.queue_stats().await.unwrap().pending(), 1);
 }
 
 pub async fn a_job_is_claimed_by_one_worker_until_its_lease_runs_out(store: &dyn Store) {
     let (id, _) = submitted(store).await;
+    let waiting = store.queue_stats().await.unwrap();
+    assert_eq!((waiting.queued, waiting.running), (1, 0));
+    assert!(waiting.oldest_queued_at.is_some_and(|at| chrono::DateTime::parse_from_rfc3339(&at).is_ok()), "when the job was queued");
     let job = store.claim_job(1_000, 100).await.unwrap().unwrap();
     assert_eq!((&job.application_id, job.submission_seq, job.attempts), (&id, 1, 1));
+    assert_eq!(store.queue_stats().await.unwrap(), QueueStats { queued: 0, running: 1, oldest_queued_at: None });
     assert_eq!(store.claim_job(1_050, 100).await.unwrap(), None, "held under its lease");
     let retaken = store.claim_job(1_200, 100).await.unwrap().unwrap();
     assert_eq!((retaken.id, retaken.attempts), (job.id, 2), "taken over when the lease ran out");
     // The first claim's late result must not count: the later claim owns the job.
-    store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
+    let late = store.complete_job(&job, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
+    assert!(!late, "not recorded");
     assert_eq!(store.decisions(&id).await.unwrap().len(), 0);
-    store.complete_job(&retaken, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap();
+    assert!(store.complete_job(&retaken, &decision(Outcome::Issued), Some(&permit_spec()), &[], day(20)).await.unwrap());
     assert_eq!(store.decisions(&id).await.unwrap().len(), 1);
     assert_eq!(store.application(&id).await.unwrap().unwrap().state, ApplicationState::Issued);
     assert_eq!(store.permit_for(&id).await.unwrap().unwrap().number, "新吴排水许字〔2026〕第0001号");
-    assert_eq!(store.pending_jobs().await.unwrap(), 0);
+    assert_eq!(store.queue_stats().await.unwrap().pending(), 0);
 }
 
 pub async fn a_job_failed_for_good_sends_the_case_to_a_person(store: &dyn Store) {

@@ -93,6 +93,22 @@ pub struct Job {
     pub attempts: i64,
 }
 
+/// The decision queue at one moment.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueueStats {
+    pub queued: i64,
+    pub running: i64,
+    /// When the oldest queued job was queued (RFC 3339); `None` when none waits.
+    pub oldest_queued_at: Option<String>,
+}
+
+impl QueueStats {
+    /// Decisions waiting for a worker or being made: the depth of the queue.
+    pub fn pending(&self) -> i64 {
+        self.queued + self.running
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionRecord {
     pub application_id: ApplicationId,

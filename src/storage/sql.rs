@@ -24,8 +24,8 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use super::rows::{self, ApplicationRow};
 use super::{
     Applications, AuditLog, ClaimOutcome, CorrectionRecord, DecisionRecord, DocumentLimits, DocumentRecord, ItemRecord, ItemRecordSpec,
-    Job, Jobs, NewCorrection, NewDocument, PermitRecord, PermitSpec, ReviewInput, ReviewRecord, Reviews, StoreError, SubmissionRecord,
-    Submitted, UserRecord, Users,
+    Job, Jobs, NewCorrection, NewDocument, PermitRecord, PermitSpec, QueueStats, ReviewInput, ReviewRecord, Reviews, StoreError,
+    SubmissionRecord, Submitted, UserRecord, Users,
 };
 use super::{NewUser, SessionRecord, Sessions};
 use crate::audit::{entry_hash, merkle, AuditEntry, GENESIS_HASH};

@@ -23,6 +23,7 @@ impl UseCases {
     /// Decides one claimed job and records the outcome; an `Err` leaves the job for the caller to
     /// give back to the queue (nothing was recorded).
     pub async fn decide_job(&self, job: &Job) -> Result<Outcome, UseCaseError> {
+        let started = std::time::Instant::now();
         let application = self
             .store()
             .application(&job.application_id)
@@ -39,7 +40,11 @@ impl UseCases {
         // Specs for every item; the store records those the decision issued.
         let items: Vec<&str> = service.items().keys().map(String::as_str).collect();
         let item_records = crate::issuance::item_record_specs(rules, &application.service, &items, today);
-        self.store().complete_job(job, &decision, permit.as_ref(), &item_records, today).await?;
+        let recorded = self.store().complete_job(job, &decision, permit.as_ref(), &item_records, today).await?;
+        crate::telemetry::decision_took(&application.service, started.elapsed());
+        if recorded {
+            crate::telemetry::decision(&application.service, decision.outcome.as_str(), "machine");
+        }
         Ok(decision.outcome)
     }
 

@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod instances;
 mod load;
+mod metrics;
 mod pages;
 mod personal;
 mod photos;

@@ -34,7 +34,7 @@ impl Jobs for SqlStore {
         permit: Option<&PermitSpec>,
         item_records: &[ItemRecordSpec],
         decided_on: NaiveDate,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write_tx().await?;
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1 AND attempts = $2")
             .bind(job.id)
@@ -44,7 +44,7 @@ impl Jobs for SqlStore {
         if state.as_deref() != Some("running") {
             // Our lease expired and another claim holds the job now (or has decided it): that
             // claim's decision is the one recorded.
-            return Ok(());
+            return Ok(false);
         }
         let application = load_application(&mut tx, &job.application_id).await?;
         let next = application.state.decided(decision.outcome)?;
@@ -108,7 +108,7 @@ impl Jobs for SqlStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn fail_job(&self, job: &Job, error: &str, max_attempts: i64) -> Result<(), StoreError> {
@@ -166,7 +166,18 @@ impl Jobs for SqlStore {
         Ok(result.rows_affected())
     }
 
-    async fn pending_jobs(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetch_one(&self.pool).await?)
+    async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        // One snapshot, so the counts and the oldest job agree.
+        let mut tx = self.read_tx().await?;
+        let (queued, running): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END), 0)
+             FROM jobs WHERE state IN ('queued', 'running')",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let oldest_queued_at: Option<String> =
+            sqlx::query_scalar("SELECT created_at FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1").fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(QueueStats { queued, running, oldest_queued_at })
     }
 }
