@@ -10,6 +10,7 @@ pub mod health;
 pub mod permits;
 pub mod ratings;
 pub mod review;
+pub mod schemas;
 pub mod state;
 
 use axum::Router;
