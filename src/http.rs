@@ -8,21 +8,26 @@ pub mod bodies;
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod openapi;
 pub mod permits;
 pub mod ratings;
 pub mod review;
+pub mod schemas;
 pub mod state;
 
 use axum::Router;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use state::AppState;
 
-pub fn router(state: AppState) -> Router {
-    // The body limit covers a whole multipart upload; per-file and per-application limits are checked
-    // while reading it, with their own 413 messages.
-    let body_limit = state.usecases().limits().max_application_bytes as usize + 1024 * 1024;
-    Router::new()
+/// Every route the OpenAPI document names, and the document: the API under `/api/v1`, the health
+/// checks and the public verification page. Each is added with `routes!` and the handler's
+/// `#[utoipa::path]`, never with a plain `.route(...)`: a test (`openapi::tests`) walks the served
+/// router and fails on any route outside the HTML pages that the document does not name.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest(
             "/api/v1",
             applications::router()
@@ -30,11 +35,20 @@ pub fn router(state: AppState) -> Router {
                 .merge(ratings::router())
                 .merge(audit::router())
                 .merge(permits::api_router())
-                .route("/openapi.json", axum::routing::get(openapi)),
+                .merge(openapi::router()),
         )
         .merge(health::router())
         .merge(metrics::router())
         .merge(permits::page_router())
+}
+
+pub fn router(state: AppState) -> Router {
+    // The body limit covers a whole multipart upload; per-file and per-application limits are checked
+    // while reading it, with their own 413 messages.
+    let body_limit = state.usecases().limits().max_application_bytes as usize + 1024 * 1024;
+    let (documented, _) = documented().split_for_parts();
+    Router::new()
+        .merge(documented)
         .merge(crate::web::router(state.clone()))
         .fallback(crate::web::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -53,11 +67,4 @@ pub fn router(state: AppState) -> Router {
 /// The application a path names; text that is no application id names nothing, like an unknown id.
 pub fn application_id(text: &str) -> Result<crate::domain::application::ApplicationId, ApiError> {
     crate::domain::application::ApplicationId::parse(text).ok_or_else(|| ApiError::NotFound(format!("application {text} not found")))
-}
-
-/// The OpenAPI document, kept beside the handlers and checked against the router by a test.
-pub const OPENAPI: &str = include_str!("http/openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

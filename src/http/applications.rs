@@ -2,114 +2,275 @@
 
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
 use super::bodies::{self, CorrectionBody, DecisionSummaryBody, DocumentBody, ItemRecordBody, PermitBody, ReviewBody};
-use super::error::{ApiError, AppJson};
+use super::error::{ApiError, AppJson, ErrorBody};
+use super::schemas::{DeadlinesDocument, DecisionDocument, DocumentFiles};
 use super::AppState;
+use crate::deadlines::Deadlines;
+use crate::domain::application::{ApplicationId, ApplicationState};
 use crate::reading::Format;
 use crate::usecases::applications::Upload;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/applications", post(create_application))
-        .route("/applications/{id}", get(get_application))
-        .route("/applications/{id}/documents", post(upload_documents))
-        .route("/applications/{id}/documents/{document_id}", axum::routing::delete(withdraw_document))
-        .route("/applications/{id}/submit", post(submit_application))
-        .route("/applications/{id}/decision", get(get_decision))
-        .route("/applications/{id}/decisions", get(list_decisions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_application))
+        .routes(routes!(get_application))
+        .routes(routes!(upload_documents))
+        .routes(routes!(withdraw_document))
+        .routes(routes!(submit_application))
+        .routes(routes!(get_decision))
+        .routes(routes!(list_decisions))
 }
 
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateApplication {
+    /// The service applied for (a service of the rule set).
+    #[schema(example = "drainage-permit")]
     service: String,
+    /// The application form, as the service's form schema has it.
+    #[schema(value_type = Object)]
     form: Value,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct ApplicationCreated {
+    id: ApplicationId,
+    service: String,
+    state: ApplicationState,
+    created_at: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/applications",
+    tag = "applications",
+    summary = "Create an application (draft)",
+    request_body = CreateApplication,
+    responses(
+        (status = 201, description = "created", body = ApplicationCreated),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 async fn create_application(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<CreateApplication>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ApplicationCreated>), ApiError> {
     let record = state.usecases().create_application(&caller, &body.service, &body.form).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": record.id, "service": record.service, "state": record.state, "created_at": record.created_at})),
+        Json(ApplicationCreated { id: record.id, service: record.service, state: record.state, created_at: record.created_at }),
     ))
 }
 
-async fn get_application(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+/// An application as its owner and staff see it.
+#[derive(Debug, Serialize, ToSchema)]
+struct ApplicationBody {
+    id: ApplicationId,
+    service: String,
+    state: ApplicationState,
+    /// The form as submitted.
+    #[schema(value_type = Object)]
+    form: Value,
+    submissions: i64,
+    created_at: String,
+    updated_at: String,
+    documents: Vec<DocumentBody>,
+    /// The current decision: the latest submission's.
+    #[schema(value_type = Option<DecisionDocument>)]
+    decision: Option<Value>,
+    decisions: Vec<DecisionSummaryBody>,
+    #[schema(value_type = Option<DeadlinesDocument>)]
+    deadlines: Option<Deadlines>,
+    escalated_on: Option<NaiveDate>,
+    reviews: Vec<ReviewBody>,
+    corrections: Vec<CorrectionBody>,
+    permit: Option<PermitBody>,
+    item_records: Vec<ItemRecordBody>,
+    history: Vec<HistoryEntry>,
+    log: LogIndices,
+}
+
+/// One of the case's audit events.
+#[derive(Debug, Serialize, ToSchema)]
+struct HistoryEntry {
+    seq: i64,
+    at: String,
+    actor: String,
+    kind: String,
+}
+
+/// Where the decisions and the permit stand in the audit log (leaf index = seq − 1): the public
+/// inclusion proofs at /api/v1/audit/proof/inclusion take these.
+#[derive(Debug, Serialize, ToSchema)]
+struct LogIndices {
+    decisions: Vec<i64>,
+    permit: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/applications/{id}",
+    tag = "applications",
+    summary = "An application",
+    description = "State, form, documents, current decision and decision history; log: the audit log indices (leaf index = seq - 1) of its decisions and of its permit's issue",
+    params(("id" = String, Path, description = "the application's id")),
+    responses(
+        (status = 200, description = "the application", body = ApplicationBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
+async fn get_application(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ApplicationBody>, ApiError> {
     let id = super::application_id(&id)?;
     let view = state.usecases().view(&caller, &id).await?;
-    let application = &view.application;
-    let history: Vec<Value> =
-        view.history.iter().map(|(seq, at, actor, kind)| json!({"seq": seq, "at": at, "actor": actor, "kind": kind})).collect();
-    Ok(Json(json!({
-        "id": application.id,
-        "service": application.service,
-        "state": application.state,
-        "form": view.form,
-        "submissions": application.submissions,
-        "created_at": application.created_at,
-        "updated_at": application.updated_at,
-        "documents": bodies::all::<_, DocumentBody>(&view.documents),
-        "decision": view.decision,
-        "decisions": bodies::all::<_, DecisionSummaryBody>(&view.decisions),
-        "deadlines": view.deadlines,
-        "escalated_on": application.escalated_on,
-        "reviews": bodies::all::<_, ReviewBody>(&view.reviews),
-        "corrections": bodies::all::<_, CorrectionBody>(&view.corrections),
-        "permit": view.permit.as_ref().map(PermitBody::from),
-        "item_records": bodies::all::<_, ItemRecordBody>(&view.item_records),
-        "history": history,
-        // Where the decisions and the permit stand in the audit log (leaf index = seq − 1): the
-        // public inclusion proofs at /api/v1/audit/proof/inclusion take these.
-        "log": {
-            "decisions": view.history.iter().filter(|(_, _, _, kind)| kind == "application.decided" || kind == "review.decided")
-                .map(|(seq, ..)| seq - 1).collect::<Vec<_>>(),
-            "permit": view.history.iter().rev().find(|(_, _, _, kind)| kind == "permit.issued").map(|(seq, ..)| seq - 1),
-        },
-    })))
+    let log = LogIndices {
+        decisions: view
+            .history
+            .iter()
+            .filter(|(_, _, _, kind)| kind == "application.decided" || kind == "review.decided")
+            .map(|(seq, ..)| seq - 1)
+            .collect(),
+        permit: view.history.iter().rev().find(|(_, _, _, kind)| kind == "permit.issued").map(|(seq, ..)| seq - 1),
+    };
+    let history = view
+        .history
+        .iter()
+        .map(|(seq, at, actor, kind)| HistoryEntry { seq: *seq, at: at.clone(), actor: actor.clone(), kind: kind.clone() })
+        .collect();
+    let application = view.application;
+    Ok(Json(ApplicationBody {
+        id: application.id,
+        service: application.service,
+        state: application.state,
+        form: view.form,
+        submissions: application.submissions,
+        created_at: application.created_at,
+        updated_at: application.updated_at,
+        documents: bodies::all(&view.documents),
+        decision: view.decision,
+        decisions: bodies::all(&view.decisions),
+        deadlines: view.deadlines,
+        escalated_on: application.escalated_on,
+        reviews: bodies::all(&view.reviews),
+        corrections: bodies::all(&view.corrections),
+        permit: view.permit.as_ref().map(PermitBody::from),
+        item_records: bodies::all(&view.item_records),
+        history,
+        log,
+    }))
 }
 
 /// The decision that stands: a reviewer's once a person decided, else the machine's.
+#[utoipa::path(
+    get,
+    path = "/applications/{id}/decision",
+    tag = "applications",
+    summary = "The current decision (CONTRACT.md decision JSON)",
+    description = "The decision that stands: a reviewer's once a person decided, else the machine's",
+    params(("id" = String, Path, description = "the application's id")),
+    responses(
+        (status = 200, description = "decision", body = DecisionDocument),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 async fn get_decision(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = super::application_id(&id)?;
     let current = state.usecases().current_decision(&caller, &id).await?;
     Ok(Json(current.ok_or_else(|| ApiError::NotFound(format!("application {id} has no decision yet")))?))
 }
 
-async fn list_decisions(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, Serialize, ToSchema)]
+struct DecisionHistory {
+    decisions: Vec<DecisionEntry>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DecisionEntry {
+    submission: i64,
+    created_at: String,
+    #[schema(value_type = DecisionDocument)]
+    decision: crate::domain::decision::Decision,
+}
+
+#[utoipa::path(
+    get,
+    path = "/applications/{id}/decisions",
+    tag = "applications",
+    summary = "Every decision, oldest first",
+    params(("id" = String, Path, description = "the application's id")),
+    responses(
+        (status = 200, description = "history", body = DecisionHistory),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
+async fn list_decisions(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<DecisionHistory>, ApiError> {
     let id = super::application_id(&id)?;
     let decisions = state.usecases().decisions(&caller, &id).await?;
-    let history: Vec<Value> = decisions
-        .iter()
-        .map(|(record, decision)| json!({"submission": record.submission_seq, "created_at": record.created_at, "decision": decision}))
+    let decisions = decisions
+        .into_iter()
+        .map(|(record, decision)| DecisionEntry { submission: record.submission_seq, created_at: record.created_at, decision })
         .collect();
-    Ok(Json(json!({"decisions": history})))
+    Ok(Json(DecisionHistory { decisions }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct DocumentsStored {
+    documents: Vec<DocumentBody>,
 }
 
 /// Accepts one or many files (`multipart/form-data`, any field name). All are checked first (size
 /// limits, type by content); then all are stored, or none is.
+#[utoipa::path(
+    post,
+    path = "/applications/{id}/documents",
+    tag = "applications",
+    summary = "Upload one or many files (all stored or none)",
+    description = "multipart/form-data, any field names, every part a file: each is checked against the size limits and by its content (PDF, JPEG or PNG) before any is stored",
+    params(("id" = String, Path, description = "the application's id")),
+    request_body(content = DocumentFiles, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "stored", body = DocumentsStored),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (status = 413, response = ErrorBody),
+        (status = 415, response = ErrorBody),
+    )
+)]
 async fn upload_documents(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     mut multipart: Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DocumentsStored>), ApiError> {
     let id = super::application_id(&id)?;
     state.usecases().open_for_documents(&caller, &id).await?;
     let files = read_uploads(&mut multipart, state.usecases().limits(), None).await?;
     let records = state.usecases().add_documents(&caller, &id, files).await?;
-    Ok((StatusCode::CREATED, Json(json!({"documents": bodies::all::<_, DocumentBody>(&records)}))))
+    Ok((StatusCode::CREATED, Json(DocumentsStored { documents: bodies::all(&records) })))
 }
 
 /// Reads every file of a multipart upload, each checked against the limits and sniffed. With
@@ -176,15 +337,40 @@ pub async fn read_uploads(
     Ok(files)
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct DocumentWithdrawn {
+    id: ApplicationId,
+    document_id: i64,
+    /// Always true.
+    withdrawn: bool,
+}
+
 /// Withdraws a wrong or unreadable file before the next submission; it stays on record.
+#[utoipa::path(
+    delete,
+    path = "/applications/{id}/documents/{document_id}",
+    tag = "applications",
+    summary = "Withdraw a document before the next submission (kept on record)",
+    params(
+        ("id" = String, Path, description = "the application's id"),
+        ("document_id" = i64, Path, description = "the document's id"),
+    ),
+    responses(
+        (status = 200, description = "withdrawn", body = DocumentWithdrawn),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+    )
+)]
 async fn withdraw_document(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, document_id)): Path<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DocumentWithdrawn>, ApiError> {
     let id = super::application_id(&id)?;
     state.usecases().withdraw_document(&caller, &id, document_id).await?;
-    Ok(Json(json!({"id": id, "document_id": document_id, "withdrawn": true})))
+    Ok(Json(DocumentWithdrawn { id, document_id, withdrawn: true }))
 }
 
 /// Keeps the last path component and drops control characters: a name is shown, never used as a path.
@@ -199,14 +385,49 @@ fn sanitize_file_name(name: &str) -> String {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct SubmissionAccepted {
+    id: ApplicationId,
+    /// The submission's number (1 for the first).
+    submission: i64,
+    submitted_on: NaiveDate,
+    /// Whether this repeated an earlier request with the same key.
+    repeated: bool,
+    state: ApplicationState,
+}
+
 /// Submits for a decision. The `Idempotency-Key` header is required: repeating a submit with the
 /// same key answers with the same submission and never creates a second case or job.
+#[utoipa::path(
+    post,
+    path = "/applications/{id}/submit",
+    tag = "applications",
+    summary = "Submit for a decision; repeating a key returns the same submission",
+    params(
+        ("id" = String, Path, description = "the application's id"),
+        ("Idempotency-Key" = String, Header, description = "the same key answers with the same submission", min_length = 1, max_length = 128),
+    ),
+    responses(
+        (status = 202, description = "accepted; decided by a background worker", body = SubmissionAccepted),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (
+            status = 429,
+            description = "the decision queue is full; submit again after Retry-After seconds (the draft is kept)",
+            body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds to wait"))
+        ),
+    )
+)]
 async fn submit_application(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SubmissionAccepted>), ApiError> {
     let id = super::application_id(&id)?;
     // Who may submit is answered before what they sent: another's case is not found, whatever the key.
     state.usecases().changeable(&caller, &id).await?;
@@ -220,8 +441,12 @@ async fn submit_application(
     let (submitted, application) = state.usecases().submit(&caller, &id, &key).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({"id": id, "submission": submitted.submission.seq, "submitted_on": submitted.submission.submitted_on, "repeated": submitted.repeated, "state": application.state}),
-        ),
+        Json(SubmissionAccepted {
+            id,
+            submission: submitted.submission.seq,
+            submitted_on: submitted.submission.submitted_on,
+            repeated: submitted.repeated,
+            state: application.state,
+        }),
     ))
 }

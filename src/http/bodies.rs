@@ -2,11 +2,12 @@
 //! canonical bytes, a permit's certificate and a correction's re-run have endpoints of their own).
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::application::ApplicationId;
 use crate::storage::{CorrectionRecord, DecisionRecord, DocumentRecord, ItemRecord, PermitRecord, ReviewRecord};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentBody {
     pub id: i64,
     pub file_name: String,
@@ -31,7 +32,7 @@ impl From<&DocumentRecord> for DocumentBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionSummaryBody {
     pub submission_seq: i64,
     pub outcome: String,
@@ -45,7 +46,7 @@ impl From<&DecisionRecord> for DecisionSummaryBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewBody {
     pub id: i64,
     pub submission_seq: i64,
@@ -74,7 +75,7 @@ impl From<&ReviewRecord> for ReviewBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CorrectionBody {
     pub id: i64,
     pub submission_seq: i64,
@@ -101,7 +102,7 @@ impl From<&CorrectionRecord> for CorrectionBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PermitBody {
     pub number: String,
     pub service: String,
@@ -134,7 +135,7 @@ impl From<&PermitRecord> for PermitBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ItemRecordBody {
     pub submission_seq: i64,
     pub item: String,

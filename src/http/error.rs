@@ -5,7 +5,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::pipeline::PipelineError;
 use crate::rules::schema::FieldError;
@@ -66,23 +67,98 @@ impl ApiError {
         }
     }
 
-    fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> ErrorType {
         match self {
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::UnknownService(_) => "unknown_service",
-            ApiError::InvalidForm(_) => "invalid_form",
-            ApiError::InvalidJson(_) => "invalid_json",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::Gone(_) => "gone",
-            ApiError::Quota(_) => "quota_exceeded",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Overloaded { .. } => "overloaded",
-            ApiError::Internal(_) => "internal",
+            ApiError::Unauthorized(_) => ErrorType::Unauthorized,
+            ApiError::Forbidden(_) => ErrorType::Forbidden,
+            ApiError::NotFound(_) => ErrorType::NotFound,
+            ApiError::UnknownService(_) => ErrorType::UnknownService,
+            ApiError::InvalidForm(_) => ErrorType::InvalidForm,
+            ApiError::InvalidJson(_) => ErrorType::InvalidJson,
+            ApiError::BadRequest(_) => ErrorType::BadRequest,
+            ApiError::Conflict(_) => ErrorType::Conflict,
+            ApiError::PayloadTooLarge(_) => ErrorType::PayloadTooLarge,
+            ApiError::Gone(_) => ErrorType::Gone,
+            ApiError::Quota(_) => ErrorType::QuotaExceeded,
+            ApiError::UnsupportedMediaType(_) => ErrorType::UnsupportedMediaType,
+            ApiError::Overloaded { .. } => ErrorType::Overloaded,
+            ApiError::Internal(_) => ErrorType::Internal,
         }
+    }
+}
+
+/// Every `error_type` an answer may carry. The stable body holds one of these and nothing else,
+/// so the document's enum (derived from this type) names every one the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    UnknownService,
+    InvalidForm,
+    InvalidJson,
+    BadRequest,
+    Conflict,
+    PayloadTooLarge,
+    Gone,
+    QuotaExceeded,
+    UnsupportedMediaType,
+    Overloaded,
+    Internal,
+    /// A known path asked with another method (axum's 405).
+    MethodNotAllowed,
+    UriTooLong,
+    HeadersTooLarge,
+    /// axum's own 422 (a path, query or form it could not take).
+    InvalidRequest,
+}
+
+/// The stable error body: what went wrong in words, its type, and for a form that failed
+/// validation which fields did.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: String,
+    #[schema(inline)]
+    pub error_type: ErrorType,
+    /// Only with `invalid_form`: each field that failed, by its dotted path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldErrorBody>>,
+}
+
+/// One field of a form that failed validation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// Dotted path of the field, with list indexes: `outlets[1].kind`.
+    pub field: String,
+    pub error: String,
+}
+
+impl From<&FieldError> for FieldErrorBody {
+    fn from(e: &FieldError) -> Self {
+        Self { field: e.field.clone(), error: e.error.clone() }
+    }
+}
+
+impl ErrorBody {
+    fn new(error_type: ErrorType, message: impl Into<String>) -> Self {
+        Self { error: message.into(), error_type, fields: None }
+    }
+}
+
+/// The document's reusable `Error` response (`#/components/responses/Error`): the stable body.
+impl<'r> utoipa::ToResponse<'r> for ErrorBody {
+    fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::response::Response>) {
+        let schema = utoipa::openapi::Ref::from_schema_name(<ErrorBody as ToSchema>::name());
+        let content = utoipa::openapi::ContentBuilder::new().schema(Some(schema)).build();
+        (
+            "Error",
+            utoipa::openapi::ResponseBuilder::new()
+                .description("error (the stable error body)")
+                .content("application/json", content)
+                .into(),
+        )
     }
 }
 
@@ -91,9 +167,9 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = %error, "internal error");
         }
-        let mut body = json!({"error": self.to_string(), "error_type": self.error_type()});
+        let mut body = ErrorBody::new(self.error_type(), self.to_string());
         if let ApiError::InvalidForm(fields) = &self {
-            body["fields"] = json!(fields);
+            body.fields = Some(fields.iter().map(FieldErrorBody::from).collect());
         }
         let mut response = (self.status_code(), Json(body)).into_response();
         if let ApiError::Overloaded { retry_after_secs, .. } = &self {
@@ -190,7 +266,7 @@ pub async fn request_size_limits(request: Request, next: axum::middleware::Next)
     if target > MAX_URI_BYTES {
         return error_response(
             StatusCode::URI_TOO_LONG,
-            "uri_too_long",
+            ErrorType::UriTooLong,
             &format!("the request target may be at most {MAX_URI_BYTES} bytes"),
         );
     }
@@ -198,16 +274,15 @@ pub async fn request_size_limits(request: Request, next: axum::middleware::Next)
     if headers > MAX_HEADER_BYTES {
         return error_response(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
+            ErrorType::HeadersTooLarge,
             &format!("request headers may be at most {MAX_HEADER_BYTES} bytes"),
         );
     }
     next.run(request).await
 }
 
-fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response {
-    let body = json!({"error": message, "error_type": error_type}).to_string();
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+fn error_response(status: StatusCode, error_type: ErrorType, message: &str) -> Response {
+    (status, Json(ErrorBody::new(error_type, message))).into_response()
 }
 
 /// Every error answer carries the stable body: the rejections of axum's own extractors (path,
@@ -227,20 +302,20 @@ pub async fn stable_error_body(request: Request, next: axum::middleware::Next) -
     let (mut parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
     let error_type = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::URI_TOO_LONG => "uri_too_long",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid_request",
-        StatusCode::TOO_MANY_REQUESTS => "overloaded",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
+        StatusCode::BAD_REQUEST => ErrorType::BadRequest,
+        StatusCode::UNAUTHORIZED => ErrorType::Unauthorized,
+        StatusCode::FORBIDDEN => ErrorType::Forbidden,
+        StatusCode::NOT_FOUND => ErrorType::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorType::MethodNotAllowed,
+        StatusCode::CONFLICT => ErrorType::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorType::PayloadTooLarge,
+        StatusCode::URI_TOO_LONG => ErrorType::UriTooLong,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorType::UnsupportedMediaType,
+        StatusCode::UNPROCESSABLE_ENTITY => ErrorType::InvalidRequest,
+        StatusCode::TOO_MANY_REQUESTS => ErrorType::Overloaded,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorType::HeadersTooLarge,
+        s if s.is_server_error() => ErrorType::Internal,
+        _ => ErrorType::BadRequest,
     };
     let message = if text.is_empty() || status.is_server_error() {
         status.canonical_reason().unwrap_or("error").to_string()
@@ -249,6 +324,6 @@ pub async fn stable_error_body(request: Request, next: axum::middleware::Next) -
     };
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
-    let body = json!({"error": message, "error_type": error_type}).to_string();
+    let body = serde_json::to_string(&ErrorBody::new(error_type, message)).unwrap_or_default();
     Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -4,23 +4,87 @@
 //! verified against their manifest and loaded before the listener opens), and 503 before, when the
 //! database does not answer, and once shutting down (send no more traffic here).
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/health", get(ready)).route("/health/ready", get(ready)).route("/health/live", get(live))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(live))
 }
 
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({"status": "live"}))
+#[derive(Debug, Serialize, ToSchema)]
+struct Live {
+    /// Always `live`.
+    status: &'static str,
 }
 
-async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    security(),
+    summary = "Liveness: 200 while the process serves at all",
+    responses((status = 200, description = "live", body = Live))
+)]
+async fn live() -> Json<Live> {
+    Json(Live { status: "live" })
+}
+
+/// Whether the service is ready, and what it runs with.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// ready, starting, database unavailable or stopping.
+    status: &'static str,
+    /// Whether the database answers.
+    database: bool,
+    /// `sha256:` of the rule set.
+    ruleset: String,
+    /// The services of the rule set.
+    services: Vec<String>,
+    /// Model id → `sha256:` of its weights.
+    models: BTreeMap<String, String>,
+    /// Whether the OCR model is loaded.
+    ocr: bool,
+    /// Whether the encoder is loaded.
+    encoder: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(),
+    summary = "The same as /health/ready (kept for existing checks)",
+    responses(
+        (status = 200, description = "ready", body = Health),
+        (status = 503, description = "not ready", body = Health),
+    )
+)]
+async fn health(state: State<AppState>) -> (StatusCode, Json<Health>) {
+    ready(state).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    security(),
+    summary = "Readiness: database answers, rules and models loaded",
+    description = "503 while starting, when the database does not answer, and once shutting down (status: ready, starting, database unavailable, stopping)",
+    responses(
+        (status = 200, description = "ready", body = Health),
+        (status = 503, description = "not ready", body = Health),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = state.usecases().store().ping().await.is_ok();
     let ready = state.is_ready() && database;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -30,14 +94,16 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::V
         (false, false, false) if state.was_ready() => "database unavailable",
         _ => "starting",
     };
-    let body = json!({
-        "status": said,
-        "database": database,
-        "ruleset": state.usecases().pipeline().rules().hash(),
-        "services": state.usecases().pipeline().rules().services.keys().collect::<Vec<_>>(),
-        "models": state.usecases().pipeline().model_digests(),
-        "ocr": state.usecases().pipeline().loaded().0,
-        "encoder": state.usecases().pipeline().loaded().1,
-    });
+    let pipeline = state.usecases().pipeline();
+    let (ocr, encoder) = pipeline.loaded();
+    let body = Health {
+        status: said,
+        database,
+        ruleset: pipeline.rules().hash().to_string(),
+        services: pipeline.rules().services.keys().cloned().collect(),
+        models: pipeline.model_digests(),
+        ocr,
+        encoder,
+    };
     (status, Json(body))
 }

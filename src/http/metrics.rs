@@ -8,18 +8,29 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// The content type of Prometheus's text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    security(),
+    summary = "Operators' metrics in Prometheus text: stage latencies, decisions, the queue, HTTP requests, models",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 404, description = "this process's metrics go to another recorder")
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     // The queue is the shared database's, read at the scrape; a database that does not answer
     // leaves the last figures and shows in /health/ready.

@@ -5,28 +5,40 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::{ApiError, AppJson};
+use super::error::{ApiError, AppJson, ErrorBody};
 use super::AppState;
 use crate::usecases::permits::PermitStatus;
 
 /// Routes under `/api/v1`.
-pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/applications/{id}/certificate", get(get_certificate))
-        .route("/permits/{number}/verify", get(verify_permit))
-        .route("/permits/{number}/revoke", axum::routing::post(revoke_permit))
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_certificate)).routes(routes!(verify_permit)).routes(routes!(revoke_permit))
 }
 
-/// The public page, outside the API.
-pub fn page_router() -> Router<AppState> {
-    Router::new().route("/verify/{number}", get(verify_page))
+/// The public page, outside the API (in the document all the same).
+pub fn page_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(verify_page))
 }
 
+#[utoipa::path(
+    get,
+    path = "/applications/{id}/certificate",
+    tag = "permits",
+    summary = "The permit certificate (PDF) of an issued application",
+    params(("id" = String, Path, description = "the application's id")),
+    responses(
+        (status = 200, description = "PDF", content_type = "application/pdf"),
+        (status = 401, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 410, response = ErrorBody),
+    )
+)]
 async fn get_certificate(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
     let id = super::application_id(&id)?;
     let pdf = certificate_pdf(&state, &caller, &id).await?;
@@ -56,24 +68,48 @@ pub async fn certificate_pdf(
         .map_err(|e| ApiError::Internal(format!("rendering the certificate: {e}")))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Revocation {
     reason: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+struct Revoked {
+    number: String,
+    #[schema(value_type = PermitStatus)]
+    status: &'static str,
+}
+
 /// A person revokes a permit with a reason; the public verification shows it at once.
+#[utoipa::path(
+    post,
+    path = "/permits/{number}/revoke",
+    tag = "permits",
+    summary = "Revoke a valid permit with a reason (reviewers, admins)",
+    params(("number" = String, Path, description = "the permit's number")),
+    request_body = Revocation,
+    responses(
+        (status = 200, description = "revoked", body = Revoked),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+    )
+)]
 async fn revoke_permit(
     State(state): State<AppState>,
     caller: Caller,
     Path(number): Path<String>,
     AppJson(body): AppJson<Revocation>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let permit = state.usecases().revoke_permit(&caller, &number, &body.reason).await?;
-    Ok(Json(json!({"number": permit.number, "status": "revoked"})))
+    Ok(Json(Revoked { number: permit.number, status: PermitStatus::Revoked.as_str() }))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CodeQuery {
     /// The verification code printed on the certificate (the QR code's address carries it).
     code: Option<String>,
@@ -81,17 +117,31 @@ struct CodeQuery {
     log: Option<u64>,
 }
 
-/// A permit's issue in the audit log, as JSON: hashes only, in base64.
-fn log_json(proof: &crate::usecases::audit::LogProof) -> Value {
-    use base64::Engine as _;
-    let b64 = |h: &crate::audit::merkle::Hash| base64::engine::general_purpose::STANDARD.encode(h);
-    json!({
-        "index": proof.index,
-        "leaf_hash": b64(&proof.leaf_hash),
-        "tree_size": proof.tree_size,
-        "checkpoint": proof.checkpoint,
-        "inclusion": proof.hashes.iter().map(b64).collect::<Vec<_>>(),
-    })
+/// A permit's issue in the audit log: hashes only, in base64.
+#[derive(Debug, Serialize, ToSchema)]
+struct PermitLog {
+    /// The issue's leaf index in the audit log.
+    index: u64,
+    leaf_hash: String,
+    tree_size: u64,
+    /// The latest signed checkpoint the proof is against.
+    checkpoint: String,
+    /// The RFC 6962 inclusion proof, leaf first.
+    inclusion: Vec<String>,
+}
+
+impl From<&crate::usecases::audit::LogProof> for PermitLog {
+    fn from(proof: &crate::usecases::audit::LogProof) -> Self {
+        use base64::Engine as _;
+        let b64 = |h: &crate::audit::merkle::Hash| base64::engine::general_purpose::STANDARD.encode(h);
+        Self {
+            index: proof.index,
+            leaf_hash: b64(&proof.leaf_hash),
+            tree_size: proof.tree_size,
+            checkpoint: proof.checkpoint.clone(),
+            inclusion: proof.hashes.iter().map(b64).collect(),
+        }
+    }
 }
 
 /// A holder as the public may see it: a business by its name, a person (a name of two to four
@@ -104,34 +154,67 @@ fn public_holder(holder: &str) -> String {
     }
 }
 
+/// What anyone may learn of a permit number.
+#[derive(Debug, Serialize, ToSchema)]
+struct PermitVerification {
+    number: String,
+    /// The service's name.
+    service: String,
+    #[schema(value_type = PermitStatus)]
+    status: &'static str,
+    valid_from: String,
+    valid_to: String,
+    /// Whether the code asked with matches the certificate's; null when none was asked.
+    code_valid: Option<bool>,
+    /// The holder (a person's name masked); only when the code matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    holder: Option<String>,
+    /// The permit issue's entry in the audit log; null when no proof can be made now.
+    log: Option<PermitLog>,
+    /// With `log` asked: whether it is the issue's entry; else null.
+    log_matches: Option<bool>,
+}
+
 /// Public verification. With the certificate's code, whether it matches (`code_valid`) and, when
 /// it does, the holder; without one, the permit's standing alone (`code_valid: null`).
+#[utoipa::path(
+    get,
+    path = "/permits/{number}/verify",
+    tag = "permits",
+    security(),
+    summary = "Public: whether a permit number is valid, expired or revoked, without personal data",
+    description = "With code, whether the certificate's code matches (and then the holder); log: the permit issue's audit log index, leaf hash and RFC 6962 inclusion proof (base64) against the latest signed checkpoint; with log (the QR code carries it), log_matches says whether it is that entry",
+    params(("number" = String, Path, description = "the permit's number"), CodeQuery),
+    responses(
+        (status = 200, description = "status", body = PermitVerification),
+        (status = 404, response = ErrorBody),
+    )
+)]
 async fn verify_permit(
     State(state): State<AppState>,
     Path(number): Path<String>,
     axum::extract::Query(query): axum::extract::Query<CodeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PermitVerification>, ApiError> {
     let verified = state.usecases().verify_permit(&number).await?.ok_or_else(|| ApiError::NotFound("no permit with this number".into()))?;
     let code_valid = query.code.as_deref().map(|code| state.verification().check(&verified.permit.number, code));
-    let mut body = json!({
-        "number": verified.permit.number,
-        "service": verified.service_name,
-        "status": verified.status.as_str(),
-        "valid_from": verified.permit.valid_from,
-        "valid_to": verified.permit.valid_to,
-        "code_valid": code_valid,
-    });
-    if code_valid == Some(true) {
-        body["holder"] = json!(public_holder(&verified.permit.holder));
-    }
     // The permit's standing is answered even when its proof cannot be made now.
     let proof = state.usecases().permit_log_proof(&verified.permit, state.signer()).await.unwrap_or_else(|error| {
         tracing::error!(%error, number = %verified.permit.number, "no log proof for a permit");
         None
     });
-    body["log"] = proof.as_ref().map(log_json).unwrap_or(Value::Null);
-    body["log_matches"] = json!(query.log.map(|asked| proof.as_ref().map(|p| p.index) == Some(asked)));
-    Ok(Json(body))
+    let holder = (code_valid == Some(true)).then(|| public_holder(&verified.permit.holder));
+    let permit = verified.permit;
+    Ok(Json(PermitVerification {
+        number: permit.number,
+        service: verified.service_name,
+        status: verified.status.as_str(),
+        valid_from: permit.valid_from,
+        valid_to: permit.valid_to,
+        code_valid,
+        holder,
+        log: proof.as_ref().map(PermitLog::from),
+        log_matches: query.log.map(|asked| proof.as_ref().map(|p| p.index) == Some(asked)),
+    }))
 }
 
 /// The verification page's account of the permit's issue in the audit log: its index, and its
@@ -149,7 +232,7 @@ async fn log_section(state: &AppState, verified: &crate::usecases::permits::Veri
         Some(index) if index != proof.index => "<p class=\"bad\"><strong>证书上的日志序号与记录不符</strong>，请联系发证机关。</p>",
         _ => "",
     };
-    let json = serde_json::to_string_pretty(&log_json(&proof)).unwrap_or_default();
+    let json = serde_json::to_string_pretty(&PermitLog::from(&proof)).unwrap_or_default();
     Ok(format!(
         "{mismatch}<p>审计日志：本证的发证记录是日志第 {} 条（从 0 数起），已包含在发证机关签名的日志检查点（共 {} 条）中，包含证明已核对。</p>\
          <details><summary>检查点与包含证明（供审计核对）</summary><pre>{}</pre></details>",
@@ -163,6 +246,18 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+#[utoipa::path(
+    get,
+    path = "/verify/{number}",
+    tag = "permits",
+    security(),
+    summary = "Public verification page (HTML) that a certificate's QR code opens",
+    params(("number" = String, Path, description = "the permit's number"), CodeQuery),
+    responses(
+        (status = 200, description = "HTML page", content_type = "text/html; charset=utf-8"),
+        (status = 404, description = "HTML page: no permit with this number", content_type = "text/html; charset=utf-8"),
+    )
+)]
 async fn verify_page(
     State(state): State<AppState>,
     Path(number): Path<String>,

@@ -126,6 +126,9 @@ async fn the_openapi_document_is_served_and_names_every_route() {
     let paths = document["paths"].as_object().unwrap();
     for path in [
         "/health",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
         "/api/v1/applications",
         "/api/v1/applications/{id}",
         "/api/v1/applications/{id}/documents",
