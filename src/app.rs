@@ -78,16 +78,25 @@ pub struct Application {
     job_lease: Option<std::time::Duration>,
 }
 
-/// Opens the data directory's SQLite database (or `database_url`: Postgres or SQLite) and the blob
-/// store.
-pub async fn open_storage(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<(Arc<dyn Store>, BlobStore)> {
+/// Opens the data directory's SQLite database (or `database_url`: Postgres or SQLite).
+pub async fn open_database(data_dir: &std::path::Path, database_url: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let store = match database_url {
         Some(url) => SqlStore::connect(url).await.with_context(|| format!("opening the database {}", crate::config::redact_url(url)))?,
         None => SqlStore::open_in(data_dir).await.context("opening the database")?,
     };
-    let blobs = BlobStore::open(data_dir.join("blobs")).context("opening the blob store")?;
-    Ok((Arc::new(store), blobs))
+    Ok(Arc::new(store))
+}
+
+/// Opens the database and the blob store (`blob_store`'s URL, or the data directory's `blobs`).
+pub async fn open_storage(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    blob_store: Option<&str>,
+) -> anyhow::Result<(Arc<dyn Store>, BlobStore)> {
+    let store = open_database(data_dir, database_url).await?;
+    let blobs = BlobStore::open_url(blob_store, &data_dir.join("blobs")).context("opening the blob store")?;
+    Ok((store, blobs))
 }
 
 impl Application {
@@ -98,7 +107,7 @@ impl Application {
         }
         let rules = RuleSet::load_dir(&config.rules.rules_dir)
             .with_context(|| format!("loading rules from {}", config.rules.rules_dir.display()))?;
-        let (store, blobs) = open_storage(&config.data_dir, config.database_url.as_deref()).await?;
+        let (store, blobs) = open_storage(&config.data_dir, config.database_url.as_deref(), config.blob_store.as_deref()).await?;
         store
             .save_ruleset(rules.hash(), &serde_json::to_string(rules.files()).context("serialising the rule set")?)
             .await

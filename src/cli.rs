@@ -163,6 +163,10 @@ pub(crate) struct StorageArgs {
     /// Database URL; default: the SQLite file in the data directory.
     #[arg(long, env = "ONEWINDOW_DATABASE_URL")]
     pub(crate) database_url: Option<String>,
+    /// Where the documents are: `file:///DIR` or `s3://BUCKET/PREFIX`; default: the data
+    /// directory's `blobs`.
+    #[arg(long, env = "ONEWINDOW_BLOB_STORE")]
+    pub(crate) blob_store: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -344,7 +348,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         return audit::replay_all(&args.storage, &args.limits);
     }
     runtime()?.block_on(async {
-        let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
+        let (store, blobs) =
+            crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref(), args.storage.blob_store.as_deref())
+                .await?;
         let inference = crate::app::Inference::load(&args.limits)?;
         let given = args.application_id.unwrap_or_default();
         let id = crate::domain::application::ApplicationId::parse(&given).with_context(|| format!("{given} is not an application id"))?;
@@ -379,7 +385,7 @@ fn users_add(role: crate::domain::user::Role, name: &str, password_stdin: bool, 
     anyhow::ensure!(!name.is_empty(), "a user name must not be empty");
     let password = if password_stdin { Some(password_from_stdin(name)?) } else { None };
     runtime()?.block_on(async {
-        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let store = crate::app::open_database(&args.data_dir, args.database_url.as_deref()).await?;
         let hash = match password {
             Some(password) => Some(crate::usecases::accounts::hash_password(password).await?),
             None => None,
@@ -398,7 +404,7 @@ fn users_add(role: crate::domain::user::Role, name: &str, password_stdin: bool, 
 fn users_password(name: &str, args: StorageArgs) -> anyhow::Result<()> {
     let password = password_from_stdin(name.trim())?;
     runtime()?.block_on(async {
-        let (store, _) = crate::app::open_storage(&args.data_dir, args.database_url.as_deref()).await?;
+        let store = crate::app::open_database(&args.data_dir, args.database_url.as_deref()).await?;
         let user = store.user_by_name(name.trim()).await?.with_context(|| format!("no account named {name}"))?;
         let hash = crate::usecases::accounts::hash_password(password).await?;
         store.set_password(user.id, &hash, None, "admin:cli").await?;

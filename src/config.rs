@@ -184,6 +184,10 @@ pub struct ServeConfig {
     /// Database URL; default: the SQLite file `onewindow.db` in the data directory.
     #[arg(long, env = "ONEWINDOW_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Where the uploaded documents are kept: `file:///DIR` (a directory every instance mounts)
+    /// or `s3://BUCKET/PREFIX` (with the `s3` build feature); default: the data directory's `blobs`.
+    #[arg(long, env = "ONEWINDOW_BLOB_STORE")]
+    pub blob_store: Option<String>,
     /// The address the public reaches this service at; certificates' QR codes point below it.
     #[arg(long, env = "ONEWINDOW_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
@@ -200,7 +204,8 @@ pub struct ServeConfig {
     /// lets a slow decision be taken over too: it is still decided once, by the latest claim
     /// (the earlier run's result is discarded), and a decision slower than the lease every time
     /// reaches its last attempt and goes to a person.
-    #[arg(long, env = "ONEWINDOW_JOB_LEASE_SECS")]
+    /// From 1 s to a week: a lease of 0 would hand every job to every worker.
+    #[arg(long, env = "ONEWINDOW_JOB_LEASE_SECS", value_parser = clap::value_parser!(u64).range(1..=604_800))]
     pub job_lease_secs: Option<u64>,
     #[command(flatten)]
     pub rules: RulesConfig,
@@ -250,6 +255,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("blob_store", &self.blob_store.as_deref().map(redact_url))
             .field("public_url", &self.public_url)
             .field("audit_origin", &self.audit_origin)
             .field("workers", &self.workers)
@@ -262,12 +268,28 @@ impl std::fmt::Debug for ServeConfig {
 
 /// `scheme://user:secret@host/db` → `scheme://user:***@host/db`; a URL without a password as it is.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
-    match userinfo.split_once(':') {
-        Some((user, _secret)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?))) {
+        Some((scheme, (userinfo, host))) => match userinfo.split_once(':') {
+            Some((user, _secret)) => format!("{scheme}://{user}:***@{host}"),
+            None => base.to_string(),
+        },
+        None => base.to_string(),
+    };
+    // Secrets may ride in the query too (`?password=…`, `sslpassword=…`, a signed URL's key).
+    let Some(query) = query else { return base };
+    let secret = |name: &str| ["password", "secret", "token", "key", "signature"].iter().any(|s| name.to_ascii_lowercase().contains(s));
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(name) => format!("{name}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -279,10 +301,16 @@ mod tests {
         assert_eq!(redact_url("postgres://onewindow:s3cret@db.internal/onewindow"), "postgres://onewindow:***@db.internal/onewindow");
         assert_eq!(redact_url("postgres://onewindow@db/onewindow"), "postgres://onewindow@db/onewindow");
         assert_eq!(redact_url("sqlite://data/onewindow.db"), "sqlite://data/onewindow.db");
+        assert_eq!(
+            redact_url("postgres://db/onewindow?user=u&password=hunter2&sslmode=require&sslpassword=p2"),
+            "postgres://db/onewindow?user=u&password=***&sslmode=require&sslpassword=***"
+        );
+        assert_eq!(redact_url("postgres://u:pw@db/x?sslmode=disable"), "postgres://u:***@db/x?sslmode=disable");
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: "data".into(),
             database_url: Some("postgres://u:hunter2@h/d".into()),
+            blob_store: Some("s3://bucket/p?secret_access_key=hunter3".into()),
             public_url: "http://x".into(),
             audit_origin: None,
             workers: 1,
@@ -292,7 +320,7 @@ mod tests {
             sessions: SessionConfig::default(),
         };
         let printed = format!("{config:?}");
-        assert!(!printed.contains("hunter2") && printed.contains("u:***@h"), "{printed}");
+        assert!(!printed.contains("hunter2") && !printed.contains("hunter3") && printed.contains("u:***@h"), "{printed}");
     }
 
     #[test]

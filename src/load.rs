@@ -298,7 +298,7 @@ pub struct LoadArgs {
 
 /// Makes `count` applicant accounts in the service's storage and returns their tokens.
 pub async fn make_applicants(data_dir: &Path, database_url: Option<&str>, count: usize) -> anyhow::Result<Vec<String>> {
-    let (store, _) = crate::app::open_storage(data_dir, database_url).await?;
+    let store = crate::app::open_database(data_dir, database_url).await?;
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut tokens = Vec::with_capacity(count);
     for i in 0..count {

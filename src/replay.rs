@@ -78,7 +78,8 @@ pub async fn replay(
             .ok_or(ReplayError::SubmissionNotRecorded(recorded.submission_seq))?;
         let mut inputs = Vec::new();
         for document in documents.iter().filter(|d| submission.document_ids.contains(&d.id)) {
-            let bytes = blobs.get(&document.sha256).map_err(|e| ReplayError::Corrupt(format!("document {}: {e}", document.sha256)))?;
+            let bytes =
+                blobs.get(&document.sha256).await.map_err(|e| ReplayError::Corrupt(format!("document {}: {e}", document.sha256)))?;
             inputs.push(InputFile::new(document.file_name.clone(), bytes));
         }
         // Replay reads without the application's budget: a decision is reproduced however long its

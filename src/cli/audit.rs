@@ -73,7 +73,9 @@ pub(crate) fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         key_file.display()
     );
     runtime()?.block_on(async {
-        let (store, blobs) = crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref()).await?;
+        let (store, blobs) =
+            crate::app::open_storage(&args.storage.data_dir, args.storage.database_url.as_deref(), args.storage.blob_store.as_deref())
+                .await?;
         let (lines, mut origin, tree) = export_lines(store.as_ref(), &blobs).await?;
         if origin.is_empty() {
             // No checkpoint kept yet: the one the auditor kept names the log.
@@ -114,7 +116,10 @@ async fn rehash(store: &dyn Store, blobs: &crate::storage::BlobStore, entries: &
         match entry.kind.as_str() {
             "document.stored" => {
                 let sha256 = text("sha256").with_context(|| format!("audit entry {} names no document hash", entry.seq))?;
-                blobs.get(&sha256).with_context(|| format!("document {sha256} (audit entry {}): missing or changed on disk", entry.seq))?;
+                blobs
+                    .get(&sha256)
+                    .await
+                    .with_context(|| format!("document {sha256} (audit entry {}): missing or changed on disk", entry.seq))?;
                 // The document's row too: the file it names and its size, as logged.
                 let id = application(entry)?;
                 let document_id = payload.get("document_id").and_then(serde_json::Value::as_i64);
@@ -188,7 +193,7 @@ async fn export_lines(
     // it is found, for the verifier to name.
     let mut documents = std::collections::BTreeMap::new();
     for (_, sha256, _) in export::named_documents(&entries) {
-        let (content_sha256, size_bytes) = blobs.content_hash(&sha256).unwrap_or_else(|_| ("missing".into(), 0));
+        let (content_sha256, size_bytes) = blobs.content_hash(&sha256).await.unwrap_or_else(|_| ("missing".into(), 0));
         documents.insert(sha256.clone(), export::StoredBlob { sha256, content_sha256, size_bytes });
     }
     let lines = export::lines(&origin, entries, documents.into_values().collect(), checkpoints);
@@ -205,7 +210,8 @@ fn existing(storage: &StorageArgs) -> anyhow::Result<()> {
 pub(crate) fn export(storage: &StorageArgs, out: &Path) -> anyhow::Result<()> {
     existing(storage)?;
     runtime()?.block_on(async {
-        let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
+        let (store, blobs) =
+            crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref(), storage.blob_store.as_deref()).await?;
         let (lines, ..) = export_lines(store.as_ref(), &blobs).await?;
         let count = |f: fn(&Line) -> bool| lines.iter().filter(|l| f(l)).count();
         let (entries, checkpoints) = (count(|l| matches!(l, Line::Entry(_))), count(|l| matches!(l, Line::Checkpoint { .. })));
@@ -243,7 +249,8 @@ pub(crate) fn difference(report: &crate::replay::ReplayReport) -> String {
 /// could not be replayed.
 pub(crate) fn replay_all(storage: &StorageArgs, limits: &crate::config::LimitsConfig) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let (store, blobs) = crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref()).await?;
+        let (store, blobs) =
+            crate::app::open_storage(&storage.data_dir, storage.database_url.as_deref(), storage.blob_store.as_deref()).await?;
         let inference = crate::app::Inference::load(limits)?;
         let (mut ids, mut seen): (Vec<String>, std::collections::HashSet<String>) = Default::default();
         for entry in store.audit_entries().await? {

@@ -152,6 +152,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().expect("an address"),
             data_dir: dir.join("data"),
             database_url: None,
+            blob_store: None,
             public_url: "https://onewindow.example.gov.cn".into(),
             audit_origin: None,
             workers: 0,

@@ -121,11 +121,7 @@ impl UseCases {
             .into_iter()
             .find(|d| d.id == document_id)
             .ok_or_else(|| UseCaseError::NotFound(format!("no document {document_id} in application {id}")))?;
-        let blobs = self.0.blobs.clone();
-        let sha256 = document.sha256.clone();
-        let bytes = tokio::task::spawn_blocking(move || blobs.get(&sha256))
-            .await
-            .map_err(|e| UseCaseError::Internal(format!("reading a stored document: {e}")))?
+        let bytes = (self.0.blobs.get(&document.sha256).await)
             .map_err(|e| UseCaseError::Internal(format!("reading stored document {document_id}: {e}")))?;
         Ok((document, bytes))
     }
@@ -236,20 +232,13 @@ impl UseCases {
         if uploads.is_empty() {
             return Err(UseCaseError::Invalid("no file in the upload".into()));
         }
-        let blobs = self.0.blobs.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            uploads
-                .into_iter()
-                .map(|upload| {
-                    let sha256 = blobs.put(&upload.bytes)?;
-                    let size_bytes = upload.bytes.len() as u64;
-                    Ok(NewDocument { file_name: upload.name, sha256, size_bytes, format: upload.format.as_str().to_string() })
-                })
-                .collect::<std::io::Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|e| UseCaseError::Internal(format!("storing uploaded blobs: {e}")))?
-        .map_err(|e| UseCaseError::Internal(format!("storing uploaded blobs: {e}")))?;
+        let mut stored = Vec::with_capacity(uploads.len());
+        for upload in uploads {
+            let size_bytes = upload.bytes.len() as u64;
+            let sha256 =
+                (self.0.blobs.put(upload.bytes).await).map_err(|e| UseCaseError::Internal(format!("storing uploaded blobs: {e}")))?;
+            stored.push(NewDocument { file_name: upload.name, sha256, size_bytes, format: upload.format.as_str().to_string() });
+        }
         let limits = self.limits();
         let document_limits = DocumentLimits {
             max_files: limits.max_files,

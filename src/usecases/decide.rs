@@ -74,19 +74,12 @@ impl UseCases {
         let documents: Vec<_> = store.documents(&application.id).await?.into_iter().filter(|d| included.contains(&d.id)).collect();
         let form: Value = application.form_value()?;
         let submitted_on = submission.submitted_on;
-        let blobs = self.0.blobs.clone();
-        let files = tokio::task::spawn_blocking(move || {
-            documents
-                .iter()
-                .map(|d| {
-                    let bytes = blobs.get(&d.sha256).map_err(|e| format!("reading stored document {}: {e}", d.sha256))?;
-                    Ok(InputFile::new(d.file_name.clone(), bytes))
-                })
-                .collect::<Result<Vec<_>, String>>()
-        })
-        .await
-        .map_err(|e| UseCaseError::Internal(format!("loading documents panicked: {e}")))?
-        .map_err(UseCaseError::Internal)?;
+        let mut files = Vec::with_capacity(documents.len());
+        for d in &documents {
+            let bytes = (self.0.blobs.get(&d.sha256).await)
+                .map_err(|e| UseCaseError::Internal(format!("reading stored document {}: {e}", d.sha256)))?;
+            files.push(InputFile::new(d.file_name.clone(), bytes));
+        }
         Ok(SubmissionInputs { form, files, submitted_on })
     }
 }

@@ -81,6 +81,8 @@ pub struct AppOptions {
     pub data_dir: Option<(PathBuf, Arc<tempfile::TempDir>)>,
     /// A database other than the data directory's SQLite file (a Postgres URL).
     pub database_url: Option<String>,
+    /// Where the documents are (`file:///DIR`), other than the data directory's `blobs`.
+    pub blob_store: Option<String>,
     /// The models the app runs: none by default (text PDFs are read from their text layer and
     /// understood by their keywords; photos and scans are unreadable). Tests about reading photos
     /// or about the encoder ask for the shipped ones.
@@ -95,6 +97,7 @@ impl Default for AppOptions {
             limits: LimitsConfig::default(),
             data_dir: None,
             database_url: None,
+            blob_store: None,
             inference: Inference::default(),
         }
     }
@@ -123,6 +126,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.clone(),
         database_url: options.database_url,
+        blob_store: options.blob_store,
         workers: options.workers,
         job_lease_secs: None,
         public_url: "https://onewindow.example.gov.cn".into(),
@@ -168,11 +172,6 @@ pub async fn add_user_with_id(state: &onewindow::http::AppState, role: Role) -> 
 }
 
 impl TestApp {
-    /// The temporary directory holding the data directory, for another app to share it.
-    pub fn temp(&self) -> Arc<tempfile::TempDir> {
-        self._temp.clone().expect("an app made by spawn_app_with holds its directory")
-    }
-
     /// Stops the server and its workers, keeping the data directory for another app.
     pub async fn stop(mut self) -> (PathBuf, Arc<tempfile::TempDir>) {
         if let Some(tx) = self.shutdown.take() {

@@ -5,6 +5,7 @@
 //! it the test passes with a message, unless `ONEWINDOW_POSTGRES_REQUIRED` is set.
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use onewindow::load::{self, Package};
@@ -112,13 +113,24 @@ async fn two_instances_on_one_postgres_decide_everything_once_even_when_one_is_k
 }
 
 /// Twenty applications submitted at once, half to each of two instances on one database, every
-/// one issued: permit numbers 1 to 20, none twice, whichever instance's worker issued it.
+/// one issued: permit numbers 1 to 20, none twice, whichever instance's worker issued it. The two
+/// are set up as on two machines: data directories of their own (the second given the first's
+/// keys, as an operator copies them), the documents in one object store (`file://`, through
+/// `object_store`), so a document uploaded to one is read by whichever instance decides it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_issuances_across_two_instances_are_numbered_1_to_20() {
     let Some(url) = fresh_database().await else { return };
-    let first = spawn_app_with(AppOptions { database_url: Some(url.clone()), ..AppOptions::default() }).await;
-    let shared = (first.data_dir.clone(), first.temp());
-    let second = spawn_app_with(AppOptions { database_url: Some(url.clone()), data_dir: Some(shared), ..AppOptions::default() }).await;
+    let objects = tempfile::tempdir().unwrap();
+    let blob_store = Some(format!("file://{}", objects.path().display()));
+    let options = || AppOptions { database_url: Some(url.clone()), blob_store: blob_store.clone(), ..AppOptions::default() };
+    let first = spawn_app_with(options()).await;
+    let own = Arc::new(tempfile::tempdir().unwrap());
+    let second_dir = own.path().join("data");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    for key in [onewindow::issuance::verification::KEY_FILE, onewindow::audit::checkpoint::KEY_FILE] {
+        std::fs::copy(first.data_dir.join(key), second_dir.join(key)).unwrap();
+    }
+    let second = spawn_app_with(AppOptions { data_dir: Some((second_dir, own)), ..options() }).await;
     let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
     let submissions = keys.iter().enumerate().map(|(i, key)| {
         let app = if i % 2 == 0 { &first } else { &second };
@@ -136,4 +148,9 @@ async fn twenty_concurrent_issuances_across_two_instances_are_numbered_1_to_20()
     assert_eq!(seqs, (1..=20).collect::<Vec<i64>>(), "1 to 20, no gap, no duplicate");
     let numbers: std::collections::BTreeSet<&String> = rows.iter().map(|(_, number)| number).collect();
     assert_eq!(numbers.len(), 20, "twenty different permit numbers: {numbers:?}");
+    let stored = crate::helpers::files_under(&objects.path().join("blobs")).len();
+    let fixture = crate::helpers::Fixture::load("clean-catering-stsong").files.len();
+    assert_eq!(stored, fixture, "the documents, once each, in the shared store");
+    let local = first.data_dir.join("blobs");
+    assert!(!local.exists() || crate::helpers::files_under(&local).is_empty(), "none in a data directory");
 }
