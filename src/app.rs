@@ -222,8 +222,11 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Signs and keeps a checkpoint whenever the audit log has grown, every [`CHECKPOINT_EVERY`].
 async fn keep_checkpoints(state: crate::http::AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        if let Err(error) = state.usecases().checkpoint(state.signer()).await {
-            tracing::error!(%error, "checkpoint not signed");
+        // One instance a period signs (each signs with the one key the instances share).
+        if crate::deadlines::periodic_turn(state.usecases(), "checkpoint", CHECKPOINT_EVERY).await {
+            if let Err(error) = state.usecases().checkpoint(state.signer()).await {
+                tracing::error!(%error, "checkpoint not signed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}

@@ -65,21 +65,46 @@ pub(crate) fn decided_on(application: &ApplicationRecord) -> Option<NaiveDate> {
     Some(at.with_timezone(&china).date_naive())
 }
 
-/// Runs the escalation sweep every minute until shutdown.
+/// How often the sweep runs, across every instance on the database.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the escalation sweep once a minute until shutdown: in one instance of those on the
+/// database each minute, whichever takes the turn (each instance asks every minute).
 pub async fn run(usecases: UseCases, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        if let Err(error) = usecases.escalate_overdue().await {
-            tracing::error!(error = %error, "deadline sweep failed");
-        }
-        if let Err(error) = usecases.escalate_overdue_work_orders().await {
-            tracing::error!(error = %error, "work order sweep failed");
-        }
-        if let Err(error) = usecases.close_ungraded_work_orders().await {
-            tracing::error!(error = %error, "work order closing sweep failed");
+        if periodic_turn(&usecases, "deadline-sweep", SWEEP_EVERY).await {
+            sweep(&usecases).await;
         }
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
             _ = shutdown.changed() => break,
         }
+    }
+}
+
+/// Whether this instance takes this period's turn at `task`. The period asked for is a little
+/// shorter than the instances' interval, so that one instance's timer running late does not skip
+/// a period; a database that does not answer skips the turn (the next period catches up, since
+/// every sweep looks at all that is due).
+pub async fn periodic_turn(usecases: &UseCases, task: &str, every: std::time::Duration) -> bool {
+    let period_ms = i64::try_from(every.as_millis() * 9 / 10).unwrap_or(i64::MAX);
+    match usecases.store().take_turn(task, usecases.clock().now_ms(), period_ms).await {
+        Ok(taken) => taken,
+        Err(error) => {
+            tracing::error!(%error, task, "taking a periodic turn failed");
+            false
+        }
+    }
+}
+
+async fn sweep(usecases: &UseCases) {
+    if let Err(error) = usecases.escalate_overdue().await {
+        tracing::error!(error = %error, "deadline sweep failed");
+    }
+    if let Err(error) = usecases.escalate_overdue_work_orders().await {
+        tracing::error!(error = %error, "work order sweep failed");
+    }
+    if let Err(error) = usecases.close_ungraded_work_orders().await {
+        tracing::error!(error = %error, "work order closing sweep failed");
     }
 }

@@ -154,6 +154,10 @@ pub trait Jobs: Send + Sync {
     /// The queue as it stands: jobs waiting, jobs being decided, and when the oldest waiting one
     /// was queued.
     async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
+    /// Takes this period's turn at periodic `task`: true for one caller across every instance on
+    /// the database per `period_ms` (the first to ask once the last turn is that old), false for
+    /// the others. A turn taken by an instance that then dies is lost until the next period.
+    async fn take_turn(&self, task: &str, now_ms: i64, period_ms: i64) -> Result<bool, StoreError>;
 }
 
 /// Review (the queue, claims, corrections, the human decision) and the permits it issues.

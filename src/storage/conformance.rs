@@ -413,6 +413,19 @@ pub async fn the_merkle_tree_follows_the_log_one_leaf_per_entry(store: &dyn Stor
     assert_eq!(snapshot.checkpoints, store.checkpoints().await.unwrap());
 }
 
+pub async fn a_periodic_task_has_one_turn_per_period_across_callers(store: &dyn Store) {
+    // Eight callers (instances) at once, on as many connections: one takes the turn.
+    let racing = (0..8).map(|_| store.take_turn("deadline-sweep", 1_000_000, 60_000));
+    let turns: Vec<bool> = futures_util::future::join_all(racing).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(turns.iter().filter(|t| **t).count(), 1, "{turns:?}");
+    assert!(!store.take_turn("deadline-sweep", 1_059_999, 60_000).await.unwrap(), "not again within the period");
+    assert!(store.take_turn("checkpoint", 1_059_999, 60_000).await.unwrap(), "each task has its own turns");
+    assert!(store.take_turn("deadline-sweep", 1_060_000, 60_000).await.unwrap(), "the next period's turn");
+    let racing = (0..8).map(|_| store.take_turn("deadline-sweep", 1_200_000, 60_000));
+    let turns: Vec<bool> = futures_util::future::join_all(racing).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(turns.iter().filter(|t| **t).count(), 1, "{turns:?}");
+}
+
 /// Runs one check on a fresh store made by `make`.
 macro_rules! conformance {
     ($make:expr, $($check:ident),* $(,)?) => {
@@ -446,6 +459,7 @@ macro_rules! all_checks {
             accounts_and_applications_have_quotas,
             a_decided_case_is_rated_once_and_a_bad_rating_opens_a_work_order,
             the_merkle_tree_follows_the_log_one_leaf_per_entry,
+            a_periodic_task_has_one_turn_per_period_across_callers,
         );
     };
 }

@@ -166,6 +166,23 @@ impl Jobs for SqlStore {
         Ok(result.rows_affected())
     }
 
+    async fn take_turn(&self, task: &str, now_ms: i64, period_ms: i64) -> Result<bool, StoreError> {
+        // One statement: the row is locked while it is compared and moved, so of callers racing for
+        // one period exactly one moves it (on Postgres the others wait for the row, then find it
+        // moved; SQLite runs one writer at a time).
+        let taken = sqlx::query(
+            "INSERT INTO periodic_turns (task, last_ms) VALUES ($1, $2)
+             ON CONFLICT (task) DO UPDATE SET last_ms = excluded.last_ms WHERE periodic_turns.last_ms <= $3",
+        )
+        .bind(task)
+        .bind(now_ms)
+        .bind(now_ms.saturating_sub(period_ms))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
     async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
         // One snapshot, so the counts and the oldest job agree.
         let mut tx = self.read_tx().await?;
