@@ -106,6 +106,11 @@ impl SqlStore {
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
+                    } else {
+                        // A writer waits at most 30 s for the write lock (an error, not a hang,
+                        // when an instance stalls holding it), and a session idle inside a
+                        // transaction for a minute (a frozen instance) is ended, its locks freed.
+                        conn.execute("SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s';").await?;
                     }
                     Ok(())
                 })

@@ -207,8 +207,8 @@ impl Applications for SqlStore {
             return Ok(Submitted { submission, repeated: true });
         }
         let next = application.state.submit()?;
-        // Counted inside the write transaction (BEGIN IMMEDIATE): no other submission can insert
-        // between this count and the insert below.
+        // Counted inside the write transaction (SQLite's BEGIN IMMEDIATE, Postgres's write lock):
+        // no other submission, of any instance, can insert between this count and the insert below.
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").fetch_one(&mut *tx).await?;
         if pending >= max_pending {
             return Err(StoreError::Overloaded { pending, bound: max_pending });

@@ -1,4 +1,4 @@
-//! 好差评 on SQLite: ratings, work orders and their steps, and the facts the figures count.
+//! 好差评 in the database (SQLite or Postgres): ratings, work orders and their steps, and the facts the figures count.
 
 use super::rows::{RatingRow, StepRow, WorkOrderRow};
 use super::*;
