@@ -269,8 +269,9 @@ fn rapidocr(images: &[PathBuf], iterations: usize) -> Vec<RapidResult> {
 /// `bench --audit`: appends per second (a thousand a transaction while filling a generated log of
 /// each size in `sizes`, then one a transaction, as the service writes, onto the full log), then
 /// the latency of inclusion and consistency proofs read from the stored tree (the store's reads and
-/// the proof's hashing, without HTTP; the tree just written, so warm in the page cache).
-pub fn run_audit(sizes: &[u64]) -> anyhow::Result<()> {
+/// the proof's hashing, without HTTP; the tree just written, so warm in the page cache). On a fresh
+/// SQLite file per size, or on `database_url`, which must be empty (one size, then).
+pub fn run_audit(sizes: &[u64], database_url: Option<&str>) -> anyhow::Result<()> {
     use crate::audit::merkle;
     use crate::storage::AuditLog as _;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -279,7 +280,16 @@ pub fn run_audit(sizes: &[u64]) -> anyhow::Result<()> {
         for &size in sizes {
             anyhow::ensure!(size >= 4_000, "a log of at least 4000 entries, not {size}");
             let dir = tempfile::tempdir()?;
-            let store = crate::storage::sql::SqlStore::open_in(dir.path()).await?;
+            let store = match database_url {
+                Some(url) => {
+                    anyhow::ensure!(sizes.len() == 1, "one size at a time on a given database");
+                    let store = crate::storage::sql::SqlStore::connect(url).await?;
+                    let size = store.tree_size().await?;
+                    anyhow::ensure!(size == 0, "the database's audit log holds {size} entries: the benchmark needs an empty database");
+                    store
+                }
+                None => crate::storage::sql::SqlStore::open_in(dir.path()).await?,
+            };
             // Filled a thousand a transaction; then 2000 more one a transaction, as the service
             // writes, onto the log of that size.
             let single = 2_000;
@@ -314,10 +324,15 @@ pub fn run_audit(sizes: &[u64]) -> anyhow::Result<()> {
             }
             inclusion.sort_by(f64::total_cmp);
             consistency.sort_by(f64::total_cmp);
-            let db_mib = std::fs::metadata(dir.path().join("onewindow.db")).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(0.0);
+            let db_mib = match database_url {
+                Some(_) => store.size_bytes().await?,
+                None => std::fs::metadata(dir.path().join("onewindow.db")).map(|m| m.len()).unwrap_or(0),
+            } as f64
+                / 1_048_576.0;
             println!(
-                "audit log of {size} entries ({db_mib:.0} MiB): appends {one_each:.0}/s one a transaction, {batched:.0}/s a thousand a transaction; \
+                "audit log of {size} entries on {} ({db_mib:.0} MiB): appends {one_each:.0}/s one a transaction, {batched:.0}/s a thousand a transaction; \
                  inclusion proof p50 {:.3} ms p95 {:.3} ms; consistency proof p50 {:.3} ms p95 {:.3} ms (500 each, from the stored tree)",
+                if database_url.is_some() { "Postgres" } else { "SQLite" },
                 percentile(&inclusion, 0.5),
                 percentile(&inclusion, 0.95),
                 percentile(&consistency, 0.5),

@@ -204,6 +204,10 @@ struct BenchArgs {
     /// these sizes (for example `--audit 100000,1000000`).
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["ocr", "encoder"])]
     audit: Vec<u64>,
+    /// With `--audit`: on this empty database (a Postgres URL; one size), not a fresh SQLite file.
+    /// It is filled with generated entries: never point it at a service's database.
+    #[arg(long, requires = "audit")]
+    database_url: Option<String>,
     /// Print the time each OCR network spends per operator kind, on every run (to stderr).
     #[arg(long, env = "ONEWINDOW_GRAPH_PROFILE")]
     graph_profile: bool,
@@ -269,7 +273,7 @@ pub fn main() -> ExitCode {
             .build()
             .context("starting the async runtime")
             .and_then(|runtime| runtime.block_on(crate::load::command(args))),
-        Command::Bench(args) if !args.audit.is_empty() => crate::bench::run_audit(&args.audit),
+        Command::Bench(args) if !args.audit.is_empty() => crate::bench::run_audit(&args.audit, args.database_url.as_deref()),
         Command::Bench(args) => match (args.ocr, args.encoder) {
             (Some(photos), _) => crate::bench::run_ocr(photos, args.iterations, || shipped_reader(&args.limits)),
             (None, Some(package)) => RuleSet::load_dir(&args.rules.rules_dir)

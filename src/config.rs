@@ -268,19 +268,18 @@ impl std::fmt::Debug for ServeConfig {
 
 /// `scheme://user:secret@host/db` → `scheme://user:***@host/db`; a URL without a password as it is.
 pub fn redact_url(url: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
+    // The password first, up to the last `@` (a password may hold `?`, `#`, `/` or `@` unescaped).
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    // Without a `:` before it, or with a user name holding `/`, `?` or `#` (which no user name
+    // does), an `@` is no password's end (a user alone, or an `@` in the query).
+    let userinfo = rest.rsplit_once('@').and_then(|(userinfo, after)| Some((userinfo.split_once(':')?, after)));
+    let (prefix, after) = match userinfo.filter(|((user, _), _)| !user.contains(['/', '?', '#'])) {
+        Some(((user, _secret), after)) => (format!("{scheme}://{user}:***@"), after),
+        None => (format!("{scheme}://"), rest),
     };
-    let base = match base.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?))) {
-        Some((scheme, (userinfo, host))) => match userinfo.split_once(':') {
-            Some((user, _secret)) => format!("{scheme}://{user}:***@{host}"),
-            None => base.to_string(),
-        },
-        None => base.to_string(),
-    };
-    // Secrets may ride in the query too (`?password=…`, `sslpassword=…`, a signed URL's key).
-    let Some(query) = query else { return base };
+    // Then secrets in the query (`?password=…`, `sslpassword=…`, a signed URL's key).
+    let Some((host, query)) = after.split_once('?') else { return format!("{prefix}{after}") };
+    let base = format!("{prefix}{host}");
     let secret = |name: &str| ["password", "secret", "token", "key", "signature"].iter().any(|s| name.to_ascii_lowercase().contains(s));
     let pairs: Vec<String> = query
         .split('&')
@@ -306,6 +305,11 @@ mod tests {
             "postgres://db/onewindow?user=u&password=***&sslmode=require&sslpassword=***"
         );
         assert_eq!(redact_url("postgres://u:pw@db/x?sslmode=disable"), "postgres://u:***@db/x?sslmode=disable");
+        assert_eq!(redact_url("postgres://db/x?password=a@b&user=u"), "postgres://db/x?password=***&user=u");
+        assert_eq!(redact_url("postgres://db/x?password=a:c@b"), "postgres://db/x?password=***");
+        for raw in ["postgres://u:p?ss@h/d", "postgres://u:p#ss@h/d", "postgres://u:p@ss@h/d", "postgres://u:p/ss@h/d"] {
+            assert_eq!(redact_url(raw), "postgres://u:***@h/d", "{raw}");
+        }
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: "data".into(),

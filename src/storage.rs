@@ -156,7 +156,8 @@ pub trait Jobs: Send + Sync {
     async fn queue_stats(&self) -> Result<QueueStats, StoreError>;
     /// Takes this period's turn at periodic `task`: true for one caller across every instance on
     /// the database per `period_ms` (the first to ask once the last turn is that old), false for
-    /// the others. A turn taken by an instance that then dies is lost until the next period.
+    /// the others. A turn taken by an instance that then dies is lost until the next period; a
+    /// turn stamped more than a period ahead of the caller's clock (a clock running fast) is stale.
     async fn take_turn(&self, task: &str, now_ms: i64, period_ms: i64) -> Result<bool, StoreError>;
 }
 

@@ -11,7 +11,8 @@
 //! - `onewindow_decision_duration_seconds{service}` (histogram): a job from claim to recorded decision;
 //! - `onewindow_decisions_total{service,outcome,by}` (counter): by `machine` or `reviewer`;
 //! - `onewindow_jobs{state}` (gauge): `queued` and `running`; `onewindow_job_queue_oldest_seconds`
-//!   (gauge): how long the oldest queued job has waited, 0 when none waits;
+//!   (gauge): how long the oldest queued job has waited since it was first queued (a retried job
+//!   counts from its first queueing), 0 when none waits;
 //! - `onewindow_http_requests_total{method,route,status}` (counter) and
 //!   `onewindow_http_request_duration_seconds{method,route}` (histogram), by the route's pattern
 //!   (`/api/v1/applications/{id}`), never the raw path, so that ids do not become series;

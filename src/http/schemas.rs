@@ -119,7 +119,15 @@ impl PartialSchema for DecisionDocument {
         }
         schema
             .property("service", string())
-            .property("outcome", Outcome::schema())
+            .property(
+                "outcome",
+                string_enum(
+                    serialized(&[ApplicationState::Issued, ApplicationState::NeedsReview, ApplicationState::NeedsMaterials, ApplicationState::Refused]),
+                    "The outcome that stands: the machine's (issued, needs_review, needs_materials), or once a person decided, theirs (issued, refused, needs_materials)",
+                ),
+            )
+            .property("machine_outcome", Outcome::schema())
+            .property("decided_by", object("once a person decided: kind (person), action, reason_code, at; absent for the machine's decision"))
             .property("spot_check", ObjectBuilder::new().schema_type(Type::Boolean))
             .property("findings", array_of(object("a rule that did not pass: rule, result, message, basis, evidence")))
             .property("missing_materials", array_of(string()))

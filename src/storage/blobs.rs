@@ -48,7 +48,7 @@ impl BlobStore {
 
     /// Stores `bytes` and returns their hash. Storing the same bytes twice is a no-op.
     pub async fn put(&self, bytes: Vec<u8>) -> std::io::Result<String> {
-        let sha256 = sha256_hex(&bytes);
+        let (bytes, sha256) = hashed(bytes).await?;
         self.backend.put_new(&sha256, bytes).await?;
         Ok(sha256)
     }
@@ -56,18 +56,28 @@ impl BlobStore {
     /// What is stored under `sha256` now: its bytes' own hash and its size (for the audit export,
     /// which reports an edited file rather than refusing it).
     pub async fn content_hash(&self, sha256: &str) -> std::io::Result<(String, u64)> {
-        let bytes = self.backend.read(sha256).await?;
-        Ok((sha256_hex(&bytes), bytes.len() as u64))
+        let (bytes, found) = hashed(self.backend.read(sha256).await?).await?;
+        Ok((found, bytes.len() as u64))
     }
 
     /// Reads a blob and checks it still has the hash it is stored under.
     pub async fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        let bytes = self.backend.read(sha256).await?;
-        if sha256_hex(&bytes) != sha256 {
+        let (bytes, found) = hashed(self.backend.read(sha256).await?).await?;
+        if found != sha256 {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("blob {sha256} does not match its hash")));
         }
         Ok(bytes)
     }
+}
+
+/// The bytes with their hash, hashed off the async runtime (a document may be a hundred MiB).
+async fn hashed(bytes: Vec<u8>) -> std::io::Result<(Vec<u8>, String)> {
+    tokio::task::spawn_blocking(move || {
+        let sha256 = sha256_hex(&bytes);
+        (bytes, sha256)
+    })
+    .await
+    .map_err(std::io::Error::other)
 }
 
 /// A hash is 64 lowercase hex digits; anything else names no blob (and no path outside the store).

@@ -421,6 +421,10 @@ pub async fn a_periodic_task_has_one_turn_per_period_across_callers(store: &dyn 
     assert!(!store.take_turn("deadline-sweep", 1_059_999, 60_000).await.unwrap(), "not again within the period");
     assert!(store.take_turn("checkpoint", 1_059_999, 60_000).await.unwrap(), "each task has its own turns");
     assert!(store.take_turn("deadline-sweep", 1_060_000, 60_000).await.unwrap(), "the next period's turn");
+    // An instance whose clock ran an hour fast took a turn; the others' clocks do not wait an hour.
+    assert!(store.take_turn("checkpoint", 4_600_000, 60_000).await.unwrap());
+    assert!(store.take_turn("checkpoint", 1_100_000, 60_000).await.unwrap(), "a stamp from the future is stale");
+    assert!(!store.take_turn("checkpoint", 1_110_000, 60_000).await.unwrap());
     let racing = (0..8).map(|_| store.take_turn("deadline-sweep", 1_200_000, 60_000));
     let turns: Vec<bool> = futures_util::future::join_all(racing).await.into_iter().map(Result::unwrap).collect();
     assert_eq!(turns.iter().filter(|t| **t).count(), 1, "{turns:?}");

@@ -288,7 +288,7 @@ impl UseCases {
         let (state, permit) =
             self.store().review(id, actor.user_id, self.clock().now_ms(), &input, permit.as_ref(), &actor.audit_name()).await?;
         tracing::info!(application.id = %id, action = request.action.as_str(), reason = %request.reason_code, "reviewed");
-        crate::telemetry::decision(&application.service, request.action.as_str(), "reviewer");
+        crate::telemetry::decision(&application.service, state.as_str(), "reviewer");
         Ok(Reviewed { state, document, permit })
     }
 

@@ -73,6 +73,7 @@ pub struct TestApp {
     _temp: Option<Arc<tempfile::TempDir>>,
 }
 
+#[derive(Clone)]
 pub struct AppOptions {
     pub workers: usize,
     pub today: NaiveDate,

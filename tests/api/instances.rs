@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use onewindow::load::{self, Package};
 use sqlx::{Connection, Executor};
 
-use crate::helpers::{onewindow_exe, repo, spawn_app_with, AppOptions};
+use crate::helpers::{onewindow_exe, repo, spawn_app_with, AppOptions, TestApp};
 use crate::load::{free_address, start_server_with};
 
 /// A new, empty database on the test server and its URL, or None when there is no server.
@@ -121,16 +121,8 @@ async fn two_instances_on_one_postgres_decide_everything_once_even_when_one_is_k
 async fn twenty_concurrent_issuances_across_two_instances_are_numbered_1_to_20() {
     let Some(url) = fresh_database().await else { return };
     let objects = tempfile::tempdir().unwrap();
-    let blob_store = Some(format!("file://{}", objects.path().display()));
-    let options = || AppOptions { database_url: Some(url.clone()), blob_store: blob_store.clone(), ..AppOptions::default() };
-    let first = spawn_app_with(options()).await;
-    let own = Arc::new(tempfile::tempdir().unwrap());
-    let second_dir = own.path().join("data");
-    std::fs::create_dir_all(&second_dir).unwrap();
-    for key in [onewindow::issuance::verification::KEY_FILE, onewindow::audit::checkpoint::KEY_FILE] {
-        std::fs::copy(first.data_dir.join(key), second_dir.join(key)).unwrap();
-    }
-    let second = spawn_app_with(AppOptions { data_dir: Some((second_dir, own)), ..options() }).await;
+    let options = AppOptions { database_url: Some(url.clone()), blob_store: Some(file_url(objects.path())), ..AppOptions::default() };
+    let (first, second) = two_machines(options.clone(), options).await;
     let keys: Vec<String> = (0..20).map(|i| format!("key-{i}")).collect();
     let submissions = keys.iter().enumerate().map(|(i, key)| {
         let app = if i % 2 == 0 { &first } else { &second };
@@ -151,6 +143,41 @@ async fn twenty_concurrent_issuances_across_two_instances_are_numbered_1_to_20()
     let stored = crate::helpers::files_under(&objects.path().join("blobs")).len();
     let fixture = crate::helpers::Fixture::load("clean-catering-stsong").files.len();
     assert_eq!(stored, fixture, "the documents, once each, in the shared store");
-    let local = first.data_dir.join("blobs");
-    assert!(!local.exists() || crate::helpers::files_under(&local).is_empty(), "none in a data directory");
+    for app in [&first, &second] {
+        let local = app.data_dir.join("blobs");
+        assert!(!local.exists() || crate::helpers::files_under(&local).is_empty(), "none in a data directory");
+    }
+}
+
+fn file_url(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// Two instances as on two machines: data directories of their own, the second given the first's
+/// keys (as an operator copies them).
+async fn two_machines(first: AppOptions, second: AppOptions) -> (TestApp, TestApp) {
+    let first = spawn_app_with(first).await;
+    let own = Arc::new(tempfile::tempdir().unwrap());
+    let second_dir = own.path().join("data");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    for key in [onewindow::issuance::verification::KEY_FILE, onewindow::audit::checkpoint::KEY_FILE] {
+        std::fs::copy(first.data_dir.join(key), second_dir.join(key)).unwrap();
+    }
+    let second = spawn_app_with(AppOptions { data_dir: Some((second_dir, own)), ..second }).await;
+    (first, second)
+}
+
+/// A document uploaded to one instance is read by the other: the first runs no worker, so the
+/// second decides every case, from the shared object store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_decides_on_documents_uploaded_to_another() {
+    let Some(url) = fresh_database().await else { return };
+    let objects = tempfile::tempdir().unwrap();
+    let shared = AppOptions { database_url: Some(url.clone()), blob_store: Some(file_url(objects.path())), ..AppOptions::default() };
+    let (uploads, decides) = two_machines(AppOptions { workers: 0, ..shared.clone() }, shared).await;
+    let id = uploads.submit_fixture("clean-catering-stsong", "k").await;
+    let application = uploads.wait_for_decisions(&id, 1).await;
+    assert_eq!(application["state"], "issued", "{application}");
+    assert!(!decides.data_dir.join("blobs").exists(), "the deciding instance read the shared store");
+    drop(decides);
 }

@@ -113,6 +113,8 @@ async fn metrics_parse_as_prometheus_text_and_move_with_the_work_done() {
     // An unknown application, by an id that must not become a series of its own.
     let missing = "00000000-0000-4000-8000-000000000000";
     assert_eq!(app.get(&format!("/api/v1/applications/{missing}")).await.status(), 404);
+    let odd = reqwest::Method::from_bytes(b"RANDOM123").unwrap();
+    assert_eq!(app.client.request(odd, app.url("/health")).send().await.unwrap().status(), 405);
     let after = scrape(&app).await;
 
     let grew = |name: &str, labels: &[(&str, &str)]| value(&after, name, labels) - value(&before, name, labels);
@@ -123,6 +125,8 @@ async fn metrics_parse_as_prometheus_text_and_move_with_the_work_done() {
     let not_found = [("method", "GET"), ("route", "/api/v1/applications/{id}"), ("status", "404")];
     assert!(grew("onewindow_http_requests_total", &not_found) >= 1.0, "counted under the route's pattern");
     assert!(after.keys().all(|(_, labels)| labels.values().all(|v| !v.contains(missing))), "no raw path becomes a series");
+    assert!(after.keys().all(|(_, labels)| labels.values().all(|v| v != "RANDOM123")), "no made-up method becomes a series");
+    assert!(grew("onewindow_http_requests_total", &[("method", "other"), ("route", "/health"), ("status", "405")]) >= 1.0);
     let files = Fixture::load("clean-catering-stsong").files.len() as f64;
     for stage in ["read", "understand"] {
         assert!(grew("onewindow_stage_duration_seconds_count", &[("stage", stage)]) >= files, "{stage}: one per document");

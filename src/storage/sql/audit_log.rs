@@ -104,6 +104,16 @@ impl AuditLog for SqlStore {
 }
 
 impl SqlStore {
+    /// The database's size on disk, in bytes (for `bench --audit`).
+    pub async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let sql = match self.backend {
+            Backend::Postgres => "SELECT pg_database_size(current_database())",
+            Backend::Sqlite => "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        };
+        let bytes: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// Appends `n` entries of kind `bench.append` through the log's own append (its chain and its
     /// tree's hashes), `per_transaction` to a write transaction. For `onewindow bench --audit`
     /// only: the service never writes an entry without the change it records.

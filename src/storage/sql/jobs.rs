@@ -172,11 +172,14 @@ impl Jobs for SqlStore {
         // moved; SQLite runs one writer at a time).
         let taken = sqlx::query(
             "INSERT INTO periodic_turns (task, last_ms) VALUES ($1, $2)
-             ON CONFLICT (task) DO UPDATE SET last_ms = excluded.last_ms WHERE periodic_turns.last_ms <= $3",
+             ON CONFLICT (task) DO UPDATE SET last_ms = excluded.last_ms WHERE periodic_turns.last_ms <= $3 OR periodic_turns.last_ms > $4",
         )
         .bind(task)
         .bind(now_ms)
         .bind(now_ms.saturating_sub(period_ms))
+        // A turn stamped more than a period ahead of this clock came from a clock running fast:
+        // it does not hold the others off.
+        .bind(now_ms.saturating_add(period_ms))
         .execute(&self.pool)
         .await?
         .rows_affected();
