@@ -219,7 +219,7 @@ pub mod objects {
 mod tests {
     use super::*;
 
-    async fn behaves(store: BlobStore, tamper: impl Fn(&str, &[u8])) {
+    async fn behaves(store: BlobStore, tamper: impl AsyncFn(&str, &[u8])) {
         let sha = store.put(b"hello".to_vec()).await.unwrap();
         assert_eq!(sha, sha256_hex(b"hello"));
         assert_eq!(store.put(b"hello".to_vec()).await.unwrap(), sha, "storing again is a no-op");
@@ -227,7 +227,7 @@ mod tests {
         let missing = sha256_hex(b"never stored");
         assert_eq!(store.get(&missing).await.unwrap_err().kind(), std::io::ErrorKind::NotFound);
         assert_eq!(store.get("../../etc/passwd").await.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
-        tamper(&sha, b"HELLO");
+        tamper(&sha, b"HELLO").await;
         assert_eq!(store.get(&sha).await.unwrap_err().kind(), std::io::ErrorKind::InvalidData, "verified on read");
         assert_eq!(store.content_hash(&sha).await.unwrap(), (sha256_hex(b"HELLO"), 5));
     }
@@ -237,7 +237,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("blobs");
         let store = BlobStore::open(&root).unwrap();
-        behaves(store, |sha, bytes| std::fs::write(root.join(&sha[..2]).join(sha), bytes).unwrap()).await;
+        behaves(store, async |sha, bytes| std::fs::write(root.join(&sha[..2]).join(sha), bytes).unwrap()).await;
     }
 
     #[tokio::test]
@@ -246,12 +246,34 @@ mod tests {
         let url = format!("file://{}", dir.path().join("shared").display());
         let store = BlobStore::open_url(Some(&url), Path::new("unused")).unwrap();
         let root = dir.path().join("shared/blobs");
-        behaves(store, |sha, bytes| std::fs::write(root.join(&sha[..2]).join(sha), bytes).unwrap()).await;
+        behaves(store, async |sha, bytes| std::fs::write(root.join(&sha[..2]).join(sha), bytes).unwrap()).await;
         // Two instances opening one store see each other's blobs.
         let other = BlobStore::open_url(Some(&url), Path::new("unused")).unwrap();
         let sha = other.put(b"from the other instance".to_vec()).await.unwrap();
         let first = BlobStore::open_url(Some(&url), Path::new("unused")).unwrap();
         assert_eq!(first.get(&sha).await.unwrap(), b"from the other instance");
+    }
+
+    /// On an S3-compatible store (a build with `--features s3`): `ONEWINDOW_TEST_S3_URL` names an
+    /// existing bucket (`s3://bucket/prefix`), the `AWS_*` variables its endpoint and credentials.
+    /// Skipped without it; `tools/s3-test` runs it against a local moto server.
+    #[cfg(feature = "s3")]
+    #[tokio::test]
+    async fn an_s3_store_stores_by_hash_and_checks_on_read() {
+        let Ok(url) = std::env::var("ONEWINDOW_TEST_S3_URL") else {
+            eprintln!("skipped: ONEWINDOW_TEST_S3_URL names no bucket");
+            return;
+        };
+        let url = format!("{url}/{}", uuid::Uuid::new_v4());
+        let store = BlobStore::open_url(Some(&url), Path::new("unused")).unwrap();
+        let raw = object_store::aws::AmazonS3Builder::from_env().with_url(&url).build().unwrap();
+        let prefix = url.strip_prefix("s3://").and_then(|r| r.split_once('/')).map(|(_, p)| p.to_string()).unwrap();
+        behaves(store, async |sha, bytes| {
+            use object_store::ObjectStoreExt as _;
+            let path = object_store::path::Path::from(prefix.as_str()).join("blobs").join(&sha[..2]).join(sha);
+            raw.put(&path, bytes.to_vec().into()).await.unwrap();
+        })
+        .await;
     }
 
     #[test]
