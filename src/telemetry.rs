@@ -43,8 +43,6 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [Stage::Read, Stage::Ocr, Stage::Understand, Stage::Rules, Stage::Decide];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Read => "read",
